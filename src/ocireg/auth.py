@@ -1,0 +1,628 @@
+"""Registry authentication: challenges, the realm policy, token requests and the in-process token store.
+
+One code path serves every flow (pull, push, delete, re-challenge): the client sends, gets a 401 with a
+``WWW-Authenticate`` challenge (RFC 7235), and asks :class:`Authenticator` for an ``Authorization`` value.
+
+* Bearer (Docker token spec, https://distribution.github.io/distribution/spec/auth/token/): GET the realm with
+  ``service`` and ``scope``, Basic credentials if any; or the OAuth2 POST with an identity token
+  (https://distribution.github.io/distribution/spec/auth/oauth/), falling back to GET when the realm answers
+  404/405 the way GitLab's ``/jwt/auth`` does.
+* Basic: the registry's own host only.
+
+Rules that come from advisories (DESIGN §4): the realm is validated before any connection to it
+(:func:`validate_realm`); token requests follow no redirects; a 401 from the token service is never retried
+(GitLab counts failed Basic logins towards its abuse throttling).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import httpx2
+
+from ocireg.errors import (
+    ERROR_BODY_LIMIT,
+    AuthenticationFailed,
+    ChallengeError,
+    OciregError,
+    PermissionDenied,
+    ProtocolViolation,
+    RealmRejected,
+    RegistryError,
+    from_response,
+)
+from ocireg.text import escape
+from ocireg.transport import Deadline, Transport, read_capped
+
+if TYPE_CHECKING:
+    from ocireg.credentials import Credential
+    from ocireg.tokencache import TokenCache
+
+__all__ = [
+    "Authenticator",
+    "Challenge",
+    "Token",
+    "parse_challenges",
+    "validate_realm",
+]
+
+TOKEN_BODY_LIMIT = 64 * 1024
+MAX_TOKEN_LENGTH = 16 * 1024
+DEFAULT_EXPIRES_IN = 60  # Docker token spec: "defaults to 60 seconds"
+MIN_EXPIRES_IN = 60
+CLIENT_ID = "ocireg"
+
+_TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One ``WWW-Authenticate`` challenge: scheme (lower case) and parameters (names lower case)."""
+
+    scheme: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def realm(self) -> str | None:
+        return self.params.get("realm")
+
+    @property
+    def service(self) -> str | None:
+        return self.params.get("service")
+
+    @property
+    def scope(self) -> str | None:
+        return self.params.get("scope")
+
+    @property
+    def error(self) -> str | None:
+        return self.params.get("error")
+
+
+def parse_challenges(values: Sequence[str]) -> list[Challenge]:
+    """Parse ``WWW-Authenticate`` header values (RFC 7235 §4.1) into challenges.
+
+    Handles several challenges in one header, quoted strings with commas and backslash escapes, and token68.
+    Raises only :class:`ChallengeError`.
+    """
+    challenges: list[Challenge] = []
+    for value in values:
+        if len(value) > 16 * 1024:
+            raise ChallengeError("WWW-Authenticate header too long")
+        challenges.extend(_parse_one_header(value))
+    return challenges
+
+
+def _parse_one_header(text: str) -> list[Challenge]:
+    out: list[Challenge] = []
+    i, n = 0, len(text)
+    scheme: str | None = None
+    params: dict[str, str] = {}
+
+    def skip_ws(j: int) -> int:
+        while j < n and text[j] in " \t":
+            j += 1
+        return j
+
+    def read_token(j: int) -> tuple[str, int]:
+        start = j
+        while j < n and text[j] in _TCHAR:
+            j += 1
+        return text[start:j], j
+
+    while True:
+        i = skip_ws(i)
+        while i < n and text[i] == ",":
+            i = skip_ws(i + 1)
+        if i >= n:
+            break
+        token, j = read_token(i)
+        if not token:
+            raise ChallengeError(f"unexpected character {escape(text[i])!r} in WWW-Authenticate")
+        k = skip_ws(j)
+        if scheme is not None and k < n and text[k] == "=" and not (k + 1 < n and text[k + 1] == "="):
+            # an auth-param of the current challenge
+            name = token.lower()
+            k = skip_ws(k + 1)
+            if k < n and text[k] == '"':
+                value, k = _read_quoted(text, k)
+            else:
+                value, k = read_token(k)
+                if not value:
+                    raise ChallengeError(f"missing value for parameter {escape(name)!r} in WWW-Authenticate")
+            if name in params:
+                raise ChallengeError(f"duplicate parameter {escape(name)!r} in WWW-Authenticate")
+            params[name] = value
+            i = skip_ws(k)
+            if i < n and text[i] != ",":
+                raise ChallengeError("expected ',' between WWW-Authenticate parameters")
+            continue
+        # a new challenge starts with its scheme
+        if scheme is not None:
+            out.append(Challenge(scheme, params))
+        scheme, params = token.lower(), {}
+        i = k
+        if i < n and text[i] not in ",":
+            # token68 form (e.g. "Negotiate abc=="): keep it as a parameter of its own
+            peek, p = read_token(i)
+            q = skip_ws(p)
+            if peek and q < n and text[q] == "=" and not (q + 1 < n and text[q + 1] == "="):
+                continue  # it's the first auth-param, handled by the loop
+            start = i
+            while i < n and text[i] not in ",":
+                i += 1
+            params["token68"] = text[start:i].strip()
+    if scheme is not None:
+        out.append(Challenge(scheme, params))
+    return out
+
+
+def _read_quoted(text: str, i: int) -> tuple[str, int]:
+    """Read a quoted-string starting at text[i] == '"'; return (value, index after the closing quote)."""
+    chars: list[str] = []
+    i += 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            if i + 1 >= n:
+                break
+            chars.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(chars), i + 1
+        chars.append(c)
+        i += 1
+    raise ChallengeError("unterminated quoted string in WWW-Authenticate")
+
+
+def _is_private_host(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return (
+        addr.is_loopback
+        or addr.is_private
+        or addr.is_link_local
+        or addr.is_unspecified
+        or addr.is_multicast
+        or addr.is_reserved
+    )
+
+
+def validate_realm(realm: str, registry_url: str) -> str:
+    """Check a token realm before any connection to it, and return it as an absolute URL.
+
+    The rules (DESIGN §4; the 2026 realm SSRF fixes in other clients; CVE-2024-3727 for the general issue of
+    registries steering clients): https only, unless the registry itself is plain HTTP; no userinfo; no
+    loopback/private/link-local address literal (or ``localhost``) unless the registry is on such an address.
+    A relative realm is resolved against the registry (same origin, nothing new trusted).
+    """
+    if any(ord(c) < 0x21 or c == "\x7f" for c in realm):
+        raise RealmRejected("token realm contains whitespace or control characters")
+    absolute = urljoin(registry_url.rstrip("/") + "/", realm)
+    try:
+        parts = urlsplit(absolute)
+        reg = urlsplit(registry_url)
+        _ = parts.port
+    except ValueError as exc:
+        raise RealmRejected(f"token realm is not a valid URL: {escape(realm)}") from exc
+    if parts.scheme not in ("https", "http"):
+        raise RealmRejected(f"token realm must be https: {escape(realm)}")
+    if parts.scheme == "http" and reg.scheme != "http":
+        raise RealmRejected(
+            f"token realm {escape(realm)} is plain HTTP while the registry uses HTTPS; refusing to send credentials"
+        )
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise RealmRejected("token realm contains userinfo; refusing it")
+    if not parts.hostname:
+        raise RealmRejected(f"token realm has no host: {escape(realm)}")
+    if _is_private_host(parts.hostname) and not _is_private_host(reg.hostname or ""):
+        raise RealmRejected(
+            f"token realm {escape(parts.hostname)} is a loopback/private address but the registry "
+            f"{escape(reg.hostname or '')} is not; refusing it (realm SSRF)"
+        )
+    return absolute
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token and what is known about it. ``claims`` are decoded without verification (display only)."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    scopes: tuple[str, ...]
+    realm: str = ""
+    service: str = ""
+    claims: Mapping[str, object] = field(default_factory=dict, repr=False)
+
+    def valid(self, now: float | None = None, margin: float = 5.0) -> bool:
+        return (now if now is not None else time.time()) + margin < self.expires_at
+
+    def granted(self) -> list[tuple[str, str, tuple[str, ...]]] | None:
+        """The JWT ``access`` claim as (type, name, actions), or ``None`` if the token is not a readable JWT."""
+        access = self.claims.get("access")
+        if not isinstance(access, list):
+            return None
+        out = []
+        for entry in access:
+            if isinstance(entry, dict):
+                actions = entry.get("actions")
+                out.append(
+                    (
+                        str(entry.get("type", "")),
+                        str(entry.get("name", "")),
+                        tuple(str(a) for a in actions) if isinstance(actions, list) else (),
+                    )
+                )
+        return out
+
+    def grants(self, scope: str) -> bool | None:
+        """Whether the (unverified) claims grant ``scope``; ``None`` when unknown."""
+        granted = self.granted()
+        if granted is None:
+            return None
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        wanted = set(actions.split(",")) if actions else set()
+        for g_kind, g_name, g_actions in granted:
+            if g_kind == kind and g_name == name and (wanted <= set(g_actions) or "*" in g_actions):
+                return True
+        return False
+
+
+def decode_jwt_claims(token: str) -> dict[str, object]:
+    """Decode a JWT payload WITHOUT verifying it: for display and hints only, never for decisions of trust."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > MAX_TOKEN_LENGTH:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, UnicodeError, RecursionError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _parse_token_response(body: bytes, *, realm: str, service: str, scopes: tuple[str, ...]) -> Token:
+    try:
+        doc = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolViolation("token service answered something that is not JSON") from exc
+    if not isinstance(doc, dict):
+        raise ProtocolViolation("token service answered JSON that is not an object")
+    value = doc.get("token") or doc.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise ProtocolViolation("token service answered without a token")
+    if len(value) > MAX_TOKEN_LENGTH or any(ord(c) < 0x21 or ord(c) > 0x7E for c in value):
+        # A token goes into a header: CR/LF or other control characters would let a hostile realm inject
+        # headers into our next request.
+        raise ProtocolViolation("token service answered a token with invalid characters or length")
+    expires_in = doc.get("expires_in")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or math.isnan(expires_in):
+        expires_in = DEFAULT_EXPIRES_IN
+    expires_in = max(MIN_EXPIRES_IN, min(float(expires_in), 24 * 3600.0))
+    claims = decode_jwt_claims(value)
+    exp = claims.get("exp")
+    expires_at = time.time() + expires_in
+    if isinstance(exp, int | float) and not isinstance(exp, bool) and time.time() < exp < expires_at:
+        # The JWT's own expiry wins when it is earlier (GitLab sends no expires_in; its tokens live 5-15 min).
+        expires_at = float(exp)
+    return Token(
+        value=value, expires_at=expires_at, scopes=scopes, realm=realm, service=service, claims=claims
+    )
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+@dataclass
+class TokenKey:
+    registry: str
+    scopes: tuple[str, ...]
+    identity: str
+
+    def text(self) -> str:
+        return f"{self.registry}|{' '.join(self.scopes)}|{self.identity}"
+
+
+class Authenticator:
+    """Turns challenges into ``Authorization`` values; one per client, shared by all worker threads.
+
+    Tokens are kept per (registry, scope set, identity); a per-key lock makes token requests single-flight:
+    concurrent workers needing the same token wait for one request instead of stampeding the realm (LD).
+    """
+
+    def __init__(self, transport: Transport, *, cache: TokenCache | None = None) -> None:
+        self._transport = transport
+        self._cache = cache
+        self._tokens: dict[str, Token] = {}
+        self._basic: dict[str, bool] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.token_requests = 0
+
+    # -- pre-emptive ----------------------------------------------------------------------------------------
+
+    def cached_header(self, registry: str, scopes: tuple[str, ...], credential: Credential) -> str | None:
+        """An ``Authorization`` value usable without a challenge, if one is known and fresh."""
+        if self._basic.get(registry) and credential.username and credential.password:
+            return _basic_header(credential.username, credential.password)
+        scopes = _norm(scopes)
+        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        with self._lock:
+            token = self._tokens.get(key)
+        if token is None and self._cache is not None and not credential.registry_token:
+            token = self._from_file(self._cache, registry, scopes, credential)
+            if token is not None:
+                with self._lock:
+                    self._tokens[key] = token
+        if token is not None and token.valid():
+            return f"Bearer {token.value}"
+        return None
+
+    @staticmethod
+    def _from_file(
+        cache: TokenCache, registry: str, scopes: tuple[str, ...], credential: Credential
+    ) -> Token | None:
+        memo = cache.realm_for(registry)
+        if memo is None:
+            return None
+        realm, service = memo
+        hit = cache.get(cache.key(registry, realm, service, scopes, credential.fingerprint()))
+        if hit is None:
+            return None
+        value, expires_at = hit
+        return Token(
+            value=value,
+            expires_at=expires_at,
+            scopes=scopes,
+            realm=realm,
+            service=service,
+            claims=decode_jwt_claims(value),
+        )
+
+    def last_token(self, registry: str, scopes: tuple[str, ...], credential: Credential) -> Token | None:
+        key = TokenKey(registry, _norm(scopes), credential.fingerprint()).text()
+        with self._lock:
+            return self._tokens.get(key)
+
+    def forget(self, registry: str, scopes: tuple[str, ...], credential: Credential) -> None:
+        scopes = _norm(scopes)
+        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        with self._lock:
+            token = self._tokens.pop(key, None)
+        if self._cache is not None and token is not None and token.realm:
+            self._cache.discard(
+                self._cache.key(registry, token.realm, token.service, scopes, credential.fingerprint())
+            )
+
+    # -- on a challenge -------------------------------------------------------------------------------------
+
+    def authorize(
+        self,
+        *,
+        registry: str,
+        registry_url: str,
+        challenges: Sequence[Challenge],
+        scopes: tuple[str, ...],
+        credential: Credential,
+        deadline: Deadline,
+        stale: str | None = None,
+    ) -> str:
+        """Return an ``Authorization`` value answering ``challenges`` for ``scopes``.
+
+        ``stale`` is the value that was just refused; a token equal to it is not reused.
+        """
+        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        if bearer is not None:
+            token = self._bearer(registry, registry_url, bearer, _norm(scopes), credential, deadline, stale)
+            return f"Bearer {token.value}"
+        basic = next((c for c in challenges if c.scheme == "basic"), None)
+        if basic is not None:
+            if not (credential.username and credential.password):
+                raise AuthenticationFailed(
+                    f"{registry} requires a user name and password (Basic auth) and none was found",
+                    hint=_credential_hint(registry),
+                )
+            header = _basic_header(credential.username, credential.password)
+            if stale == header:
+                raise AuthenticationFailed(
+                    f"{registry} rejected the credentials ({credential.describe()})",
+                    hint="check the user name and password",
+                )
+            self._basic[registry] = True
+            return header
+        schemes = ", ".join(sorted({c.scheme for c in challenges})) or "none"
+        raise ChallengeError(
+            f"{registry} asks for an authentication scheme ocireg does not support ({schemes})"
+        )
+
+    def _bearer(
+        self,
+        registry: str,
+        registry_url: str,
+        challenge: Challenge,
+        scopes: tuple[str, ...],
+        credential: Credential,
+        deadline: Deadline,
+        stale: str | None,
+    ) -> Token:
+        if not challenge.realm:
+            raise ChallengeError(f"{registry} sent a Bearer challenge without a realm")
+        if credential.registry_token:
+            return Token(value=credential.registry_token, expires_at=time.time() + 3600, scopes=scopes)
+        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                token = self._tokens.get(key)
+            if token is not None and token.valid() and f"Bearer {token.value}" != stale:
+                return token  # another worker fetched it while we waited
+            realm = validate_realm(challenge.realm, registry_url)
+            token = self._fetch(realm, challenge.service or "", scopes, credential, deadline, registry)
+            with self._lock:
+                self._tokens[key] = token
+            if self._cache is not None:
+                service = challenge.service or ""
+                self._cache.put(
+                    self._cache.key(registry, realm, service, scopes, credential.fingerprint()),
+                    token.value,
+                    token.expires_at,
+                    registry=registry,
+                    realm=realm,
+                    service=service,
+                )
+            return token
+
+    def _fetch(
+        self,
+        realm: str,
+        service: str,
+        scopes: tuple[str, ...],
+        credential: Credential,
+        deadline: Deadline,
+        registry: str,
+    ) -> Token:
+        with self._lock:
+            self.token_requests += 1
+        what = f"token request to {urlsplit(realm).netloc}"
+        if credential.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": credential.identity_token,
+                "service": service,
+                "scope": " ".join(scopes),
+                "client_id": CLIENT_ID,
+            }
+            response = self._transport.send(
+                "POST",
+                realm,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                content=urlencode(form).encode(),
+                deadline=deadline,
+                what=what,
+                follow_redirects=False,
+                retry=False,
+            )
+            if response.status_code not in (404, 405):
+                return self._token_from(
+                    response, realm, service, scopes, credential, deadline, what, registry
+                )
+            response.close()
+            # Realms without OAuth2 POST (GitLab's /jwt/auth) answer 404/405: fall back to GET with the refresh
+            # token as the password, as docker and containerd do.
+        query: list[tuple[str, str]] = [("service", service)] if service else []
+        query += [("scope", s) for s in scopes]
+        if credential.username:
+            query.append(("account", credential.username))
+        query.append(("client_id", CLIENT_ID))
+        headers: dict[str, str] = {}
+        secret = credential.password or credential.identity_token
+        if credential.username and secret:
+            headers["Authorization"] = _basic_header(credential.username, secret)
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query, safe=":/,*")
+        # retry=False for credentialed requests: a 401 must never be retried (GitLab throttles failed logins);
+        # 5xx / network retries are safe only without credentials, so anonymous requests get them.
+        response = self._transport.send(
+            "GET",
+            url,
+            headers=headers,
+            deadline=deadline,
+            what=what,
+            follow_redirects=False,
+            retry=not headers,
+        )
+        return self._token_from(response, realm, service, scopes, credential, deadline, what, registry)
+
+    def _token_from(
+        self,
+        response: httpx2.Response,
+        realm: str,
+        service: str,
+        scopes: tuple[str, ...],
+        credential: Credential,
+        deadline: Deadline,
+        what: str,
+        registry: str,
+    ) -> Token:
+        if response.status_code == 200:
+            body = read_capped(response, TOKEN_BODY_LIMIT, deadline=deadline, what=what)
+            return _parse_token_response(body, realm=realm, service=service, scopes=scopes)
+        body = read_capped_quiet(response, deadline, what)
+        if response.status_code == 401:
+            raise AuthenticationFailed(
+                f"the token service for {registry} rejected the credentials ({credential.describe()})",
+                hint=_credential_hint(registry)
+                if credential.is_anonymous
+                else "check the user name and password or token; for GitLab use a personal, project, group, "
+                "deploy or job token with read_registry",
+            )
+        if response.status_code == 403:
+            raise PermissionDenied(
+                f"the token service for {registry} refused access ({credential.describe()})",
+                hint="the account may be blocked, or need a token instead of a password (2FA)",
+            )
+        err = from_response(response.status_code, response.headers, body, what=what)
+        if isinstance(err, OciregError) and not isinstance(err, RegistryError):
+            raise err
+        raise RegistryError(
+            f"{what}: token service answered HTTP {response.status_code}", status=response.status_code
+        )
+
+
+def read_capped_quiet(response: httpx2.Response, deadline: Deadline, what: str) -> bytes:
+    """Read an error body up to the error cap; a too-large or broken error body is dropped, not fatal."""
+    try:
+        return read_capped(response, ERROR_BODY_LIMIT, deadline=deadline, what=what)
+    except OciregError:
+        return b""
+
+
+def _norm(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(scopes)))
+
+
+def _basic_header(username: str, password: str) -> str:
+    raw = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _credential_hint(registry: str) -> str:
+    return (
+        f"no credentials were found for {registry}: pass --username and --password-stdin, set "
+        "OCIREG_USERNAME/OCIREG_PASSWORD, run 'docker login', or inside GitLab CI use the project's own "
+        "registry (CI_REGISTRY) so CI_REGISTRY_USER/CI_REGISTRY_PASSWORD apply"
+    )
+
+
+def merge_scopes(scopes: tuple[str, ...], extra: str | None) -> tuple[str, ...]:
+    """Union of ``scopes`` and a challenge's ``scope`` (space-separated), merging actions per resource."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    for scope in (*scopes, *((extra or "").split())):
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if not kind or not name:
+            continue
+        bucket = merged.setdefault((kind, name), [])
+        for action in actions.split(","):
+            if action and action not in bucket:
+                bucket.append(action)
+    return tuple(f"{k}:{n}:{','.join(a)}" for (k, n), a in merged.items())

@@ -1,0 +1,216 @@
+"""Turn parsed arguments and the environment into settings, a client and output helpers.
+
+This is where the process environment enters ocireg: ``cli.main(argv, env)`` passes it in once and everything
+below receives explicit values (DESIGN §1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from ocireg.errors import UsageError
+from ocireg.text import escape
+
+if TYPE_CHECKING:
+    from ocireg.client import RegistryClient
+    from ocireg.credentials import Chain, Credential
+    from ocireg.gitlab import GitLabCI
+    from ocireg.reference import Reference
+    from ocireg.tokencache import TokenCache
+    from ocireg.transport import TransportConfig
+
+__all__ = ["Context"]
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    env: Mapping[str, str]
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+    _client: RegistryClient | None = field(default=None, init=False)
+    _gitlab: GitLabCI | None = field(default=None, init=False)
+    _gitlab_loaded: bool = field(default=False, init=False)
+    _password: str | None = field(default=None, init=False)
+    warnings_shown: set[str] = field(default_factory=set, init=False)
+
+    # -- output ---------------------------------------------------------------------------------------------
+
+    @property
+    def output(self) -> str:
+        return str(getattr(self.args, "output", "text") or "text")
+
+    @property
+    def quiet(self) -> bool:
+        return bool(getattr(self.args, "quiet", False))
+
+    def out(self, line: str) -> None:
+        self.stdout.write(line + "\n")
+
+    def err(self, line: str) -> None:
+        self.stderr.write(line + "\n")
+
+    def warn(self, line: str) -> None:
+        if line not in self.warnings_shown:
+            self.warnings_shown.add(line)
+            self.err(f"ocireg: warning: {line}")
+
+    def debug(self, line: str) -> None:
+        self.stderr.write(f"debug: {line}\n")
+
+    # -- GitLab CI ------------------------------------------------------------------------------------------
+
+    @property
+    def gitlab(self) -> GitLabCI | None:
+        if not self._gitlab_loaded:
+            from ocireg.gitlab import GitLabCI
+
+            self._gitlab = GitLabCI.from_env(self.env)
+            self._gitlab_loaded = True
+        return self._gitlab
+
+    def reference_text(self, text: str) -> str:
+        """Apply the GitLab CI shorthand (``:TAG`` → ``$CI_REGISTRY_IMAGE:TAG``) inside a GitLab job."""
+        ci = self.gitlab
+        if ci is not None:
+            return ci.expand(text)
+        if text[:1] in (":", "@"):
+            raise UsageError(
+                f"invalid reference {escape(text)!r}: the ':TAG' shorthand works only inside GitLab CI "
+                "(CI_REGISTRY_IMAGE is not set)"
+            )
+        return text
+
+    def parse_reference(self, text: str) -> Reference:
+        from ocireg.reference import parse_reference
+
+        return parse_reference(self.reference_text(text))
+
+    # -- settings -------------------------------------------------------------------------------------------
+
+    def _flag_env(self, name: str) -> bool | None:
+        value = self.env.get(name)
+        if value is None or value == "":
+            return None
+        if value.lower() in TRUE_WORDS:
+            return True
+        if value.lower() in FALSE_WORDS:
+            return False
+        raise UsageError(f"{name}={escape(value)!r} is not a boolean (use 1/0, true/false)")
+
+    def transport_config(self) -> TransportConfig:
+        from ocireg import __version__
+        from ocireg.reference import parse_registry
+        from ocireg.transport import TransportConfig
+
+        args = self.args
+        plain = list(getattr(args, "plain_http", None) or [])
+        plain += [h for h in self.env.get("OCIREG_PLAIN_HTTP", "").replace(",", " ").split() if h]
+        insecure = list(getattr(args, "insecure_skip_tls_verify", None) or [])
+        plain_hosts = frozenset(parse_registry(h).api_host for h in plain)
+        insecure_hosts = frozenset(parse_registry(h).api_host for h in insecure)
+        for host in sorted(insecure_hosts):
+            self.warn(
+                f"TLS verification is OFF for {host} (--insecure-skip-tls-verify): anyone on the path "
+                "can impersonate it"
+            )
+        ca_file = getattr(args, "ca_file", None) or self.env.get("OCIREG_CA_FILE") or None
+        if ca_file and not Path(ca_file).is_file():
+            raise UsageError(f"--ca-file {escape(ca_file)}: no such file")
+        host_ca: dict[str, str] = {}
+        ci = self.gitlab
+        if ci is not None and ci.ca_file:
+            if Path(ci.ca_file).is_file():
+                host_ca = ci.ca_hosts()
+            else:
+                self.warn(f"CI_SERVER_TLS_CA_FILE={escape(ci.ca_file)} does not exist; ignored")
+        timeout = float(getattr(args, "timeout", None) or 120.0)
+        return TransportConfig(
+            timeout=min(30.0, timeout),
+            deadline=timeout,
+            ca_file=ca_file,
+            host_ca_files=host_ca,
+            plain_http_hosts=plain_hosts,
+            insecure_hosts=insecure_hosts,
+            user_agent=f"ocireg/{__version__}",
+            debug=self.debug if getattr(args, "debug", False) else None,
+            warn=self.warn,
+            max_connections=max(8, int(getattr(args, "jobs", 8) or 8)),
+        )
+
+    def explicit_credential(self) -> Credential | None:
+        from ocireg.credentials import Credential
+
+        username = getattr(self.args, "username", None)
+        wants_stdin = bool(getattr(self.args, "password_stdin", False))
+        if wants_stdin and not username:
+            raise UsageError("--password-stdin needs --username")
+        if username and not wants_stdin:
+            raise UsageError(
+                "--username needs --password-stdin (passwords are never taken from the command line): "
+                'echo "$TOKEN" | ocireg ... --username USER --password-stdin'
+            )
+        if not username:
+            return None
+        if self._password is None:
+            line = self.stdin.readline()
+            self._password = line.rstrip("\r\n")
+            if not self._password:
+                raise UsageError("--password-stdin: standard input was empty")
+        return Credential(username=username, password=self._password, source="--username/--password-stdin")
+
+    def home(self) -> Path:
+        home = self.env.get("HOME")
+        return Path(home) if home else Path.home()
+
+    def credential_chain(self) -> Chain:
+        from ocireg.credentials import default_chain
+
+        ci = self.gitlab
+        extra = [ci.source()] if ci is not None else []
+        return default_chain(self.env, self.home(), explicit=self.explicit_credential(), extra=extra)
+
+    def token_cache(self) -> TokenCache | None:
+        if getattr(self.args, "no_token_cache", False):
+            return None
+        if self._flag_env("OCIREG_TOKEN_CACHE") is False:
+            return None
+        from ocireg.tokencache import TokenCache
+
+        return TokenCache(self.cache_dir())
+
+    def cache_dir(self) -> Path:
+        explicit = self.env.get("OCIREG_CACHE_DIR")
+        if explicit:
+            return Path(explicit)
+        xdg = self.env.get("XDG_CACHE_HOME")
+        if xdg:
+            return Path(xdg) / "ocireg"
+        if sys.platform.startswith("linux"):
+            return self.home() / ".cache" / "ocireg"
+        import platformdirs
+
+        return Path(platformdirs.user_cache_dir("ocireg", appauthor=False))
+
+    def client(self) -> RegistryClient:
+        if self._client is None:
+            from ocireg.client import RegistryClient
+
+            self._client = RegistryClient(
+                self.credential_chain(), config=self.transport_config(), token_cache=self.token_cache()
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

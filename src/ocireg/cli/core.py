@@ -1,0 +1,202 @@
+"""``ocireg exists`` and ``ocireg digest``: the founding commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
+from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.render import SCHEMA, dotenv_key, print_error, result_json, text_table, write_json
+from ocireg.errors import UsageError
+from ocireg.text import escape
+
+if TYPE_CHECKING:
+    from ocireg.cli.context import Context
+    from ocireg.operations import CheckResult
+    from ocireg.reference import Reference
+
+__all__ = ["cmd_digest", "cmd_exists", "read_reference_args", "register"]
+
+EXISTS_EPILOG = f"""\
+examples:
+  ocireg exists registry.example.com/group/project:v1.2.3
+  ocireg exists :v1.2.3                       # inside GitLab CI: $CI_REGISTRY_IMAGE:v1.2.3
+  ocireg exists -o json app:1 app:2 app:3     # one result per reference
+  ocireg exists --from-file images.txt --jobs 16
+
+"absent" (exit 1) is reported only when the registry said so; a refused login (3),
+denied access (4), network trouble (5), registry faults (6) and rate limits (7) are
+never mistaken for it.
+
+{EXIT_CODE_HELP}
+
+{CREDENTIALS_HELP}"""
+
+DIGEST_EPILOG = f"""\
+examples:
+  ocireg digest registry.example.com/group/project:v1.2.3
+  ocireg digest --platform linux/arm64 alpine:3.20   # the arm64 image inside the index
+  ocireg digest -o dotenv :v1.2.3 > deploy.env        # OCIREG_DIGEST=sha256:... for a dotenv report
+
+For a multi-platform image the index digest is printed (what 'docker pull' resolves the
+tag to); --platform selects one child.
+
+{EXIT_CODE_HELP}"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "exists",
+        help="does IMAGE:TAG exist? (exit 0 present, 1 absent, 3-7 errors)",
+        description="Check that each reference exists (HEAD of its manifest).",
+        epilog=EXISTS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "references", nargs="*", metavar="REF", help="image reference, e.g. registry/group/app:tag"
+    )
+    add_common_options(p, batch=True)
+    p.set_defaults(handler="ocireg.cli.core:cmd_exists")
+
+    p = sub.add_parser(
+        "digest",
+        help="print the manifest digest of a reference",
+        description="Resolve each reference to its manifest digest.",
+        epilog=DIGEST_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("references", nargs="*", metavar="REF", help="image reference")
+    p.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="digest of this platform's image in an index"
+    )
+    add_common_options(p, batch=True)
+    p.set_defaults(handler="ocireg.cli.core:cmd_digest")
+
+
+def read_reference_args(ctx: Context) -> list[str]:
+    """References from the arguments and ``--from-file`` (``-`` = stdin; one per line, ``#`` comments)."""
+    texts = list(getattr(ctx.args, "references", None) or [])
+    source = getattr(ctx.args, "from_file", None)
+    if source:
+        if source == "-":
+            content = ctx.stdin.read()
+        else:
+            try:
+                with open(source, encoding="utf-8") as handle:
+                    content = handle.read(16 * 1024 * 1024)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"--from-file {escape(source)}: {exc}") from exc
+        for raw_line in content.splitlines():
+            line = raw_line.split("#", 1)[0].strip()
+            if line:
+                texts.append(line)
+    if not texts:
+        raise UsageError("no image reference given (pass REF arguments or --from-file FILE)")
+    return texts
+
+
+def _parse_all(ctx: Context, texts: Sequence[str]) -> list[tuple[str, Reference]] | None:
+    """Parse every reference before any network I/O; report all bad ones and return None if any."""
+    from ocireg.errors import InvalidReference
+
+    parsed: list[tuple[str, Reference]] = []
+    bad = False
+    for text in texts:
+        try:
+            parsed.append((text, ctx.parse_reference(text)))
+        except (InvalidReference, UsageError) as exc:
+            bad = True
+            print_error(ctx, exc)
+    return None if bad else parsed
+
+
+def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, digest_only: bool) -> None:
+    if ctx.quiet:
+        for result in results:
+            if result.error is not None and result.status == "error":
+                print_error(ctx, result.error)
+        return
+    output = ctx.output
+    if output == "json":
+        code = worst(exit_code_for(r.error) for r in results)
+        write_json(ctx, command, {"results": [result_json(r) for r in results], "exit_code": int(code)})
+        return
+    if output == "jsonl":
+        for result in results:
+            ctx.out(
+                json.dumps({"schema": SCHEMA, "command": command, **result_json(result)}, ensure_ascii=False)
+            )
+        return
+    if output == "dotenv":
+        _render_dotenv(ctx, results)
+        return
+    rows = []
+    for result in results:
+        shown = escape(str(result.reference) if result.reference is not None else result.text)
+        if digest_only and len(results) == 1 and result.digest is not None:
+            ctx.out(str(result.digest))
+        elif result.status == "present":
+            rows.append(([] if digest_only else ["present"]) + [shown, str(result.digest or "")])
+        elif result.status == "absent":
+            rows.append(["absent", shown, ""])
+        else:
+            rows.append(["error", shown, f"exit {int(exit_code_for(result.error))}"])
+    for line in text_table(rows):
+        ctx.out(line)
+    for result in results:
+        if result.error is not None and result.status != "present":
+            if result.status == "absent" and not digest_only:
+                continue
+            print_error(ctx, result.error)
+
+
+def _render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
+    """Lines for GitLab ``artifacts:reports:dotenv``: ``OCIREG_DIGEST`` for one reference, keyed names for more."""
+    for result in results:
+        prefix = "OCIREG" if len(results) == 1 else f"OCIREG_{dotenv_key(result.text)}"
+        ctx.out(f"{prefix}_STATUS={result.status}")
+        if result.digest is not None and result.reference is not None:
+            ctx.out(f"{prefix}_DIGEST={result.digest}")
+            pinned = result.reference.with_digest(result.digest)
+            ctx.out(f"{prefix}_REFERENCE={pinned.repository}@{result.digest}")
+            del pinned
+
+
+def cmd_exists(ctx: Context) -> int:
+    texts = read_reference_args(ctx)
+    parsed = _parse_all(ctx, texts)
+    if parsed is None:
+        return ExitCode.USAGE
+    from ocireg.operations import check_exists
+
+    results = check_exists(
+        ctx.client(), parsed, jobs=ctx.args.jobs, fail_fast=bool(getattr(ctx.args, "fail_fast", False))
+    )
+    _render(ctx, "exists", results, digest_only=False)
+    return worst(exit_code_for(r.error) for r in results)
+
+
+def cmd_digest(ctx: Context) -> int:
+    texts = read_reference_args(ctx)
+    parsed = _parse_all(ctx, texts)
+    if parsed is None:
+        return ExitCode.USAGE
+    platform = None
+    if getattr(ctx.args, "platform", None):
+        from ocireg.manifest import parse_platform
+
+        platform = parse_platform(ctx.args.platform)
+    from ocireg.operations import check_digests
+
+    results = check_digests(
+        ctx.client(),
+        parsed,
+        platform=platform,
+        jobs=ctx.args.jobs,
+        fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
+    )
+    _render(ctx, "digest", results, digest_only=True)
+    return worst(exit_code_for(r.error) for r in results)

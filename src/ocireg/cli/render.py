@@ -1,0 +1,82 @@
+"""Output: text for people, versioned JSON/JSONL for programs, dotenv for GitLab's dotenv reports.
+
+Data goes to stdout, diagnostics to stderr (DESIGN §6). Everything a registry sent is escaped in text output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ocireg.cli.exitcodes import exit_code_for
+from ocireg.errors import OciregError
+from ocireg.text import escape
+
+if TYPE_CHECKING:
+    from ocireg.cli.context import Context
+    from ocireg.operations import CheckResult
+
+SCHEMA = 1
+
+__all__ = ["SCHEMA", "dotenv_key", "error_json", "print_error", "result_json", "write_json"]
+
+
+def error_json(error: BaseException) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "type": type(error).__name__,
+        "message": str(error),
+        "exit_code": int(exit_code_for(error)),
+    }
+    if isinstance(error, OciregError) and error.hint:
+        doc["hint"] = error.hint
+    return doc
+
+
+def print_error(ctx: Context, error: BaseException, prefix: str = "") -> None:
+    """``ocireg: error: …`` and the hint on stderr (messages are built escaped; escape again defensively)."""
+    ctx.err(f"ocireg: error: {prefix}{escape(str(error))}")
+    if isinstance(error, OciregError) and error.hint:
+        ctx.err(f"  hint: {escape(error.hint)}")
+
+
+def result_json(result: CheckResult) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "input": result.text,
+        "reference": str(result.reference) if result.reference is not None else None,
+        "status": result.status,
+        "digest": str(result.digest) if result.digest else None,
+    }
+    if result.media_type:
+        doc["media_type"] = result.media_type
+    if result.error is not None:
+        doc["error"] = error_json(result.error)
+    doc["exit_code"] = int(exit_code_for(result.error))
+    return doc
+
+
+def write_json(ctx: Context, command: str, payload: Mapping[str, object]) -> None:
+    ctx.out(
+        json.dumps({"schema": SCHEMA, "command": command, **payload}, ensure_ascii=False, sort_keys=False)
+    )
+
+
+def dotenv_key(text: str) -> str:
+    """A stable upper-case dotenv key for a reference: ``group/app:v1`` → ``GROUP_APP_V1``."""
+    key = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
+    if not key or key[0].isdigit():
+        key = "REF_" + key
+    return key[:120]
+
+
+def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return lines

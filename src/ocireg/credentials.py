@@ -1,0 +1,741 @@
+"""Credentials: where ocireg finds a username/password or token for a registry, and in which order.
+
+Precedence (DESIGN §3; the README repeats it). For each registry the first source that has a credential wins:
+
+1. explicit: ``--username`` + ``--password-stdin`` (:class:`StaticSource`), then
+   ``OCIREG_USERNAME``/``OCIREG_PASSWORD`` (:class:`EnvSource`);
+2. GitLab CI, only for ``CI_REGISTRY`` (the adapter's source, passed in as ``extra`` by the CLI);
+3. ``DOCKER_AUTH_CONFIG`` (:class:`DockerAuthConfigSource`: JSON in ``config.json`` format, as GitLab
+   runners use);
+4. ``REGISTRY_AUTH_FILE``, then ``${XDG_RUNTIME_DIR}/containers/auth.json``, then
+   ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json`` (:class:`ConfigFileSource`). Within one file,
+   per host: ``credHelpers[host]`` > ``credsStore`` > ``auths[host]``. As in Docker, the chosen helper or
+   store is authoritative for that file: when it has no credential for the host, the file has none (``auths``
+   is not consulted behind its back);
+5. anonymous.
+
+Keys match the exact normalised ``host[:port]`` only: the Docker Hub aliases (``docker.io``,
+``index.docker.io``, ``https://index.docker.io/v1/``, ``registry-1.docker.io``) are one key; a scheme and the
+``/v1/`` or ``/v2/`` path of old URL-style keys are ignored; keys naming a repository (podman's
+``host/namespace`` keys) are ignored. There is no prefix or substring matching.
+
+A broken source (malformed file, missing, failing or hanging helper) raises
+:class:`~ocireg.errors.CredentialError` naming the file or the helper; it never falls through silently to the
+next source. A missing file is simply no source. Helpers run as ``docker-credential-<name> get`` without a
+shell and with a timeout; their output is never logged, and no secret ever reaches ``repr``, ``str``,
+:meth:`Credential.describe` or an error message.
+
+This module never reads ``os.environ``: the environment mapping and the home directory are passed in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from ocireg.errors import CredentialError, InvalidReference
+from ocireg.reference import Registry, parse_registry
+from ocireg.text import escape
+
+__all__ = [
+    "ANONYMOUS",
+    "DOCKER_HUB_SERVER_URL",
+    "Chain",
+    "ConfigFileSource",
+    "Credential",
+    "CredentialSource",
+    "DockerAuthConfigSource",
+    "EnvSource",
+    "HelperCredentialsNotFound",
+    "StaticSource",
+    "default_chain",
+    "docker_sources",
+    "helper_server_url",
+    "registry_key",
+    "run_helper",
+]
+
+#: The key Docker uses for Docker Hub in ``config.json`` and sends to credential helpers.
+DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"
+_DOCKER_HUB = "docker.io"
+
+# docker-credential-helpers' errCredentialsNotFoundMessage.
+_NOT_FOUND_MESSAGE = "credentials not found"
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_CONFIG_SIZE_LIMIT = 4 * 1024 * 1024
+_HELPER_OUTPUT_LIMIT = 1024 * 1024
+_FINGERPRINT_SALT = b"ocireg credential fingerprint v1"
+_FINGERPRINT_ROUNDS = 5_000  # ~2 ms once per process: start-up matters, the cache file is 0600 anyway
+
+
+# ------------------------------------------------------------------------------------------------- Credential
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What to present to one registry. Secrets never appear in ``repr``/``str``/:meth:`describe`.
+
+    ``identity_token`` is an OAuth2 refresh token (``config.json`` ``identitytoken``, or a helper answer
+    whose Username is ``<token>``); ``registry_token`` is a bearer token for the registry itself
+    (``registrytoken``).
+    ``source`` names where the credential came from, for messages.
+    """
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    identity_token: str | None = field(default=None, repr=False)
+    registry_token: str | None = field(default=None, repr=False)
+    source: str = "anonymous"
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True when there is nothing to present (no username, password or token)."""
+        return not (self.username or self.password or self.identity_token or self.registry_token)
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        material = json.dumps(
+            [self.username, self.password, self.identity_token, self.registry_token], separators=(",", ":")
+        ).encode("utf-8")
+        return hashlib.pbkdf2_hmac("sha256", material, _FINGERPRINT_SALT, _FINGERPRINT_ROUNDS).hex()
+
+    def fingerprint(self) -> str:
+        """A stable sha256-based hex digest of the identity (username and secrets), for token-cache keys.
+
+        It is a salted, iterated hash (PBKDF2-HMAC-SHA256), so a leaked cache file does not make a weak
+        password cheap to guess. The ``source`` does not take part: the same identity from two places is one.
+        """
+        return self._fingerprint
+
+    def describe(self) -> str:
+        """Human text such as ``user 'alice' from DOCKER_AUTH_CONFIG``; never contains a secret."""
+        source = escape(self.source)
+        if self.is_anonymous:
+            return source if self.source.startswith("anonymous") else f"anonymous from {source}"
+        user = f"user '{escape(self.username)}'" if self.username else None
+        if self.registry_token:
+            what = "registry token"
+        elif self.identity_token:
+            what = "identity token"
+        else:
+            what = ""
+        if what and user:
+            what = f"{what} ({user})"
+        return f"{what or user or 'password only'} from {source}"
+
+    def __repr__(self) -> str:
+        def secret(value: str | None) -> str:
+            return "None" if value is None else "'***'"
+
+        return (
+            f"Credential(username={self.username!r}, password={secret(self.password)}, "
+            f"identity_token={secret(self.identity_token)}, registry_token={secret(self.registry_token)}, "
+            f"source={self.source!r})"
+        )
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+ANONYMOUS = Credential()
+
+
+# ---------------------------------------------------------------------------------------------------- sources
+
+
+@runtime_checkable
+class CredentialSource(Protocol):
+    """Something that may know a credential for a registry.
+
+    ``lookup`` returns None when the source has nothing for that registry and raises
+    :class:`~ocireg.errors.CredentialError` when the source itself is broken. A source may also offer
+    ``lookup_explained(registry) -> (Credential | None, outcome text)``, which :meth:`Chain.explain` uses.
+    """
+
+    name: str
+
+    def lookup(self, registry: Registry) -> Credential | None: ...
+
+
+class StaticSource:
+    """A given credential (``--username``/``--password-stdin``) for every registry, or only for ``only``."""
+
+    def __init__(
+        self, credential: Credential, *, only: Registry | None = None, name: str | None = None
+    ) -> None:
+        self.credential = credential
+        self.only = only
+        self.name = name or credential.source
+
+    def lookup_explained(self, registry: Registry) -> tuple[Credential | None, str]:
+        if self.only is not None and self.only.name != registry.name:
+            return None, f"only for {self.only.name}"
+        if self.credential.is_anonymous:
+            return None, "empty credential"
+        return self.credential, f"found {self.credential.describe()}"
+
+    def lookup(self, registry: Registry) -> Credential | None:
+        return self.lookup_explained(registry)[0]
+
+    def __repr__(self) -> str:
+        return f"StaticSource({self.name!r}, only={self.only.name if self.only else None!r})"
+
+
+class EnvSource:
+    """``OCIREG_USERNAME`` + ``OCIREG_PASSWORD``; both are needed (an empty variable counts as unset)."""
+
+    name = "OCIREG_USERNAME/OCIREG_PASSWORD"
+
+    def __init__(self, env: Mapping[str, str], *, only: Registry | None = None) -> None:
+        self._username = env.get("OCIREG_USERNAME") or None
+        self._password = env.get("OCIREG_PASSWORD") or None
+        self.only = only
+
+    def lookup_explained(self, registry: Registry) -> tuple[Credential | None, str]:
+        if self._username is None and self._password is None:
+            return None, "not set"
+        if self._password is None:
+            raise CredentialError(
+                "OCIREG_USERNAME is set but OCIREG_PASSWORD is missing or empty",
+                hint="set both OCIREG_USERNAME and OCIREG_PASSWORD, or neither",
+            )
+        if self._username is None:
+            raise CredentialError(
+                "OCIREG_PASSWORD is set but OCIREG_USERNAME is missing or empty",
+                hint="set both OCIREG_USERNAME and OCIREG_PASSWORD, or neither",
+            )
+        if self.only is not None and self.only.name != registry.name:
+            return None, f"only for {self.only.name}"
+        cred = Credential(username=self._username, password=self._password, source=self.name)
+        return cred, f"found {cred.describe()}"
+
+    def lookup(self, registry: Registry) -> Credential | None:
+        return self.lookup_explained(registry)[0]
+
+    def __repr__(self) -> str:
+        return "EnvSource()"
+
+
+class _AuthDocument:
+    """A parsed ``config.json`` / ``auth.json`` / ``DOCKER_AUTH_CONFIG`` document.
+
+    The top-level structure is validated up front; an ``auths`` entry is validated when its host is asked for.
+    """
+
+    def __init__(self, doc: object, *, origin: str) -> None:
+        self.origin = origin
+        if not isinstance(doc, dict):
+            raise self._error("is not a JSON object")
+        auths = doc.get("auths")
+        if auths is None:
+            auths = {}
+        if not isinstance(auths, dict):
+            raise self._error('"auths" is not a JSON object')
+        helpers = doc.get("credHelpers")
+        if helpers is None:
+            helpers = {}
+        if not isinstance(helpers, dict):
+            raise self._error('"credHelpers" is not a JSON object')
+        for key, value in helpers.items():
+            if not isinstance(value, str) or not _HELPER_NAME.fullmatch(value):
+                raise self._error(f'"credHelpers" entry for {_show_key(key)} is not a credential helper name')
+        store = doc.get("credsStore")
+        if store is None or store == "":
+            store = None
+        elif not isinstance(store, str) or not _HELPER_NAME.fullmatch(store):
+            raise self._error('"credsStore" is not a credential helper name')
+        self.store: str | None = store
+        self.auths: dict[str, tuple[str, object]] = _index_by_registry(auths)
+        self.helpers: dict[str, tuple[str, object]] = _index_by_registry(helpers)
+
+    def _error(self, what: str, *, hint: str | None = None) -> CredentialError:
+        return CredentialError(
+            f"{self.origin}: {what}",
+            hint=hint or f"fix or remove {self.origin}; it must be in docker config.json format",
+        )
+
+    def resolve(
+        self, registry: Registry, *, env: Mapping[str, str], timeout: float
+    ) -> tuple[Credential | None, str]:
+        host = registry.name
+        helper_entry = self.helpers.get(host)
+        if helper_entry is not None:
+            helper, kind = str(helper_entry[1]), "credHelpers"
+        elif self.store is not None:
+            helper, kind = self.store, "credsStore"
+        else:
+            return self._from_auths(registry)
+        source = f"{self.origin} ({kind}: {helper})"
+        cred = _helper_get(
+            helper,
+            registry,
+            env=env,
+            timeout=timeout,
+            source=source,
+            origin=f"{kind} in {self.origin}",
+        )
+        if cred is None:
+            return None, f"{kind}: docker-credential-{helper} has no credential for {host}"
+        return cred, f"found {cred.describe()}"
+
+    def _from_auths(self, registry: Registry) -> tuple[Credential | None, str]:
+        host = registry.name
+        found = self.auths.get(host)
+        if found is None:
+            return None, f"no entry for {host}"
+        key, entry = found
+        where = f'"auths" entry {_show_key(key)}'
+        if not isinstance(entry, dict):
+            raise self._error(f"{where} is not a JSON object")
+        fields: dict[str, str | None] = {}
+        for name in ("auth", "username", "password", "identitytoken", "registrytoken"):
+            value = entry.get(name)
+            if value is not None and not isinstance(value, str):
+                raise self._error(f'{where}: "{name}" is not a string')
+            fields[name] = value or None
+        username, password = fields["username"], fields["password"]
+        if fields["auth"] is not None:
+            username, password = self._decode_auth(fields["auth"], where)
+        cred = Credential(
+            username=username or None,
+            password=password or None,
+            identity_token=fields["identitytoken"],
+            registry_token=fields["registrytoken"],
+            source=f"{self.origin} (auths)",
+        )
+        if cred.is_anonymous:
+            return None, f"entry {_show_key(key)} holds no credential"
+        return cred, f"found {cred.describe()}"
+
+    def _decode_auth(self, value: str, where: str) -> tuple[str, str]:
+        raw = "".join(value.split())
+        raw += "=" * (-len(raw) % 4)
+        try:
+            text = base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise self._error(f'{where}: "auth" is not base64 of USER:PASSWORD') from None
+        if ":" not in text:
+            raise self._error(f'{where}: "auth" does not decode to USER:PASSWORD')
+        username, password = text.split(":", 1)
+        return username, password.strip("\x00")
+
+
+def _show_key(key: object) -> str:
+    return repr(escape(str(key))[:200])
+
+
+def _index_by_registry(section: Mapping[object, object]) -> dict[str, tuple[str, object]]:
+    """Map registry name → (original key, value); the canonical spelling of a key wins, else the first."""
+    index: dict[str, tuple[str, object]] = {}
+    for key, value in section.items():
+        if not isinstance(key, str):
+            continue
+        name = registry_key(key)
+        if name is None:
+            continue
+        if name not in index or (_is_canonical(key, name) and not _is_canonical(index[name][0], name)):
+            index[name] = (key, value)
+    return index
+
+
+def _is_canonical(key: str, name: str) -> bool:
+    return key == name or (name == _DOCKER_HUB and key == DOCKER_HUB_SERVER_URL)
+
+
+class _DocumentSource:
+    """Shared machinery of :class:`DockerAuthConfigSource` and :class:`ConfigFileSource`."""
+
+    name: str
+
+    def __init__(self, env: Mapping[str, str], helper_timeout: float) -> None:
+        self._env = env
+        self._timeout = helper_timeout
+        self._lock = threading.Lock()
+        self._doc: _AuthDocument | None = None
+        self._loaded = False
+        self._missing_text = "not found"
+        self._results: dict[str, tuple[Credential | None, str]] = {}
+
+    def _load(self) -> _AuthDocument | None:
+        raise NotImplementedError
+
+    def lookup_explained(self, registry: Registry) -> tuple[Credential | None, str]:
+        with self._lock:
+            cached = self._results.get(registry.name)
+            if cached is not None:
+                return cached
+            if not self._loaded:
+                self._doc = self._load()
+                self._loaded = True
+            if self._doc is None:
+                result: tuple[Credential | None, str] = (None, self._missing_text)
+            else:
+                result = self._doc.resolve(registry, env=self._env, timeout=self._timeout)
+            self._results[registry.name] = result
+            return result
+
+    def lookup(self, registry: Registry) -> Credential | None:
+        return self.lookup_explained(registry)[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class DockerAuthConfigSource(_DocumentSource):
+    """``DOCKER_AUTH_CONFIG``: ``config.json``-format JSON (auths, credHelpers, credsStore), as in GitLab."""
+
+    name = "DOCKER_AUTH_CONFIG"
+
+    def __init__(self, env: Mapping[str, str], *, helper_timeout: float = 10.0) -> None:
+        super().__init__(env, helper_timeout)
+        self._missing_text = "not set"
+
+    def _load(self) -> _AuthDocument | None:
+        text = self._env.get("DOCKER_AUTH_CONFIG", "")
+        if not text.strip():
+            return None
+        try:
+            doc = json.loads(text)
+        except (ValueError, RecursionError):
+            raise CredentialError(
+                "DOCKER_AUTH_CONFIG is not valid JSON",
+                hint='it must hold docker config.json JSON, e.g. {"auths": {"HOST": {"auth": "..."}}}',
+            ) from None
+        return _AuthDocument(doc, origin="DOCKER_AUTH_CONFIG")
+
+
+class ConfigFileSource(_DocumentSource):
+    """A docker ``config.json`` or podman ``auth.json``. A missing file is no source (``None``, silently)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        env: Mapping[str, str],
+        helper_timeout: float = 10.0,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(env, helper_timeout)
+        self.path = Path(path)
+        self.name = label or str(path)
+        self._missing_text = "file not found"
+
+    def _load(self) -> _AuthDocument | None:
+        origin = self.name
+        try:
+            with self.path.open("rb") as handle:
+                data = handle.read(_CONFIG_SIZE_LIMIT + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise CredentialError(
+                f"{origin}: cannot be read ({escape(exc.strerror or type(exc).__name__)})",
+                hint=f"check the permissions of {origin}",
+            ) from None
+        if len(data) > _CONFIG_SIZE_LIMIT:
+            raise CredentialError(f"{origin}: larger than {_CONFIG_SIZE_LIMIT // (1024 * 1024)} MiB")
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise CredentialError(
+                f"{origin}: not valid JSON",
+                hint=f"fix or remove {origin}; it must be in docker config.json format",
+            ) from None
+        return _AuthDocument(doc, origin=origin)
+
+
+# ------------------------------------------------------------------------------------------------------ Chain
+
+
+class Chain:
+    """Sources in precedence order; the first that has a credential for a registry wins."""
+
+    def __init__(self, sources: Sequence[CredentialSource]) -> None:
+        self.sources: tuple[CredentialSource, ...] = tuple(sources)
+
+    def lookup(self, registry: Registry) -> Credential:
+        """The credential for ``registry``; anonymous when no source has one. A broken source raises."""
+        for source in self.sources:
+            cred = source.lookup(registry)
+            if cred is not None:
+                return cred
+        return self._anonymous(registry)
+
+    def _anonymous(self, registry: Registry) -> Credential:
+        names = ", ".join(source.name for source in self.sources) or "no sources"
+        return Credential(source=f"anonymous (no credential for {registry.name} in: {names})")
+
+    def explain(self, registry: Registry) -> list[tuple[str, str]]:
+        """``(source name, outcome)`` for each source consulted, in order, then the result; never a secret.
+
+        Stops at the first source with a credential. A broken source gives an outcome starting with
+        ``error:`` and ends the list (a lookup would fail there); this method itself never raises
+        :class:`~ocireg.errors.CredentialError`.
+        """
+        rows: list[tuple[str, str]] = []
+        for source in self.sources:
+            explained = getattr(source, "lookup_explained", None)
+            try:
+                if explained is not None:
+                    cred, outcome = explained(registry)
+                else:
+                    cred = source.lookup(registry)
+                    outcome = f"found {cred.describe()}" if cred else f"no credential for {registry.name}"
+            except CredentialError as exc:
+                rows.append((source.name, f"error: {exc}"))
+                return rows
+            rows.append((source.name, outcome))
+            if cred is not None:
+                return rows
+        rows.append(("anonymous", "no source has a credential; requests go without credentials"))
+        return rows
+
+    def __repr__(self) -> str:
+        return f"Chain({[source.name for source in self.sources]!r})"
+
+
+def docker_sources(
+    env: Mapping[str, str], home: Path, *, helper_timeout: float = 10.0
+) -> list[CredentialSource]:
+    """DESIGN §3 items 3–4 in order: ``DOCKER_AUTH_CONFIG``, ``REGISTRY_AUTH_FILE``,
+    ``${XDG_RUNTIME_DIR}/containers/auth.json``, ``$DOCKER_CONFIG/config.json`` else
+    ``HOME/.docker/config.json``.
+    """
+    sources: list[CredentialSource] = [DockerAuthConfigSource(env, helper_timeout=helper_timeout)]
+    auth_file = env.get("REGISTRY_AUTH_FILE")
+    if auth_file:
+        sources.append(ConfigFileSource(Path(auth_file), env=env, helper_timeout=helper_timeout))
+    runtime_dir = env.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        sources.append(
+            ConfigFileSource(
+                Path(runtime_dir) / "containers" / "auth.json", env=env, helper_timeout=helper_timeout
+            )
+        )
+    docker_config = env.get("DOCKER_CONFIG")
+    config_dir = Path(docker_config) if docker_config else Path(home) / ".docker"
+    sources.append(ConfigFileSource(config_dir / "config.json", env=env, helper_timeout=helper_timeout))
+    return sources
+
+
+def default_chain(
+    env: Mapping[str, str],
+    home: Path,
+    *,
+    explicit: Credential | None = None,
+    extra: Sequence[CredentialSource] = (),
+    helper_timeout: float = 10.0,
+) -> Chain:
+    """explicit (if given) > ``OCIREG_USERNAME``/``OCIREG_PASSWORD`` > ``extra`` (GitLab CI) > docker ones."""
+    sources: list[CredentialSource] = []
+    if explicit is not None:
+        sources.append(StaticSource(explicit))
+    sources.append(EnvSource(env))
+    sources.extend(extra)
+    sources.extend(docker_sources(env, home, helper_timeout=helper_timeout))
+    return Chain(sources)
+
+
+# ------------------------------------------------------------------------------------------------ config keys
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def registry_key(text: str) -> str | None:
+    """Normalise a ``config.json`` key to :attr:`Registry.name`; None for keys that name no single registry.
+
+    ``https://index.docker.io/v1/`` → ``docker.io``; ``http://host:5000/`` → ``host:5000``. A URL-style
+    key (with a scheme) may carry the path ``/``, ``/v1/`` or ``/v2/``; any other path, and any path on a bare
+    key (podman's per-repository ``host/namespace/repo`` keys), makes the key ignored: matching is by exact
+    host only.
+    """
+    key = text.strip()
+    scheme = _SCHEME.match(key)
+    if scheme:
+        if scheme.group(0).lower() not in ("http://", "https://"):
+            return None
+        key = key[scheme.end() :]
+        host, _, path = key.partition("/")
+        if path.strip("/") not in ("", "v1", "v2"):
+            return None
+    else:
+        host, slash, path = key.partition("/")
+        if slash and path:
+            return None
+    if not host or "@" in host:
+        return None
+    try:
+        return parse_registry(host).name
+    except InvalidReference:
+        return None
+
+
+def helper_server_url(registry: Registry) -> str:
+    """What a credential helper is asked for: the registry name; ``https://index.docker.io/v1/`` for Hub."""
+    return DOCKER_HUB_SERVER_URL if registry.name == _DOCKER_HUB else registry.name
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+
+class HelperCredentialsNotFound(CredentialError):
+    """The helper said "credentials not found" (docker's ``errCredentialsNotFound``): no credential."""
+
+
+_SECRETISH_WORDS = re.compile(
+    r"(secret|passw(or)?d|token|authorization|bearer|basic\s+[A-Za-z0-9+/=]|serverurl|username)",
+    re.IGNORECASE,
+)
+_SECRETISH_RUN = re.compile(r"[A-Za-z0-9+/=_\-.~]{20,}")
+
+
+def _looks_secret(line: str, payload: bytes) -> bool:
+    if _SECRETISH_WORDS.search(line) or "{" in line:
+        return True
+    for run in _SECRETISH_RUN.findall(line):
+        if any(c.isdigit() for c in run) and any(c.isalpha() for c in run):
+            return True
+    try:
+        sent = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    secret = sent.get("Secret") if isinstance(sent, dict) else None
+    return isinstance(secret, str) and bool(secret) and secret in line
+
+
+def _first_line(data: bytes) -> str:
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError, OSError):
+        proc.kill()
+
+
+def run_helper(
+    helper: str,
+    action: str,
+    payload: bytes,
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    origin: str | None = None,
+) -> bytes:
+    """Run ``docker-credential-<helper> <action>`` with ``payload`` on stdin; return its stdout.
+
+    The binary is found with :func:`shutil.which` on ``env["PATH"]`` and run without a shell, with ``env``
+    as its environment, in its own process group (killed whole on timeout). Its output is never logged.
+    ``origin`` (e.g. ``"credsStore in /home/u/.docker/config.json"``) goes into messages about a missing
+    binary.
+
+    Raises :class:`HelperCredentialsNotFound` when the helper says "credentials not found", and
+    :class:`~ocireg.errors.CredentialError` when it is missing, fails, or does not answer within ``timeout``.
+    """
+    program = f"docker-credential-{helper}"
+    if not _HELPER_NAME.fullmatch(helper):
+        raise CredentialError(f"{escape(program)!r} is not a credential helper name")
+    where = f" ({origin})" if origin else ""
+    path = shutil.which(program, path=env.get("PATH", os.defpath))
+    if path is None:
+        kind, _, file = (origin or "").partition(" in ")
+        remove = f"remove {kind} from {file}" if file else "stop configuring it"
+        raise CredentialError(
+            f"{program} not found on PATH{where}",
+            hint=f"install {program}, or {remove}",
+        )
+    try:
+        proc = subprocess.Popen(
+            [path, action],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            shell=False,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise CredentialError(
+            f"credential helper {program} could not be started{where}: {escape(exc.strerror or str(exc))}"
+        ) from None
+    try:
+        out, err = proc.communicate(payload, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        # A grandchild that left the process group may still hold the pipes: do not wait for it forever.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)
+        raise CredentialError(
+            f"credential helper {program} did not answer within {timeout:g}s",
+            hint=f"check that {program} works (it may be waiting for a keyring unlock or a prompt)",
+        ) from None
+    except BaseException:
+        _kill(proc)
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        combined = out + b"\n" + err
+        if action in ("get", "erase") and _NOT_FOUND_MESSAGE.encode() in combined.lower():
+            raise HelperCredentialsNotFound(f"{program}: credentials not found")
+        line = _first_line(err) or _first_line(out)
+        if line and not _looks_secret(line, payload):
+            shown = escape(line[:160]) + ("…" if len(line) > 160 else "")
+            detail = f": {shown}"
+        elif line:
+            detail = " (its message is not shown: it may contain a secret)"
+        else:
+            detail = ""
+        status = f"exit status {proc.returncode}" if proc.returncode > 0 else f"signal {-proc.returncode}"
+        raise CredentialError(f"credential helper {program} {action} failed ({status}){detail}")
+    if len(out) > _HELPER_OUTPUT_LIMIT:
+        raise CredentialError(f"credential helper {program} {action} answered more than 1 MiB")
+    return out
+
+
+def _helper_get(
+    helper: str, registry: Registry, *, env: Mapping[str, str], timeout: float, source: str, origin: str
+) -> Credential | None:
+    program = f"docker-credential-{helper}"
+    server_url = helper_server_url(registry)
+    try:
+        out = run_helper(helper, "get", server_url.encode("utf-8"), env=env, timeout=timeout, origin=origin)
+    except HelperCredentialsNotFound:
+        return None
+    bad = CredentialError(
+        f"credential helper {program} answered something that is not a credential for {registry.name}",
+        hint=f"check {program} ({origin})",
+    )
+    try:
+        answer = json.loads(out.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad from None
+    if not isinstance(answer, dict):
+        raise bad
+    username = answer.get("Username") or ""
+    secret = answer.get("Secret") or ""
+    if not isinstance(username, str) or not isinstance(secret, str):
+        raise bad
+    if not secret:
+        return None
+    if username == "<token>":
+        return Credential(identity_token=secret, source=source)
+    return Credential(username=username or None, password=secret, source=source)

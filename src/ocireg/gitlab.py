@@ -1,0 +1,104 @@
+"""The GitLab CI adapter: zero configuration inside a GitLab job.
+
+Inside a job (``GITLAB_CI=true``) GitLab's runner provides the variables used here
+(https://docs.gitlab.com/ci/variables/predefined_variables/):
+
+* credentials for the project's own registry (``CI_REGISTRY``), in this order: ``CI_REGISTRY_USER`` /
+  ``CI_REGISTRY_PASSWORD``, else ``gitlab-ci-token`` / ``CI_JOB_TOKEN``, else ``CI_DEPLOY_USER`` /
+  ``CI_DEPLOY_PASSWORD`` (DESIGN §3, item 2) — never sent to any other registry;
+* the ``:TAG`` and ``@sha256:…`` shorthands for ``$CI_REGISTRY_IMAGE:TAG`` / ``$CI_REGISTRY_IMAGE@sha256:…``;
+* ``CI_SERVER_TLS_CA_FILE``, trusted for ``CI_REGISTRY`` and ``CI_SERVER_HOST`` (self-managed instances with a
+  private CA).
+
+The core never imports this module; the CLI plugs it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ocireg.credentials import Credential
+from ocireg.errors import InvalidReference
+from ocireg.reference import Registry, parse_registry
+
+__all__ = ["GitLabCI", "GitLabCISource"]
+
+
+@dataclass(frozen=True)
+class GitLabCI:
+    """What ocireg takes from a GitLab CI job's environment."""
+
+    registry: Registry
+    registry_image: str | None
+    server_host: str | None
+    ca_file: str | None
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GitLabCI | None:
+        """The job's settings, or ``None`` outside GitLab CI (or when the job has no registry)."""
+        if env.get("GITLAB_CI", "").lower() != "true" and env.get("CI_SERVER", "").lower() != "yes":
+            return None
+        registry_text = env.get("CI_REGISTRY", "").strip()
+        if not registry_text:
+            return None
+        try:
+            registry = parse_registry(registry_text)
+        except InvalidReference:
+            return None
+        server = env.get("CI_SERVER_HOST", "").strip() or None
+        server_port = env.get("CI_SERVER_PORT", "").strip()
+        if server and server_port and server_port not in ("443", "80"):
+            server = f"{server}:{server_port}"
+        return cls(
+            registry=registry,
+            registry_image=env.get("CI_REGISTRY_IMAGE", "").strip() or None,
+            server_host=server,
+            ca_file=env.get("CI_SERVER_TLS_CA_FILE", "").strip() or None,
+            env=env,
+        )
+
+    def expand(self, text: str) -> str:
+        """Expand ``:TAG`` and ``@sha256:…`` to the project's image (``$CI_REGISTRY_IMAGE``)."""
+        if self.registry_image and text[:1] in (":", "@") and len(text) > 1:
+            return self.registry_image + text
+        return text
+
+    def ca_hosts(self) -> dict[str, str]:
+        """Hosts that trust ``CI_SERVER_TLS_CA_FILE``: the registry and the GitLab server (the token realm)."""
+        if not self.ca_file:
+            return {}
+        hosts = {self.registry.api_host: self.ca_file}
+        if self.server_host:
+            hosts[self.server_host.lower()] = self.ca_file
+        return hosts
+
+    def source(self) -> GitLabCISource:
+        return GitLabCISource(self)
+
+
+class GitLabCISource:
+    """Credential source for the job's own registry only (DESIGN §3, item 2)."""
+
+    name = "GitLab CI variables"
+
+    def __init__(self, ci: GitLabCI) -> None:
+        self._ci = ci
+
+    def lookup(self, registry: Registry) -> Credential | None:
+        if registry.name != self._ci.registry.name:
+            return None
+        env = self._ci.env
+        pairs = (
+            ("CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD"),
+            (None, "CI_JOB_TOKEN"),
+            ("CI_DEPLOY_USER", "CI_DEPLOY_PASSWORD"),
+        )
+        for user_var, secret_var in pairs:
+            user = env.get(user_var, "") if user_var else "gitlab-ci-token"
+            secret = env.get(secret_var, "")
+            if user and secret:
+                label = f"GitLab CI ({user_var}/{secret_var})" if user_var else "GitLab CI (CI_JOB_TOKEN)"
+                return Credential(username=user, password=secret, source=label)
+        return None

@@ -1,0 +1,26 @@
+"""Text safety: escape what a registry sends before it reaches a terminal or a log.
+
+Registry-provided strings (tags, error messages, Warning headers) may carry escape sequences meant to rewrite a
+terminal or forge log lines; they are shown escaped, never interpreted.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["escape"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _replace(match: re.Match[str]) -> str:
+    char = match.group(0)
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def escape(value: str) -> str:
+    """Return ``value`` with control and bidi-override characters written as ``\\xNN`` / ``\\uNNNN``."""
+    return _CONTROL.sub(_replace, value)

@@ -1,0 +1,207 @@
+"""A token cache shared by successive ``ocireg`` processes, so a warm check costs one HTTP request.
+
+Safety rules (DESIGN §4):
+
+* one JSON file under the user cache directory; the directory is 0700 and the file 0600, written atomically
+  (temporary file + ``os.replace``) under an advisory lock so concurrent writers merge instead of clobbering;
+* symlinks are refused (``O_NOFOLLOW`` and ``lstat`` checks), and so is a file or directory that is not ours or
+  is readable by others: the cache is then simply not used;
+* it holds bearer tokens and their expiry only — never passwords or refresh tokens — keyed by a hash of
+  registry, realm, service, scope set and a fingerprint of the identity, so an entry is never used for another
+  identity, registry or scope, and never past its expiry;
+* it also remembers each registry's realm/service (to find the key before any challenge) and, for loopback
+  registries, whether they speak plain HTTP (to skip the TLS probe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["TokenCache"]
+
+FILE_NAME = "tokens.json"
+SCHEMA = 1
+MAX_FILE_SIZE = 1024 * 1024
+MAX_ENTRIES = 500
+
+
+class TokenCache:
+    """The on-disk cache. All methods swallow I/O problems by design: a cache must never fail a command."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / FILE_NAME
+        self._lock = threading.Lock()
+        self._data: dict[str, dict[str, object]] | None = None
+        self.problem: str | None = None
+
+    # -- public ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def key(registry: str, realm: str, service: str, scopes: tuple[str, ...], identity: str) -> str:
+        text = "\n".join((registry, realm, service, " ".join(sorted(scopes)), identity))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def realm_for(self, registry: str) -> tuple[str, str] | None:
+        entry = self._load().get("realms", {}).get(registry)
+        if isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry):
+            return entry[0], entry[1]
+        return None
+
+    def scheme_for(self, host: str) -> str | None:
+        value = self._load().get("schemes", {}).get(host)
+        return value if value in ("http", "https") else None
+
+    def get(self, key: str) -> tuple[str, float] | None:
+        entry = self._load().get("tokens", {}).get(key)
+        if not isinstance(entry, list) or len(entry) != 2:
+            return None
+        value, expires_at = entry
+        if not isinstance(value, str) or not isinstance(expires_at, int | float):
+            return None
+        if expires_at <= time.time():
+            return None
+        return value, float(expires_at)
+
+    def put(
+        self, key: str, value: str, expires_at: float, *, registry: str, realm: str, service: str
+    ) -> None:
+        def update(data: dict[str, dict[str, object]]) -> None:
+            data.setdefault("tokens", {})[key] = [value, expires_at]
+            data.setdefault("realms", {})[registry] = [realm, service]
+
+        self._write(update)
+
+    def remember_scheme(self, host: str, scheme: str) -> None:
+        if self.scheme_for(host) == scheme:
+            return
+
+        def update(data: dict[str, dict[str, object]]) -> None:
+            data.setdefault("schemes", {})[host] = scheme
+
+        self._write(update)
+
+    def discard(self, key: str) -> None:
+        def update(data: dict[str, dict[str, object]]) -> None:
+            data.get("tokens", {}).pop(key, None)
+
+        self._write(update)
+
+    # -- file handling --------------------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, dict[str, object]]:
+        with self._lock:
+            if self._data is None:
+                self._data = self._read()
+            return self._data
+
+    def _read(self) -> dict[str, dict[str, object]]:
+        if not self._directory_ok(create=False):
+            return {}
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            self.problem = f"token cache not readable: {exc.strerror}"
+            return {}
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+                self.problem = f"token cache {self.path} is not a private file of this user; ignored"
+                return {}
+            raw = handle.read(MAX_FILE_SIZE + 1)
+        if len(raw) > MAX_FILE_SIZE:
+            return {}
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            return {}
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            return {}
+        return {k: v for k, v in doc.items() if isinstance(v, dict)}
+
+    def _directory_ok(self, *, create: bool) -> bool:
+        try:
+            info = os.lstat(self.directory)
+        except FileNotFoundError:
+            if not create:
+                return False
+            try:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                info = os.lstat(self.directory)
+            except OSError as exc:
+                self.problem = f"cannot create token cache directory: {exc.strerror}"
+                return False
+        except OSError:
+            return False
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            self.problem = f"token cache directory {self.directory} is a symlink or not a directory; ignored"
+            return False
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            self.problem = (
+                f"token cache directory {self.directory} is not private (0700) to this user; ignored"
+            )
+            return False
+        return True
+
+    def _write(self, update: Callable[[dict[str, dict[str, object]]], None]) -> None:
+        with self._lock:
+            if not self._directory_ok(create=True):
+                return
+            lock_path = self.directory / ".lock"
+            try:
+                lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            except OSError:
+                return
+            try:
+                import fcntl
+
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                data = self._read()  # merge with what other processes wrote meanwhile
+                update(data)
+                self._prune(data)
+                self._data = data
+                payload = json.dumps({"schema": SCHEMA, **data}, separators=(",", ":")).encode()
+                fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.directory)  # created 0600
+                try:
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(payload)
+                    os.replace(tmp, self.path)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+            except OSError as exc:
+                self.problem = f"token cache not written: {exc.strerror}"
+            finally:
+                os.close(lock_fd)
+
+    @staticmethod
+    def _prune(data: dict[str, dict[str, object]]) -> None:
+        tokens = data.get("tokens", {})
+        now = time.time()
+        live: dict[str, object] = {
+            k: v
+            for k, v in tokens.items()
+            if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int | float) and v[1] > now
+        }
+        if len(live) > MAX_ENTRIES:
+            keep = sorted(live.items(), key=_expiry, reverse=True)[:MAX_ENTRIES]
+            live = dict(keep)
+        data["tokens"] = live
+
+
+def _expiry(item: tuple[str, object]) -> float:
+    value = item[1]
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int | float):
+        return float(value[1])
+    return 0.0

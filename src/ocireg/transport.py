@@ -1,0 +1,547 @@
+"""The HTTP layer: one ``httpx2.Client``, and the policies every request obeys.
+
+Policies (each cited where implemented):
+
+* **TLS** on by default with the system trust store; ``ca_file`` adds a CA for every host, ``host_ca_files`` adds
+  one per host (GitLab CI's ``CI_SERVER_TLS_CA_FILE``), ``insecure_hosts`` skips verification per host only.
+* **Plain HTTP** only for ``plain_http_hosts`` or, like Docker, for loopback registries whose port does not speak
+  TLS (:meth:`Transport.base_url`).
+* **Redirects** are followed here, hop by hop: never https→http, never ``Authorization`` to another host, at most
+  :data:`MAX_REDIRECTS` hops (DESIGN §4, CVE-2020-15157).
+* **Retries** only for idempotent methods, for connection errors and 408/429/499/500/502/503/504/522, with full
+  jitter backoff, ``Retry-After`` honoured (capped) and shared per host, all inside one total deadline.
+* **Body caps**: :func:`read_capped` fails with :class:`BodyTooLarge` instead of truncating, counting decoded
+  bytes so a gzip bomb stops at the cap too.
+* **Debug log**: one line per request and response with secrets redacted (:func:`redact_url`, :data:`SAFE_HEADERS`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx2
+
+from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError
+from ocireg.text import escape
+
+if TYPE_CHECKING:
+    from ocireg.reference import Registry
+
+__all__ = [
+    "Deadline",
+    "Transport",
+    "TransportConfig",
+    "read_capped",
+    "redact_url",
+]
+
+MAX_REDIRECTS = 5
+RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Query parameters that may appear in a debug log; every other value is replaced by "***" (DESIGN §4).
+SAFE_QUERY_PARAMS = frozenset(
+    {"service", "scope", "n", "last", "mount", "from", "digest", "account", "client_id", "offline_token"}
+)
+# Headers shown in the debug log; everything else is listed by name only.
+SAFE_HEADERS = frozenset(
+    {
+        "accept",
+        "content-type",
+        "content-length",
+        "docker-content-digest",
+        "docker-distribution-api-version",
+        "www-authenticate",
+        "location",
+        "link",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "warning",
+        "user-agent",
+        "oci-subject",
+        "oci-filters-applied",
+        "range",
+    }
+)
+
+DebugSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """Everything that shapes HTTP behaviour; the CLI builds one from flags and environment."""
+
+    timeout: float = 30.0
+    """Seconds for one connect / read / write step."""
+    deadline: float | None = 300.0
+    """Total seconds one operation may take, retries and slow bodies included; ``None`` for no limit."""
+    retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_cap: float = 60.0
+    ca_file: str | None = None
+    host_ca_files: Mapping[str, str] = field(default_factory=dict)
+    plain_http_hosts: frozenset[str] = frozenset()
+    insecure_hosts: frozenset[str] = frozenset()
+    max_connections: int = 32
+    user_agent: str = "ocireg"
+    http2: bool = False
+    debug: DebugSink | None = None
+    warn: DebugSink | None = None
+
+
+class Deadline:
+    """A wall-clock budget shared by every request of one operation."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self._end = None if seconds is None else time.monotonic() + seconds
+        self.seconds = seconds
+
+    def remaining(self) -> float | None:
+        if self._end is None:
+            return None
+        return self._end - time.monotonic()
+
+    def check(self, what: str) -> None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise TransportError(
+                f"{what}: gave up after the {self.seconds:g}s deadline",
+                hint="raise it with --timeout if the registry is just slow",
+            )
+
+    def clamp(self, timeout: float) -> float:
+        left = self.remaining()
+        if left is None:
+            return timeout
+        return max(0.001, min(timeout, left))
+
+
+def redact_url(url: str | httpx2.URL) -> str:
+    """Return ``url`` without userinfo and with every non-allowlisted query value replaced by ``***``."""
+    parts = urlsplit(str(url))
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    query = urlencode(
+        [
+            (k, v if k in SAFE_QUERY_PARAMS else "***")
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe=":/,*",
+    )
+    return escape(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+
+
+def _redact_headers(headers: httpx2.Headers) -> str:
+    shown = []
+    for name, value in headers.multi_items():
+        lname = name.lower()
+        if lname == "authorization":
+            scheme = value.split(" ", 1)[0]
+            shown.append(f"authorization: {escape(scheme)} ***")
+        elif lname in SAFE_HEADERS:
+            shown.append(f"{lname}: {escape(value[:300])}")
+        else:
+            shown.append(f"{lname}: …")
+    return "; ".join(shown)
+
+
+class _HostGate:
+    """Per-host "not before" time: one worker's 429/503 backoff holds back every worker (LD: 429 storm)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._not_before: dict[str, float] = {}
+
+    def wait(self, host: str, deadline: Deadline) -> None:
+        with self._lock:
+            until = self._not_before.get(host, 0.0)
+        delay = until - time.monotonic()
+        if delay > 0:
+            left = deadline.remaining()
+            if left is not None and delay > left:
+                delay = max(0.0, left)
+            time.sleep(delay)
+
+    def hold(self, host: str, seconds: float) -> None:
+        with self._lock:
+            until = time.monotonic() + seconds
+            if until > self._not_before.get(host, 0.0):
+                self._not_before[host] = until
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    """Parse ``Retry-After`` as delta-seconds or HTTP-date (RFC 9110 §10.2.3)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(min(int(value[:12]), 10**9))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _describe_connect_error(exc: Exception) -> tuple[str, str | None]:
+    text = str(exc) or type(exc).__name__
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or str(cause)
+            return (
+                f"TLS certificate not trusted ({reason})",
+                "pass --ca-file PATH with the registry's CA certificate (inside GitLab CI, "
+                "CI_SERVER_TLS_CA_FILE is used automatically), or --insecure-skip-tls-verify HOST as a last resort",
+            )
+        cause = cause.__cause__ or cause.__context__
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            "TLS certificate not trusted",
+            "pass --ca-file PATH with the registry's CA certificate (inside GitLab CI, "
+            "CI_SERVER_TLS_CA_FILE is used automatically)",
+        )
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return f"DNS lookup failed ({text})", "check the registry host name"
+    if "Connection refused" in text or "Errno 111" in text:
+        return "connection refused", "is the registry running on that host and port?"
+    return text, None
+
+
+def _is_plain_http_port(exc: Exception) -> bool:
+    """True if a TLS handshake failed because the server answered in plain HTTP."""
+    text = repr(exc)
+    cause: BaseException | None = exc
+    while cause is not None:
+        text += repr(cause)
+        cause = cause.__cause__ or cause.__context__
+    return any(
+        marker in text
+        for marker in (
+            "WRONG_VERSION_NUMBER",
+            "wrong version number",
+            "RECORD_LAYER_FAILURE",
+            "record layer failure",
+            "HTTP_REQUEST",
+            "http request",
+            "UNEXPECTED_EOF",
+        )
+    )
+
+
+class Transport:
+    """One HTTP client with ocireg's policies; thread-safe, shared by a bounded pool of workers."""
+
+    def __init__(self, config: TransportConfig, *, http: httpx2.Client | None = None) -> None:
+        self.config = config
+        self._http = http if http is not None else self._build_client(config)
+        self._gate = _HostGate()
+        self._schemes: dict[str, str] = {}
+        self._schemes_lock = threading.Lock()
+        self.request_count = 0
+        self._count_lock = threading.Lock()
+
+    # -- construction ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _ssl_context(*cafiles: str | None) -> ssl.SSLContext:
+        ctx = httpx2.create_ssl_context(verify=True, trust_env=False)
+        for cafile in cafiles:
+            if cafile:
+                try:
+                    ctx.load_verify_locations(cafile=cafile)
+                except (OSError, ssl.SSLError) as exc:
+                    raise TransportError(f"cannot load CA file {cafile}: {exc}") from exc
+        return ctx
+
+    @classmethod
+    def _build_client(cls, config: TransportConfig) -> httpx2.Client:
+        limits = httpx2.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+            keepalive_expiry=30.0,
+        )
+        timeout = httpx2.Timeout(config.timeout)
+        mounts: dict[str, httpx2.BaseTransport | None] = {}
+        for host, cafile in config.host_ca_files.items():
+            mounts[_mount_pattern(host)] = httpx2.HTTPTransport(
+                verify=cls._ssl_context(config.ca_file, cafile),
+                limits=limits,
+                http2=config.http2,
+                trust_env=False,
+            )
+        for host in config.insecure_hosts:
+            insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            insecure.check_hostname = False
+            insecure.verify_mode = ssl.CERT_NONE
+            mounts[_mount_pattern(host)] = httpx2.HTTPTransport(
+                verify=insecure, limits=limits, http2=config.http2, trust_env=False
+            )
+        return httpx2.Client(
+            verify=cls._ssl_context(config.ca_file),
+            # trust_env=False: no ~/.netrc, no SSL_CERT_* from os.environ; the library never reads the
+            # environment (DESIGN §1), and .netrc must never add credentials to a foreign host (SEC).
+            trust_env=False,
+            http2=config.http2,
+            limits=limits,
+            timeout=timeout,
+            follow_redirects=False,
+            mounts=mounts or None,
+            headers={"User-Agent": config.user_agent},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- scheme policy --------------------------------------------------------------------------------------
+
+    def base_url(self, registry: Registry, deadline: Deadline) -> str:
+        """``https://host`` or, by policy, ``http://host`` for this registry (DESIGN §4)."""
+        host = registry.api_host
+        with self._schemes_lock:
+            known = self._schemes.get(host)
+        if known is not None:
+            return f"{known}://{host}"
+        if host in self.config.plain_http_hosts or registry.name in self.config.plain_http_hosts:
+            scheme = "http"
+        elif registry.is_loopback:
+            scheme = self._probe_loopback(host, deadline)
+        else:
+            scheme = "https"
+        with self._schemes_lock:
+            self._schemes[host] = scheme
+        return f"{scheme}://{host}"
+
+    def remember_scheme(self, host: str, scheme: str) -> None:
+        with self._schemes_lock:
+            self._schemes[host] = scheme
+
+    def _probe_loopback(self, host: str, deadline: Deadline) -> str:
+        """Docker's rule for loopback registries: TLS if the port speaks it, else plain HTTP.
+
+        The probe is a bare TLS handshake (no HTTP request), so it costs no request at the registry.
+        """
+        import socket
+
+        hostname, _, port_text = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if not hostname:
+            hostname, port_text = host, ""
+        hostname = hostname.strip("[]")
+        port = int(port_text) if port_text.isdigit() else 443
+        timeout = deadline.clamp(min(self.config.timeout, 5.0))
+        try:
+            sock = socket.create_connection((hostname, port), timeout=timeout)
+        except OSError:
+            return "https"  # unreachable either way; let the real request report the error
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with ctx.wrap_socket(sock, server_hostname=hostname) as tls:
+                tls.settimeout(timeout)
+            return "https"
+        except ssl.SSLError:
+            return "http"
+        except OSError:
+            return "http"
+        finally:
+            sock.close()
+
+    # -- sending --------------------------------------------------------------------------------------------
+
+    def _log(self, line: str) -> None:
+        if self.config.debug is not None:
+            self.config.debug(line)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | Iterator[bytes] | None = None,
+        deadline: Deadline,
+        what: str,
+        follow_redirects: bool = True,
+        retry: bool = True,
+    ) -> httpx2.Response:
+        """Send one request with retries and the redirect policy; return the streaming response.
+
+        The caller must close the response (``with`` or :func:`read_capped`). Statuses are not raised here:
+        classifying them is the caller's job, through :func:`ocireg.errors.from_response`.
+        """
+        attempts = 1 + (self.config.retries if retry and method in IDEMPOTENT_METHODS else 0)
+        if content is not None and not isinstance(content, bytes):
+            attempts = 1  # a streamed body cannot be replayed
+        last_exc: Exception | None = None
+        for attempt in range(attempts):
+            deadline.check(what)
+            host = httpx2.URL(url).netloc.decode("ascii")
+            self._gate.wait(host, deadline)
+            try:
+                response = self._send_following(
+                    method, url, headers or {}, content, deadline, what, follow_redirects
+                )
+            except TransportError as exc:
+                last_exc = exc
+                if attempt + 1 >= attempts:
+                    raise
+                self._sleep_backoff(attempt, deadline, None, what)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
+                wait = _retry_after(response.headers.get("retry-after"), self.config.retry_after_cap)
+                if wait is not None and wait > self.config.retry_after_cap:
+                    return response  # the caller reports RateLimited with the advertised wait
+                left = deadline.remaining()
+                if wait is not None and left is not None and wait > left:
+                    response.close()
+                    raise RateLimited(
+                        f"{what}: HTTP {response.status_code}; the registry asks to wait {wait:.0f}s, "
+                        f"more than the {left:.0f}s left before the deadline",
+                        retry_after=wait,
+                    )
+                response.close()
+                if wait is not None:
+                    self._gate.hold(host, wait)
+                self._sleep_backoff(attempt, deadline, wait, what)
+                continue
+            return response
+        raise last_exc if last_exc else TransportError(f"{what}: no response")  # pragma: no cover
+
+    def _sleep_backoff(self, attempt: int, deadline: Deadline, retry_after: float | None, what: str) -> None:
+        # Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): spreads concurrent workers.
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * (2**attempt))
+        delay = retry_after if retry_after is not None else random.uniform(0, ceiling)  # noqa: S311
+        left = deadline.remaining()
+        if left is not None:
+            delay = min(delay, max(0.0, left))
+        self._log(f"  retrying {what} in {delay:.2f}s")
+        time.sleep(delay)
+
+    def _send_following(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | Iterator[bytes] | None,
+        deadline: Deadline,
+        what: str,
+        follow_redirects: bool,
+    ) -> httpx2.Response:
+        current = httpx2.URL(url)
+        origin = (current.scheme, current.netloc)
+        send_headers = dict(headers)
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._send_once(method, current, send_headers, content, deadline, what)
+            if not (response.is_redirect and "location" in response.headers):
+                return response
+            if not follow_redirects:
+                response.close()
+                raise ProtocolViolation(
+                    f"{what}: unexpected redirect (HTTP {response.status_code}) to "
+                    f"{redact_url(response.headers['location'])}; not followed"
+                )
+            location = response.headers["location"]
+            response.close()
+            try:
+                target = httpx2.URL(urljoin(str(current), location))
+            except (httpx2.InvalidURL, ValueError) as exc:
+                raise ProtocolViolation(f"{what}: invalid redirect target") from exc
+            if target.scheme not in ("http", "https"):
+                raise ProtocolViolation(f"{what}: redirect to unsupported scheme {escape(target.scheme)}")
+            if current.scheme == "https" and target.scheme == "http":
+                # Never downgrade (DESIGN §4).
+                raise ProtocolViolation(
+                    f"{what}: refusing redirect from https to http ({redact_url(target)})"
+                )
+            if (target.scheme, target.netloc) != origin:
+                # Never forward credentials across hosts (CVE-2020-15157-style leaks).
+                send_headers = {k: v for k, v in send_headers.items() if k.lower() != "authorization"}
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method, content = "GET", None
+            self._log(f"  redirect → {redact_url(target)}")
+            current = target
+        raise ProtocolViolation(f"{what}: more than {MAX_REDIRECTS} redirects")
+
+    def _send_once(
+        self,
+        method: str,
+        url: httpx2.URL,
+        headers: Mapping[str, str],
+        content: bytes | Iterator[bytes] | None,
+        deadline: Deadline,
+        what: str,
+    ) -> httpx2.Response:
+        timeout = deadline.clamp(self.config.timeout)
+        request = self._http.build_request(
+            method, url, headers=headers, content=content, timeout=httpx2.Timeout(timeout)
+        )
+        started = time.monotonic()
+        self._log(f"> {method} {redact_url(url)}  [{_redact_headers(request.headers)}]")
+        with self._count_lock:
+            self.request_count += 1
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx2.TimeoutException as exc:
+            raise TransportError(
+                f"{what}: no answer from {url.host} within {timeout:.0f}s ({type(exc).__name__})",
+                hint="check the network, or raise the limit with --timeout",
+            ) from exc
+        except httpx2.UnsupportedProtocol as exc:
+            raise TransportError(f"{what}: unsupported URL {redact_url(url)}") from exc
+        except (httpx2.TransportError, ssl.SSLError, OSError) as exc:
+            reason, hint = _describe_connect_error(exc)
+            raise TransportError(f"{what}: cannot reach {url.host}: {reason}", hint=hint) from exc
+        elapsed = (time.monotonic() - started) * 1000
+        self._log(
+            f"< {response.status_code} {method} {redact_url(url)} ({elapsed:.0f} ms)  "
+            f"[{_redact_headers(response.headers)}]"
+        )
+        return response
+
+
+def _mount_pattern(host: str) -> str:
+    return f"all://{host}"
+
+
+def read_capped(response: httpx2.Response, limit: int, *, deadline: Deadline, what: str) -> bytes:
+    """Read a streamed body completely, failing at ``limit`` decoded bytes or at the deadline; closes it.
+
+    A declared ``Content-Length`` above the cap fails before any byte is read.
+    """
+    try:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"{what}: body of {int(declared)} bytes exceeds the {limit}-byte limit")
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise BodyTooLarge(f"{what}: body exceeds the {limit}-byte limit")
+                chunks.append(chunk)
+                deadline.check(what)
+        except httpx2.TimeoutException as exc:
+            raise TransportError(f"{what}: the body stopped arriving ({type(exc).__name__})") from exc
+        except httpx2.DecodingError as exc:
+            raise ProtocolViolation(f"{what}: body could not be decoded ({exc})") from exc
+        except (httpx2.TransportError, OSError) as exc:
+            raise TransportError(f"{what}: connection lost while reading the body ({exc})") from exc
+        return b"".join(chunks)
+    finally:
+        response.close()

@@ -1,0 +1,217 @@
+"""Unit tests of the challenge parser, the realm policy and token responses (BI, SEC)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ocireg.auth import (
+    Token,
+    _parse_token_response,
+    decode_jwt_claims,
+    merge_scopes,
+    parse_challenges,
+    validate_realm,
+)
+from ocireg.errors import ChallengeError, ProtocolViolation, RealmRejected
+
+GITLAB = 'Bearer realm="https://gitlab.example.com/jwt/auth",service="container_registry",scope="repository:g/p:pull"'
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            GITLAB,
+            [
+                (
+                    "bearer",
+                    {
+                        "realm": "https://gitlab.example.com/jwt/auth",
+                        "service": "container_registry",
+                        "scope": "repository:g/p:pull",
+                    },
+                )
+            ],
+        ),
+        ('Basic realm="Registry Realm"', [("basic", {"realm": "Registry Realm"})]),
+        # BI-www-auth-quoted-comma: a comma inside quotes is data
+        (
+            'Bearer realm="https://a/b",scope="repository:x:pull,push"',
+            [("bearer", {"realm": "https://a/b", "scope": "repository:x:pull,push"})],
+        ),
+        # BI-www-auth-escapes
+        (
+            r'Bearer realm="https://a/\"q\"",service=svc',
+            [("bearer", {"realm": 'https://a/"q"', "service": "svc"})],
+        ),
+        # BI-www-auth-several-challenges
+        (
+            'Basic realm="r", Bearer realm="https://t/token",service="s"',
+            [("basic", {"realm": "r"}), ("bearer", {"realm": "https://t/token", "service": "s"})],
+        ),
+        (
+            'Bearer realm="https://t",error="insufficient_scope",scope="repository:a:delete"',
+            [
+                (
+                    "bearer",
+                    {"realm": "https://t", "error": "insufficient_scope", "scope": "repository:a:delete"},
+                )
+            ],
+        ),
+        # case-insensitive scheme and parameter names
+        ('BEARER Realm="https://t", Service="s"', [("bearer", {"realm": "https://t", "service": "s"})]),
+        # BI-www-auth-missing-realm parses; the flow rejects it later
+        ('Bearer service="s"', [("bearer", {"service": "s"})]),
+        ("Negotiate abc==", [("negotiate", {"token68": "abc=="})]),
+        ("", []),
+    ],
+)
+def test_parse_challenges_table(header: str, expected: list[tuple[str, dict[str, str]]]) -> None:
+    """BI: WWW-Authenticate table."""
+    got = [(c.scheme, dict(c.params)) for c in parse_challenges([header])]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        'Bearer realm="https://unterminated',  # BI-www-auth-unclosed-quote
+        'Bearer realm="a",realm="b"',  # duplicate parameter
+        "Bearer realm=",
+        'Bearer realm="a" service="b"',  # missing comma
+        "@@@",
+    ],
+)
+def test_parse_challenges_rejects(header: str) -> None:
+    """BI: malformed WWW-Authenticate raises the parser's own typed error."""
+    with pytest.raises(ChallengeError):
+        parse_challenges([header])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=200))
+def test_parse_challenges_fuzz_only_typed_errors(header: str) -> None:
+    """BI: property — the parser may raise only ChallengeError."""
+    with contextlib.suppress(ChallengeError):
+        parse_challenges([header])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["realm", "service", "scope", "error"]),
+        st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40),
+        min_size=1,
+    )
+)
+def test_parse_challenges_roundtrip(params: dict[str, str]) -> None:
+    """Quoted values survive any printable content (escaped quotes and backslashes)."""
+    rendered = ",".join(
+        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k, v in params.items()
+    )
+    (challenge,) = parse_challenges([f"Bearer {rendered}"])
+    assert dict(challenge.params) == params
+
+
+@pytest.mark.parametrize(
+    ("realm", "registry", "ok"),
+    [
+        ("https://gitlab.example.com/jwt/auth", "https://registry.example.com", True),
+        ("http://gitlab.example.com/jwt/auth", "https://registry.example.com", False),  # SEC: no downgrade
+        ("http://127.0.0.2:8080/jwt/auth", "http://127.0.0.1:5000", True),  # plain-HTTP loopback rig
+        ("https://user:pw@gitlab.example.com/jwt/auth", "https://registry.example.com", False),  # userinfo
+        ("https://127.0.0.1/token", "https://registry.example.com", False),  # SEC: realm SSRF to loopback
+        ("https://169.254.169.254/latest/meta-data", "https://registry.example.com", False),  # link-local
+        ("https://10.0.0.8/token", "https://registry.example.com", False),  # private range literal
+        ("https://[::1]/token", "https://registry.example.com", False),
+        ("https://[::ffff:127.0.0.1]/token", "https://registry.example.com", False),
+        ("https://localhost/token", "https://registry.example.com", False),
+        ("https://127.0.0.2/token", "https://127.0.0.1:5000", True),
+        ("/token", "https://registry.example.com", True),  # relative: same origin
+        ("file:///etc/passwd", "https://registry.example.com", False),
+        ("gopher://x/", "https://registry.example.com", False),
+        ("https://gitlab.example.com/jwt/auth\r\nX: y", "https://registry.example.com", False),
+    ],
+)
+def test_validate_realm(realm: str, registry: str, ok: bool) -> None:
+    """SEC: realm validation before any connection."""
+    if ok:
+        assert validate_realm(realm, registry).startswith(("http://", "https://"))
+    else:
+        with pytest.raises(RealmRejected):
+            validate_realm(realm, registry)
+
+
+def _jwt(claims: dict[str, object]) -> str:
+    def enc(doc: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+    return f"{enc({'alg': 'RS256'})}.{enc(claims)}.c2ln"
+
+
+def test_token_response_forms() -> None:
+    """BI: token vs access_token, missing/short expires_in."""
+    t = _parse_token_response(b'{"token": "abc"}', realm="r", service="s", scopes=("x",))
+    assert t.value == "abc"
+    assert 55 < t.expires_at - time.time() <= 61  # default 60 s
+    t = _parse_token_response(b'{"access_token": "def", "expires_in": 3}', realm="r", service="s", scopes=())
+    assert t.value == "def"
+    assert t.expires_at - time.time() > 55  # clamped up to the 60 s minimum
+    t = _parse_token_response(b'{"token": "a", "expires_in": "soon"}', realm="r", service="s", scopes=())
+    assert t.valid()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>proxy login</html>",
+        b"[]",
+        b'{"token": ""}',
+        b'{"token": 5}',
+        b'{"token": "abc\\r\\nX-Injected: 1"}',  # BI: CR/LF in the token
+        b'{"token": "' + b"a" * 20000 + b'"}',
+        b'{"expires_in": 300}',
+        b"\xff\xfe",
+        b'{"token": "a", "expires_in": NaN}',
+    ],
+)
+def test_token_response_rejects(body: bytes) -> None:
+    """BI: token responses that must not be used."""
+    with pytest.raises(ProtocolViolation):
+        _parse_token_response(body, realm="r", service="s", scopes=())
+
+
+def test_token_claims_and_grants() -> None:
+    exp = int(time.time()) + 120
+    value = _jwt({"exp": exp, "access": [{"type": "repository", "name": "g/p", "actions": ["pull"]}]})
+    token = _parse_token_response(json.dumps({"token": value}).encode(), realm="r", service="s", scopes=())
+    assert token.expires_at <= exp
+    assert token.grants("repository:g/p:pull") is True
+    assert token.grants("repository:g/p:pull,push") is False
+    assert token.grants("repository:other:pull") is False
+    empty = Token(value="x", expires_at=exp, scopes=(), claims=decode_jwt_claims(_jwt({"access": []})))
+    assert empty.granted() == []
+    assert Token(value="opaque", expires_at=exp, scopes=()).grants("repository:g/p:pull") is None
+
+
+def test_decode_jwt_claims_garbage() -> None:
+    assert decode_jwt_claims("not-a-jwt") == {}
+    assert decode_jwt_claims("a.!!!.c") == {}
+
+
+def test_merge_scopes() -> None:
+    """PC: delete re-auth merges actions per resource."""
+    assert merge_scopes(("repository:g/p:pull",), "repository:g/p:delete") == ("repository:g/p:pull,delete",)
+    assert merge_scopes(("repository:g/p:pull",), None) == ("repository:g/p:pull",)
+    assert merge_scopes(("repository:a:pull",), "repository:b:push") == (
+        "repository:a:pull",
+        "repository:b:push",
+    )

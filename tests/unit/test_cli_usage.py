@@ -1,0 +1,101 @@
+"""CLI usage errors: exit 2 with a clear message and no network I/O (BI, SEC: argument injection)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import httpx2
+import pytest
+
+from ocireg.cli import main
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, env or {"HOME": "/nonexistent"}, stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network I/O attempted")
+
+    monkeypatch.setattr(httpx2.Client, "send", refuse)
+
+
+@pytest.mark.parametrize(
+    ("ref", "fragment"),
+    [
+        ("Registry.example.com/Group/App:v1", "lowercase"),
+        ("a//b", ""),
+        ("app:", ""),
+        ("app@sha256:abc", ""),
+        ("app:" + "x" * 129, ""),
+        ("app\nevil", ""),
+        ("-rf", ""),
+        ("", ""),
+    ],
+)
+def test_bad_reference_exit_2_without_io(ref: str, fragment: str) -> None:
+    """BI: reference grammar — exit 2 before any network I/O."""
+    code, _, err = run(["exists", "--", ref])
+    assert code == 2
+    assert "error" in err
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_batch_with_one_bad_reference_does_no_io() -> None:
+    code, _, err = run(["exists", "localhost:1/ok:1", "BAD//ref"])
+    assert code == 2
+    assert "BAD//ref" in err
+
+
+def test_shorthand_outside_gitlab_ci() -> None:
+    code, _, err = run(["exists", ":v1"])
+    assert code == 2
+    assert "GitLab CI" in err
+
+
+def test_unknown_option_and_command() -> None:
+    assert run(["exists", "--nope", "x"])[0] == 2
+    assert run(["frobnicate"])[0] == 2
+    assert run([])[0] == 2
+
+
+def test_username_requires_password_stdin() -> None:
+    """SEC: a password is never taken from argv."""
+    code, _, err = run(["exists", "--username", "alice", "localhost:1/a:b"])
+    assert code == 2
+    assert "--password-stdin" in err
+    code, _, err = run(["exists", "--password-stdin", "localhost:1/a:b"], stdin="pw\n")
+    assert code == 2
+
+
+def test_bad_jobs_and_timeout() -> None:
+    assert run(["exists", "--jobs", "0", "a"])[0] == 2
+    assert run(["exists", "--jobs", "33", "a"])[0] == 2
+    assert run(["exists", "--timeout", "-1", "a"])[0] == 2
+    assert run(["exists", "--timeout", "nan", "a"])[0] == 2
+
+
+def test_missing_from_file() -> None:
+    code, _, err = run(["exists", "--from-file", "/nonexistent/refs.txt"])
+    assert code == 2
+    assert "/nonexistent/refs.txt" in err
+
+
+def test_help_documents_exit_codes_and_credentials() -> None:
+    code, out, _ = run(["exists", "--help"])
+    assert code == 0
+    assert "exit codes" in out and "CI_JOB_TOKEN" in out and "examples" in out
+
+
+def test_version_does_not_import_httpx2() -> None:
+    """Start-up: `ocireg --version` must not import the HTTP stack."""
+    probe = "import sys; from ocireg.cli import main; main(['--version']); print('httpx2' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")

@@ -1,0 +1,85 @@
+"""Transport policies that need no server: redaction, Retry-After, deadlines (SEC, BI)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx2
+import pytest
+
+from ocireg.errors import BodyTooLarge, TransportError
+from ocireg.transport import Deadline, _redact_headers, _retry_after, read_capped, redact_url
+
+
+def test_redact_url_hides_userinfo_and_unknown_query_values() -> None:
+    """SEC: redaction — only allowlisted query parameters keep their values."""
+    url = "https://user:hunter2@realm.example.com/jwt/auth?service=container_registry&scope=repository:a:pull&password=hunter2&token=abc"
+    shown = redact_url(url)
+    assert "hunter2" not in shown and "abc" not in shown and "user" not in shown
+    assert "service=container_registry" in shown
+    assert "scope=repository:a:pull" in shown
+
+
+def test_redact_headers_never_shows_authorization_value() -> None:
+    headers = httpx2.Headers({"Authorization": "Basic YWxpY2U6c2VjcmV0", "Cookie": "s=1", "Accept": "x"})
+    shown = _redact_headers(headers)
+    assert "YWxpY2U6c2VjcmV0" not in shown
+    assert "authorization: Basic ***" in shown
+    assert "s=1" not in shown
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high"),
+    [
+        ("5", 5, 5),
+        ("0", 0, 0),
+        ("99999999999999999999", 1e9, 1e9),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0, 0),  # in the past → 0
+        ("soon", None, None),
+        ("", None, None),
+    ],
+)
+def test_retry_after_variants(value: str, low: float | None, high: float | None) -> None:
+    """BI: Retry-After variants (seconds, HTTP-date, garbage)."""
+    got = _retry_after(value, 60)
+    if low is None:
+        assert got is None
+    else:
+        assert got is not None and low <= got <= high  # type: ignore[operator]
+
+
+def test_retry_after_future_date() -> None:
+    future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    got = _retry_after(future, 60)
+    assert got is not None and 25 <= got <= 31
+
+
+def test_deadline() -> None:
+    d = Deadline(0.0)
+    with pytest.raises(TransportError):
+        d.check("x")
+    assert Deadline(None).remaining() is None
+    assert Deadline(10).clamp(30) <= 10
+
+
+def _response(body: bytes, headers: dict[str, str] | None = None) -> httpx2.Response:
+    return httpx2.Response(200, headers=headers or {}, content=body)
+
+
+def test_read_capped_fails_instead_of_truncating() -> None:
+    """BI: huge bodies stop at the cap with an error, never truncated."""
+    assert read_capped(_response(b"x" * 10), 10, deadline=Deadline(5), what="t") == b"x" * 10
+    with pytest.raises(BodyTooLarge):
+        read_capped(_response(b"x" * 11), 10, deadline=Deadline(5), what="t")
+    with pytest.raises(BodyTooLarge):
+        read_capped(_response(b"", {"content-length": "99999999"}), 10, deadline=Deadline(5), what="t")
+
+
+def test_read_capped_counts_decoded_bytes_of_gzip_bomb() -> None:
+    """BI: gzip bomb — the cap applies to decoded bytes."""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))
+    response = httpx2.Response(200, headers={"content-encoding": "gzip"}, content=bomb)
+    with pytest.raises(BodyTooLarge):
+        read_capped(response, 64 * 1024, deadline=Deadline(5), what="t")
