@@ -1,4 +1,4 @@
-"""What the commands do, as library functions: the CLI calls these, and so can any Python program.
+"""Batch existence and digest checks: the heart of `ocireg exists` and `ocireg digest`.
 
 Batch work shares one :class:`~ocireg.client.RegistryClient` (one connection pool, one token per scope) across
 a bounded thread pool, and returns one result per reference in input order.

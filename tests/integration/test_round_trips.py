@@ -1,0 +1,54 @@
+"""Round trips per check, counted at a proxy in front of the real registry (issue #2 item 7, issue #7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clirunner import creds, run_cli
+from rig import Rig
+from rig.tokenserver import ALICE, ALICE_PASSWORD
+
+ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
+
+
+def test_cold_check_is_three_requests_warm_is_one(token_rig: Rig, fault_proxy_factory: Any) -> None:
+    """PC: cold = HEAD (401 + challenge) → token → HEAD; no /v2/ ping. Warm token cache = one HEAD."""
+    proxy = fault_proxy_factory(token_rig.url)
+    assert token_rig.token_server is not None
+    ref = f"{proxy.netloc}/group/project:oci"
+    cold = run_cli(["exists", "--plain-http", proxy.netloc, ref], ALICE_ENV)
+    assert cold.code == 0, cold.err
+    assert [(r.method, r.status) for r in proxy.requests] == [("HEAD", 401), ("HEAD", 200)]
+    assert len(token_rig.token_server.requests) == 1
+    assert proxy.count(path_regex=r"^/v2/?$") == 0
+
+    proxy.reset_counters()
+    token_rig.token_server.clear_requests()
+    warm = run_cli(["exists", "--plain-http", proxy.netloc, ref], ALICE_ENV)
+    assert warm.code == 0, warm.err
+    assert [(r.method, r.status) for r in proxy.requests] == [("HEAD", 200)]
+    assert len(token_rig.token_server.requests) == 0
+
+
+def test_token_cache_is_per_identity(token_rig: Rig, fault_proxy_factory: Any) -> None:
+    """SEC: a cached token is never used for another identity."""
+    proxy = fault_proxy_factory(token_rig.url)
+    ref = f"{proxy.netloc}/group/project:oci"
+    assert run_cli(["exists", "--plain-http", proxy.netloc, ref], ALICE_ENV).code == 0
+    other = run_cli(["exists", "--plain-http", proxy.netloc, ref], creds("bob", "bob-password"))
+    assert other.code == 4
+
+
+def test_no_token_cache_switches(token_rig: Rig, fault_proxy_factory: Any) -> None:
+    """--no-token-cache and OCIREG_TOKEN_CACHE=0 each force a fresh token request."""
+    proxy = fault_proxy_factory(token_rig.url)
+    assert token_rig.token_server is not None
+    ref = f"{proxy.netloc}/group/project:oci"
+    assert run_cli(["exists", "--plain-http", proxy.netloc, ref], ALICE_ENV).code == 0
+    token_rig.token_server.clear_requests()
+    assert run_cli(["exists", "--no-token-cache", "--plain-http", proxy.netloc, ref], ALICE_ENV).code == 0
+    assert (
+        run_cli(["exists", "--plain-http", proxy.netloc, ref], {**ALICE_ENV, "OCIREG_TOKEN_CACHE": "0"}).code
+        == 0
+    )
+    assert len(token_rig.token_server.requests) == 2
