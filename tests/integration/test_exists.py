@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from clirunner import creds, run_cli
 from rig import Rig
 from rig.tokenserver import (

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from rig import Rig
-from rig.tokenserver import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD
 
 from ocireg.client import RegistryClient
 from ocireg.credentials import Credential
 from ocireg.errors import NotFound, PermissionDenied
 from ocireg.manifest import Index, Manifest, parse_platform
 from ocireg.reference import parse_reference
+
+from rig import Rig
+from rig.tokenserver import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD
 
 
 def test_client_methods(token_rig: Rig) -> None:
