@@ -6,52 +6,19 @@ environment of their own; :func:`run` is the console-script entry point.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from ocireg import __version__
-from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["COMMAND_MODULES", "main", "run"]
 
 Command = Callable[..., int]
 
 # Each module registers its subcommands with ``register(subparsers)`` and names its handler as
 # "module:function", imported only when that command runs (start-up stays cheap).
 COMMAND_MODULES = ("ocireg.cli.core",)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of exiting, so main() owns the exit code."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageExit(self, message)
-
-
-class _UsageExit(Exception):
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(message)
-        self.parser = parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="ocireg",
-        description="Check, inspect and manage images and tags in private container registries "
-        "(GitLab first, any OCI / Docker Registry v2 registry) without a Docker daemon.",
-        epilog=f"Run 'ocireg COMMAND --help' for a command's options and examples.\n\n{EXIT_CODE_HELP}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"ocireg {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    import importlib
-
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
-    return parser
 
 
 def _load(handler: str) -> Command:
@@ -75,17 +42,24 @@ def main(
     import os
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    stdout = stdout or sys.stdout
+    if argv == ["--version"]:
+        # Fast path: CI jobs call this to log the tool version; it must not pay for argparse or httpx2.
+        stdout.write(f"ocireg {__version__}\n")
+        return 0
+    from ocireg.cli.exitcodes import ExitCode, exit_code_for
+    from ocireg.cli.parser import UsageExit, build_parser
+
     env = dict(os.environ if env is None else env)
     stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    parser = build_parser()
+    parser = build_parser(COMMAND_MODULES)
     import contextlib
 
     try:
         with contextlib.redirect_stdout(stdout):  # --help / --version print to the caller's stdout
             args = parser.parse_args(argv)
-    except _UsageExit as exc:
+    except UsageExit as exc:
         exc.parser.print_usage(stderr)
         stderr.write(f"ocireg: error: {exc}\n")
         return ExitCode.USAGE

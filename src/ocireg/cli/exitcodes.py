@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 
-from ocireg import errors
-
 __all__ = ["EXIT_CODE_HELP", "ExitCode", "exit_code_for", "worst"]
 
 
@@ -37,16 +35,22 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.OK,
 )
 
-_BY_CLASS: tuple[tuple[type[errors.OciregError], ExitCode], ...] = (
-    (errors.NotFound, ExitCode.ABSENT),
-    (errors.UsageError, ExitCode.USAGE),
-    (errors.CredentialError, ExitCode.AUTH_FAILED),
-    (errors.AuthenticationFailed, ExitCode.AUTH_FAILED),
-    (errors.PermissionDenied, ExitCode.DENIED),
-    (errors.TransportError, ExitCode.NETWORK),
-    (errors.RateLimited, ExitCode.RATE_LIMITED),
-    (errors.RegistryError, ExitCode.REGISTRY),
-)
+
+def _by_class() -> tuple[tuple[type[BaseException], ExitCode], ...]:
+    # Imported here, not at module level: `ocireg --help` should not load the error tree's dependencies.
+    from ocireg import errors
+
+    return (
+        (errors.NotFound, ExitCode.ABSENT),
+        (errors.UsageError, ExitCode.USAGE),
+        (errors.CredentialError, ExitCode.AUTH_FAILED),
+        (errors.AuthenticationFailed, ExitCode.AUTH_FAILED),
+        (errors.PermissionDenied, ExitCode.DENIED),
+        (errors.TransportError, ExitCode.NETWORK),
+        (errors.RateLimited, ExitCode.RATE_LIMITED),
+        (errors.RegistryError, ExitCode.REGISTRY),
+    )
+
 
 EXIT_CODE_HELP = """\
 exit codes:
@@ -67,7 +71,7 @@ def exit_code_for(error: BaseException | None) -> ExitCode:
         return ExitCode.OK
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    for cls, code in _BY_CLASS:
+    for cls, code in _by_class():
         if isinstance(error, cls):
             return code
     return ExitCode.REGISTRY
