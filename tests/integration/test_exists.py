@@ -345,3 +345,28 @@ def test_explicit_credentials_beat_docker_config(token_rig: Rig, isolated_env: P
     )
     assert run_cli(["exists", token_rig.ref("group/project", "oci")]).code == 4  # bob from config.json
     assert run_cli(["exists", token_rig.ref("group/project", "oci")], ALICE_ENV).code == 0
+
+
+def test_jsonl_streams_one_line_per_reference_in_order(token_rig: Rig) -> None:
+    """Output: -o jsonl for batches — one JSON document per line, in input order."""
+    refs = [token_rig.ref("group/project", t) for t in ("oci", "nope", "index", "docker")]
+    result = run_cli(["exists", "-o", "jsonl", "--jobs", "4", *refs], ALICE_ENV)
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    assert [d["input"] for d in lines] == refs
+    assert [d["status"] for d in lines] == ["present", "absent", "present", "present"]
+    assert all(d["schema"] == 1 for d in lines)
+    assert result.code == 1
+
+
+def test_from_file_with_comments(token_rig: Rig, tmp_path: Path) -> None:
+    """Batch: --from-file (one per line, # comments) and stdin."""
+    listing = tmp_path / "refs.txt"
+    listing.write_text(
+        f"# images\n{token_rig.ref('group/project', 'oci')}  # current\n\n"
+        f"{token_rig.ref('group/project', 'stable')}\n"
+    )
+    result = run_cli(["exists", "--from-file", str(listing)], ALICE_ENV)
+    assert result.code == 0, result.err
+    assert len(result.out.splitlines()) == 2
+    piped = run_cli(["exists", "--from-file", "-"], ALICE_ENV, stdin=listing.read_text())
+    assert piped.code == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
@@ -125,11 +126,7 @@ def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, diges
         write_json(ctx, command, {"results": [result_json(r) for r in results], "exit_code": int(code)})
         return
     if output == "jsonl":
-        for result in results:
-            ctx.out(
-                json.dumps({"schema": SCHEMA, "command": command, **result_json(result)}, ensure_ascii=False)
-            )
-        return
+        return  # streamed while the batch ran (_JsonlStream)
     if output == "dotenv":
         _render_dotenv(ctx, results)
         return
@@ -153,6 +150,33 @@ def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, diges
             print_error(ctx, result.error)
 
 
+class _JsonlStream:
+    """``-o jsonl``: print each result as soon as it and every earlier one are done (input order, streaming)."""
+
+    def __init__(self, ctx: Context, command: str) -> None:
+        self._ctx = ctx
+        self._command = command
+        self._pending: dict[int, CheckResult] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, index: int, result: CheckResult) -> None:
+        with self._lock:
+            self._pending[index] = result
+            while self._next in self._pending:
+                ready = self._pending.pop(self._next)
+                doc = {"schema": SCHEMA, "command": self._command, **result_json(ready)}
+                self._ctx.out(json.dumps(doc, ensure_ascii=False))
+                self._ctx.stdout.flush()
+                self._next += 1
+
+
+def _on_result(ctx: Context, command: str) -> Callable[[int, CheckResult], None] | None:
+    if ctx.output == "jsonl" and not ctx.quiet:
+        return _JsonlStream(ctx, command)
+    return None
+
+
 def _render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
     """Lines for GitLab ``artifacts:reports:dotenv``: ``OCIREG_DIGEST`` for one reference, keyed names for more."""
     for result in results:
@@ -160,9 +184,7 @@ def _render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
         ctx.out(f"{prefix}_STATUS={result.status}")
         if result.digest is not None and result.reference is not None:
             ctx.out(f"{prefix}_DIGEST={result.digest}")
-            pinned = result.reference.with_digest(result.digest)
-            ctx.out(f"{prefix}_REFERENCE={pinned.repository}@{result.digest}")
-            del pinned
+            ctx.out(f"{prefix}_REFERENCE={result.reference.repository}@{result.digest}")
 
 
 def cmd_exists(ctx: Context) -> int:
@@ -173,7 +195,11 @@ def cmd_exists(ctx: Context) -> int:
     from ocireg.operations import check_exists
 
     results = check_exists(
-        ctx.client(), parsed, jobs=ctx.args.jobs, fail_fast=bool(getattr(ctx.args, "fail_fast", False))
+        ctx.client(),
+        parsed,
+        jobs=ctx.args.jobs,
+        fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
+        on_result=_on_result(ctx, "exists"),
     )
     _render(ctx, "exists", results, digest_only=False)
     return worst(exit_code_for(r.error) for r in results)
@@ -197,6 +223,7 @@ def cmd_digest(ctx: Context) -> int:
         platform=platform,
         jobs=ctx.args.jobs,
         fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
+        on_result=_on_result(ctx, "digest"),
     )
     _render(ctx, "digest", results, digest_only=True)
     return worst(exit_code_for(r.error) for r in results)
