@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import ClassVar
@@ -440,6 +440,8 @@ class RequestRecord:
     """One request as the proxy saw it: what the tests assert on.
 
     ``auth_scheme`` is only the scheme word ("Bearer", "Basic"): the credential itself is never stored.
+    ``query`` is the raw query string except that values of secret-named parameters (``token``,
+    ``password``, ``access_token``, ...) read ``<redacted>``.
     ``status`` is what the client was sent (None for a reset before the response); ``outcome`` is one of
     "pending", "ok", "reset", "reset-mid-body", "truncated", "client-gone", "upstream-error".
     """
@@ -613,6 +615,7 @@ class HttpRequest:
     headers: Headers
     path: str
     query: str
+    body_state: str = "unread"  # "unread", "partial" or "done"
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive)."""
@@ -700,15 +703,28 @@ def read_request(conn: HttpConn, idle_timeout: float | None) -> HttpRequest | No
     return HttpRequest(method.upper(), target, version, headers, path, query)
 
 
-def discard_body(conn: HttpConn, req: HttpRequest) -> None:
-    """Consume the request body so the connection stays in sync for keep-alive."""
+def iter_body(conn: HttpConn, req: HttpRequest) -> Iterator[bytes]:
+    """The request body in pieces, tracking ``req.body_state`` so nobody reads it twice."""
+    if req.body_state != "unread":
+        raise BadRequest(f"request body already {req.body_state}")
     kind, n = req.body_kind()
+    req.body_state = "partial"
     if kind == "length":
-        for _ in conn.iter_exact(n):
-            pass
+        yield from conn.iter_exact(n)
     elif kind == "chunked":
-        for _ in conn.iter_chunked():
-            pass
+        yield from conn.iter_chunked()
+    req.body_state = "done"
+
+
+def discard_body(conn: HttpConn, req: HttpRequest) -> None:
+    """Consume the request body so the connection stays in sync for keep-alive (no-op if done).
+
+    Raises BadRequest when the body was partly read already (the connection cannot be resynced).
+    """
+    if req.body_state == "done":
+        return
+    for _ in iter_body(conn, req):
+        pass
 
 
 def reason_phrase(code: int) -> str:
@@ -727,10 +743,16 @@ def encode_head(version: str, code: int, reason: str, headers: Iterable[tuple[st
 
 
 def send_simple(
-    conn: HttpConn, req: HttpRequest, code: int, headers: Iterable[tuple[str, str]], body: bytes
+    conn: HttpConn,
+    req: HttpRequest,
+    code: int,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    keep: bool | None = None,
 ) -> bool:
     """Send a complete small response with Content-Length; return whether to keep the connection."""
-    keep = req.keep_alive
+    keep = req.keep_alive if keep is None else keep and req.keep_alive
     hdrs = [
         (k, v) for k, v in headers if k.lower() not in ("content-length", "connection", "transfer-encoding")
     ]
@@ -982,6 +1004,23 @@ def _build_plan(rule: Rule | None) -> _Plan:
         else:
             plan.edits.append(act)
     return plan
+
+
+#: Query parameters whose values are never kept in request records (same names the sink treats as secrets).
+SECRET_QUERY_PARAMS = frozenset(
+    {"token", "password", "access_token", "refresh_token", "private_token", "job_token", "client_secret"}
+)
+
+
+def _redact_query(query: str) -> str:
+    """The query string with secret-named parameter values replaced, so records are safe to print."""
+    if not query:
+        return query
+    parts = []
+    for item in query.split("&"):
+        name, sep, _value = item.partition("=")
+        parts.append(f"{name}=<redacted>" if sep and name.lower() in SECRET_QUERY_PARAMS else item)
+    return "&".join(parts)
 
 
 def _json_error(code: str, message: str, detail: object) -> bytes:
@@ -1424,7 +1463,7 @@ class FaultProxy:
             except TimeoutError as exc:
                 up.discard()
                 raise _UpstreamError(f"upstream timeout: {exc}", True, body_started) from exc
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # ValueError: bad header value
                 up.discard()
                 if reused and attempt == 0 and not body_started:
                     continue
@@ -1483,10 +1522,10 @@ class FaultProxy:
         body: Iterator[bytes] | None = None
         if kind == "length":
             headers.append(("Content-Length", str(length)))
-            body = conn.iter_exact(length)
+            body = iter_body(conn, req)
         elif kind == "chunked":
             headers.append(("Transfer-Encoding", "chunked"))
-            body = conn.iter_chunked()
+            body = iter_body(conn, req)
         if "100-continue" in (req.header("expect") or "").lower() and body is not None:
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         return self._wrap(
@@ -1530,7 +1569,7 @@ class FaultProxy:
         record = RequestRecord(
             method=req.method,
             path=req.path,
-            query=req.query,
+            query=_redact_query(req.query),
             authorization=auth is not None,
             auth_scheme=auth.split()[0] if auth and auth.split() else None,
             connection_id=conn.id,
@@ -1556,14 +1595,12 @@ class FaultProxy:
                 body = f"fault proxy: {exc}\n".encode()
                 record.status = code
                 record.outcome = "upstream-error"
-                discard_ok = not exc.body_started
-                if discard_ok:
-                    try:
-                        discard_body(conn, req)
-                    except BadRequest:
-                        discard_ok = False
-                send_simple(conn, req, code, [("Content-Type", "text/plain")], body)
-                return discard_ok and req.keep_alive
+                try:
+                    discard_body(conn, req)
+                    synced = True
+                except BadRequest:  # part of the body went upstream: the stream cannot be resynced
+                    synced = False
+                return send_simple(conn, req, code, [("Content-Type", "text/plain")], body, keep=synced)
             self._apply_state(req, up, resp)
             self._apply_edits(resp, plan, req)
             record.status = resp.status
@@ -1816,7 +1853,7 @@ class FaultProxy:
         sent = 0
         first = True
 
-        def pieces() -> Iterator[bytes]:
+        def pieces() -> Generator[bytes, None, None]:
             """The body as is, or re-cut into exactly ``bytes_per_chunk`` pieces for a drip."""
             assert resp.body is not None
             if plan.drip is None:

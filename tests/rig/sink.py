@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from .faultproxy import (
+    SECRET_QUERY_PARAMS,
     BadRequest,
     ClientGone,
     HttpConn,
@@ -52,9 +53,7 @@ SECRET_HEADERS = frozenset(
     }
 )
 #: Query/form parameter names treated as secrets (compared case-insensitively).
-SECRET_PARAMS = frozenset(
-    {"token", "password", "access_token", "refresh_token", "private_token", "job_token", "client_secret"}
-)
+SECRET_PARAMS = SECRET_QUERY_PARAMS
 _CANDIDATE_HOSTS = ("127.0.0.2", "127.0.0.3")
 _MAX_FORM = 1024 * 1024
 

@@ -317,6 +317,8 @@ def test_forwards_body_status_and_headers(
         "Bearer",
     )
     assert "canary" not in repr(proxy.requests)
+    client.get("/small?n=1&access_token=canary-q&scope=x")
+    assert proxy.requests[-1].query == "n=1&access_token=<redacted>&scope=x"
 
 
 def test_head_and_chunked_upstream(client: httpx2.Client) -> None:
@@ -829,3 +831,28 @@ def test_sink_https(tmp_path: Any, sink_factory: SinkFactory) -> None:
     assert (event.tls, event.scheme, event.sha256) == (True, "Bearer", _sha(SECRET))
     server.stop()
     assert server.threads_alive == 0
+
+
+def test_garbage_request_gets_400_and_close(proxy: FaultProxy) -> None:
+    with socket.create_connection((proxy.host, proxy.port), timeout=2) as s:
+        s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        data = b""
+        for _ in range(100):
+            piece = s.recv(4096)
+            if not piece:
+                break
+            data += piece
+    assert data.startswith(b"HTTP/1.1 400 ")
+
+
+def test_upstream_error_after_local_body_discard(fault_proxy_factory: FaultProxyFactory) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proxy = fault_proxy_factory(f"http://127.0.0.1:{port}")
+    proxy.set_rules([Rule("DELETE", r"/manifests/", emulate_oci_tag_delete())])
+    with httpx2.Client(base_url=proxy.url, timeout=3) as c:
+        r = c.request("DELETE", "/v2/repo/manifests/a", content=b"unexpected body")
+        assert r.status_code == 502
+        assert c.put("/v2/repo/manifests/a", content=b"x" * 10_000).status_code == 502
+    assert proxy.connections_opened == 1  # both bodies consumed exactly once: the connection stayed usable

@@ -83,3 +83,22 @@ def test_read_capped_counts_decoded_bytes_of_gzip_bomb() -> None:
     response = httpx2.Response(200, headers={"content-encoding": "gzip"}, content=bomb)
     with pytest.raises(BodyTooLarge):
         read_capped(response, 64 * 1024, deadline=Deadline(5), what="t")
+
+
+@pytest.mark.parametrize(
+    ("host", "no_proxy", "exempt"),
+    [
+        ("registry.example.com", ("example.com",), True),
+        ("registry.example.com", (".example.com",), True),
+        ("registry.example.com:5000", ("registry.example.com",), True),
+        ("registry.example.com:5000", ("registry.example.com:5000",), True),
+        ("registry.example.com", ("other.com",), False),
+        ("evilexample.com", ("example.com",), False),  # suffix match is per label, not per character
+        ("anything", ("*",), True),
+        ("anything", (), False),
+    ],
+)
+def test_no_proxy_matching(host: str, no_proxy: tuple[str, ...], exempt: bool) -> None:
+    from ocireg.transport import _proxy_exempt
+
+    assert _proxy_exempt(host, no_proxy) is exempt

@@ -133,6 +133,19 @@ class Context:
                 host_ca = ci.ca_hosts()
             else:
                 self.warn(f"CI_SERVER_TLS_CA_FILE={escape(ci.ca_file)} does not exist; ignored")
+        proxy = next(
+            (
+                self.env[n]
+                for n in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+                if self.env.get(n)
+            ),
+            None,
+        )
+        no_proxy = tuple(
+            h
+            for h in (self.env.get("NO_PROXY") or self.env.get("no_proxy") or "").replace(" ", "").split(",")
+            if h
+        )
         timeout = float(getattr(args, "timeout", None) or 120.0)
         return TransportConfig(
             timeout=min(30.0, timeout),
@@ -141,6 +154,8 @@ class Context:
             host_ca_files=host_ca,
             plain_http_hosts=plain_hosts,
             insecure_hosts=insecure_hosts,
+            proxy=proxy,
+            no_proxy=no_proxy,
             user_agent=f"ocireg/{__version__}",
             debug=self.debug if getattr(args, "debug", False) else None,
             warn=self.warn,
