@@ -271,6 +271,7 @@ def test_basic_auth_registry(basic_rig: Rig) -> None:
     assert ok.code == 0, ok.err
     wrong = run_cli(["exists", basic_rig.ref("group/project", "oci")], creds(user, "nope"))
     assert wrong.code == 3
+    assert "rejected the credentials" in wrong.err
     anonymous = run_cli(["exists", basic_rig.ref("group/project", "oci")])
     assert anonymous.code == 3
     assert "no credentials were found" in anonymous.err
