@@ -13,6 +13,8 @@ Policies (each cited where implemented):
 * **Body caps**: :func:`read_capped` fails with :class:`BodyTooLarge` instead of truncating, counting decoded
   bytes so a gzip bomb stops at the cap too.
 * **Debug log**: one line per request and response with secrets redacted (:func:`redact_url`, :data:`SAFE_HEADERS`).
+* **Registry signals**: ``Warning: 299`` texts go to ``config.warn`` once each, escaped; the latest
+  ``RateLimit-*`` quota per host is kept (:meth:`Transport.rate_limit`) and logged in debug.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx2
 
 from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError
+from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
 from ocireg.text import escape
 
 if TYPE_CHECKING:
@@ -44,6 +47,9 @@ __all__ = [
 ]
 
 MAX_REDIRECTS = 5
+#: Distinct registry ``Warning`` texts passed to ``TransportConfig.warn`` per Transport (a hostile registry
+#: must not flood stderr).
+MAX_WARNINGS = 20
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Query parameters that may appear in a debug log; every other value is replaced by "***" (DESIGN §4).
@@ -94,6 +100,10 @@ class TransportConfig:
     max_connections: int = 32
     user_agent: str = "ocireg"
     http2: bool = False
+    proxy: str | None = None
+    """HTTP(S) proxy URL for every registry and realm (the CLI takes it from HTTPS_PROXY / ALL_PROXY)."""
+    no_proxy: tuple[str, ...] = ()
+    """Hosts that bypass ``proxy`` (NO_PROXY syntax); loopback always does."""
     debug: DebugSink | None = None
     warn: DebugSink | None = None
 
@@ -254,6 +264,9 @@ class Transport:
         self._schemes_lock = threading.Lock()
         self.request_count = 0
         self._count_lock = threading.Lock()
+        self._signals_lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._rate_limits: dict[str, RateLimit] = {}
 
     # -- construction ---------------------------------------------------------------------------------------
 
@@ -275,30 +288,40 @@ class Transport:
             max_keepalive_connections=config.max_connections,
             keepalive_expiry=30.0,
         )
-        timeout = httpx2.Timeout(config.timeout)
-        mounts: dict[str, httpx2.BaseTransport | None] = {}
-        for host, cafile in config.host_ca_files.items():
-            mounts[_mount_pattern(host)] = httpx2.HTTPTransport(
-                verify=cls._ssl_context(config.ca_file, cafile),
-                limits=limits,
-                http2=config.http2,
-                trust_env=False,
+        default_ctx = cls._ssl_context(config.ca_file)
+
+        def transport(verify: ssl.SSLContext, host: str | None = None) -> httpx2.HTTPTransport:
+            # One transport per (TLS policy, proxy) combination; `proxy` only where the host is not exempt.
+            proxy = None if host is not None and _proxy_exempt(host, config.no_proxy) else config.proxy
+            return httpx2.HTTPTransport(
+                verify=verify, limits=limits, http2=config.http2, trust_env=False, proxy=proxy
             )
+
+        mounts: dict[str, httpx2.BaseTransport | None] = {}
+        if config.proxy:
+            mounts["all://"] = transport(default_ctx)
+            for host in config.no_proxy:
+                if host != "*":
+                    mounts[_mount_pattern(host.lstrip("."), wildcard=host.startswith("."))] = None
+            for loopback in ("localhost", "127.0.0.0/8", "[::1]"):
+                # Like Go's ProxyFromEnvironment: loopback never goes through a proxy.
+                mounts[f"all://{loopback}"] = None
+        for host, cafile in config.host_ca_files.items():
+            mounts[_mount_pattern(host)] = transport(cls._ssl_context(config.ca_file, cafile), host)
         for host in config.insecure_hosts:
             insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             insecure.check_hostname = False
             insecure.verify_mode = ssl.CERT_NONE
-            mounts[_mount_pattern(host)] = httpx2.HTTPTransport(
-                verify=insecure, limits=limits, http2=config.http2, trust_env=False
-            )
+            mounts[_mount_pattern(host)] = transport(insecure, host)
         return httpx2.Client(
-            verify=cls._ssl_context(config.ca_file),
-            # trust_env=False: no ~/.netrc, no SSL_CERT_* from os.environ; the library never reads the
-            # environment (DESIGN §1), and .netrc must never add credentials to a foreign host (SEC).
+            verify=default_ctx,
+            # trust_env=False: no ~/.netrc, no SSL_CERT_* or *_PROXY from os.environ; the library never reads
+            # the environment (DESIGN §1; the CLI passes proxies in), and .netrc must never add credentials
+            # to a foreign host (SEC: .netrc isolation).
             trust_env=False,
             http2=config.http2,
             limits=limits,
-            timeout=timeout,
+            timeout=httpx2.Timeout(config.timeout),
             follow_redirects=False,
             mounts=mounts or None,
             headers={"User-Agent": config.user_agent},
@@ -511,11 +534,51 @@ class Transport:
             f"< {response.status_code} {method} {redact_url(url)} ({elapsed:.0f} ms)  "
             f"[{_redact_headers(response.headers)}]"
         )
+        self._observe(url, response)
         return response
 
+    # -- registry signals -----------------------------------------------------------------------------------
 
-def _mount_pattern(host: str) -> str:
-    return f"all://{host}"
+    def _observe(self, url: httpx2.URL, response: httpx2.Response) -> None:
+        """Registry signals (:mod:`ocireg.signals`): each ``Warning: 299`` text once, the latest quota per host."""
+        headers = response.headers
+        if "warning" in headers and self.config.warn is not None:
+            host = escape(url.netloc.decode("ascii", "replace"))
+            for text in parse_warnings(headers.get_list("warning")):
+                line = f"registry {host}: {text}"
+                with self._signals_lock:
+                    if line in self._warned or len(self._warned) >= MAX_WARNINGS:
+                        continue
+                    self._warned.add(line)
+                self.config.warn(line)
+        if "ratelimit-limit" in headers or "ratelimit-remaining" in headers:
+            quota = parse_rate_limit(headers.get("ratelimit-limit"), headers.get("ratelimit-remaining"))
+            if quota is not None:
+                with self._signals_lock:
+                    self._rate_limits[url.netloc.decode("ascii", "replace")] = quota
+                self._log(f"  rate limit: {quota}")
+
+    def rate_limit(self, host: str) -> RateLimit | None:
+        """The latest ``RateLimit-*`` quota ``host`` (``host[:port]`` as in the URL) announced, if any."""
+        with self._signals_lock:
+            return self._rate_limits.get(host)
+
+
+def _mount_pattern(host: str, *, wildcard: bool = False) -> str:
+    return f"all://*.{host}" if wildcard else f"all://{host}"
+
+
+def _proxy_exempt(host: str, no_proxy: tuple[str, ...]) -> bool:
+    """NO_PROXY matching as curl and Go do it: exact host[:port], a domain suffix, or ``*``."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    for raw in no_proxy:
+        entry = raw.strip().lower()
+        if entry == "*" or entry in (host, name):
+            return True
+        suffix = entry if entry.startswith(".") else "." + entry
+        if name.endswith(suffix):
+            return True
+    return False
 
 
 def read_capped(response: httpx2.Response, limit: int, *, deadline: Deadline, what: str) -> bytes:
