@@ -413,6 +413,41 @@ class Authenticator:
                 self._cache.key(registry, token.realm, token.service, scopes, credential.fingerprint())
             )
 
+    def fetch_token(
+        self,
+        *,
+        registry: str,
+        registry_url: str,
+        challenge: Challenge,
+        scopes: tuple[str, ...],
+        credential: Credential,
+        deadline: Deadline,
+    ) -> Token:
+        """Ask the realm of a Bearer ``challenge`` for a fresh token for ``scopes`` and return it.
+
+        For diagnostics (``ocireg auth explain``): no cache is read, so the answer shows what the token
+        service grants now. The realm is validated first (:func:`validate_realm`, raises
+        :class:`RealmRejected`); the token is kept in memory for later requests of this client, like any
+        other. Raises what a token request raises (:class:`AuthenticationFailed` on 401, ...).
+        """
+        if not challenge.realm:
+            raise ChallengeError(f"{registry} sent a Bearer challenge without a realm")
+        scopes = _norm(scopes)
+        if credential.registry_token:
+            value = credential.registry_token
+            return Token(
+                value=value,
+                expires_at=time.time() + 3600,
+                scopes=scopes,
+                claims=decode_jwt_claims(value),
+            )
+        realm = validate_realm(challenge.realm, registry_url)
+        token = self._fetch(realm, challenge.service or "", scopes, credential, deadline, registry)
+        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        with self._lock:
+            self._tokens[key] = token
+        return token
+
     # -- on a challenge -------------------------------------------------------------------------------------
 
     def authorize(

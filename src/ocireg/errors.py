@@ -26,6 +26,7 @@ __all__ = [
     "ProtocolViolation",
     "RateLimited",
     "RealmRejected",
+    "Refused",
     "RegistryError",
     "RegistryErrorDetail",
     "TransportError",
@@ -60,6 +61,14 @@ class UsageError(OciregError):
 
 class InvalidReference(UsageError, ValueError):
     """An image reference, repository name, tag or digest does not follow the distribution grammar (exit 2)."""
+
+
+class Refused(UsageError):
+    """ocireg refused a write that would change more than asked; nothing was changed (exit 2).
+
+    E.g. ``tag --no-clobber`` onto an existing tag, or ``delete --manifest`` of a digest other tags still
+    point to without ``--yes``. The message names the flag that allows it.
+    """
 
 
 class CredentialError(OciregError):

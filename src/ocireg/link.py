@@ -1,0 +1,205 @@
+"""``Link`` headers (RFC 8288, the subset registries use) and the policy for following ``rel="next"``.
+
+The distribution spec paginates ``/v2/<name>/tags/list`` and ``/v2/_catalog`` with
+``Link: </v2/<name>/tags/list?n=100&last=b>; rel="next"``
+(https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-tags). A registry, or anything
+between us and it, chooses that URL, so following it is a trust decision: :func:`resolve_next` allows only the
+same scheme, host and endpoint path (a ``Link`` to another host would carry our token there: DESIGN §4,
+"never forward Authorization across hosts ... Link").
+
+Pure: no I/O. Every failure raises :class:`LinkError` (a :class:`~ocireg.errors.ProtocolViolation`), and
+nothing else, whatever the input (property-tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from ocireg.errors import ProtocolViolation
+from ocireg.text import escape
+
+__all__ = ["MAX_LINK_HEADER", "Link", "LinkError", "next_link", "parse_link_header", "resolve_next"]
+
+#: Longest ``Link`` header value accepted (all values of the header together). Registries send ~100 bytes.
+MAX_LINK_HEADER = 16 * 1024
+
+# RFC 9110 §5.6.2 token characters.
+_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_OWS = " \t"
+
+
+class LinkError(ProtocolViolation):
+    """A ``Link`` header that cannot be parsed, or a next-page link that must not be followed."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link-value: the target as written (maybe relative) and its parameters (names lower case)."""
+
+    target: str
+    params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def rels(self) -> frozenset[str]:
+        """The relation types of ``rel`` (space-separated, compared case-insensitively: RFC 8288 §2.1.1)."""
+        return frozenset(part.lower() for part in self.params.get("rel", "").split() if part)
+
+
+def _join(values: str | Sequence[str]) -> str:
+    # Several header lines are one comma-separated list (RFC 9110 §5.3).
+    text = values if isinstance(values, str) else ", ".join(v for v in values if isinstance(v, str))
+    if len(text) > MAX_LINK_HEADER:
+        raise LinkError(f"Link header longer than {MAX_LINK_HEADER} characters")
+    for char in text:
+        code = ord(char)
+        if (code < 0x20 and char != "\t") or code == 0x7F:
+            raise LinkError("Link header contains control characters")
+    return text
+
+
+def _skip_ows(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _OWS:
+        i += 1
+    return i
+
+
+def _token(text: str, i: int) -> tuple[str, int]:
+    start = i
+    while i < len(text) and text[i] in _TCHAR:
+        i += 1
+    return text[start:i], i
+
+
+def _quoted(text: str, i: int) -> tuple[str, int]:
+    """A quoted-string starting at ``text[i] == '"'``; returns (value, index after the closing quote)."""
+    out: list[str] = []
+    i += 1
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            if i + 1 >= len(text):
+                break
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if char == '"':
+            return "".join(out), i + 1
+        out.append(char)
+        i += 1
+    raise LinkError("unterminated quoted string in Link header")
+
+
+def _link_value(text: str, i: int) -> tuple[Link, int]:
+    """``"<" URI-Reference ">" *( OWS ";" OWS link-param )`` from ``text[i] == '<'``."""
+    end = text.find(">", i + 1)
+    if end < 0:
+        raise LinkError("Link header: '<' without a closing '>'")
+    target = text[i + 1 : end].strip()
+    i = end + 1
+    params: dict[str, str] = {}
+    while True:
+        i = _skip_ows(text, i)
+        if i >= len(text) or text[i] == ",":
+            return Link(target, MappingProxyType(params)), i
+        if text[i] != ";":
+            raise LinkError(f"Link header: unexpected {escape(text[i])!r} after a link target")
+        i = _skip_ows(text, i + 1)
+        if i < len(text) and text[i] in ",;":
+            continue  # an empty parameter (``<a>;;rel=next``): tolerated, as browsers do
+        name, i = _token(text, i)
+        if not name:
+            if i >= len(text):
+                return Link(target, MappingProxyType(params)), i
+            raise LinkError(f"Link header: bad parameter name at {escape(text[i])!r}")
+        name = name.lower().rstrip("*")
+        i = _skip_ows(text, i)
+        value = ""
+        if i < len(text) and text[i] == "=":
+            i = _skip_ows(text, i + 1)
+            if i < len(text) and text[i] == '"':
+                value, i = _quoted(text, i)
+            else:
+                value, i = _token(text, i)
+        # RFC 8288 §3.3: only the first occurrence of "rel" counts; the same rule for every parameter.
+        params.setdefault(name, value)
+
+
+def parse_link_header(values: str | Sequence[str]) -> list[Link]:
+    """Parse one or more ``Link`` header values into links, in order.
+
+    Accepts ``<uri>; rel="next"``, ``<uri>; rel=next``, several links separated by commas (commas inside
+    ``<...>`` and quoted strings are data), several header lines, and extra parameters. Raises only
+    :class:`LinkError`.
+    """
+    text = _join(values)
+    links: list[Link] = []
+    i = 0
+    while True:
+        i = _skip_ows(text, i)
+        while i < len(text) and text[i] == ",":
+            i = _skip_ows(text, i + 1)
+        if i >= len(text):
+            return links
+        if text[i] != "<":
+            raise LinkError(f"Link header: expected '<' at {escape(text[i])!r}")
+        link, i = _link_value(text, i)
+        links.append(link)
+
+
+def next_link(values: str | Sequence[str] | None) -> str | None:
+    """The target of the ``rel="next"`` link, or ``None`` when there is none.
+
+    Two different ``next`` targets are ambiguous and raise :class:`LinkError`.
+    """
+    if values is None or (not isinstance(values, str) and not values):
+        return None
+    targets = {link.target for link in parse_link_header(values) if "next" in link.rels}
+    if len(targets) > 1:
+        raise LinkError('Link header has more than one different rel="next" target')
+    return targets.pop() if targets else None
+
+
+def _port(scheme: str, port: int | None) -> int | None:
+    if port is not None:
+        return port
+    return {"http": 80, "https": 443}.get(scheme.lower())
+
+
+def resolve_next(base_url: str, current_path: str, target: str) -> str:
+    """Check a next-page ``target`` and return it as a ``/path?query`` under ``base_url``.
+
+    ``base_url`` is the registry's ``scheme://host[:port]``; ``current_path`` the path (and query) of the page
+    that carried the link, against which a relative ``target`` is resolved. The result must stay on the
+    same scheme and host and the same endpoint path (only the query may change): a next link to another
+    host, another scheme or another API path is refused, because the next request carries our token.
+    """
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+        raise LinkError("next-page link contains whitespace or control characters")
+    try:
+        base = urlsplit(base_url)
+        current = urlsplit(urljoin(base_url + "/", current_path))
+        absolute = urljoin(urlunsplit(current), target)
+        parts = urlsplit(absolute)
+        same_port = _port(parts.scheme, parts.port) == _port(base.scheme, base.port)
+    except ValueError as exc:
+        raise LinkError(f"next-page link is not a valid URL: {escape(target[:200])}") from exc
+    if parts.scheme.lower() != base.scheme.lower():
+        raise LinkError(
+            f"next-page link changes the scheme to {escape(parts.scheme or '(none)')}; refusing it"
+        )
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise LinkError("next-page link contains user information; refusing it")
+    if (parts.hostname or "").lower() != (base.hostname or "").lower() or not same_port:
+        raise LinkError(
+            f"next-page link points to another host ({escape(parts.netloc[:200])}); refusing it, "
+            "the request would carry the registry token there"
+        )
+    if parts.path != current.path:
+        raise LinkError(
+            f"next-page link points to another endpoint ({escape(parts.path[:200])}, "
+            f"expected {escape(current.path[:200])}); refusing it"
+        )
+    return parts.path + (f"?{parts.query}" if parts.query else "")
