@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin
@@ -123,6 +123,8 @@ class RegistryClient:
         self.auth = Authenticator(self.transport, cache=cache)
         self._credentials: dict[str, Credential] = {}
         self._cred_lock = threading.Lock()
+        self._first_wave: dict[str, threading.Event] = {}
+        self._first_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -171,14 +173,85 @@ class RegistryClient:
         base = self._base_url(registry, deadline)
         url = base + path
         credential = self.credential_for(registry)
+        leader = self._join_first_wave(registry, deadline)
+        try:
+            return self._request(
+                method,
+                registry,
+                base,
+                url,
+                scopes=scopes,
+                credential=credential,
+                headers=headers,
+                content=content,
+                deadline=deadline,
+                what=what,
+                ok=ok,
+                first_wave=leader,
+            )
+        finally:
+            if leader is not None:
+                leader.set()
+
+    def _join_first_wave(self, registry: Registry, deadline: Deadline) -> threading.Event | None:
+        """Let the first request to a registry learn its challenge alone; concurrent ones wait for that answer.
+
+        Without this, every worker of a batch opens with an unauthenticated request and collects its own 401
+        (``--jobs 16``: 16 wasted round trips and 16 token requests raced through the single-flight lock).
+        Returns the event to set when this thread is the leader.
+        """
+        with self._first_lock:
+            event = self._first_wave.get(registry.name)
+            if event is None:
+                event = self._first_wave[registry.name] = threading.Event()
+                return event
+        if not event.is_set():
+            event.wait(deadline.clamp(self.config.timeout))
+        return None
+
+    def _request(
+        self,
+        method: str,
+        registry: Registry,
+        base: str,
+        url: str,
+        *,
+        scopes: tuple[str, ...],
+        credential: Credential,
+        headers: Mapping[str, str] | None,
+        content: bytes | Iterator[bytes] | None,
+        deadline: Deadline,
+        what: str,
+        ok: tuple[int, ...],
+        first_wave: threading.Event | None = None,
+    ) -> httpx2.Response:
         authorization = self.auth.cached_header(registry.name, scopes, credential)
+        if authorization is None and (content is None or isinstance(content, bytes)):
+            known = self.auth.known_challenge(registry.name)
+            if known is not None:
+                # The registry's realm is known: fetch the token first and skip the 401 round trip. If the
+                # realm moved, the registry answers 401 and the ordinary path below refreshes once.
+                authorization = self.auth.authorize(
+                    registry=registry.name,
+                    registry_url=base,
+                    challenges=[known],
+                    scopes=scopes,
+                    credential=credential,
+                    deadline=deadline,
+                )
         fetched = 0
         while True:
             send_headers = dict(headers or {})
             if authorization:
                 send_headers["Authorization"] = authorization
             response = self.transport.send(
-                method, url, headers=send_headers, content=content, deadline=deadline, what=what
+                method,
+                url,
+                headers=send_headers,
+                content=content,
+                deadline=deadline,
+                what=what,
+                on_attempt=None if first_wave is None else _release_unless_challenged(first_wave),
             )
             if response.status_code != 401:
                 break
@@ -201,6 +274,12 @@ class RegistryClient:
             read_capped_quiet(response, deadline, what)
             challenges = parse_challenges(challenge_values)
             bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+            if first_wave is not None:
+                # The realm is known now: the waiting workers fetch their tokens (single-flight per scope)
+                # instead of each collecting a 401 first.
+                if bearer is not None:
+                    self.auth.remember_challenge(registry.name, bearer)
+                first_wave.set()
             if not challenges:
                 raise AuthenticationFailed(f"{what}: HTTP 401 without a WWW-Authenticate challenge")
             if authorization is not None:
@@ -208,10 +287,15 @@ class RegistryClient:
                 widened = merge_scopes(scopes, _same_resources(scopes, bearer.scope if bearer else None))
                 if error == "insufficient_scope" and widened != scopes and fetched < 2:
                     scopes = widened  # e.g. DELETE needs the "delete" action: one re-auth (PC)
-                elif fetched == 0:
-                    # A cached token the registry no longer accepts (expired early, revoked, invalid_token):
-                    # forget it and fetch a fresh one, once.
-                    self.auth.forget(registry.name, scopes, credential)
+                elif fetched == 0 and not (
+                    error == "insufficient_scope"
+                    and self.auth.fetched_here(registry.name, scopes, credential, authorization)
+                ):
+                    # A cached token the registry no longer accepts (expired early, revoked, invalid_token, or
+                    # from the disk cache with an outdated grant): forget it and fetch a fresh one, once. A token
+                    # this process fetched that lacks the scope would come back the same (GitLab drops scopes
+                    # silently): that is refused below, not re-fetched per reference (LD: single-flight).
+                    self.auth.forget(registry.name, scopes, credential, stale=authorization)
                 else:
                     raise self._refused(registry, scopes, credential, error, what, basic=bearer is None)
             if fetched >= 2:
@@ -316,18 +400,26 @@ class RegistryClient:
         """GET and parse the manifest, verifying its digest over the exact bytes received."""
         deadline = deadline or self.deadline()
         what = f"manifest {escape(str(ref))}"
-        response = self.request(
-            "GET",
-            ref.registry,
-            self._manifest_path(ref),
-            scopes=(ref.repository.scope("pull"),),
-            headers={"Accept": ACCEPT_HEADER},
-            deadline=deadline,
-            what=what,
-        )
-        announced = _header_digest(response.headers, what)
-        content_type = response.headers.get("content-type")
-        raw = read_capped(response, MANIFEST_LIMIT, deadline=deadline, what=what)
+        for attempt in range(2):
+            response = self.request(
+                "GET",
+                ref.registry,
+                self._manifest_path(ref),
+                scopes=(ref.repository.scope("pull"),),
+                headers={"Accept": ACCEPT_HEADER},
+                deadline=deadline,
+                what=what,
+            )
+            announced = _header_digest(response.headers, what)
+            content_type = response.headers.get("content-type")
+            try:
+                raw = read_capped(response, MANIFEST_LIMIT, deadline=deadline, what=what)
+                break
+            except TransportError:
+                # The connection died mid-body (FT: reset mid-body, truncated body). The transport retried only
+                # up to the response head; a GET is safe to send again, once, within the same deadline.
+                if attempt:
+                    raise
         for expected in (ref.digest, announced):
             if expected is not None and not expected.matches(raw):
                 raise DigestMismatch(
@@ -648,7 +740,7 @@ class RegistryClient:
                 repository.registry,
                 path,
                 scopes=(repository.scope("pull", "push"),),
-                deadline=Deadline(min(10.0, deadline.remaining() or 10.0)),
+                deadline=Deadline(_cleanup_budget(deadline)),
                 what=f"cancel of {what}",
                 ok=(200, 202, 204, 404),
             )
@@ -818,6 +910,12 @@ class BlobStream:
             self._response.close()
 
 
+def _cleanup_budget(deadline: Deadline) -> float:
+    """Seconds for a best-effort cleanup request: a few, even when the operation's own budget is spent."""
+    left = deadline.remaining()
+    return 10.0 if left is None else max(2.0, min(10.0, left))
+
+
 def verified_chunks(chunks: Iterable[bytes], digest: Digest, size: int, *, what: str) -> Iterator[bytes]:
     """Pass ``chunks`` on while hashing them; the last chunk is released only once size and digest match.
 
@@ -847,6 +945,18 @@ def verified_chunks(chunks: Iterable[bytes], digest: Digest, size: int, *, what:
         )
     if held is not None:
         yield held
+
+
+def _release_unless_challenged(first_wave: threading.Event) -> Callable[[int | None], None]:
+    """Release the workers waiting on the first request as soon as an attempt answers anything but a 401
+    (a 429 or 503 being retried says there is no challenge to learn; the others may go and share the backoff).
+    """
+
+    def on_attempt(status: int | None) -> None:
+        if status != 401:
+            first_wave.set()
+
+    return on_attempt
 
 
 def _header_digest(headers: httpx2.Headers, what: str) -> Digest | None:

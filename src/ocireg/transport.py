@@ -20,7 +20,9 @@ Policies (each cited where implemented):
 from __future__ import annotations
 
 import email.utils
+import os
 import random
+import re
 import ssl
 import threading
 import time
@@ -135,22 +137,40 @@ class Deadline:
         return max(0.001, min(timeout, left))
 
 
-def redact_url(url: str | httpx2.URL) -> str:
-    """Return ``url`` without userinfo and with every non-allowlisted query value replaced by ``***``."""
-    parts = urlsplit(str(url))
-    netloc = parts.hostname or ""
-    if ":" in netloc:
-        netloc = f"[{netloc}]"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    query = urlencode(
-        [
-            (k, v if k in SAFE_QUERY_PARAMS else "***")
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ],
+def _redact_query(query: str) -> str:
+    return urlencode(
+        [(k, v if k in SAFE_QUERY_PARAMS else "***") for k, v in parse_qsl(query, keep_blank_values=True)],
         safe=":/,*",
     )
-    return escape(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+
+
+def redact_url(url: str | httpx2.URL) -> str:
+    """Return ``url`` without userinfo and with every non-allowlisted query value replaced by ``***``.
+
+    Never raises: a URL a registry sent may be malformed (bad port, broken IPv6 literal).
+    """
+    try:
+        parts = urlsplit(str(url))
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    except ValueError:
+        return "(invalid URL)"
+    return escape(urlunsplit((parts.scheme, netloc, parts.path, _redact_query(parts.query), "")))
+
+
+# Headers whose values carry URLs (a realm, a redirect target, a next page): shown with query values and
+# userinfo redacted, since a realm or a signed storage URL may hold a secret in its query (DESIGN §4).
+_URL_HEADERS = frozenset({"location", "link", "www-authenticate"})
+_QUERY_IN_TEXT = re.compile(r"\?([^\s\"'<>]*)")
+_USERINFO_IN_TEXT = re.compile(r"(?<=://)[^/\s\"'<>@]*@")
+
+
+def _redact_urls_in(value: str) -> str:
+    value = _USERINFO_IN_TEXT.sub("***@", value)
+    return _QUERY_IN_TEXT.sub(lambda m: "?" + _redact_query(m.group(1)), value)
 
 
 def _redact_headers(headers: httpx2.Headers) -> str:
@@ -160,6 +180,8 @@ def _redact_headers(headers: httpx2.Headers) -> str:
         if lname == "authorization":
             scheme = value.split(" ", 1)[0]
             shown.append(f"authorization: {escape(scheme)} ***")
+        elif lname in _URL_HEADERS:
+            shown.append(f"{lname}: {escape(_redact_urls_in(value[:2000])[:300])}")
         elif lname in SAFE_HEADERS:
             shown.append(f"{lname}: {escape(value[:300])}")
         else:
@@ -272,7 +294,7 @@ class Transport:
 
     @staticmethod
     def _ssl_context(*cafiles: str | None) -> ssl.SSLContext:
-        ctx = httpx2.create_ssl_context(verify=True, trust_env=False)
+        ctx = _system_trust_context()
         for cafile in cafiles:
             if cafile:
                 try:
@@ -401,11 +423,13 @@ class Transport:
         what: str,
         follow_redirects: bool = True,
         retry: bool = True,
+        on_attempt: Callable[[int | None], None] | None = None,
     ) -> httpx2.Response:
         """Send one request with retries and the redirect policy; return the streaming response.
 
         The caller must close the response (``with`` or :func:`read_capped`). Statuses are not raised here:
-        classifying them is the caller's job, through :func:`ocireg.errors.from_response`.
+        classifying them is the caller's job, through :func:`ocireg.errors.from_response`. ``on_attempt`` is
+        told the status of every attempt (``None`` for a connection failure), retried ones included.
         """
         attempts = 1 + (self.config.retries if retry and method in IDEMPOTENT_METHODS else 0)
         if content is not None and not isinstance(content, bytes):
@@ -420,11 +444,15 @@ class Transport:
                     method, url, headers or {}, content, deadline, what, follow_redirects
                 )
             except TransportError as exc:
+                if on_attempt is not None:
+                    on_attempt(None)
                 last_exc = exc
                 if attempt + 1 >= attempts:
                     raise
                 self._sleep_backoff(attempt, deadline, None, what)
                 continue
+            if on_attempt is not None:
+                on_attempt(response.status_code)
             if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
                 wait = _retry_after(response.headers.get("retry-after"), self.config.retry_after_cap)
                 if wait is not None and wait > self.config.retry_after_cap:
@@ -514,7 +542,8 @@ class Transport:
             method, url, headers=headers, content=content, timeout=httpx2.Timeout(timeout)
         )
         started = time.monotonic()
-        self._log(f"> {method} {redact_url(url)}  [{_redact_headers(request.headers)}]")
+        if self.config.debug is not None:  # building the redacted line costs more than the check
+            self._log(f"> {method} {redact_url(url)}  [{_redact_headers(request.headers)}]")
         with self._count_lock:
             self.request_count += 1
         try:
@@ -529,11 +558,20 @@ class Transport:
         except (httpx2.TransportError, ssl.SSLError, OSError) as exc:
             reason, hint = _describe_connect_error(exc)
             raise TransportError(f"{what}: cannot reach {url.host}: {reason}", hint=hint) from exc
-        elapsed = (time.monotonic() - started) * 1000
-        self._log(
-            f"< {response.status_code} {method} {redact_url(url)} ({elapsed:.0f} ms)  "
-            f"[{_redact_headers(response.headers)}]"
-        )
+        if method == "HEAD":
+            # A HEAD has no body, yet its connection goes back to the pool only once that empty body has been
+            # read; closed unread, every HEAD would cost a new connection (LD: connection reuse).
+            try:
+                response.read()
+            except (httpx2.TransportError, OSError) as exc:
+                response.close()
+                raise TransportError(f"{what}: connection lost after the response head ({exc})") from exc
+        if self.config.debug is not None:
+            elapsed = (time.monotonic() - started) * 1000
+            self._log(
+                f"< {response.status_code} {method} {redact_url(url)} ({elapsed:.0f} ms)  "
+                f"[{_redact_headers(response.headers)}]"
+            )
         self._observe(url, response)
         return response
 
@@ -562,6 +600,29 @@ class Transport:
         """The latest ``RateLimit-*`` quota ``host`` (``host[:port]`` as in the URL) announced, if any."""
         with self._signals_lock:
             return self._rate_limits.get(host)
+
+
+def _system_trust_context() -> ssl.SSLContext:
+    """A verifying TLS context with the system's CA certificates, built cheaply.
+
+    Loading the whole CA bundle file costs ~50 ms per process; where OpenSSL's hashed certificate directory
+    exists (Debian, Ubuntu, Fedora) it is used instead, and certificates are read lazily at handshake time.
+    Both hold the same CA set (update-ca-certificates writes both). Elsewhere httpx2's default applies.
+    """
+    paths = ssl.get_default_verify_paths()
+    capath = paths.openssl_capath
+    try:
+        hashed = bool(capath) and any(_HASHED_CERT.fullmatch(name) for name in os.listdir(capath))
+    except OSError:
+        hashed = False
+    if not hashed:
+        return httpx2.create_ssl_context(verify=True, trust_env=False)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED by default
+    ctx.load_verify_locations(capath=capath)
+    return ctx
+
+
+_HASHED_CERT = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 
 
 def _mount_pattern(host: str, *, wildcard: bool = False) -> str:

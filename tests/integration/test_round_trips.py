@@ -52,3 +52,33 @@ def test_no_token_cache_switches(token_rig: Rig, fault_proxy_factory: Any) -> No
         == 0
     )
     assert len(token_rig.token_server.requests) == 2
+
+
+def test_cold_batch_learns_the_challenge_once(token_rig: Rig, fault_proxy_factory: Any) -> None:
+    """LD/PC: a cold batch of 20 checks with 8 workers costs one 401 and one token request, not one per worker."""
+    proxy = fault_proxy_factory(token_rig.url)
+    assert token_rig.token_server is not None
+    tags = ["oci", "index", "docker", "list", "v1.2.3", "stable"] * 3 + ["oci", "stable"]
+    refs = [f"{proxy.netloc}/group/project:{tag}" for tag in tags]
+    result = run_cli(
+        ["exists", "--no-token-cache", "--jobs", "8", "--plain-http", proxy.netloc, *refs], ALICE_ENV
+    )
+    assert result.code == 0, result.err
+    statuses = [r.status for r in proxy.requests]
+    assert statuses.count(401) == 1
+    assert statuses.count(200) == len(refs)
+    assert len(token_rig.token_server.requests) == 1
+
+
+def test_new_repository_with_known_realm_skips_the_401(token_rig: Rig, fault_proxy_factory: Any) -> None:
+    """PC: once the realm is known (same run, or the cache file), a token for a new scope is fetched first."""
+    proxy = fault_proxy_factory(token_rig.url)
+    assert token_rig.token_server is not None
+    argv = ["exists", "--plain-http", proxy.netloc]
+    assert run_cli([*argv, f"{proxy.netloc}/group/project:oci"], ALICE_ENV).code == 0
+    proxy.reset_counters()
+    token_rig.token_server.clear_requests()
+    nested = run_cli([*argv, f"{proxy.netloc}/group/sub/project/image:latest"], ALICE_ENV)
+    assert nested.code == 0, nested.err
+    assert [(r.method, r.status) for r in proxy.requests] == [("HEAD", 200)]
+    assert len(token_rig.token_server.requests) == 1

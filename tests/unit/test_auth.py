@@ -215,3 +215,19 @@ def test_merge_scopes() -> None:
         "repository:a:pull",
         "repository:b:push",
     )
+
+
+def test_gitlab_token_without_expires_in_uses_jwt_lifetime() -> None:
+    """GitLab sends only {"token"}: the JWT's exp - iat (5 min) is used, immune to local clock skew."""
+    skewed_iat = int(time.time()) - 3600  # issuer clock an hour behind ours
+    value = _jwt({"iat": skewed_iat, "exp": skewed_iat + 300})
+    token = _parse_token_response(json.dumps({"token": value}).encode(), realm="r", service="s", scopes=())
+    assert 290 < token.expires_at - time.time() <= 300
+
+
+def test_expires_in_longer_than_jwt_lifetime_is_capped() -> None:
+    now = int(time.time())
+    value = _jwt({"iat": now, "exp": now + 5})
+    body = json.dumps({"token": value, "expires_in": 300}).encode()
+    token = _parse_token_response(body, realm="r", service="s", scopes=())
+    assert token.expires_at - time.time() <= 5

@@ -15,6 +15,7 @@ from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError
 from ocireg.manifest import Platform
 from ocireg.reference import Digest, Reference, parse_reference
+from ocireg.transport import Deadline
 
 __all__ = ["MAX_JOBS", "CheckResult", "check_digests", "check_exists", "parse_references"]
 
@@ -79,9 +80,17 @@ def _run_batch(
         for i in range(len(refs)):
             work(i)
     else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocireg") as pool:
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocireg")
+        try:
             for future in [pool.submit(work, i) for i in range(len(refs))]:
                 future.result()
+        except BaseException:
+            # Ctrl-C (FT: SIGINT): do not wait for workers blocked on a hanging registry; queued references
+            # are cancelled and the interrupt reaches the CLI at once (``with pool`` would join them first).
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     return [r for r in results if r is not None]
 
 
@@ -92,12 +101,16 @@ def check_exists(
     jobs: int = 8,
     fail_fast: bool = False,
     on_result: Callable[[int, CheckResult], None] | None = None,
+    deadline: float | None = None,
 ) -> list[CheckResult]:
-    """HEAD each manifest: present with its digest, absent only on a registry 404, else the error."""
+    """HEAD each manifest: present with its digest, absent only on a registry 404, else the error.
+
+    ``deadline``: seconds each reference may take, retries included (default: the client's ``config.deadline``).
+    """
 
     def one(text: str, ref: Reference) -> CheckResult:
         try:
-            info = client.head_manifest(ref)
+            info = client.head_manifest(ref, deadline=Deadline(deadline) if deadline is not None else None)
         except OciregError as exc:
             return CheckResult(text, ref, error=exc)
         return CheckResult(text, ref, digest=info.digest, media_type=info.media_type)

@@ -1,0 +1,130 @@
+"""Helpers shared by the fault, security, load and soak tests (FT, SEC, LD).
+
+Not a test module: imported as ``integration.faultkit``. Everything here runs against loopback rigs only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from clirunner import Result, creds
+from rig.faultproxy import FaultProxy
+from rig.tokenserver import ALICE, ALICE_PASSWORD
+
+ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
+REPO = "group/project"
+#: Every exit code a check may end with when it could NOT tell (never "absent", never "present").
+NOT_AN_ANSWER = {2, 3, 4, 5, 6, 7, 130}
+
+
+def ocireg_binary() -> str:
+    """The ``ocireg`` console script of the running virtualenv (falls back to ``python -m ocireg``)."""
+    candidate = Path(sys.executable).with_name("ocireg")
+    return str(candidate) if candidate.exists() else ""
+
+
+def ocireg_argv(*args: str) -> list[str]:
+    binary = ocireg_binary()
+    return [binary, *args] if binary else [sys.executable, "-m", "ocireg", *args]
+
+
+def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` (already isolated by the autouse fixture) plus ``extra``; no user site surprises."""
+    env = dict(os.environ)
+    env.update(extra or {})
+    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    return env
+
+
+def run_subprocess(
+    args: Sequence[str],
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    timeout: float = 120,
+    stdin: str | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Result:
+    """Run ``ocireg ARGS`` as a real process (signals, rlimits, RSS); bounded by ``timeout``."""
+    proc = subprocess.run(
+        ocireg_argv(*args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(extra_env),
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def via(proxy: FaultProxy, repo: str = REPO, tag: str = "oci") -> str:
+    """The reference of ``repo:tag`` through ``proxy`` (``tag`` may be ``@sha256:...``)."""
+    sep = "" if tag.startswith("@") else ":"
+    return f"{proxy.netloc}/{repo}{sep}{tag}"
+
+
+def plain(proxy: FaultProxy) -> list[str]:
+    return ["--plain-http", proxy.netloc]
+
+
+def manifest_statuses(proxy: FaultProxy, tag: str, repo: str = REPO) -> list[int | None]:
+    """Statuses the proxy sent for manifest requests of ``repo:tag`` (in order)."""
+    path = f"/v2/{repo}/manifests/{tag}"
+    return [r.status for r in proxy.requests if r.path == path]
+
+
+def assert_absent_only_on_404(result: Result, proxy: FaultProxy | None = None) -> None:
+    """FT invariant: ``exists`` never reports absent unless the registry answered 404 for that manifest.
+
+    Checks text output lines (``absent REF``) and JSON/JSONL documents; with a proxy, every absent reference
+    must have a 404 recorded for its manifest path.
+    """
+    absent: list[str] = []
+    for line in result.out.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("{"):
+            try:
+                doc = json.loads(stripped)
+            except ValueError:
+                continue
+            docs = doc.get("results", [doc]) if isinstance(doc, dict) else []
+            absent += [d["reference"] for d in docs if isinstance(d, dict) and d.get("status") == "absent"]
+        elif stripped.startswith("absent "):
+            absent.append(stripped.split()[1])
+    if result.code == 1:
+        assert absent, f"exit 1 without an absent line:\n{result.out}\n{result.err}"
+    if proxy is None:
+        assert not absent, f"absent reported without any registry 404: {absent}\n{result.err}"
+        return
+    for ref in absent:
+        match = re.match(r"^[^/]+/(?P<repo>.+?)(?::(?P<tag>[^:@/]+))?(?:@(?P<digest>.+))?$", ref)
+        assert match is not None, ref
+        ident = match.group("digest") or match.group("tag")
+        statuses = manifest_statuses(proxy, ident, match.group("repo"))
+        assert 404 in statuses, f"{ref} reported absent, but the registry answered {statuses}"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass (bounded)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def json_results(result: Result) -> list[dict[str, Any]]:
+    doc = json.loads(result.out)
+    assert doc["schema"] == 1
+    results: list[dict[str, Any]] = doc["results"]
+    return results
