@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 SCHEMA = 1
 
-__all__ = ["SCHEMA", "dotenv_key", "error_json", "print_error", "result_json", "write_json"]
+__all__ = ["SCHEMA", "dotenv_key", "error_json", "json_text", "print_error", "result_json", "write_json"]
 
 
 def error_json(error: BaseException) -> dict[str, object]:
@@ -56,10 +56,21 @@ def result_json(result: CheckResult) -> dict[str, object]:
     return doc
 
 
+# json.dumps escapes C0 controls itself, but with ensure_ascii=False it writes DEL, C1 controls (U+009B is a
+# CSI in some terminals), line separators and bidi overrides raw. Inside JSON strings (the only place they can
+# occur in json.dumps output) \uXXXX is the same value, so the document stays identical for a parser while
+# `cat`-ing it to a terminal stays harmless (SEC: output injection).
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(doc: object) -> str:
+    """``json.dumps`` for output: UTF-8 kept readable, terminal-active characters written as ``\\uXXXX``."""
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def write_json(ctx: Context, command: str, payload: Mapping[str, object]) -> None:
-    ctx.out(
-        json.dumps({"schema": SCHEMA, "command": command, **payload}, ensure_ascii=False, sort_keys=False)
-    )
+    ctx.out(json_text({"schema": SCHEMA, "command": command, **payload}))
 
 
 def dotenv_key(text: str) -> str:

@@ -1,0 +1,201 @@
+"""Tag queries: list a repository's tags, then filter, pick the latest release, sort, cut, resolve digests.
+
+The order of the steps is fixed and documented because it decides the answer:
+
+1. ``match`` (shell glob, :func:`fnmatch.fnmatchcase`) and ``regex`` (:func:`re.search`; anchor it with
+   ``^...$`` for a full match) keep the tags that pass both;
+2. ``latest`` keeps only the highest semantic version (:mod:`ocireg.semver`; pre-releases only with ``pre``);
+3. ``sort``: ``name`` (code-point order), ``semver`` (versions by precedence, then every other tag by name) or
+   ``none`` (the registry's order); ``reverse`` flips the result;
+4. ``limit`` keeps the first N;
+5. digests, if asked for, are resolved for what is left, concurrently (``jobs``), reusing the batch checker of
+   ``ocireg exists``/``digest``.
+
+:func:`select_tags` (steps 1-4) is pure; :func:`list_tags` adds the registry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from ocireg.errors import InvalidReference, OciregError, ProtocolViolation, UsageError
+from ocireg.reference import Digest, Reference, Repository
+from ocireg.semver import Precedence, parse_version, version_sort_key
+from ocireg.text import escape
+
+if TYPE_CHECKING:
+    from ocireg.client import RegistryClient
+
+__all__ = [
+    "SORT_MODES",
+    "SortMode",
+    "TagEntry",
+    "TagListing",
+    "TagQuery",
+    "latest_tag",
+    "list_tags",
+    "select_tags",
+    "sort_tags",
+]
+
+SortMode = Literal["name", "semver", "none"]
+SORT_MODES: tuple[SortMode, ...] = ("name", "semver", "none")
+_MAX_PATTERN = 1024
+
+
+@dataclass(frozen=True)
+class TagQuery:
+    """What to keep and in which order (see the module docstring for the order of the steps)."""
+
+    match: str | None = None
+    regex: str | None = None
+    sort: SortMode = "name"
+    reverse: bool = False
+    latest: bool = False
+    pre: bool = False
+    limit: int | None = None
+    _compiled: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORT_MODES:
+            raise UsageError(f"unknown sort {escape(str(self.sort))!r}: use one of {', '.join(SORT_MODES)}")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        if self.match is not None and len(self.match) > _MAX_PATTERN:
+            raise UsageError(f"--match pattern longer than {_MAX_PATTERN} characters")
+        if self.regex is not None:
+            if len(self.regex) > _MAX_PATTERN:
+                raise UsageError(f"--regex longer than {_MAX_PATTERN} characters")
+            try:
+                compiled = re.compile(self.regex)
+            except re.error as exc:
+                raise UsageError(
+                    f"--regex {escape(self.regex)!r} is not a valid regular expression: {exc}"
+                ) from None
+            object.__setattr__(self, "_compiled", compiled)
+
+    def keeps(self, tag: str) -> bool:
+        """True when ``tag`` passes ``match`` and ``regex``."""
+        if self.match is not None and not fnmatch.fnmatchcase(tag, self.match):
+            return False
+        return self._compiled is None or self._compiled.search(tag) is not None
+
+
+def latest_tag(tags: Sequence[str], *, pre: bool = False) -> str | None:
+    """The tag with the highest semantic version (pre-releases only with ``pre``); ties go to the larger name.
+
+    ``["v1.2.0", "v1.10.0", "v1.9.9", "latest", "1.10.0-rc1"]`` → ``"v1.10.0"``.
+    """
+    best: tuple[Precedence, str] | None = None
+    for tag in tags:
+        version = parse_version(tag)
+        if version is None or (version.is_prerelease and not pre):
+            continue
+        key = (version.precedence(), tag)
+        if best is None or key > best:
+            best = key
+    return best[1] if best is not None else None
+
+
+def sort_tags(tags: Sequence[str], mode: SortMode, *, reverse: bool = False) -> list[str]:
+    """``tags`` sorted by ``mode`` (``none`` keeps the given order), reversed if asked."""
+    if mode == "name":
+        ordered = sorted(tags)
+    elif mode == "semver":
+        ordered = sorted(tags, key=version_sort_key)
+    else:
+        ordered = list(tags)
+    if reverse:
+        ordered.reverse()
+    return ordered
+
+
+def select_tags(tags: Sequence[str], query: TagQuery) -> list[str]:
+    """Steps 1-4 of the module docstring over a list of tags (pure)."""
+    kept = [tag for tag in tags if query.keeps(tag)]
+    if query.latest:
+        best = latest_tag(kept, pre=query.pre)
+        kept = [best] if best is not None else []
+    kept = sort_tags(kept, query.sort, reverse=query.reverse)
+    if query.limit is not None:
+        kept = kept[: query.limit]
+    return kept
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    """One selected tag; with digests asked for, its digest or the error that prevented resolving it."""
+
+    tag: str
+    digest: Digest | None = None
+    error: OciregError | None = None
+
+
+@dataclass(frozen=True)
+class TagListing:
+    """The answer of :func:`list_tags`: the repository, how many tags it has, and the selected ones."""
+
+    repository: Repository
+    total: int
+    entries: tuple[TagEntry, ...]
+    query: TagQuery
+
+    @property
+    def tags(self) -> list[str]:
+        return [entry.tag for entry in self.entries]
+
+
+def list_tags(
+    client: RegistryClient,
+    repository: Repository,
+    query: TagQuery | None = None,
+    *,
+    digests: bool = False,
+    jobs: int = 8,
+    page_size: int = 1000,
+) -> TagListing:
+    """All tags of ``repository`` (every page), selected by ``query``; with ``digests``, each one's digest.
+
+    Digests are the manifest digests a ``HEAD`` reports (an index's own digest for multi-platform images),
+    resolved ``jobs`` at a time. A tag that cannot be resolved carries its error; the listing itself raises
+    only when the tag list cannot be read.
+    """
+    query = query or TagQuery()
+    every = client.tags(repository, page_size=page_size)
+    selected = select_tags(every, query)
+    if not digests:
+        entries = tuple(TagEntry(tag) for tag in selected)
+    else:
+        entries = _with_digests(client, repository, selected, jobs=jobs)
+    return TagListing(repository=repository, total=len(every), entries=entries, query=query)
+
+
+def _with_digests(
+    client: RegistryClient, repository: Repository, tags: Sequence[str], *, jobs: int
+) -> tuple[TagEntry, ...]:
+    from ocireg.operations.check import check_digests
+
+    refs: list[tuple[str, Reference]] = []
+    invalid: dict[str, OciregError] = {}
+    for tag in tags:
+        try:
+            refs.append((tag, Reference(repository, tag)))
+        except InvalidReference:
+            # The registry listed something that is not a tag: never put it into a URL.
+            invalid[tag] = ProtocolViolation(
+                f"the registry listed {escape(tag)!r} as a tag of {escape(str(repository))}, "
+                "which is not a valid tag"
+            )
+    results = {result.text: result for result in check_digests(client, refs, jobs=jobs)}
+    entries = []
+    for tag in tags:
+        if tag in invalid:
+            entries.append(TagEntry(tag, error=invalid[tag]))
+        else:
+            result = results[tag]
+            entries.append(TagEntry(tag, digest=result.digest, error=result.error))
+    return tuple(entries)
