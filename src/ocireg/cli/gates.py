@@ -1,0 +1,569 @@
+"""CI deploy gates: ``ocireg wait``, ``ocireg check`` and ``ocireg pin``.
+
+``wait`` polls until images exist; ``check`` verifies every image a set of deployment files refers to; ``pin``
+rewrites those references to ``repo:tag@sha256:…``. The logic lives in :mod:`ocireg.operations.wait`,
+:mod:`ocireg.operations.files` and :mod:`ocireg.operations.pin`; this module parses, calls and renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
+from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.render import error_json, print_error, result_json, text_table, write_json
+from ocireg.errors import InvalidReference, OciregError, UsageError
+from ocireg.text import escape
+
+if TYPE_CHECKING:
+    from ocireg.cli.context import Context
+    from ocireg.operations import CheckResult
+    from ocireg.operations.files import FileProblem, Finding, Scan
+    from ocireg.operations.pin import FilePlan, PinChange
+    from ocireg.operations.wait import WaitOutcome, WaitProgress
+    from ocireg.reference import Digest, Reference
+
+__all__ = ["cmd_check", "cmd_pin", "cmd_wait", "register"]
+
+DEFAULT_WAIT = "10m"
+DEFAULT_INTERVAL = "10s"
+DEFAULT_WAIT_SECONDS = 600.0  # literal, so building the parser parses nothing
+DEFAULT_INTERVAL_SECONDS = 10.0
+
+WAIT_EPILOG = f"""\
+examples:
+  ocireg wait registry.example.com/group/app:v1.2.3 --timeout 10m
+  ocireg wait :$CI_COMMIT_SHA --timeout 15m --interval 30s    # inside GitLab CI
+  ocireg wait app:1 worker:1 --timeout 90s -o json
+
+Polls with HEAD until every reference exists: the pause starts at 1s and doubles up to
+--interval; a Retry-After from the registry is honoured. A refused login (3), denied
+access (4) or an invalid reference (2) ends the wait at once. At the deadline the
+references still absent are listed and the exit code is 1 (or the code of the last
+network/registry error, if that was the last answer). A progress line is shown on a
+terminal only.
+
+--timeout here is the whole wait (a duration: 90s, 10m, 1h30m; default {DEFAULT_WAIT});
+each round of requests may run past it by at most a few seconds.
+
+{EXIT_CODE_HELP}
+
+{CREDENTIALS_HELP}"""
+
+CHECK_EPILOG = f"""\
+examples:
+  ocireg check docker-compose.yml
+  ocireg check k8s/ .gitlab-ci.yml Dockerfile     # directories are searched recursively
+  ocireg check -o json deploy/ > images.json
+  IMAGE_TAG=v1.2.3 ocireg check compose.yaml      # ${{IMAGE_TAG}} is expanded from the environment
+
+Finds image references in docker-compose / swarm stack files (services.*.image),
+Kubernetes manifests (containers, initContainers, ephemeralContainers of any pod
+template), .gitlab-ci.yml (image, services; jobs and default), Dockerfiles (FROM and
+COPY --from, with global ARG defaults) and Helm values (image.repository + image.tag /
+image.digest), and checks that each exists, each reported with FILE:LINE.
+
+References with ${{VARIABLES}} are expanded from the environment (compose files also
+read their .env; GitLab CI files their variables:); unresolved ones are listed as
+skipped (exit 2 with --strict). The exit code is that of 'ocireg exists' for all
+references: 2 > 5 > 6 > 7 > 3 > 4 > 1 > 0.
+
+{EXIT_CODE_HELP}"""
+
+PIN_EPILOG = f"""\
+examples:
+  ocireg pin docker-compose.yml                    # show the diff, change nothing
+  ocireg pin --write k8s/ Dockerfile               # rewrite the files in place
+  ocireg pin --write --update .                    # refresh pins whose tag moved
+  ocireg pin --platform linux/arm64 --write compose.yaml
+  ocireg pin deploy/ > pin.patch && git apply pin.patch
+
+Rewrites each image reference to repo:tag@sha256:… (a reference without a tag gets
+':latest' written out). Only the image values change: comments, quoting, key order and
+indentation stay byte for byte. Without --write the unified diff goes to stdout and
+nothing is written. Already pinned references are verified and kept; with --update
+they are refreshed when the tag now points elsewhere. Pinning twice changes nothing.
+
+--write replaces each file atomically and keeps its mode; if any reference cannot be
+resolved, no file is written. References with variables, aliases or block scalars are
+reported as skipped and left alone.
+
+{EXIT_CODE_HELP}"""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Registration
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _duration(text: str) -> float:
+    from ocireg.duration import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_duration(text: str) -> float:
+    seconds = _duration(text)
+    if seconds < 0.1:
+        raise argparse.ArgumentTypeError(f"must be at least 100ms: {text!r}")
+    return seconds
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 32: {text!r}")
+    return int(text)
+
+
+def _add_jobs(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_jobs,
+        default=8,
+        metavar="N",
+        help="references checked concurrently (default 8, at most 32)",
+    )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "wait",
+        help="wait until IMAGE:TAG exists (exit 0), or 1 at the deadline",
+        description="Poll until every reference exists, or until --timeout.",
+        epilog=WAIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # The common --timeout (seconds per operation) is replaced by the wait's own: the whole wait is the
+        # operation here, and CI users write it as a duration.
+        conflict_handler="resolve",
+    )
+    p.add_argument(
+        "references", nargs="*", metavar="REF", help="image reference, e.g. registry/group/app:tag"
+    )
+    add_common_options(p)
+    group = p.add_argument_group("waiting")
+    group.add_argument(
+        "--timeout",
+        type=_positive_duration,
+        default=DEFAULT_WAIT_SECONDS,
+        metavar="DURATION",
+        help=f"give up after this long, e.g. 90s, 10m, 1h (default {DEFAULT_WAIT})",
+    )
+    group.add_argument(
+        "--interval",
+        type=_positive_duration,
+        default=DEFAULT_INTERVAL_SECONDS,
+        metavar="DURATION",
+        help=f"longest pause between polls (default {DEFAULT_INTERVAL}); pauses start at 1s and double",
+    )
+    group.add_argument(
+        "--from-file",
+        "-f",
+        metavar="FILE",
+        help="read references from FILE (- for stdin), one per line, # comments",
+    )
+    _add_jobs(group)
+    p.set_defaults(handler="ocireg.cli.gates:cmd_wait")
+
+    p = sub.add_parser(
+        "check",
+        help="check that every image referenced in compose/k8s/CI/Dockerfile/Helm files exists",
+        description="Find the image references in files and directories and check that each exists.",
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 2) when a reference is skipped (unresolved variable, template)",
+    )
+    add_common_options(p)
+    _add_jobs(p)
+    p.set_defaults(handler="ocireg.cli.gates:cmd_check")
+
+    p = sub.add_parser(
+        "pin",
+        help="rewrite image references in files to repo:tag@sha256:… (diff, or --write)",
+        description="Pin the image references in files to their current digests.",
+        epilog=PIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
+    p.add_argument("--write", "-w", action="store_true", help="rewrite the files (default: print a diff)")
+    p.add_argument("--update", action="store_true", help="refresh pinned references whose tag moved")
+    p.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="pin this platform's image instead of the index"
+    )
+    add_common_options(p)
+    _add_jobs(p)
+    p.set_defaults(handler="ocireg.cli.gates:cmd_pin")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# wait
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _parse_references(ctx: Context, texts: Sequence[str]) -> list[tuple[str, Reference]] | None:
+    parsed: list[tuple[str, Reference]] = []
+    bad = False
+    for text in texts:
+        try:
+            parsed.append((text, ctx.parse_reference(text)))
+        except (InvalidReference, UsageError) as exc:
+            bad = True
+            print_error(ctx, exc)
+    return None if bad else parsed
+
+
+class _Progress:
+    """One self-overwriting status line on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.shown = False
+
+    def __call__(self, progress: WaitProgress) -> None:
+        from ocireg.duration import format_duration
+
+        line = (
+            f"waiting: {progress.present}/{progress.total} present after {progress.polls} "
+            f"poll{'s' if progress.polls != 1 else ''}; next in {format_duration(progress.next_delay)}, "
+            f"{format_duration(progress.remaining)} left"
+        )
+        self.ctx.stderr.write("\r\x1b[K" + line)
+        self.ctx.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.ctx.stderr.write("\r\x1b[K")
+            self.ctx.stderr.flush()
+
+
+def _is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
+
+def cmd_wait(ctx: Context) -> int:
+    from ocireg.cli.core import read_reference_args
+    from ocireg.operations.wait import wait_for
+
+    texts = read_reference_args(ctx)
+    parsed = _parse_references(ctx, texts)
+    if parsed is None:
+        return ExitCode.USAGE
+    timeout = float(ctx.args.timeout)
+    progress = _Progress(ctx) if _is_tty(ctx.stderr) and not ctx.quiet else None
+    try:
+        outcome = wait_for(
+            ctx.client(),
+            parsed,
+            timeout=timeout,
+            interval=float(ctx.args.interval),
+            jobs=int(ctx.args.jobs),
+            request_timeout=min(120.0, max(timeout, 5.0)),
+            on_progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.clear()
+    code = worst(exit_code_for(r.error) for r in outcome.results)
+    _render_wait(ctx, outcome, code)
+    return code
+
+
+def _render_wait(ctx: Context, outcome: WaitOutcome, code: ExitCode) -> None:
+    from ocireg.duration import format_duration
+
+    results = outcome.results
+    if ctx.output == "json" and not ctx.quiet:
+        write_json(
+            ctx,
+            "wait",
+            {
+                "results": [result_json(r) for r in results],
+                "polls": outcome.polls,
+                "elapsed_seconds": round(outcome.elapsed, 3),
+                "timed_out": outcome.timed_out,
+                "exit_code": int(code),
+            },
+        )
+    elif not ctx.quiet:
+        for line in text_table([_result_row(r) for r in results]):
+            ctx.out(line)
+    for result in results:
+        if result.error is not None and result.status == "error":
+            print_error(ctx, result.error)
+    absent = [r for r in results if r.status == "absent"]
+    if outcome.timed_out and absent:
+        names = ", ".join(escape(str(r.reference) if r.reference else r.text) for r in absent)
+        ctx.err(
+            f"ocireg: error: still absent after {format_duration(outcome.elapsed)} "
+            f"({outcome.polls} polls): {names}"
+        )
+
+
+def _result_row(result: CheckResult) -> list[str]:
+    shown = escape(str(result.reference) if result.reference is not None else result.text)
+    if result.status == "present":
+        return ["present", shown, str(result.digest or "")]
+    if result.status == "absent":
+        return ["absent", shown, ""]
+    return ["error", shown, f"exit {int(exit_code_for(result.error))}"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# check
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FileResult:
+    finding: Finding
+    reference: Reference | None
+    status: str  # present, absent, error, skipped
+    digest: Digest | None = None
+    error: OciregError | None = None
+
+
+def _scan(ctx: Context) -> tuple[Scan, int]:
+    """Scan the paths; report unreadable/unparsable files. Returns the scan and USAGE if a named file failed."""
+    from ocireg.operations.files import scan_paths
+
+    paths = list(ctx.args.paths)
+    scan = scan_paths(paths, ctx.env)
+    code = ExitCode.OK
+    for problem in scan.problems:
+        if problem.path in paths:
+            _print_problem(ctx, problem, error=True)
+            code = ExitCode.USAGE
+        else:
+            _print_problem(ctx, problem, error=False)
+    return scan, code
+
+
+def _print_problem(ctx: Context, problem: FileProblem, *, error: bool) -> None:
+    where = escape(problem.path) + (f":{problem.line}" if problem.line else "")
+    message = escape(problem.message).replace(escape(problem.path) + ": ", "")
+    if error:
+        ctx.err(f"ocireg: error: {where}: {message}")
+    else:
+        ctx.warn(f"{where}: skipped: {message}")
+
+
+def _check_findings(ctx: Context, findings: Sequence[Finding]) -> list[_FileResult]:
+    from ocireg.operations import check_exists
+    from ocireg.reference import parse_reference
+
+    results: list[_FileResult | None] = [None] * len(findings)
+    unique: dict[str, Reference] = {}
+    refs: dict[int, Reference] = {}
+    for i, finding in enumerate(findings):
+        if finding.text is None:
+            results[i] = _FileResult(finding, None, "skipped")
+            continue
+        try:
+            ref = parse_reference(finding.text)
+        except InvalidReference as exc:
+            results[i] = _FileResult(finding, None, "error", error=exc)
+            continue
+        refs[i] = ref
+        unique.setdefault(str(ref), ref)
+    checked = (
+        {r.text: r for r in check_exists(ctx.client(), list(unique.items()), jobs=int(ctx.args.jobs))}
+        if unique
+        else {}
+    )
+    for i, ref in refs.items():
+        outcome = checked[str(ref)]
+        results[i] = _FileResult(findings[i], ref, outcome.status, outcome.digest, outcome.error)
+    return [r for r in results if r is not None]
+
+
+def cmd_check(ctx: Context) -> int:
+    scan, code = _scan(ctx)
+    if code != ExitCode.OK:
+        return code
+    results = _check_findings(ctx, scan.findings)
+    code = worst(exit_code_for(r.error) for r in results)
+    skipped = [r for r in results if r.status == "skipped"]
+    if skipped and ctx.args.strict:
+        code = worst([code, ExitCode.USAGE])
+    _render_check(ctx, scan, results, code)
+    return code
+
+
+def _finding_json(finding: Finding) -> dict[str, object]:
+    return {
+        "file": finding.path,
+        "line": finding.line,
+        "column": finding.column,
+        "kind": finding.kind,
+        "field": finding.field,
+        "input": finding.raw,
+        "expanded": finding.text,
+    }
+
+
+def _render_check(ctx: Context, scan: Scan, results: Sequence[_FileResult], code: ExitCode) -> None:
+    if not results:
+        ctx.warn(f"no image references found in {len(scan.files)} file(s)")
+    if ctx.output == "json" and not ctx.quiet:
+        docs = []
+        for r in results:
+            doc = _finding_json(r.finding)
+            doc.update(
+                {
+                    "reference": str(r.reference) if r.reference is not None else None,
+                    "status": r.status,
+                    "digest": str(r.digest) if r.digest else None,
+                }
+            )
+            if r.status == "skipped":
+                doc["reason"] = r.finding.skipped
+            if r.error is not None:
+                doc["error"] = error_json(r.error)
+            doc["exit_code"] = int(exit_code_for(r.error))
+            docs.append(doc)
+        write_json(ctx, "check", {"files": scan.files, "results": docs, "exit_code": int(code)})
+    elif not ctx.quiet:
+        rows = []
+        for r in results:
+            location = escape(r.finding.location)
+            shown = escape(r.finding.text or r.finding.raw)
+            if r.status == "present":
+                detail = str(r.digest or "")
+            elif r.status == "skipped":
+                detail = escape(r.finding.skipped or "")
+            elif r.status == "absent":
+                detail = ""
+            else:
+                detail = f"exit {int(exit_code_for(r.error))}"
+            rows.append([location, r.status, shown, detail])
+        for line in text_table(rows):
+            ctx.out(line)
+    for r in results:
+        if r.error is not None and r.status == "error":
+            print_error(ctx, r.error, prefix=f"{escape(r.finding.location)}: ")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pin
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def cmd_pin(ctx: Context) -> int:
+    from ocireg.operations.pin import plan_pins, write_atomic
+
+    platform = None
+    if ctx.args.platform:
+        from ocireg.manifest import parse_platform
+
+        platform = parse_platform(ctx.args.platform)
+    scan, code = _scan(ctx)
+    if code != ExitCode.OK:
+        return code
+    plans = (
+        plan_pins(
+            ctx.client(),
+            scan,
+            ctx.env,
+            platform=platform,
+            update=bool(ctx.args.update),
+            jobs=int(ctx.args.jobs),
+        )
+        if scan.findings
+        else []
+    )
+    changes = [c for plan in plans for c in plan.changes]
+    code = worst(exit_code_for(c.error) for c in changes)
+    written: list[str] = []
+    if ctx.args.write and code == ExitCode.OK:
+        for plan in plans:
+            if plan.changed:
+                write_atomic(plan.path, plan.new_text, plan.old_text)
+                written.append(plan.path)
+    elif ctx.args.write and any(plan.changed for plan in plans):
+        ctx.err("ocireg: error: some references could not be resolved; no file was written")
+    _render_pin(ctx, scan, plans, code, written)
+    return code
+
+
+def _change_row(change: PinChange) -> list[str]:
+    finding = change.finding
+    detail = ""
+    if change.action in ("pinned", "updated"):
+        detail = f"→ {change.digest}"
+    elif change.action == "error" and change.error is not None:
+        detail = f"exit {int(exit_code_for(change.error))}"
+    elif change.note:
+        detail = escape(change.note)
+    return [escape(finding.location), change.action, escape(finding.raw), detail]
+
+
+def _render_pin(
+    ctx: Context, scan: Scan, plans: Sequence[FilePlan], code: ExitCode, written: Sequence[str]
+) -> None:
+    changes = [c for plan in plans for c in plan.changes]
+    if not changes:
+        ctx.warn(f"no image references found in {len(scan.files)} file(s)")
+    if ctx.output == "json" and not ctx.quiet:
+        docs = []
+        for change in changes:
+            doc = _finding_json(change.finding)
+            doc.update(
+                {
+                    "action": change.action,
+                    "digest": str(change.digest) if change.digest else None,
+                    "new": change.new,
+                    "note": change.note,
+                }
+            )
+            if change.error is not None:
+                doc["error"] = error_json(change.error)
+            docs.append(doc)
+        write_json(
+            ctx,
+            "pin",
+            {
+                "changes": docs,
+                "files": [
+                    {"path": p.path, "changed": p.changed, "written": p.path in written} for p in plans
+                ],
+                "diff": "".join(p.diff() for p in plans if p.changed),
+                "exit_code": int(code),
+            },
+        )
+    elif not ctx.quiet:
+        if ctx.args.write:
+            for line in text_table([_change_row(c) for c in changes]):
+                ctx.out(line)
+        else:
+            for plan in plans:
+                if plan.changed:
+                    ctx.stdout.write(plan.diff())
+            for change in changes:
+                if change.action in ("outdated", "skipped", "updated", "kept") and change.note:
+                    ctx.err(f"ocireg: {change.action}: {_change_row(change)[0]}: {escape(change.note)}")
+    for change in changes:
+        if change.error is not None:
+            print_error(ctx, change.error, prefix=f"{escape(change.finding.location)}: ")
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.action] = counts.get(change.action, 0) + 1
+    if counts and not ctx.quiet and ctx.output != "json":
+        summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+        verb = f"wrote {len(written)} file(s)" if written else "no file written"
+        ctx.err(f"ocireg: {summary}; {verb}")

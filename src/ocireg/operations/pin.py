@@ -1,0 +1,345 @@
+"""``ocireg pin``: rewrite image references in files to ``repo:tag@sha256:…``, touching nothing else.
+
+Why exact text edits instead of re-serialising YAML: a round-trip dump re-flows long lines, normalises quotes
+and indentation and can drop comments in odd places, so the diff would touch more than the image values.
+:mod:`ocireg.operations.files` records the exact character span of every value; here each span is replaced
+and the result is scanned again to prove that every edit landed on the reference it was meant for before
+anything is written (never lose data: on any doubt or error the file stays untouched).
+
+Rules:
+
+* an unpinned reference gets the digest its tag resolves to now (the index digest, or one platform's with
+  ``platform``); one without a tag gets ``:latest`` written out, so a later ``--update`` knows what to follow;
+* an already pinned reference is verified: kept when its tag still resolves to the pinned digest; when the tag
+  moved it is refreshed with ``update``, else kept (the pinned digest must still exist) and reported
+  ``outdated``; a digest-only reference is verified and kept;
+* pinning twice changes nothing (idempotent); writes are atomic (temporary file in the same directory,
+  ``fsync``, ``os.replace``), keep the file mode, and are refused if the file changed since it was read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import itertools
+import os
+import stat
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ocireg.client import RegistryClient
+from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError, UsageError
+from ocireg.manifest import Platform
+from ocireg.operations.check import CheckResult, check_digests, check_exists
+from ocireg.operations.files import Finding, Scan, Target, find_in_text
+from ocireg.reference import Digest, Reference, parse_reference
+from ocireg.text import escape
+
+__all__ = ["FilePlan", "PinChange", "apply_edits", "new_value", "plan_pins", "unified_diff", "write_atomic"]
+
+
+@dataclass(frozen=True)
+class PinChange:
+    """What ``pin`` does with one finding.
+
+    ``action``: ``pinned`` (digest added), ``updated`` (tag moved, digest replaced), ``kept`` (already pinned
+    and current), ``outdated`` (pinned, the tag moved, kept without ``--update``), ``skipped`` (not a literal
+    reference, see ``note``) or ``error`` (see ``error``).
+    """
+
+    finding: Finding
+    action: str
+    digest: Digest | None = None
+    new: str | None = None
+    error: OciregError | None = None
+    note: str | None = None
+
+
+@dataclass
+class FilePlan:
+    """The edits for one file: old and new text and the change per reference."""
+
+    path: str
+    old_text: str
+    new_text: str
+    changes: list[PinChange] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.old_text != self.new_text
+
+    def diff(self) -> str:
+        return unified_diff(self.path, self.old_text, self.new_text)
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    """A ``git diff``-style unified diff (``a/PATH`` → ``b/PATH``) with the "no newline" marker."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+    )
+    out: list[str] = []
+    for line in lines:
+        if line.endswith(("\n", "\r")):
+            out.append(line)
+        else:
+            out.append(line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Values and edits
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _has_tag(reference_text: str) -> bool:
+    name = reference_text.split("@", 1)[0]
+    return name.rfind(":") > name.rfind("/")
+
+
+def new_value(target: Target, digest: Digest) -> str:
+    """The text to put at ``target`` so that it pins ``digest``."""
+    if target.mode == "digest":
+        return (" " if target.insert_space else "") + str(digest)
+    base = target.value.split("@", 1)[0]
+    if target.mode == "reference" and not _has_tag(base):
+        base += ":latest"
+    return f"{base}@{digest}"
+
+
+def apply_edits(text: str, edits: Sequence[tuple[Target, str]]) -> str:
+    """Replace each target's span with its new text; spans must not overlap and must still hold their value."""
+    ordered = sorted(edits, key=lambda e: e[0].start)
+    for (first, _), (second, _) in itertools.pairwise(ordered):
+        if second.start < first.end or second.start == first.start:
+            raise RegistryError("internal error: overlapping edits; nothing was written")
+    pieces: list[str] = []
+    pos = 0
+    for target, replacement in ordered:
+        if text[target.start : target.end] != target.value:
+            raise RegistryError("internal error: an edit does not match the file; nothing was written")
+        pieces.append(text[pos : target.start])
+        pieces.append(replacement)
+        pos = target.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _key(ref: Reference) -> str:
+    return str(ref)
+
+
+def plan_pins(
+    client: RegistryClient,
+    scan: Scan,
+    env: Mapping[str, str],
+    *,
+    platform: Platform | None = None,
+    update: bool = False,
+    jobs: int = 8,
+) -> list[FilePlan]:
+    """Resolve every pinnable finding of ``scan`` (concurrently, each distinct reference once) and plan edits.
+
+    Nothing is written here; see :func:`write_atomic`. Files without findings get no plan.
+    """
+    parsed: dict[int, Reference] = {}
+    early: dict[int, PinChange] = {}
+    for i, finding in enumerate(scan.findings):
+        if finding.text is None:
+            early[i] = PinChange(finding, "skipped", note=finding.skipped)
+            continue
+        if finding.target is None or finding.not_pinnable:
+            early[i] = PinChange(finding, "skipped", note=finding.not_pinnable or "cannot be rewritten")
+            continue
+        try:
+            parsed[i] = parse_reference(finding.text)
+        except InvalidReference as exc:
+            early[i] = PinChange(finding, "error", error=exc)
+
+    # Phase 1: what each tag resolves to now.
+    tag_refs: dict[str, Reference] = {}
+    for ref in parsed.values():
+        if ref.tag is not None:
+            tag_refs.setdefault(_key(ref.with_digest(None)), ref.with_digest(None))
+    resolved = _by_key(check_digests(client, list(tag_refs.items()), platform=platform, jobs=jobs))
+
+    # Phase 2: verify the pinned digests we would keep without a matching tag.
+    to_verify: dict[str, Reference] = {}
+    for ref in parsed.values():
+        if ref.digest is None:
+            continue
+        current = resolved.get(_key(ref.with_digest(None))) if ref.tag is not None else None
+        if current is not None and current.error is None and current.digest == ref.digest:
+            continue
+        if current is not None and current.error is None and update:
+            continue
+        if current is not None and current.error is not None and not isinstance(current.error, NotFound):
+            continue
+        digest_ref = Reference(ref.repository, None, ref.digest)
+        to_verify.setdefault(_key(digest_ref), digest_ref)
+    verified = _by_key(check_exists(client, list(to_verify.items()), jobs=jobs))
+
+    changes: dict[int, PinChange] = dict(early)
+    for i, ref in parsed.items():
+        changes[i] = _decide(scan.findings[i], ref, resolved, verified, update=update)
+
+    plans: list[FilePlan] = []
+    for path in scan.files:
+        indices = [i for i, f in enumerate(scan.findings) if f.path == path]
+        if not indices:
+            continue
+        old = scan.texts[path]
+        file_changes = [changes[i] for i in indices]
+        edits = [
+            (c.finding.target, c.new)
+            for c in file_changes
+            if c.new is not None and c.finding.target is not None and c.action in ("pinned", "updated")
+        ]
+        new = apply_edits(old, edits) if edits else old
+        if new != old:
+            _verify_rewrite(path, old, new, file_changes, env)
+        plans.append(FilePlan(path, old, new, file_changes))
+    return plans
+
+
+def _by_key(results: Sequence[CheckResult]) -> dict[str, CheckResult]:
+    return {r.text: r for r in results}
+
+
+def _decide(
+    finding: Finding,
+    ref: Reference,
+    resolved: Mapping[str, CheckResult],
+    verified: Mapping[str, CheckResult],
+    *,
+    update: bool,
+) -> PinChange:
+    target = finding.target
+    assert target is not None  # noqa: S101 - filtered by the caller
+    current = resolved.get(_key(ref.with_digest(None))) if ref.tag is not None else None
+    if ref.digest is None:
+        assert current is not None  # noqa: S101 - every tag reference was resolved
+        if current.error is not None or current.digest is None:
+            return PinChange(finding, "error", error=current.error or RegistryError("no digest"))
+        return PinChange(finding, "pinned", current.digest, new_value(target, current.digest))
+    check = verified.get(_key(Reference(ref.repository, None, ref.digest)))
+    if current is not None and current.error is None and current.digest is not None:
+        if current.digest == ref.digest:
+            return PinChange(finding, "kept", ref.digest)
+        if update:
+            return PinChange(
+                finding,
+                "updated",
+                current.digest,
+                new_value(target, current.digest),
+                note=f"the tag moved from {ref.digest}",
+            )
+        if check is not None and check.error is not None:
+            return PinChange(finding, "error", ref.digest, error=check.error)
+        return PinChange(
+            finding,
+            "outdated",
+            ref.digest,
+            note=f"the tag now points to {current.digest}; --update refreshes the pin",
+        )
+    if current is not None and current.error is not None and not isinstance(current.error, NotFound):
+        return PinChange(finding, "error", ref.digest, error=current.error)
+    if check is None or check.error is not None:
+        return PinChange(
+            finding, "error", ref.digest, error=check.error if check else RegistryError("not verified")
+        )
+    note = "the tag no longer exists; the pinned digest does" if current is not None else None
+    return PinChange(finding, "kept", ref.digest, note=note)
+
+
+def _verify_rewrite(
+    path: str, old: str, new: str, changes: Sequence[PinChange], env: Mapping[str, str]
+) -> None:
+    """Scan the rewritten text again: same references in the same places, the changed ones pinned as planned."""
+    before = [c.finding for c in changes]
+    try:
+        after = find_in_text(path, new, env)
+    except Exception as exc:  # any doubt means: do not write
+        raise RegistryError(
+            f"internal error: {escape(path)} would not parse after pinning ({type(exc).__name__}); "
+            "nothing was written"
+        ) from exc
+    problem = len(after) != len(before)
+    for change, again in zip(changes, after, strict=False):
+        if problem:
+            break
+        if change.action not in ("pinned", "updated"):
+            problem = again.raw != change.finding.raw
+            continue
+        try:
+            ref = parse_reference(again.text or "")
+            was = parse_reference(change.finding.text or "")
+        except InvalidReference:
+            problem = True
+            continue
+        problem = ref.digest != change.digest or ref.with_digest(None) != was.with_digest(None)
+    if problem:
+        raise RegistryError(
+            f"internal error: the rewritten {escape(path)} does not hold the planned references; "
+            "nothing was written",
+            hint="please report this with the file (or a reduced copy)",
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------------------
+
+
+def write_atomic(path: str, new_text: str, expected_old: str) -> None:
+    """Replace the file's content atomically, keeping its mode; refuse if it changed since it was read.
+
+    A symlink is followed and its target rewritten (the link stays a link). Raises :class:`UsageError`
+    (exit 2) on I/O problems; the original file is then untouched.
+    """
+    real = os.path.realpath(path)
+    data = new_text.encode("utf-8")
+    try:
+        with open(real, "rb") as handle:
+            current = handle.read()
+        info = os.stat(real)
+    except OSError as exc:
+        raise UsageError(f"{escape(path)}: cannot read it again ({exc.strerror}); not written") from exc
+    if current != expected_old.encode("utf-8"):
+        raise UsageError(f"{escape(path)} changed while ocireg was working; not written (run pin again)")
+    directory = os.path.dirname(real) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".ocireg-tmp", dir=directory)
+    except OSError as exc:
+        raise UsageError(
+            f"{escape(path)}: cannot create a temporary file beside it ({exc.strerror})"
+        ) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, stat.S_IMODE(info.st_mode))
+        if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(OSError):
+                os.chown(tmp, info.st_uid, info.st_gid)
+        os.replace(tmp, real)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"{escape(path)}: cannot write ({exc.strerror}); the file is unchanged") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
