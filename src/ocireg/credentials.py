@@ -40,6 +40,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,10 +64,13 @@ __all__ = [
     "HelperCredentialsNotFound",
     "StaticSource",
     "default_chain",
+    "docker_config_path",
     "docker_sources",
+    "erase_credential",
     "helper_server_url",
     "registry_key",
     "run_helper",
+    "store_credential",
 ]
 
 #: The key Docker uses for Docker Hub in ``config.json`` and sends to credential helpers.
@@ -739,3 +743,161 @@ def _helper_get(
     if username == "<token>":
         return Credential(identity_token=secret, source=source)
     return Credential(username=username or None, password=secret, source=source)
+
+
+# ------------------------------------------------------------------------------- login / logout: writing them
+
+
+def docker_config_path(env: Mapping[str, str], home: Path) -> Path:
+    """Where Docker keeps its configuration: ``$DOCKER_CONFIG/config.json``, else ``HOME/.docker/config.json``."""
+    docker_config = env.get("DOCKER_CONFIG")
+    return (Path(docker_config) if docker_config else Path(home) / ".docker") / "config.json"
+
+
+def store_credential(
+    config_path: Path,
+    registry: Registry,
+    username: str,
+    secret: str,
+    *,
+    env: Mapping[str, str],
+    helper_timeout: float = 10.0,
+) -> str:
+    """Store a login where Docker would, and return where (for messages; never a secret).
+
+    The helper configured in ``config_path`` for ``registry`` (``credHelpers[host]``, else ``credsStore``)
+    gets it through ``docker-credential-<name> store`` (the secret goes over stdin, never argv); any plain
+    ``auths`` entry for the host is then dropped so no stale password stays in the file. Without a helper it
+    goes into ``auths`` as ``{"auth": base64(user:secret)}``. The file is created 0600 (directory 0700) and
+    replaced atomically, keeping every other key; a file that is not valid JSON is refused, never overwritten.
+    """
+    if not username or ":" in username:
+        raise CredentialError("the user name must be non-empty and must not contain ':'")
+    if not secret:
+        raise CredentialError("the password must not be empty")
+    doc = _read_for_update(config_path)
+    helper, kind = _helper_for(doc, registry, config_path)
+    auths = _auths_section(doc, config_path)
+    removed = _drop_entries(auths, registry)
+    if helper is not None:
+        payload = json.dumps(
+            {"ServerURL": helper_server_url(registry), "Username": username, "Secret": secret}
+        ).encode("utf-8")
+        origin = f"{kind} in {config_path}"
+        run_helper(helper, "store", payload, env=env, timeout=helper_timeout, origin=origin)
+        if removed:
+            _write_config(config_path, doc)
+        return f"docker-credential-{helper} ({origin})"
+    key = DOCKER_HUB_SERVER_URL if registry.name == _DOCKER_HUB else registry.name
+    token = base64.b64encode(f"{username}:{secret}".encode()).decode("ascii")
+    auths[key] = {"auth": token}
+    _write_config(config_path, doc)
+    return str(config_path)
+
+
+def erase_credential(
+    config_path: Path, registry: Registry, *, env: Mapping[str, str], helper_timeout: float = 10.0
+) -> bool:
+    """Remove a login the way :func:`store_credential` stored it; True if there was one to remove.
+
+    The configured helper is asked to ``erase`` (its "credentials not found" is not an error) and every
+    ``auths`` entry for the host is dropped, as ``docker logout`` does.
+    """
+    doc = _read_for_update(config_path)
+    helper, kind = _helper_for(doc, registry, config_path)
+    erased = False
+    if helper is not None:
+        try:
+            run_helper(
+                helper,
+                "erase",
+                helper_server_url(registry).encode("utf-8"),
+                env=env,
+                timeout=helper_timeout,
+                origin=f"{kind} in {config_path}",
+            )
+            erased = True
+        except HelperCredentialsNotFound:
+            pass
+    if "auths" in doc and _drop_entries(_auths_section(doc, config_path), registry):
+        _write_config(config_path, doc)
+        erased = True
+    return erased
+
+
+def _read_for_update(path: Path) -> dict[str, object]:
+    """The config document to modify: ``{}`` for a missing file; anything unreadable is an error."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_CONFIG_SIZE_LIMIT + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except OSError as exc:
+        raise CredentialError(
+            f"{path}: cannot be read ({escape(exc.strerror or type(exc).__name__)})"
+        ) from None
+    if len(data) > _CONFIG_SIZE_LIMIT:
+        raise CredentialError(f"{path}: larger than {_CONFIG_SIZE_LIMIT // (1024 * 1024)} MiB")
+    try:
+        doc = json.loads(data.decode("utf-8")) if data.strip() else {}
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict):
+        raise CredentialError(
+            f"{path}: not a JSON object; refusing to overwrite it",
+            hint=f"fix or remove {path}; it must be in docker config.json format",
+        )
+    return doc
+
+
+def _helper_for(doc: dict[str, object], registry: Registry, path: Path) -> tuple[str | None, str]:
+    parsed = _AuthDocument(doc, origin=str(path))  # validates credHelpers / credsStore
+    entry = parsed.helpers.get(registry.name)
+    if entry is not None:
+        return str(entry[1]), "credHelpers"
+    return parsed.store, "credsStore"
+
+
+def _auths_section(doc: dict[str, object], path: Path) -> dict[str, object]:
+    auths = doc.get("auths")
+    if auths is None:
+        auths = doc["auths"] = {}
+    if not isinstance(auths, dict):
+        raise CredentialError(f'{path}: "auths" is not a JSON object; refusing to overwrite it')
+    return auths
+
+
+def _drop_entries(auths: dict[str, object], registry: Registry) -> bool:
+    """Remove every ``auths`` key that names ``registry`` (any spelling); True if one was removed."""
+    keys = [key for key in auths if registry_key(key) == registry.name]
+    for key in keys:
+        del auths[key]
+    return bool(keys)
+
+
+def _write_config(path: Path, doc: Mapping[str, object]) -> None:
+    """Replace ``path`` atomically with ``doc``: a 0600 temporary file in the same directory, fsync, rename.
+
+    Like Docker, a symlinked config file is followed and its target replaced (dotfile managers link it).
+    """
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".config.json.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise CredentialError(f"cannot write {path}: {escape(exc.strerror or type(exc).__name__)}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, indent="\t")
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise CredentialError(f"cannot write {path}: {escape(exc.strerror or type(exc).__name__)}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

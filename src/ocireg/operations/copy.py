@@ -1,0 +1,295 @@
+"""Copy an image (manifest or whole index) from one repository or registry to another, blobs streamed.
+
+The order is the one that keeps the destination consistent at every moment (distribution spec, "Pushing
+Manifests": a manifest's blobs and children must exist before it): blobs first, then child manifests by
+digest, then the top manifest under the destination tag. A failure anywhere before that last PUT leaves the
+destination tag untouched.
+
+Blobs, per blob and in parallel (``jobs``):
+
+* already at the destination (HEAD) → skipped;
+* same registry, other repository → cross-repository mount (no byte moves); a 202 answer falls back to upload;
+* otherwise streamed: GET from the source and a streamed PUT to the destination, ``BLOB_CHUNK_SIZE`` at a time,
+  with size and digest verified on the way (:func:`ocireg.client.verified_chunks`: on a mismatch the last
+  chunk is never sent, so the destination cannot commit a corrupt blob).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ocireg import mediatypes
+from ocireg.client import RegistryClient
+from ocireg.errors import DigestMismatch, NotFound, RegistryError
+from ocireg.manifest import Descriptor, Index, Manifest, Platform, platform_matches, select_platform
+from ocireg.reference import Digest, Reference, Repository
+from ocireg.text import escape
+
+__all__ = ["DEFAULT_JOBS", "MAX_JOBS", "CopyProgress", "CopyResult", "copy_image"]
+
+DEFAULT_JOBS = 4
+MAX_JOBS = 16
+#: Nested indexes deeper than this are refused (a real image has one level; a loop must not recurse forever).
+MAX_INDEX_DEPTH = 4
+# Layers the registry does not distribute (Windows base layers): fetched from their ``urls`` by the runtime,
+# never copied; ocireg does not follow foreign URLs either (DESIGN §4).
+_NONDISTRIBUTABLE = frozenset(
+    {
+        mediatypes.DOCKER_LAYER_FOREIGN,
+        mediatypes.OCI_LAYER_NONDIST,
+        mediatypes.OCI_LAYER_NONDIST_GZIP,
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
+
+
+class CopyProgress(Protocol):
+    """Receives progress; called from worker threads (implementations must be thread-safe)."""
+
+    def planned(self, blobs: int, size: int) -> None:
+        """The copy will look at ``blobs`` blobs of ``size`` bytes in total."""
+
+    def advanced(self, size: int) -> None:
+        """``size`` more bytes are done (streamed, or a whole blob skipped or mounted)."""
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What a copy did. ``destination`` carries the final digest (equal to the source's)."""
+
+    source: Reference
+    destination: Reference
+    digest: Digest
+    media_type: str
+    manifests: int
+    blobs: int
+    mounted: int
+    uploaded: int
+    skipped: int
+    bytes_uploaded: int
+    platform: Platform | None = None
+
+
+@dataclass
+class _Counters:
+    mounted: int = 0
+    uploaded: int = 0
+    skipped: int = 0
+    bytes_uploaded: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, how: str, size: int) -> None:
+        with self.lock:
+            if how == "mounted":
+                self.mounted += 1
+            elif how == "skipped":
+                self.skipped += 1
+            else:
+                self.uploaded += 1
+                self.bytes_uploaded += size
+
+
+def copy_image(
+    client: RegistryClient,
+    source: Reference,
+    destination: Reference,
+    *,
+    platform: Platform | None = None,
+    jobs: int = DEFAULT_JOBS,
+    progress: CopyProgress | None = None,
+) -> CopyResult:
+    """Copy ``source`` to ``destination`` (a tag, or a digest that must equal the copied manifest's).
+
+    An index is copied with every child by default; with ``platform`` only the matching child is copied and
+    the destination names that child manifest. The destination digest always equals the source digest
+    (exact bytes). Each blob transfer gets its own deadline (the client's ``config.deadline``), so a large
+    image is not cut off by a budget meant for one request sequence.
+    """
+    if destination.tag is None and destination.digest is None:
+        raise ValueError("the destination needs a tag or a digest")
+    deadline = client.deadline()
+    top = client.get_manifest(source, deadline=deadline)
+    if platform is not None:
+        top = _select(client, source, top, platform)
+    documents = _collect(client, source.repository, top, depth=0)
+    blobs = _unique_blobs(documents)
+    if progress is not None:
+        progress.planned(len(blobs), sum(b.size for b in blobs))
+    counters = _Counters()
+    dst_scopes = _destination_scopes(source.repository, destination.repository)
+    _transfer_all(
+        client, source.repository, destination.repository, blobs, dst_scopes, jobs, counters, progress
+    )
+    deadline = client.deadline()
+    for document in documents[:-1]:
+        child = Reference(destination.repository, None, document.digest)
+        client.put_manifest(child, document.raw, document.media_type, deadline=deadline, scopes=dst_scopes)
+    final = Reference(destination.repository, destination.tag, destination.digest)
+    if final.tag is not None and final.digest is not None:
+        if final.digest != top.digest:
+            raise DigestMismatch(
+                f"{escape(str(destination))}: the image copied has digest {top.digest}, not the one given"
+            )
+        final = final.with_digest(None)
+    digest = client.put_manifest(final, top.raw, top.media_type, deadline=deadline, scopes=dst_scopes)
+    if (
+        digest != top.digest
+    ):  # put_manifest hashes the same bytes; kept as the contract's last line of defence
+        raise DigestMismatch(f"{escape(str(destination))}: pushed {digest}, expected {top.digest}")
+    return CopyResult(
+        source=source,
+        destination=Reference(destination.repository, destination.tag, digest),
+        digest=digest,
+        media_type=top.media_type,
+        manifests=len(documents),
+        blobs=len(blobs),
+        mounted=counters.mounted,
+        uploaded=counters.uploaded,
+        skipped=counters.skipped,
+        bytes_uploaded=counters.bytes_uploaded,
+        platform=platform,
+    )
+
+
+def _select(
+    client: RegistryClient, source: Reference, document: Manifest | Index, platform: Platform
+) -> Manifest | Index:
+    """The child of an index for ``platform``; a single image must itself be for ``platform``."""
+    if isinstance(document, Index):
+        child = select_platform(document, platform)
+        return client.get_manifest(Reference(source.repository, None, child.digest))
+    config = client.get_image_config(source.with_digest(document.digest), document)
+    have = Platform(
+        os=str(config.get("os", "")),
+        architecture=str(config.get("architecture", "")),
+        variant=str(config["variant"]) if isinstance(config.get("variant"), str) else None,
+    )
+    if not platform_matches(platform, have):
+        raise NotFound(f"{escape(str(source))} is a single-platform image for {have}, not {platform}")
+    return document
+
+
+def _collect(
+    client: RegistryClient, repository: Repository, document: Manifest | Index, *, depth: int
+) -> list[Manifest | Index]:
+    """``document`` and everything it references, children first (the order they must be pushed in)."""
+    if isinstance(document, Manifest):
+        return [document]
+    if depth >= MAX_INDEX_DEPTH:
+        raise RegistryError(f"index {document.digest}: indexes nested more than {MAX_INDEX_DEPTH} deep")
+    ordered: list[Manifest | Index] = []
+    seen: set[Digest] = set()
+    for descriptor in document.manifests:
+        if descriptor.digest in seen:
+            continue
+        seen.add(descriptor.digest)
+        child = client.get_manifest(Reference(repository, None, descriptor.digest))
+        ordered.extend(d for d in _collect(client, repository, child, depth=depth + 1) if d not in ordered)
+    ordered.append(document)
+    return ordered
+
+
+def _unique_blobs(documents: Sequence[Manifest | Index]) -> list[Descriptor]:
+    blobs: dict[Digest, Descriptor] = {}
+    for document in documents:
+        if isinstance(document, Manifest):
+            for blob in document.blobs:
+                if blob.urls and blob.media_type in _NONDISTRIBUTABLE:
+                    continue
+                blobs.setdefault(blob.digest, blob)
+    return list(blobs.values())
+
+
+def _destination_scopes(source: Repository, destination: Repository) -> tuple[str, ...]:
+    """One token for everything at the destination: pull,push there, plus pull on the source for mounts."""
+    scopes = [destination.scope("pull", "push")]
+    if source.registry == destination.registry and source != destination:
+        scopes.append(source.scope("pull"))
+    return tuple(scopes)
+
+
+def _transfer_all(
+    client: RegistryClient,
+    source: Repository,
+    destination: Repository,
+    blobs: Sequence[Descriptor],
+    scopes: tuple[str, ...],
+    jobs: int,
+    counters: _Counters,
+    progress: CopyProgress | None,
+) -> None:
+    stop = threading.Event()
+
+    def work(blob: Descriptor) -> None:
+        if stop.is_set():
+            return
+        try:
+            how = _transfer(client, source, destination, blob, scopes, progress)
+        except BaseException:
+            stop.set()  # blobs not started yet are not started; the first error is reported
+            raise
+        counters.add(how, blob.size)
+
+    workers = max(1, min(jobs, MAX_JOBS, len(blobs) or 1))
+    if workers == 1:
+        for blob in blobs:
+            work(blob)
+        return
+    # The first blob (an image's config: small) goes alone, so the destination token is fetched once before
+    # the workers start, instead of every worker collecting its own 401 first.
+    work(blobs[0])
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocireg-copy") as pool:
+        futures = [pool.submit(work, blob) for blob in blobs[1:]]
+        errors = [f.exception() for f in futures]
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
+
+
+def _transfer(
+    client: RegistryClient,
+    source: Repository,
+    destination: Repository,
+    blob: Descriptor,
+    scopes: tuple[str, ...],
+    progress: CopyProgress | None,
+) -> str:
+    """Make ``blob`` present at the destination; returns ``skipped``, ``mounted`` or ``uploaded``."""
+    deadline = client.deadline()
+    if client.head_blob(destination, blob.digest, deadline=deadline, scopes=scopes) is not None:
+        _advance(progress, blob.size)
+        return "skipped"
+    mountable = source.registry == destination.registry and source != destination
+    if mountable and client.mount_blob(destination, blob.digest, source, deadline=deadline, scopes=scopes):
+        _advance(progress, blob.size)
+        return "mounted"
+    with client.open_blob(source, blob.digest, deadline=deadline) as stream:
+        if stream.size is not None and stream.size != blob.size:
+            raise DigestMismatch(
+                f"blob {blob.digest} in {escape(str(source))}: the registry announces {stream.size} bytes, "
+                f"the manifest {blob.size}"
+            )
+        client.upload_blob(
+            destination,
+            blob.digest,
+            blob.size,
+            _counted(stream.chunks(), progress),
+            deadline=deadline,
+            scopes=scopes,
+        )
+    return "uploaded"
+
+
+def _counted(chunks: Iterator[bytes], progress: CopyProgress | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        _advance(progress, len(chunk))
+        yield chunk
+
+
+def _advance(progress: CopyProgress | None, size: int) -> None:
+    if progress is not None:
+        progress.advanced(size)

@@ -1,0 +1,250 @@
+"""Delete a tag without ever removing other tags silently (DESIGN §4, TESTING PC: safe tag delete).
+
+The trap: the registry API deletes *manifests*, by digest, and a manifest delete takes every tag pointing to
+that digest with it (distribution untags them all). ``latest`` and ``v1.2.3`` on one image: "delete
+``latest``" by digest would silently delete ``v1.2.3`` too. So there are three ways, chosen explicitly:
+
+``tag`` (default)
+    The OCI tag delete, ``DELETE /v2/<name>/manifests/<tag>`` (distribution spec 1.1, distribution v3,
+    GitLab >= 16.4): removes exactly that tag. Registries without it (distribution 2.8 answers
+    ``400 DIGEST_INVALID``) get a refusal naming the two other ways; nothing is deleted.
+``untag``
+    Swap a unique throw-away manifest onto the tag (an OCI manifest on the empty config
+    ``application/vnd.oci.empty.v1+json`` with a random nonce, so no other tag can share its digest) and
+    delete *that* by digest: the tag disappears, every other tag stays on the original image. Deletion is
+    probed first so a registry that cannot delete never gets the placeholder.
+``manifest``
+    Delete the digest itself, after listing every tag that will disappear with it; refused without
+    ``yes`` when other tags would go too.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from ocireg import mediatypes
+from ocireg.client import RegistryClient
+from ocireg.errors import NotFound, OciregError, Refused, RegistryError, Unsupported, UsageError
+from ocireg.reference import Digest, Reference, Repository
+from ocireg.text import escape
+
+__all__ = ["EMPTY_CONFIG", "DeleteMode", "DeleteResult", "delete", "placeholder_manifest"]
+
+DeleteMode = Literal["tag", "untag", "manifest"]
+
+#: The OCI empty descriptor's content (image spec 1.1, "Guidance for an Empty Descriptor").
+EMPTY_CONFIG = b"{}"
+_EMPTY_DIGEST = Digest.from_bytes(EMPTY_CONFIG)
+_ZERO_DIGEST = Digest("sha256", "0" * 64)
+PLACEHOLDER_ARTIFACT_TYPE = "application/vnd.ocireg.placeholder.v1"
+MAX_JOBS = 32
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """What ``delete`` did (or, with ``dry_run``, would do).
+
+    ``status``: ``deleted``, ``would-delete`` or ``absent`` (with ``ignore_missing``). ``digest``: the
+    manifest the tag pointed to. ``removed_tags``: every tag that disappears. ``deleted_manifest``: the digest
+    deleted by digest (the placeholder for ``untag``, the image for ``manifest``), None for a tag delete.
+    """
+
+    reference: Reference
+    mode: DeleteMode
+    status: str
+    digest: Digest | None = None
+    removed_tags: tuple[str, ...] = ()
+    deleted_manifest: Digest | None = None
+
+
+def placeholder_manifest(tag: str) -> bytes:
+    """A unique, tiny OCI manifest to swap onto ``tag`` before deleting it by digest (``--untag``)."""
+    empty = {"mediaType": mediatypes.OCI_EMPTY, "digest": str(_EMPTY_DIGEST), "size": len(EMPTY_CONFIG)}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "artifactType": PLACEHOLDER_ARTIFACT_TYPE,
+        "config": empty,
+        "layers": [empty],
+        "annotations": {
+            "io.ocireg.placeholder": f"ocireg delete --untag {tag}: swapped onto the tag to delete it alone",
+            # The nonce makes the digest unique: no other tag can point to the manifest deleted by digest.
+            "io.ocireg.nonce": secrets.token_hex(16),
+        },
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def delete(
+    client: RegistryClient,
+    ref: Reference,
+    *,
+    mode: DeleteMode = "tag",
+    yes: bool = False,
+    dry_run: bool = False,
+    ignore_missing: bool = False,
+    jobs: int = 8,
+) -> DeleteResult:
+    """Delete ``ref`` (a tag; a digest reference only with ``mode="manifest"``) the way ``mode`` says.
+
+    Raises :class:`~ocireg.errors.NotFound` when there is nothing to delete (unless ``ignore_missing``),
+    :class:`~ocireg.errors.Unsupported` when the registry cannot do it (the message names the alternatives),
+    :class:`~ocireg.errors.Refused` when other tags would disappear without ``yes``. A reference with both
+    tag and digest deletes only if the tag still points to that digest.
+    """
+    if ref.tag is None and mode != "manifest":
+        raise UsageError(
+            f"{escape(str(ref))} names a digest: deleting it removes the manifest and every tag on it; "
+            "pass --manifest to do that"
+        )
+    try:
+        current = _resolve(client, ref)
+    except NotFound:
+        if ignore_missing:
+            return DeleteResult(ref, mode, "absent")
+        raise
+    if ref.tag is not None and ref.digest is not None and current != ref.digest:
+        raise Refused(
+            f"{escape(str(ref))}: the tag now points to {current}, not to the digest given; nothing was deleted"
+        )
+    if mode == "manifest":
+        return _delete_manifest(client, ref, current, yes=yes, dry_run=dry_run, jobs=jobs)
+    tag_ref = Reference(ref.repository, ref.tag)
+    if mode == "untag":
+        return _untag(client, tag_ref, current, dry_run=dry_run)
+    if dry_run:
+        return DeleteResult(ref, mode, "would-delete", current, (ref.tag or "",))
+    try:
+        client.delete_manifest(tag_ref)
+    except NotFound:
+        if ignore_missing:
+            return DeleteResult(ref, mode, "absent", current)
+        raise
+    except (Unsupported, RegistryError) as exc:
+        if isinstance(exc, Unsupported) or exc.status == 400:
+            raise _tag_delete_refused(client, tag_ref, current, exc) from None
+        raise
+    return DeleteResult(ref, mode, "deleted", current, (ref.tag or "",))
+
+
+def _resolve(client: RegistryClient, ref: Reference) -> Digest:
+    """The digest the tag points to now (or the digest of a digest reference, which must exist)."""
+    if ref.tag is not None:
+        return client.digest(Reference(ref.repository, ref.tag))
+    info = client.head_manifest(ref)
+    return info.digest or ref.digest or client.get_manifest(ref).digest
+
+
+def _tag_delete_refused(
+    client: RegistryClient, ref: Reference, current: Digest, cause: RegistryError
+) -> Unsupported:
+    """Explain why the tag delete failed, after finding out whether deletes work at all."""
+    reason = _reason(cause)
+    try:
+        _probe_delete(client, ref.repository)
+    except Unsupported as disabled:
+        return disabled
+    tag = escape(ref.tag or "")
+    return Unsupported(
+        f"{escape(str(ref))}: this registry does not delete a tag on its own ({reason}; distribution 2.x and "
+        "GitLab before 16.4 delete only by digest, which removes every tag on the image); nothing was deleted",
+        hint=f"--untag swaps a throw-away placeholder onto '{tag}' and deletes that, other tags on {current} "
+        f"stay; --manifest deletes {current} itself with every tag on it (they are listed first, --yes needed "
+        "when there are others)",
+        status=cause.status,
+        details=cause.details,
+    )
+
+
+def _reason(error: RegistryError) -> str:
+    codes = " ".join(d.code for d in error.details[:2])
+    return f"HTTP {error.status}{' ' + codes if codes else ''}" if error.status else str(error)
+
+
+def _probe_delete(client: RegistryClient, repository: Repository) -> None:
+    """Ask the registry to delete a digest nobody has: 404 means "deletes work and you may"; 405 means
+    deletes are disabled (distribution ``storage.delete.enabled: false``). Permission errors propagate."""
+    try:
+        client.delete_manifest(Reference(repository, None, _ZERO_DIGEST))
+    except NotFound:
+        return
+    except Unsupported as exc:
+        raise Unsupported(
+            f"{escape(str(repository))}: the registry has deletes disabled ({_reason(exc)}); nothing was "
+            "changed",
+            hint="deleting needs the registry's operator: distribution's storage.delete.enabled: true; on "
+            "GitLab, the UI, the API or a cleanup policy",
+            status=exc.status,
+            details=exc.details,
+        ) from None
+
+
+def _untag(client: RegistryClient, ref: Reference, current: Digest, *, dry_run: bool) -> DeleteResult:
+    repository = ref.repository
+    _probe_delete(client, repository)
+    tag = ref.tag or ""
+    if dry_run:
+        return DeleteResult(ref, "untag", "would-delete", current, (tag,))
+    push = (repository.scope("pull", "push"),)
+    if client.head_blob(repository, _EMPTY_DIGEST, scopes=push) is None:
+        client.upload_blob(repository, _EMPTY_DIGEST, len(EMPTY_CONFIG), [EMPTY_CONFIG], scopes=push)
+    placeholder = client.put_manifest(ref, placeholder_manifest(tag), mediatypes.OCI_MANIFEST, scopes=push)
+    try:
+        client.delete_manifest(Reference(repository, None, placeholder))
+    except OciregError as exc:
+        exc.hint = (
+            f"'{escape(tag)}' now points to the placeholder {placeholder}. Run the command again to retry, or "
+            f"put the tag back with: ocireg tag {escape(str(repository))}@{current} {escape(tag)}"
+        )
+        raise
+    return DeleteResult(ref, "untag", "deleted", current, (tag,), placeholder)
+
+
+def _delete_manifest(
+    client: RegistryClient, ref: Reference, digest: Digest, *, yes: bool, dry_run: bool, jobs: int
+) -> DeleteResult:
+    repository = ref.repository
+    sharing = _tags_on(client, repository, digest, jobs=jobs, known=ref.tag)
+    others = [t for t in sharing if t != ref.tag]
+    if others and not yes:
+        shown = ", ".join(escape(t) for t in others[:20]) + (" ..." if len(others) > 20 else "")
+        alternative = f", or --untag to remove only '{escape(ref.tag)}'" if ref.tag else ""
+        raise Refused(
+            f"deleting manifest {digest} would also remove {len(others)} other tag(s): {shown}; nothing was "
+            "deleted",
+            hint=f"pass --yes to delete them too{alternative}",
+        )
+    if dry_run:
+        return DeleteResult(ref, "manifest", "would-delete", digest, tuple(sharing), digest)
+    try:
+        client.delete_manifest(Reference(repository, None, digest))
+    except Unsupported:
+        _probe_delete(client, repository)  # raises the "deletes disabled" explanation
+        raise
+    return DeleteResult(ref, "manifest", "deleted", digest, tuple(sharing), digest)
+
+
+def _tags_on(
+    client: RegistryClient, repository: Repository, digest: Digest, *, jobs: int, known: str | None
+) -> list[str]:
+    """Every tag of ``repository`` that points to ``digest`` (list, then resolve each; errors propagate:
+    a tag that cannot be resolved might be one that would disappear)."""
+    tags = list(dict.fromkeys(client.tags(repository)))
+    if known is not None and known not in tags:
+        tags.append(known)  # listings can lag behind (eventual consistency); the tag we resolved counts
+
+    def resolve(tag: str) -> Digest | None:
+        try:
+            return client.digest(Reference(repository, tag))
+        except NotFound:
+            return None  # deleted meanwhile: it will not disappear with this manifest
+
+    workers = max(1, min(jobs, MAX_JOBS, len(tags) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocireg-delete") as pool:
+        digests: Sequence[Digest | None] = list(pool.map(resolve, tags))
+    return sorted(t for t, d in zip(tags, digests, strict=True) if d == digest)

@@ -1,0 +1,80 @@
+"""Retag without pulling: the manifest's exact bytes PUT under new tags, so the digest cannot change.
+
+Why exact bytes: a manifest's digest is the hash of its bytes. Re-serialising the JSON (key order, whitespace)
+would give a new digest and break every ``@sha256:`` pin of the image; the registry also needs the original
+``Content-Type`` to store the same kind of document (OCI/Docker, manifest/index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ocireg.client import RegistryClient
+from ocireg.errors import NotFound, Refused
+from ocireg.reference import Digest, Reference
+from ocireg.text import escape
+
+__all__ = ["RetagResult", "TagOutcome", "retag"]
+
+
+@dataclass(frozen=True)
+class TagOutcome:
+    """One new tag: ``status`` is ``tagged`` (PUT done) or ``unchanged`` (already on this digest)."""
+
+    reference: Reference
+    status: str
+    previous: Digest | None = None
+
+
+@dataclass(frozen=True)
+class RetagResult:
+    source: Reference
+    digest: Digest
+    media_type: str
+    tags: tuple[TagOutcome, ...]
+
+
+def retag(
+    client: RegistryClient,
+    source: Reference,
+    targets: Sequence[Reference],
+    *,
+    no_clobber: bool = False,
+) -> RetagResult:
+    """Point every tag in ``targets`` (references in ``source``'s repository) at ``source``'s manifest.
+
+    Works for image manifests and indexes alike: in the same repository every child and blob is already
+    there. With ``no_clobber`` every target is checked first and a tag that exists on another digest stops
+    the whole operation before anything is written (:class:`~ocireg.errors.Refused`, exit 2); a target
+    already on the digest is left alone. The check and the PUT are separate requests: a tag moved by
+    someone else in between is overwritten.
+    """
+    for target in targets:
+        if target.repository != source.repository or target.tag is None or target.digest is not None:
+            raise ValueError("retag targets must be tags in the source repository")
+    deadline = client.deadline()
+    document = client.get_manifest(source, deadline=deadline)
+    previous: dict[Reference, Digest | None] = {}
+    if no_clobber:
+        for target in targets:
+            try:
+                previous[target] = client.digest(target)
+            except NotFound:
+                previous[target] = None
+        moved = [t for t in targets if previous[t] not in (None, document.digest)]
+        if moved:
+            names = ", ".join(escape(t.tag or "") for t in moved)
+            raise Refused(
+                f"--no-clobber: tag(s) {names} already point to another image; nothing was changed",
+                hint="drop --no-clobber to move them",
+            )
+    outcomes = []
+    for target in targets:
+        before = previous.get(target)
+        if no_clobber and before == document.digest:
+            outcomes.append(TagOutcome(target, "unchanged", before))
+            continue
+        client.put_manifest(target.with_digest(None), document.raw, document.media_type, deadline=deadline)
+        outcomes.append(TagOutcome(target, "tagged", before))
+    return RetagResult(source, document.digest, document.media_type, tuple(outcomes))

@@ -1,0 +1,289 @@
+"""Issue #5: the client's write primitives on protocol edges the real registry cannot produce (MockTransport).
+
+PC: upload Location handling, streamed verification, retag bytes; SEC: Location SSRF, no replay of streams.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+
+import httpx2
+import pytest
+
+from ocireg.client import RegistryClient, verified_chunks
+from ocireg.credentials import Credential
+from ocireg.errors import DigestMismatch, ProtocolViolation, RegistryError, UsageError
+from ocireg.manifest import Manifest, parse_manifest
+from ocireg.mediatypes import OCI_EMPTY, OCI_MANIFEST
+from ocireg.operations.delete import placeholder_manifest
+from ocireg.reference import Digest, Reference, parse_reference, parse_repository
+from ocireg.transport import Transport, TransportConfig
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+DATA = b"0123456789" * 1000
+DIGEST = Digest.from_bytes(DATA)
+REPO = parse_repository("registry.example.com/group/app")
+
+
+def _client(handler: Handler, credential: Credential | None = None) -> RegistryClient:
+    config = TransportConfig(retries=0)
+    http = httpx2.Client(transport=httpx2.MockTransport(handler), follow_redirects=False)
+    return RegistryClient(credential, config=config, transport=Transport(config, http=http))
+
+
+def _pieces(data: bytes, size: int = 1000) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+# ------------------------------------------------------------------------------------------- verified_chunks
+
+
+def test_verified_chunks_passes_good_data_through() -> None:
+    assert b"".join(verified_chunks(_pieces(DATA), DIGEST, len(DATA), what="blob")) == DATA
+
+
+@pytest.mark.parametrize(
+    "data",
+    [DATA[:-1] + b"X", DATA[:-1], DATA + b"!"],
+    ids=["altered", "short", "long"],
+)
+def test_verified_chunks_withholds_the_last_chunk_on_mismatch(data: bytes) -> None:
+    """PC: cross-registry copy verifies while streaming — a bad stream never yields its final chunk."""
+    received: list[bytes] = []
+
+    def consume() -> None:
+        received.extend(verified_chunks(_pieces(data), DIGEST, len(DATA), what="blob"))
+
+    with pytest.raises(DigestMismatch):
+        consume()
+    assert len(b"".join(received)) < len(data)
+    assert len(b"".join(received)) < len(DATA)
+
+
+# ------------------------------------------------------------------------------------------------- uploads
+
+
+def _upload_handler(location: str, seen: list[httpx2.Request], put_status: int = 201) -> Handler:
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        seen.append(request)
+        if request.method == "POST":
+            return httpx2.Response(202, headers={"Location": location})
+        if request.method == "PUT":
+            return httpx2.Response(put_status, headers={"Docker-Content-Digest": str(DIGEST)})
+        return httpx2.Response(204)
+
+    return handle
+
+
+def test_upload_resolves_a_relative_location_and_appends_the_digest() -> None:
+    """PC: upload Location handling — relative Location, existing query kept, digest appended, one PUT."""
+    seen: list[httpx2.Request] = []
+    with _client(_upload_handler("/v2/group/app/blobs/uploads/u1?_state=abc", seen)) as client:
+        client.upload_blob(REPO, DIGEST, len(DATA), _pieces(DATA))
+    put = seen[1]
+    assert put.method == "PUT"
+    assert put.url.host == "registry.example.com"
+    assert put.url.path == "/v2/group/app/blobs/uploads/u1"
+    assert dict(put.url.params) == {"_state": "abc", "digest": str(DIGEST)}
+    assert put.headers["content-length"] == str(len(DATA))
+    assert put.content == DATA
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://evil.example.net/v2/group/app/blobs/uploads/u1",
+        "http://registry.example.com/v2/group/app/blobs/uploads/u1",
+        "https://registry.example.com:8443/v2/group/app/blobs/uploads/u1",
+        "//evil.example.net/upload",
+    ],
+    ids=["other-host", "downgrade", "other-port", "scheme-relative"],
+)
+def test_upload_location_on_another_origin_is_refused(location: str) -> None:
+    """SEC: Link/Location/urls SSRF — neither data nor credentials go to another origin."""
+    seen: list[httpx2.Request] = []
+    credential = Credential(username="u", password="secret-pw", source="test")
+    with _client(_upload_handler(location, seen), credential) as client, pytest.raises(ProtocolViolation):
+        client.upload_blob(REPO, DIGEST, len(DATA), _pieces(DATA))
+    assert [r.method for r in seen] == ["POST"]
+    assert all(r.url.host == "registry.example.com" for r in seen)
+
+
+def test_upload_without_location_is_a_protocol_violation() -> None:
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(202)
+
+    with _client(handle) as client, pytest.raises(ProtocolViolation):
+        client.upload_blob(REPO, DIGEST, len(DATA), _pieces(DATA))
+
+
+def test_corrupt_stream_is_never_completed_and_the_session_is_cancelled() -> None:
+    """PC: the PUT body stops before its last byte; the upload session is deleted."""
+    seen: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "PUT":
+            received = b"".join(request.stream)  # type: ignore[union-attr]
+            seen.append(f"PUT {len(received)}")
+            return httpx2.Response(201)
+        seen.append(request.method)
+        return httpx2.Response(202 if request.method == "POST" else 204, headers={"Location": "/v2/up/1"})
+
+    bad = DATA[:-1] + b"X"
+    with _client(handle) as client, pytest.raises(DigestMismatch):
+        client.upload_blob(REPO, DIGEST, len(DATA), _pieces(bad))
+    assert seen == ["POST", "DELETE"]  # the PUT raised while its body was being produced
+
+
+def test_streamed_body_is_not_replayed_after_a_challenge() -> None:
+    """PC: safe replay of writes — a 401 on a streamed PUT fails instead of re-sending a consumed stream."""
+    calls: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        calls.append(request.method)
+        if request.method == "POST":
+            return httpx2.Response(202, headers={"Location": "/v2/up/1"})
+        if request.method == "PUT":
+            return httpx2.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+        return httpx2.Response(204)
+
+    with _client(handle) as client, pytest.raises(RegistryError) as caught:
+        client.upload_blob(REPO, DIGEST, len(DATA), _pieces(DATA))
+    assert "streamed upload" in str(caught.value)
+    assert calls.count("PUT") == 1
+
+
+# ----------------------------------------------------------------------------------------- manifests, mount
+
+
+def test_put_manifest_refuses_a_registry_digest_that_disagrees() -> None:
+    """BI: a Docker-Content-Digest that disagrees with the bytes sent is an error."""
+    raw = b'{"schemaVersion": 2}'
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        return httpx2.Response(201, headers={"Docker-Content-Digest": "sha256:" + "0" * 64})
+
+    with _client(handle) as client, pytest.raises(DigestMismatch):
+        client.put_manifest(parse_reference("registry.example.com/group/app:v1"), raw, OCI_MANIFEST)
+
+
+def test_put_manifest_sends_exact_bytes_and_media_type() -> None:
+    """PC: retag keeps the bytes — the body is sent as given, with the given Content-Type."""
+    raw = b'{\n   "schemaVersion" : 2 }'
+    seen: list[httpx2.Request] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        seen.append(request)
+        return httpx2.Response(
+            201, headers={"Docker-Content-Digest": "sha256:" + hashlib.sha256(raw).hexdigest()}
+        )
+
+    with _client(handle) as client:
+        digest = client.put_manifest(parse_reference("registry.example.com/group/app:v1"), raw, OCI_MANIFEST)
+    assert str(digest) == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert seen[0].content == raw
+    assert seen[0].headers["content-type"] == OCI_MANIFEST
+    assert seen[0].url.path == "/v2/group/app/manifests/v1"
+
+
+def test_mount_202_falls_back_and_cancels_the_session() -> None:
+    """PC: a mount answered 202 returns False and deletes the upload session the registry opened."""
+    seen: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        seen.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
+        if request.method == "POST":
+            return httpx2.Response(202, headers={"Location": "/v2/group/app/blobs/uploads/s1"})
+        return httpx2.Response(204)
+
+    source = parse_repository("registry.example.com/group/base")
+    with _client(handle) as client:
+        assert client.mount_blob(REPO, DIGEST, source) is False
+    assert seen == [
+        f"POST /v2/group/app/blobs/uploads/?mount={DIGEST}&from=group/base",
+        "DELETE /v2/group/app/blobs/uploads/s1?",
+    ]
+
+
+def test_mount_across_registries_is_a_usage_error() -> None:
+    with _client(lambda r: httpx2.Response(500)) as client, pytest.raises(UsageError):
+        client.mount_blob(REPO, DIGEST, parse_repository("other.example.com/group/base"))
+
+
+def test_head_blob_absent_and_present() -> None:
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith(str(DIGEST)):
+            return httpx2.Response(200, headers={"Content-Length": "10000"})
+        return httpx2.Response(404, json={"errors": [{"code": "BLOB_UNKNOWN"}]})
+
+    with _client(handle) as client:
+        assert client.head_blob(REPO, DIGEST) == 10000
+        assert client.head_blob(REPO, Digest.from_bytes(b"other")) is None
+
+
+def test_open_blob_streams_raw_bytes_without_decoding() -> None:
+    """PC: blob bytes are passed on exactly as stored, even if a server labels them gzip-encoded."""
+    import gzip
+
+    packed = gzip.compress(DATA)
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        assert request.headers["accept-encoding"] == "identity"
+        return httpx2.Response(
+            200,
+            content=iter([packed]),
+            headers={"Content-Encoding": "gzip", "Content-Length": str(len(packed))},
+        )
+
+    with _client(handle) as client, client.open_blob(REPO, Digest.from_bytes(packed)) as stream:
+        assert stream.size == len(packed)
+        assert b"".join(stream.chunks(4096)) == packed
+
+
+# -------------------------------------------------------------------------------------------- placeholder
+
+
+def test_placeholder_manifest_is_a_valid_unique_oci_manifest() -> None:
+    """PC: safe tag delete — the --untag placeholder parses strictly and never repeats a digest."""
+    first, second = placeholder_manifest("a"), placeholder_manifest("a")
+    assert first != second
+    parsed = parse_manifest(first, OCI_MANIFEST)
+    assert isinstance(parsed, Manifest)
+    assert parsed.config.media_type == OCI_EMPTY
+    assert parsed.config.digest == Digest.from_bytes(b"{}")
+    assert json.loads(first)["artifactType"]
+
+
+def test_reference_helpers_used_by_delete() -> None:
+    ref = parse_reference("registry.example.com/group/app:v1")
+    assert Reference(ref.repository, None, DIGEST).identifier == str(DIGEST)
+
+
+def test_copy_never_transfers_foreign_layers() -> None:
+    """SEC: foreign layer urls — non-distributable layers with urls are neither fetched nor uploaded by copy."""
+    from ocireg.manifest import Descriptor
+    from ocireg.mediatypes import DOCKER_LAYER_FOREIGN, DOCKER_LAYER_GZIP
+    from ocireg.operations.copy import _unique_blobs
+
+    config = Descriptor("application/vnd.docker.container.image.v1+json", Digest.from_bytes(b"c"), 1)
+    foreign = Descriptor(
+        DOCKER_LAYER_FOREIGN, Digest.from_bytes(b"f"), 1, urls=("https://evil.example.net/x",)
+    )
+    normal = Descriptor(DOCKER_LAYER_GZIP, Digest.from_bytes(b"n"), 1)
+    manifest = Manifest(
+        "application/vnd.docker.distribution.manifest.v2+json",
+        config,
+        (foreign, normal, normal),
+        {},
+        None,
+        b"",
+        DIGEST,
+    )
+    assert [d.digest for d in _unique_blobs([manifest])] == [config.digest, normal.digest]
