@@ -1,0 +1,1001 @@
+"""ocireg vs skopeo, side by side on the same rig in the same run: ``.venv/bin/python bench/run.py [--quick]``.
+
+See bench/README.md for what each case measures and how to read the ratios. In short: every timed case runs the
+tools alternately (round-robin, the starting tool rotating each round) so that the load of a shared machine hits
+both alike; figures are medians of wall time of whole processes, started the way users start them
+(``.venv/bin/ocireg``, ``skopeo``). Results are printed and appended to bench/RESULTS.md; raw samples go to
+bench/out/ (git-ignored).
+
+Every loop is bounded twice: by a number of rounds and by a time cap per case, inside a total budget
+(``--budget``; default 540 s full, 115 s quick). A case cut short by its cap says so in the notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import functools
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from rigs import ALICE, ALICE_PASSWORD, MANY_REPO, World, start_far, start_local  # noqa: E402
+
+VENV_BIN = ROOT / ".venv" / "bin"
+OCIREG = VENV_BIN / "ocireg"
+PYTHON = VENV_BIN / "python"
+RESULTS = BENCH_DIR / "RESULTS.md"
+OUT_DIR = BENCH_DIR / "out"
+ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+DELAY_MS = 10.0  # one way: 20 ms round trip, a CI runner to gitlab.com
+BATCH_FAR = 200
+BATCH_LOCAL = 1000
+TAGS = 1000
+JOBS = 16
+RUN_TIMEOUT = 120.0  # one process; a hung tool must not hang the bench
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Plans: how many rounds and how many seconds each case may take
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    budget: float
+    version_runs: int
+    single_rounds: int
+    single_cap: float
+    batch_far_ocireg: int  # ocireg batch samples, spread through the skopeo loop
+    batch_far_skopeo_loops: int  # loops of BATCH_FAR skopeo runs
+    batch_far_cap: float
+    local_batch_rounds: int
+    wrk_runs: int
+    wrk_seconds: int
+    tags_rounds: int
+    breakdown_runs: int
+
+
+FULL = Plan(
+    name="full",
+    budget=540,
+    version_runs=40,
+    single_rounds=15,
+    single_cap=45,
+    batch_far_ocireg=8,
+    batch_far_skopeo_loops=2,
+    batch_far_cap=170,
+    local_batch_rounds=5,
+    wrk_runs=2,
+    wrk_seconds=5,
+    tags_rounds=10,
+    breakdown_runs=10,
+)
+QUICK = Plan(
+    name="quick",
+    budget=115,
+    version_runs=20,
+    single_rounds=5,
+    single_cap=12,
+    batch_far_ocireg=3,
+    batch_far_skopeo_loops=1,
+    batch_far_cap=25,
+    local_batch_rounds=2,
+    wrk_runs=1,
+    wrk_seconds=3,
+    tags_rounds=3,
+    breakdown_runs=3,
+)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Running processes
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the child
+    rc: int
+
+
+class BenchError(RuntimeError):
+    """A tool failed where it must succeed: the figure would be meaningless."""
+
+
+class Runner:
+    """Starts processes, times them, and keeps the total time budget."""
+
+    def __init__(self, plan: Plan, work: Path, started: float) -> None:
+        self.plan = plan
+        self.work = work
+        self.started = started  # the budget counts from program start, rig start-up included
+        self.home = work / "home"  # an empty HOME: no auth files, registries.conf overrides or token caches
+        self.home.mkdir(parents=True, exist_ok=True)
+        # Byte-compiled modules in a cache of the bench's own: a pip/pipx install has them, while this machine
+        # sets PYTHONDONTWRITEBYTECODE=1, which would make every ocireg run compile its sources again.
+        self.pycache = OUT_DIR / "pycache"
+        self._cold = 0
+        self.case_end = float("inf")  # set by main() before each case: its share of the budget
+
+    def left(self) -> float:
+        return self.plan.budget - (time.monotonic() - self.started)
+
+    def case_left(self) -> float:
+        """Seconds the running case may still use (its share, and never past the total budget)."""
+        return min(self.case_end - time.monotonic(), self.left())
+
+    def base_env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+            "TMPDIR": str(self.work),
+        }
+
+    def ocireg_env(self, cache_dir: Path | None = None, *, bytecode: bool = True) -> dict[str, str]:
+        env = self.base_env()
+        env.update(OCIREG_USERNAME=ALICE, OCIREG_PASSWORD=ALICE_PASSWORD)
+        env["OCIREG_CACHE_DIR"] = str(cache_dir or self.fresh_cache())
+        if bytecode:
+            env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            env["PYTHONPYCACHEPREFIX"] = str(self.work / "no-pycache")  # empty: every module compiles
+        return env
+
+    def fresh_cache(self) -> Path:
+        self._cold += 1
+        return self.work / "caches" / f"cold-{self._cold}"
+
+    def run(
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        *,
+        check: bool = True,
+        capture: bool = False,
+    ) -> tuple[Sample, str]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if check and proc.returncode != 0:
+            raise BenchError(
+                f"{' '.join(argv[:3])}... exited {proc.returncode}: {proc.stderr.strip()[-800:]}"
+            )
+        return Sample(wall, cpu, proc.returncode), (proc.stdout or "") + (proc.stderr or "")
+
+
+def alternate(
+    runner: Runner, tasks: dict[str, Callable[[], Sample]], rounds: int, cap: float
+) -> tuple[dict[str, list[Sample]], bool]:
+    """Round-robin the tasks (start rotating each round) after one untimed warm-up each.
+
+    Stops after ``rounds`` rounds or when ``cap`` seconds (or the total budget) are spent; returns the samples and
+    whether the cap cut the series short.
+    """
+    for task in tasks.values():
+        task()  # warm-up: page cache, byte-code cache, registry caches
+    samples: dict[str, list[Sample]] = {name: [] for name in tasks}
+    names = list(tasks)
+    end = min(time.monotonic() + cap, runner.case_end)
+    cut = False
+    for r in range(rounds):
+        if r > 0 and (time.monotonic() > end or runner.left() < 2):
+            cut = True
+            break
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            samples[name].append(tasks[name]())
+    return samples, cut
+
+
+def med(samples: Sequence[Sample], attr: str = "wall") -> float:
+    return float(statistics.median(float(getattr(s, attr)) for s in samples))
+
+
+def quartiles(samples: Sequence[Sample]) -> list[float]:
+    values = sorted(s.wall for s in samples)
+    if len(values) < 4:
+        return [values[0], values[-1]]
+    q = statistics.quantiles(values, n=4)
+    return [q[0], q[2]]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The table
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    figure: str
+    ocireg: str
+    other: str
+    ratio: str
+    target: str
+    met: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    plan: Plan
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profile: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(
+            f"  {row.figure}: ocireg {row.ocireg} | {row.other} | {row.ratio} (target {row.target}: {row.met})"
+        )
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def ratio_row(
+    figure: str, ours: list[Sample], theirs: list[Sample], limit: float | None, other_label: str = "skopeo"
+) -> Row:
+    a, b = med(ours), med(theirs)
+    ratio = a / b
+    return Row(
+        figure,
+        f"{ms(a)} (cpu {ms(med(ours, 'cpu'))})",
+        f"{other_label} {ms(b)} (cpu {ms(med(theirs, 'cpu'))})",
+        f"{ratio:.2f}×",
+        f"≤ {limit}×" if limit is not None else "—",
+        yes(ratio <= limit) if limit is not None else "info",
+        {
+            "ocireg": [asdict(s) for s in ours],
+            "other": [asdict(s) for s in theirs],
+            "ocireg_iqr": quartiles(ours),
+            "other_iqr": quartiles(theirs),
+        },
+    )
+
+
+def skipped(figure: str, target: str, why: str) -> Row:
+    return Row(figure, "—", "—", "—", target, f"skipped: {why}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Command lines
+# ----------------------------------------------------------------------------------------------------------
+
+
+def ocireg_exists(world: World, refs: Sequence[str], *, cold: bool, extra: Sequence[str] = ()) -> list[str]:
+    argv = [str(OCIREG), "exists", *extra]
+    if cold:
+        argv.append("--no-token-cache")
+    if world.ca_file:
+        argv += ["--ca-file", world.ca_file]
+    return argv + list(refs)
+
+
+def floor_task(runner: Runner, world: World) -> Callable[[], Sample]:
+    """bench/floor.py for this world: a stdlib-only HEAD with a token minted by the token server."""
+    env = runner.ocireg_env()
+    env["FLOOR_TOKEN"] = world.rig.mint("group/project", ("pull",), subject=ALICE, ttl=900)
+    argv = [str(PYTHON), str(BENCH_DIR / "floor.py"), world.host, "/v2/group/project/manifests/oci", "-"]
+    if world.ca_file:
+        argv.append(world.ca_file)
+
+    def run_floor() -> Sample:
+        return runner.run(argv, env)[0]
+
+    return run_floor
+
+
+def skopeo_tls(world: World) -> list[str]:
+    # Plain HTTP on loopback: --tls-verify=false lets skopeo fall back to http, as ocireg does by itself.
+    return ["--cert-dir", world.cert_dir] if world.cert_dir else ["--tls-verify=false"]
+
+
+def skopeo_inspect(world: World, ref: str) -> list[str]:
+    return [
+        "skopeo",
+        "inspect",
+        "--raw",
+        *skopeo_tls(world),
+        "--creds",
+        f"{ALICE}:{ALICE_PASSWORD}",
+        f"docker://{ref}",
+    ]
+
+
+def skopeo_tags(world: World, repo: str) -> list[str]:
+    return [
+        "skopeo",
+        "list-tags",
+        *skopeo_tls(world),
+        "--creds",
+        f"{ALICE}:{ALICE_PASSWORD}",
+        f"docker://{repo}",
+    ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cases
+# ----------------------------------------------------------------------------------------------------------
+
+
+def case_version(runner: Runner, report: Report) -> None:
+    """``ocireg --version`` (and ``--help``) wall time: interpreter start + the CLI's own imports, nothing else."""
+    env = runner.ocireg_env()
+    for _ in range(2):
+        runner.run([str(OCIREG), "--version"], env)  # warm the byte-code cache
+    tasks = {
+        "version": [str(OCIREG), "--version"],
+        "help": [str(OCIREG), "--help"],
+        "exists_help": [str(OCIREG), "exists", "--help"],
+    }
+    got: dict[str, list[Sample]] = {name: [] for name in [*tasks, "skopeo"]}
+    for i in range(runner.plan.version_runs):
+        got["version"].append(runner.run(tasks["version"], env)[0])
+        got["skopeo"].append(runner.run(["skopeo", "--version"], runner.base_env())[0])
+        if i % 4 == 0:  # --help is informative only: a quarter of the runs is enough
+            got["help"].append(runner.run(tasks["help"], env)[0])
+            got["exists_help"].append(runner.run(tasks["exists_help"], env)[0])
+    m = med(got["version"])
+    sk = med(got["skopeo"])
+    report.add(
+        Row(
+            f"`ocireg --version` (median of {len(got['version'])})",
+            f"{ms(m)} (cpu {ms(med(got['version'], 'cpu'))})",
+            f"skopeo --version {ms(sk)}",
+            f"{m / sk:.2f}×",
+            "≤ 60 ms",
+            yes(m <= 0.060),
+            {name: [asdict(x) for x in samples] for name, samples in got.items()},
+        )
+    )
+    for name, label in (("help", "`ocireg --help`"), ("exists_help", "`ocireg exists --help`")):
+        h = med(got[name])
+        report.add(
+            Row(
+                f"{label} (median of {len(got[name])})",
+                f"{ms(h)} (cpu {ms(med(got[name], 'cpu'))})",
+                f"skopeo --version {ms(sk)}",
+                f"{h / sk:.2f}×",
+                "(60 ms, as --version)",
+                "info" if h <= 0.060 else "info: over",
+                {},
+            )
+        )
+
+
+def case_local_single(runner: Runner, report: Report, world: World) -> float:
+    ref = world.ref()
+    warm = runner.work / "caches" / "local-warm"
+    runner.run(ocireg_exists(world, [ref], cold=False), runner.ocireg_env(warm))
+    tasks = {
+        "cold": lambda: runner.run(ocireg_exists(world, [ref], cold=True), runner.ocireg_env())[0],
+        "warm": lambda: runner.run(ocireg_exists(world, [ref], cold=False), runner.ocireg_env(warm))[0],
+        "skopeo": lambda: runner.run(skopeo_inspect(world, ref), runner.base_env())[0],
+        "floor": floor_task(runner, world),
+    }
+    s, cut = alternate(runner, tasks, runner.plan.single_rounds, runner.plan.single_cap)
+    n = len(s["cold"])
+    report.add(ratio_row(f"local single check, cold (n={n})", s["cold"], s["skopeo"], 3.0))
+    report.add(ratio_row(f"local single check, warm token cache (n={n})", s["warm"], s["skopeo"], 3.0))
+    report.add(
+        ratio_row(f"local, Python floor: bench/floor.py, token known (n={n})", s["floor"], s["skopeo"], None)
+    )
+    if cut:
+        report.notes.append(f"local single check: cut to {n} rounds by its time cap")
+    return med(s["cold"])
+
+
+def case_far_single(runner: Runner, report: Report, world: World) -> None:
+    ref = world.ref()
+    warm = runner.work / "caches" / "far-warm"
+    # Connections per check, read at the latency proxy (TLS hides the requests themselves).
+    conns: dict[str, tuple[int, int]] = {}
+    world.reset_counters()
+    runner.run(ocireg_exists(world, [ref], cold=False), runner.ocireg_env(warm))
+    conns["ocireg cold"] = world.connections()
+    world.reset_counters()
+    runner.run(ocireg_exists(world, [ref], cold=False), runner.ocireg_env(warm))
+    conns["ocireg warm"] = world.connections()
+    world.reset_counters()
+    runner.run(skopeo_inspect(world, ref), runner.base_env())
+    conns["skopeo"] = world.connections()
+    tasks = {
+        "cold": lambda: runner.run(ocireg_exists(world, [ref], cold=True), runner.ocireg_env())[0],
+        "warm": lambda: runner.run(ocireg_exists(world, [ref], cold=False), runner.ocireg_env(warm))[0],
+        "skopeo": lambda: runner.run(skopeo_inspect(world, ref), runner.base_env())[0],
+        "floor": floor_task(runner, world),
+    }
+    s, cut = alternate(runner, tasks, runner.plan.single_rounds, runner.plan.single_cap)
+    n = len(s["cold"])
+    report.add(
+        ratio_row(
+            f"far single check (20 ms RTT, TLS), warm token cache (n={n})", s["warm"], s["skopeo"], 0.65
+        )
+    )
+    report.add(ratio_row(f"far single check (20 ms RTT, TLS), cold (n={n})", s["cold"], s["skopeo"], 0.9))
+
+    report.add(
+        ratio_row(f"far, Python floor: bench/floor.py, token known (n={n})", s["floor"], s["skopeo"], None)
+    )
+
+    def fmt(pair: tuple[int, int]) -> str:
+        return f"{pair[0]}+{pair[1]}"
+
+    report.add(
+        Row(
+            "TCP/TLS connections per far check, registry+realm, cold / warm",
+            f"{fmt(conns['ocireg cold'])} / {fmt(conns['ocireg warm'])}",
+            f"skopeo {fmt(conns['skopeo'])} (no cache)",
+            "—",
+            "—",
+            "info",
+            {k: list(v) for k, v in conns.items()},
+        )
+    )
+    if cut:
+        report.notes.append(f"far single check: cut to {n} rounds by its time cap")
+    probe = statistics.median(tls_probe(world) for _ in range(5))
+    report.notes.append(
+        f"far world: ocireg's loopback scheme probe (a bare TCP+TLS handshake before the first request, skipped "
+        f"when the token cache remembers the scheme) costs {ms(probe)} here; a non-loopback registry such as "
+        "gitlab.com never pays it, so the cold far figure overstates ocireg's cold cost by about that much"
+    )
+
+
+def tls_probe(world: World) -> float:
+    """Time what ocireg's loopback probe does: TCP connect + TLS handshake, no verification, no request."""
+    import socket
+    import ssl
+
+    host, _, port = world.host.rpartition(":")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t0 = time.perf_counter()
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as sock,
+        ctx.wrap_socket(sock, server_hostname=host),
+    ):
+        pass
+    return time.perf_counter() - t0
+
+
+def case_far_batch(runner: Runner, report: Report, world: World) -> None:
+    """One ``ocireg exists --from-file`` of 200 refs vs 200 sequential ``skopeo inspect`` (a shell loop)."""
+    plan = runner.plan
+    refs = world.many_refs(BATCH_FAR)
+    ref_file = runner.work / "far-refs.txt"
+    ref_file.write_text("\n".join(refs) + "\n", encoding="utf-8")
+
+    def ours() -> Sample:
+        argv = ocireg_exists(world, [], cold=False, extra=["--from-file", str(ref_file), "--jobs", str(JOBS)])
+        return runner.run(argv, runner.ocireg_env())[0]  # fresh cache dir: cold, one token for the batch
+
+    ours()  # warm-up
+    total = BATCH_FAR * plan.batch_far_skopeo_loops
+    every = max(1, total // plan.batch_far_ocireg)
+    end = min(time.monotonic() + plan.batch_far_cap, runner.case_end)
+    ocireg_samples: list[Sample] = []
+    skopeo_samples: list[Sample] = []
+    # ocireg calls are spread through the long skopeo loop so both see the same machine load.
+    for i in range(total):
+        if i % every == 0 and len(ocireg_samples) < plan.batch_far_ocireg:
+            ocireg_samples.append(ours())
+        if time.monotonic() > end or runner.left() < 2:
+            break
+        skopeo_samples.append(runner.run(skopeo_inspect(world, refs[i % BATCH_FAR]), runner.base_env())[0])
+    if not ocireg_samples:
+        ocireg_samples.append(ours())
+    loop = BATCH_FAR * statistics.fmean(s.wall for s in skopeo_samples)
+    one = med(ocireg_samples)
+    speedup = loop / one
+    report.add(
+        Row(
+            f"{BATCH_FAR} refs far: one ocireg call (--jobs {JOBS}) vs skopeo loop",
+            f"{ms(one)} (n={len(ocireg_samples)}, cpu {ms(med(ocireg_samples, 'cpu'))})",
+            f"skopeo loop {loop:.1f} s ({len(skopeo_samples)} runs timed)",
+            f"{speedup:.1f}× faster",
+            "≥ 20× faster",
+            yes(speedup >= 20),
+            {"ocireg": [asdict(s) for s in ocireg_samples], "skopeo_runs": [s.wall for s in skopeo_samples]},
+        )
+    )
+    if len(skopeo_samples) < total:
+        report.notes.append(
+            f"{BATCH_FAR}-ref skopeo loop: {len(skopeo_samples)} runs timed within the case's time cap; the loop "
+            f"time is {BATCH_FAR} × their mean"
+        )
+
+
+def parse_wrk(text: str) -> float:
+    found = re.search(r"Requests/sec:\s*([0-9.]+)", text)
+    if not found:
+        raise BenchError(f"wrk output without Requests/sec: {text[-400:]}")
+    return float(found.group(1))
+
+
+def case_local_batch(runner: Runner, report: Report, world: World, single_cold: float) -> None:
+    """1,000 refs in one ocireg call: requests per second, against wrk's ceiling on the same endpoint."""
+    refs = world.many_refs(BATCH_LOCAL)
+    ref_file = runner.work / "local-refs.txt"
+    ref_file.write_text("\n".join(refs) + "\n", encoding="utf-8")
+    argv = ocireg_exists(world, [], cold=False, extra=["--from-file", str(ref_file), "--jobs", str(JOBS)])
+    ours: list[Sample] = []
+    wrk_rps: list[float] = []
+    token = world.rig.mint(MANY_REPO, ("pull",), subject=ALICE, ttl=900)
+    url = f"http://{world.host}/v2/{MANY_REPO}/manifests/t0000"
+    wrk = [
+        "wrk",
+        "-t2",
+        f"-c{JOBS}",
+        f"-d{runner.plan.wrk_seconds}s",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "-H",
+        f"Accept: {ACCEPT}",
+        url,
+    ]
+    runner.run(argv, runner.ocireg_env())  # warm-up
+    started = time.monotonic()
+    for r in range(max(runner.plan.local_batch_rounds, runner.plan.wrk_runs)):
+        if r > 0 and runner.case_left() < 2 * (time.monotonic() - started) / r:
+            report.notes.append(f"{BATCH_LOCAL}-ref local batch: cut to {r} rounds by the total budget")
+            break
+        if r < runner.plan.local_batch_rounds:
+            ours.append(runner.run(argv, runner.ocireg_env())[0])
+        if r < runner.plan.wrk_runs:
+            _, out = runner.run(wrk, runner.base_env(), capture=True)
+            wrk_rps.append(parse_wrk(out))
+    wall = med(ours)
+    rps = BATCH_LOCAL / wall
+    ceiling = statistics.median(wrk_rps)
+    steady = BATCH_LOCAL / max(wall - single_cold, 1e-3)
+    report.add(
+        Row(
+            f"{BATCH_LOCAL} refs local (--jobs {JOBS}): req/s ÷ wrk req/s",
+            f"{rps:.0f} req/s ({wall:.2f} s, cpu {med(ours, 'cpu'):.2f} s)",
+            f"wrk {ceiling:.0f} req/s (GET, 2 threads, {JOBS} connections)",
+            f"{rps / ceiling:.2f}",
+            "≥ 0.5",
+            yes(rps / ceiling >= 0.5),
+            {"ocireg": [asdict(s) for s in ours], "wrk_rps": wrk_rps, "steady_rps": steady},
+        )
+    )
+    report.notes.append(
+        f"{BATCH_LOCAL}-ref local batch without start-up (wall minus a cold single check): {steady:.0f} req/s "
+        f"= {steady / ceiling:.2f} of wrk; ocireg CPU per reference {1000 * med(ours, 'cpu') / BATCH_LOCAL:.2f} ms"
+    )
+
+
+def run_sample(runner: Runner, argv: list[str], cache: Path | None, *, ocireg: bool = True) -> Sample:
+    env = runner.ocireg_env(cache) if ocireg else runner.base_env()
+    return runner.run(argv, env)[0]
+
+
+def tags_command(runner: Runner) -> tuple[bool, str]:
+    sample, out = runner.run([str(OCIREG), "tags", "--help"], runner.ocireg_env(), check=False, capture=True)
+    if sample.rc != 0:
+        last = out.strip().splitlines()[-1] if out.strip() else f"exit {sample.rc}"
+        return False, last
+    return True, ""
+
+
+def case_tags(runner: Runner, report: Report, worlds: Sequence[World]) -> None:
+    """``ocireg tags REPO`` over 1,000 tags vs ``skopeo list-tags``; cold (like skopeo) and with a warm cache."""
+    available, why = tags_command(runner)
+    for world in worlds:
+        where = f"{world.name} ({'TLS, 20 ms RTT' if world.tls else 'plain HTTP'})"
+        figure = f"tags of {TAGS} tags, {where}"
+        if not available:
+            report.add(skipped(figure, "≤ 1.0×", f"`ocireg tags --help` fails ({why[:80]})"))
+            continue
+        if runner.case_left() < 3:
+            report.add(skipped(figure, "≤ 1.0×", "time budget spent"))
+            continue
+        repo = f"{world.host}/{MANY_REPO}"
+        ca = ["--ca-file", world.ca_file] if world.ca_file else []
+        cold_argv = [str(OCIREG), "tags", "--no-token-cache", *ca, repo]
+        warm_argv = [str(OCIREG), "tags", *ca, repo]
+        warm = runner.work / "caches" / f"tags-{world.name}"
+        try:
+            _, out = runner.run(warm_argv, runner.ocireg_env(warm), capture=True)
+            shown = len([line for line in out.splitlines() if re.fullmatch(r"\s*t\d{4}\s*", line)])
+            if shown != TAGS:
+                report.notes.append(
+                    f"`ocireg tags` ({world.name}) printed {shown} tag lines, expected {TAGS}"
+                )
+            skopeo_argv = skopeo_tags(world, repo)
+            # partial binds this world's values now (a lambda would see the loop's last world).
+            tasks: dict[str, Callable[[], Sample]] = {
+                "cold": functools.partial(run_sample, runner, cold_argv, None),
+                "warm": functools.partial(run_sample, runner, warm_argv, warm),
+                "skopeo": functools.partial(run_sample, runner, skopeo_argv, None, ocireg=False),
+            }
+            share = runner.case_left() / (len(worlds) - list(worlds).index(world))
+            s, _ = alternate(runner, tasks, runner.plan.tags_rounds, min(runner.plan.single_cap / 2, share))
+            n = len(s["cold"])
+            report.add(ratio_row(f"{figure}, cold (n={n})", s["cold"], s["skopeo"], 1.0))
+            report.add(ratio_row(f"{figure}, warm token cache (n={n})", s["warm"], s["skopeo"], 1.0))
+        except BenchError as exc:
+            report.add(skipped(figure, "≤ 1.0×", f"ocireg tags failed: {str(exc)[:120]}"))
+
+
+def case_requests(runner: Runner, report: Report, world: World) -> None:
+    """HTTP requests per check, counted at a counting proxy in front of the plain-HTTP registry + token server."""
+    from rig.faultproxy import FaultProxy
+
+    token_server = world.rig.token_server
+    assert token_server is not None
+    proxy = FaultProxy(world.rig.url).start()
+    try:
+        counted = World("counted", world.rig, proxy.netloc, tls=False, many_tags=world.many_tags)
+
+        def count(argv: list[str], env: dict[str, str]) -> tuple[int, int, int]:
+            proxy.reset_counters()
+            token_server.clear_requests()
+            runner.run(argv, env)
+            return proxy.count(), token_server.count, proxy.connections_opened
+
+        ref = counted.ref()
+        cache = runner.fresh_cache()
+        cold = count(ocireg_exists(counted, [ref], cold=False), runner.ocireg_env(cache))
+        warm = count(ocireg_exists(counted, [ref], cold=False), runner.ocireg_env(cache))
+        sk = count(skopeo_inspect(counted, ref), runner.base_env())
+        refs_file = runner.work / "count-refs.txt"
+        refs_file.write_text("\n".join(counted.many_refs(BATCH_FAR)) + "\n", encoding="utf-8")
+        batch_argv = ocireg_exists(
+            counted, [], cold=False, extra=["--from-file", str(refs_file), "--jobs", str(JOBS)]
+        )
+        bcache = runner.fresh_cache()
+        batch_cold = count(batch_argv, runner.ocireg_env(bcache))
+        batch_warm = count(batch_argv, runner.ocireg_env(bcache))
+    finally:
+        proxy.stop()
+
+    def total(c: tuple[int, int, int]) -> int:
+        return c[0] + c[1]
+
+    met = total(cold) <= 3 and total(warm) <= 1
+    report.add(
+        Row(
+            "HTTP requests per check (registry + token), cold / warm",
+            f"{total(cold)} / {total(warm)}",
+            f"skopeo {total(sk)} / {total(sk)} (no cache)",
+            "—",
+            "3 / 1",
+            yes(met),
+            {"ocireg_cold": cold, "ocireg_warm": warm, "skopeo": sk},
+        )
+    )
+    report.add(
+        Row(
+            f"HTTP requests for {BATCH_FAR} refs in one call (--jobs {JOBS}), cold / warm",
+            f"{total(batch_cold)} / {total(batch_warm)}",
+            f"ideal {BATCH_FAR + 2} / {BATCH_FAR}",
+            "—",
+            "—",
+            "info",
+            {"cold": batch_cold, "warm": batch_warm},
+        )
+    )
+    report.notes.append(
+        "registry TCP connections per check (counting proxy): "
+        f"ocireg cold {cold[2]}, warm {warm[2]}; skopeo {sk[2]} (its https attempt on the plain port included); "
+        f"{BATCH_FAR}-ref batch cold {batch_cold[2]}, warm {batch_warm[2]}"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Profiling: where a local check's time goes
+# ----------------------------------------------------------------------------------------------------------
+
+
+def case_breakdown(runner: Runner, report: Report, world: World) -> None:
+    """Medians of separate processes that stop at successive points of an ``exists`` run."""
+    steps = [
+        ("python -c pass", "pass"),
+        ("import ocireg.cli", "import ocireg.cli"),
+        ("+ import ocireg.operations (HTTP stack, client)", "import ocireg.cli, ocireg.operations"),
+        (
+            "+ Transport() (TLS context, trust store)",
+            "import ocireg.cli, ocireg.operations; from ocireg.transport import Transport, TransportConfig; "
+            "Transport(TransportConfig())",
+        ),
+    ]
+    env = runner.ocireg_env()
+    results: list[tuple[str, float]] = []
+    for label, code in steps:
+        if runner.case_left() < 1:
+            break
+        runner.run([str(PYTHON), "-c", code], env)
+        samples = [runner.run([str(PYTHON), "-c", code], env)[0] for _ in range(runner.plan.breakdown_runs)]
+        results.append((label, med(samples)))
+    warm = runner.work / "caches" / "breakdown-warm"
+    argv = ocireg_exists(world, [world.ref()], cold=False)
+    runner.run(argv, runner.ocireg_env(warm))
+    samples = [runner.run(argv, runner.ocireg_env(warm))[0] for _ in range(runner.plan.breakdown_runs)]
+    results.append(("whole `ocireg exists`, warm (1 HEAD)", med(samples)))
+    nobc = [
+        runner.run([str(OCIREG), "--version"], runner.ocireg_env(bytecode=False))[0]
+        for _ in range(runner.plan.breakdown_runs)
+    ]
+    results.append(("`ocireg --version` without byte-code cache (PYTHONDONTWRITEBYTECODE=1)", med(nobc)))
+    report.profile.append(
+        "Start-up breakdown (median wall of separate processes, each stopping later): "
+        + "; ".join(f"{label} {ms(value)}" for label, value in results)
+    )
+    report.raw["breakdown"] = results
+
+    # -X importtime of a warm exists: the top-level imports by cumulative time, and the heaviest single modules.
+    env = runner.ocireg_env(warm)
+    # Through the console script, as users start it (``-m ocireg`` would add runpy's imports).
+    _, out = runner.run([str(PYTHON), "-X", "importtime", str(OCIREG), *argv[1:]], env, capture=True)
+    rows = []
+    for line in out.splitlines():
+        found = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if found:
+            rows.append((int(found.group(1)), int(found.group(2)), len(found.group(3)), found.group(4)))
+    top = sorted((r for r in rows if r[2] <= 1), key=lambda r: -r[1])[:8]
+    heavy = sorted(rows, key=lambda r: -r[0])[:8]
+    report.profile.append(
+        "`-X importtime` of a warm `ocireg exists`, top-level imports by cumulative time: "
+        + ", ".join(f"{r[3]} {r[1] / 1000:.0f} ms" for r in top)
+    )
+    report.profile.append(
+        "heaviest single modules (self time): " + ", ".join(f"{r[3]} {r[0] / 1000:.1f} ms" for r in heavy)
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------------------------------------------
+
+
+def command_output(argv: Sequence[str]) -> str:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (
+        (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr).strip() else "?"
+    )
+
+
+def cpu_model() -> str:
+    text = command_output(["sh", "-c", "lscpu | grep 'Model name'"])
+    return text.split(":", 1)[-1].strip() or platform.processor() or "?"
+
+
+def machine_lines() -> list[str]:
+    load = os.getloadavg()
+    return [
+        f"CPU: {cpu_model()} ({os.cpu_count()} CPUs), {platform.system()} {platform.release()}; "
+        f"load average at start {load[0]:.2f}",
+        f"versions: {command_output([str(PYTHON), '--version'])}, {command_output([str(OCIREG), '--version'])}, "
+        f"{command_output(['skopeo', '--version'])}, {command_output(['wrk', '--version'])[:22]}, "
+        f"{command_output(['docker-registry', '--version'])}",
+    ]
+
+
+def overload_warning(report: Report) -> list[str]:
+    loads: dict[str, float] = report.raw.get("load", {})
+    cpus = os.cpu_count() or 1
+    if not loads or max(loads.values()) < cpus:
+        return []
+    return [
+        f"- **overloaded machine**: 1-minute load average up to {max(loads.values()):.1f} on {cpus} CPUs during "
+        "the cases. ocireg's start-up is CPU-bound and skopeo's run mostly waits on the network, so a busy CPU "
+        "slows ocireg more: start-up-bound ratios here are pessimistic for ocireg; compare the cpu figures"
+    ]
+
+
+def write_results(report: Report, header: list[str], elapsed: float) -> Path:
+    now = dt.datetime.now(dt.timezone.utc)
+    lines = [
+        "",
+        f"## {now:%Y-%m-%d %H:%M} UTC · {report.plan.name} run ({elapsed:.0f} s)",
+        "",
+        *[f"- {h}" for h in header],
+        f"- load average at end {os.getloadavg()[0]:.2f} (shared machine: absolute times are noisy; ratios come "
+        "from alternating runs)",
+        f"- far world: TLS registry + TLS realm behind bench/latencyproxy.py, {DELAY_MS:g} ms each way",
+        *overload_warning(report),
+        "",
+        "| figure | ocireg | skopeo / other | ratio | target | met? |",
+        "|---|---|---|---|---|---|",
+        *[f"| {r.figure} | {r.ocireg} | {r.other} | {r.ratio} | {r.target} | {r.met} |" for r in report.rows],
+        "",
+    ]
+    if report.profile:
+        lines += [*[f"- {p}" for p in report.profile], ""]
+    if report.notes:
+        lines += ["Notes:", "", *[f"- {n}" for n in report.notes], ""]
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by `bench/run.py` (see bench/README.md). Newest last.\n",
+            encoding="utf-8",
+        )
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    raw = OUT_DIR / f"results-{now:%Y%m%dT%H%M%S}-{report.plan.name}.json"
+    raw.write_text(
+        json.dumps(
+            {"header": header, "rows": [asdict(r) for r in report.rows], "notes": report.notes, **report.raw},
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    return raw
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------------------------------
+
+
+def preflight() -> None:
+    missing = [tool for tool in ("docker-registry", "wrk") if shutil.which(tool) is None]
+    if shutil.which("skopeo") is None:
+        missing.append("skopeo")
+    if missing:
+        raise SystemExit(
+            f"missing: {', '.join(missing)}; install with: apt-get install -y {' '.join(missing)}"
+        )
+    if not OCIREG.exists():
+        raise SystemExit(f"{OCIREG} not found: create the virtualenv first (scripts/test does)")
+
+
+def wait_quiet(limit: float) -> None:
+    """On a shared machine other people's test runs distort start-up-bound figures: optionally wait them out."""
+    end = time.monotonic() + max(0.0, limit)
+    cpus = os.cpu_count() or 1
+    while time.monotonic() < end and os.getloadavg()[0] >= cpus:
+        print(
+            f"load average {os.getloadavg()[0]:.2f} ≥ {cpus} CPUs; waiting (up to {end - time.monotonic():.0f} s) ..."
+        )
+        time.sleep(min(10.0, max(0.0, end - time.monotonic())))
+
+
+@contextlib.contextmanager
+def worlds(work: Path, quick: bool) -> Iterator[tuple[World, World]]:
+    from rig import Pki
+
+    pki = Pki(work / "pki")
+    local = start_local(work / "local", pki, many=max(BATCH_LOCAL, TAGS))
+    try:
+        far = start_far(work / "far", pki, many=max(BATCH_FAR, TAGS), delay_ms=DELAY_MS)
+        try:
+            yield local, far
+        finally:
+            far.close()
+    finally:
+        local.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="ocireg vs skopeo benchmarks (see bench/README.md)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds: about 2 minutes instead of 10")
+    parser.add_argument("--budget", type=float, help="total seconds (default 540 full, 115 quick)")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; do not append to bench/RESULTS.md"
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to this long for the 1-minute load average to drop below the CPU count",
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.budget:
+        plan = Plan(**{**asdict(plan), "budget": args.budget})
+    preflight()
+    wait_quiet(args.wait_quiet)
+    started = time.monotonic()
+    header = machine_lines()
+    print("\n".join(header))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    report = Report(plan)
+    with tempfile.TemporaryDirectory(prefix="ocireg-bench-") as tmp:
+        work = Path(tmp)
+        runner = Runner(plan, work, started)
+        print(
+            f"starting rigs (seeding {max(BATCH_LOCAL, TAGS)} tags locally, {max(BATCH_FAR, TAGS)} far) ..."
+        )
+        with worlds(work, args.quick) as (local, far):
+            # (name, case, the least time it needs): each case gets what is left of the budget minus the least
+            # the later cases need, so a slow machine trims rounds instead of overrunning the budget.
+            steps: list[tuple[str, Callable[[], Any], float]] = [
+                ("--version", lambda: case_version(runner, report), 4),
+                (
+                    "local single",
+                    lambda: report.raw.__setitem__("single_cold", case_local_single(runner, report, local)),
+                    8,
+                ),
+                ("far single", lambda: case_far_single(runner, report, far), 10),
+                ("requests per check", lambda: case_requests(runner, report, local), 5),
+                ("far batch", lambda: case_far_batch(runner, report, far), 15),
+                (
+                    "local batch",
+                    lambda: case_local_batch(runner, report, local, report.raw.get("single_cold", 0.0)),
+                    14,
+                ),
+                ("tags", lambda: case_tags(runner, report, [local, far]), 12),
+                ("start-up profile", lambda: case_breakdown(runner, report, local), 8),
+            ]
+            for i, (name, step, least) in enumerate(steps):
+                later = sum(m for _, _, m in steps[i + 1 :])
+                if runner.left() < least:
+                    report.notes.append(f"{name}: skipped, the total time budget was spent")
+                    continue
+                runner.case_end = time.monotonic() + max(least, runner.left() - later)
+                load = os.getloadavg()[0]
+                print(f"[{time.monotonic() - started:5.0f} s] {name} (load {load:.1f})")
+                report.raw.setdefault("load", {})[name] = load
+                try:
+                    step()
+                except (BenchError, subprocess.TimeoutExpired) as exc:
+                    report.notes.append(f"{name}: failed: {exc}")
+                    print(f"  FAILED: {exc}")
+    elapsed = time.monotonic() - started
+    for line in report.profile + report.notes:
+        print("  " + line)
+    if not args.no_write:
+        raw = write_results(report, header, elapsed)
+        print(f"appended to {RESULTS.relative_to(ROOT)}; raw samples in {raw.relative_to(ROOT)}")
+    print(f"done in {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
