@@ -99,3 +99,26 @@ def test_version_does_not_import_httpx2() -> None:
     probe = "import sys; from ocireg.cli import main; main(['--version']); print('httpx2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
+
+
+def test_command_index_matches_registrations() -> None:
+    """Start-up: the command → module index used to build only one subparser is complete and correct."""
+    import argparse
+    import importlib
+
+    from ocireg.cli import COMMAND_INDEX, COMMAND_MODULES
+
+    registered: dict[str, str] = {}
+    for module in COMMAND_MODULES:
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        importlib.import_module(module).register(sub)
+        for name in sub.choices:
+            registered[name] = module
+    assert registered == COMMAND_INDEX
+
+
+def test_single_command_parser_still_rejects_unknown_options() -> None:
+    code, _, err = run(["digest", "--frobnicate", "a"])
+    assert code == 2
+    assert "unrecognized" in err or "frobnicate" in err

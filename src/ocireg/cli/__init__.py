@@ -12,13 +12,47 @@ from typing import TextIO
 
 from ocireg import __version__
 
-__all__ = ["COMMAND_MODULES", "main", "run"]
+__all__ = ["COMMAND_INDEX", "COMMAND_MODULES", "main", "run"]
 
 Command = Callable[..., int]
 
 # Each module registers its subcommands with ``register(subparsers)`` and names its handler as
 # "module:function", imported only when that command runs (start-up stays cheap).
-COMMAND_MODULES = ("ocireg.cli.core",)
+COMMAND_MODULES = (
+    "ocireg.cli.core",
+    "ocireg.cli.gates",
+    "ocireg.cli.read",
+    "ocireg.cli.authcmd",
+    "ocireg.cli.write",
+    "ocireg.cli.completion",
+)
+
+# Which module registers each command, so a run builds only the parser it needs (building all of them costs
+# ~60 ms of CPU per invocation). tests/unit/test_cli_usage.py checks this index against the registrations.
+COMMAND_INDEX: dict[str, str] = {
+    "exists": "ocireg.cli.core",
+    "digest": "ocireg.cli.core",
+    "wait": "ocireg.cli.gates",
+    "check": "ocireg.cli.gates",
+    "pin": "ocireg.cli.gates",
+    "inspect": "ocireg.cli.read",
+    "tags": "ocireg.cli.read",
+    "catalog": "ocireg.cli.read",
+    "auth": "ocireg.cli.authcmd",
+    "tag": "ocireg.cli.write",
+    "copy": "ocireg.cli.write",
+    "delete": "ocireg.cli.write",
+    "login": "ocireg.cli.write",
+    "logout": "ocireg.cli.write",
+    "completion": "ocireg.cli.completion",
+}
+
+
+def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """Only the chosen command's module when argv names one; every module for top-level help and errors."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    module = COMMAND_INDEX.get(first or "")
+    return (module,) if module else COMMAND_MODULES
 
 
 def _load(handler: str) -> Command:
@@ -53,7 +87,7 @@ def main(
     env = dict(os.environ if env is None else env)
     stdin = stdin or sys.stdin
     stderr = stderr or sys.stderr
-    parser = build_parser(COMMAND_MODULES)
+    parser = build_parser(_modules_for(argv))
     import contextlib
 
     try:
@@ -101,4 +135,13 @@ def run() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         code = 141
+    if code == 130:
+        # Interrupted (FT: SIGINT): worker threads may still be blocked on a registry that does not answer;
+        # a normal exit would join them (up to --timeout). Nothing is left to write: leave now.
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os._exit(130)
     sys.exit(code)

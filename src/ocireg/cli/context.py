@@ -72,10 +72,12 @@ class Context:
     @property
     def gitlab(self) -> GitLabCI | None:
         if not self._gitlab_loaded:
-            from ocireg.gitlab import GitLabCI
-
-            self._gitlab = GitLabCI.from_env(self.env)
             self._gitlab_loaded = True
+            # Outside a GitLab job the adapter is not even imported (start-up).
+            if self.env.get("GITLAB_CI") or self.env.get("CI_SERVER"):
+                from ocireg.gitlab import GitLabCI
+
+                self._gitlab = GitLabCI.from_env(self.env)
         return self._gitlab
 
     def reference_text(self, text: str) -> str:

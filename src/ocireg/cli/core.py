@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
-from ocireg.cli.render import SCHEMA, dotenv_key, print_error, result_json, text_table, write_json
+from ocireg.cli.render import SCHEMA, dotenv_key, json_text, print_error, result_json, text_table, write_json
 from ocireg.errors import UsageError
 from ocireg.text import escape
 
@@ -166,7 +165,7 @@ class _JsonlStream:
             while self._next in self._pending:
                 ready = self._pending.pop(self._next)
                 doc = {"schema": SCHEMA, "command": self._command, **result_json(ready)}
-                self._ctx.out(json.dumps(doc, ensure_ascii=False))
+                self._ctx.out(json_text(doc))
                 self._ctx.stdout.flush()
                 self._next += 1
 
@@ -192,15 +191,19 @@ def cmd_exists(ctx: Context) -> int:
     parsed = _parse_all(ctx, texts)
     if parsed is None:
         return ExitCode.USAGE
+    from ocireg.cli.progress import progress
     from ocireg.operations import check_exists
 
-    results = check_exists(
-        ctx.client(),
-        parsed,
-        jobs=ctx.args.jobs,
-        fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
-        on_result=_on_result(ctx, "exists"),
-    )
+    stream = _on_result(ctx, "exists")
+    # Results streaming to the terminal (-o jsonl) are their own progress; a bar would tear them.
+    with progress(ctx, total=len(parsed), description="checking", enabled=stream is None) as bar:
+        results = check_exists(
+            ctx.client(),
+            parsed,
+            jobs=ctx.args.jobs,
+            fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
+            on_result=stream or bar.on_result,
+        )
     _render(ctx, "exists", results, digest_only=False)
     return worst(exit_code_for(r.error) for r in results)
 
@@ -215,15 +218,19 @@ def cmd_digest(ctx: Context) -> int:
         from ocireg.manifest import parse_platform
 
         platform = parse_platform(ctx.args.platform)
+    from ocireg.cli.progress import progress
     from ocireg.operations import check_digests
 
-    results = check_digests(
-        ctx.client(),
-        parsed,
-        platform=platform,
-        jobs=ctx.args.jobs,
-        fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
-        on_result=_on_result(ctx, "digest"),
-    )
+    stream = _on_result(ctx, "digest")
+    # Results streaming to the terminal (-o jsonl) are their own progress; a bar would tear them.
+    with progress(ctx, total=len(parsed), description="resolving", enabled=stream is None) as bar:
+        results = check_digests(
+            ctx.client(),
+            parsed,
+            platform=platform,
+            jobs=ctx.args.jobs,
+            fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
+            on_result=stream or bar.on_result,
+        )
     _render(ctx, "digest", results, digest_only=True)
     return worst(exit_code_for(r.error) for r in results)
