@@ -370,12 +370,13 @@ class RegistryClient:
     def _manifest_path(self, ref: Reference) -> str:
         return f"/v2/{ref.repository.path}/manifests/{ref.identifier}"
 
-    def head_manifest(self, ref: Reference, *, deadline: Deadline | None = None) -> ManifestInfo:
-        """HEAD the manifest: its digest (``Docker-Content-Digest``), media type and size. One request when warm."""
-        deadline = deadline or self.deadline()
-        what = f"manifest {escape(str(ref))}"
-        response = self.request(
-            "HEAD",
+    def _manifest_request(
+        self, method: str, ref: Reference, deadline: Deadline, what: str
+    ) -> httpx2.Response:
+        # All four manifest types in Accept, always: distribution 2.8 answers 404 for an OCI index otherwise
+        # (DESIGN §5), which would be a false "absent".
+        return self.request(
+            method,
             ref.registry,
             self._manifest_path(ref),
             scopes=(ref.repository.scope("pull"),),
@@ -383,6 +384,12 @@ class RegistryClient:
             deadline=deadline,
             what=what,
         )
+
+    def head_manifest(self, ref: Reference, *, deadline: Deadline | None = None) -> ManifestInfo:
+        """HEAD the manifest: its digest (``Docker-Content-Digest``), media type and size. One request when warm."""
+        deadline = deadline or self.deadline()
+        what = f"manifest {escape(str(ref))}"
+        response = self._manifest_request("HEAD", ref, deadline, what)
         response.close()
         digest = _header_digest(response.headers, what)
         if digest is not None and ref.digest is not None and digest != ref.digest:
@@ -401,15 +408,7 @@ class RegistryClient:
         deadline = deadline or self.deadline()
         what = f"manifest {escape(str(ref))}"
         for attempt in range(2):
-            response = self.request(
-                "GET",
-                ref.registry,
-                self._manifest_path(ref),
-                scopes=(ref.repository.scope("pull"),),
-                headers={"Accept": ACCEPT_HEADER},
-                deadline=deadline,
-                what=what,
-            )
+            response = self._manifest_request("GET", ref, deadline, what)
             announced = _header_digest(response.headers, what)
             content_type = response.headers.get("content-type")
             try:

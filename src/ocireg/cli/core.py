@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ocireg.operations import CheckResult
     from ocireg.reference import Reference
 
-__all__ = ["cmd_digest", "cmd_exists", "read_reference_args", "register"]
+__all__ = ["cmd_digest", "cmd_exists", "parse_reference_args", "read_reference_args", "register"]
 
 EXISTS_EPILOG = f"""\
 examples:
@@ -98,7 +98,7 @@ def read_reference_args(ctx: Context) -> list[str]:
     return texts
 
 
-def _parse_all(ctx: Context, texts: Sequence[str]) -> list[tuple[str, Reference]] | None:
+def parse_reference_args(ctx: Context, texts: Sequence[str]) -> list[tuple[str, Reference]] | None:
     """Parse every reference before any network I/O; report all bad ones and return None if any."""
     from ocireg.errors import InvalidReference
 
@@ -188,7 +188,7 @@ def _render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
 
 def cmd_exists(ctx: Context) -> int:
     texts = read_reference_args(ctx)
-    parsed = _parse_all(ctx, texts)
+    parsed = parse_reference_args(ctx, texts)
     if parsed is None:
         return ExitCode.USAGE
     from ocireg.cli.progress import progress
@@ -210,7 +210,7 @@ def cmd_exists(ctx: Context) -> int:
 
 def cmd_digest(ctx: Context) -> int:
     texts = read_reference_args(ctx)
-    parsed = _parse_all(ctx, texts)
+    parsed = parse_reference_args(ctx, texts)
     if parsed is None:
         return ExitCode.USAGE
     platform = None

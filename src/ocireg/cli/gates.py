@@ -211,18 +211,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _parse_references(ctx: Context, texts: Sequence[str]) -> list[tuple[str, Reference]] | None:
-    parsed: list[tuple[str, Reference]] = []
-    bad = False
-    for text in texts:
-        try:
-            parsed.append((text, ctx.parse_reference(text)))
-        except (InvalidReference, UsageError) as exc:
-            bad = True
-            print_error(ctx, exc)
-    return None if bad else parsed
-
-
 class _Progress:
     """One self-overwriting status line on stderr (only when stderr is a terminal)."""
 
@@ -257,11 +245,11 @@ def _is_tty(stream: object) -> bool:
 
 
 def cmd_wait(ctx: Context) -> int:
-    from ocireg.cli.core import read_reference_args
+    from ocireg.cli.core import parse_reference_args, read_reference_args
     from ocireg.operations.wait import wait_for
 
     texts = read_reference_args(ctx)
-    parsed = _parse_references(ctx, texts)
+    parsed = parse_reference_args(ctx, texts)
     if parsed is None:
         return ExitCode.USAGE
     timeout = float(ctx.args.timeout)
