@@ -36,6 +36,38 @@ def ocireg_argv(*args: str) -> list[str]:
     return [binary, *args] if binary else [sys.executable, "-m", "ocireg", *args]
 
 
+# Peak RSS of one ocireg process. getrusage()'s ru_maxrss is useless here: Linux carries the parent's peak over
+# fork+exec, so a child of a big pytest worker "peaks" at the worker's size. VmHWM belongs to the process's
+# own address space, which exec replaces.
+MEASURED_LAUNCHER = (
+    "import atexit, sys\n"
+    "def _hwm():\n"
+    "    with open('/proc/self/status') as f:\n"
+    "        kb = next(line.split()[1] for line in f if line.startswith('VmHWM:'))\n"
+    "    sys.stderr.write('OCIREG_TEST_VMHWM_KB ' + kb + '\\n')\n"
+    "atexit.register(_hwm)\n"
+    "from ocireg.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "sys.stdout.flush()\n"
+    "sys.exit(code)\n"
+)
+
+
+def measured_argv(*args: str) -> list[str]:
+    """argv that runs ``ocireg ARGS`` and reports its own peak RSS on stderr (see :func:`split_peak_rss`)."""
+    return [sys.executable, "-c", MEASURED_LAUNCHER, *args]
+
+
+def split_peak_rss(stderr: str) -> tuple[str, float]:
+    """(stderr without the report line, peak RSS in MB) from a :func:`measured_argv` run."""
+    lines = stderr.splitlines(keepends=True)
+    report = [line for line in lines if line.startswith("OCIREG_TEST_VMHWM_KB ")]
+    if not report:
+        raise AssertionError(f"no peak RSS report in stderr: {stderr[-500:]!r}")
+    rest = "".join(line for line in lines if not line.startswith("OCIREG_TEST_VMHWM_KB "))
+    return rest, int(report[-1].split()[1]) / 1024
+
+
 def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """``os.environ`` (already isolated by the autouse fixture) plus ``extra``; no user site surprises."""
     env = dict(os.environ)

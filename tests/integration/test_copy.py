@@ -9,11 +9,12 @@ import os
 import random
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
+
+from integration.faultkit import measured_argv, split_peak_rss
 
 from clirunner import creds, run_cli
 from rig import ACCEPT_ALL, Rig, SeededManifest
@@ -268,16 +269,6 @@ def _push_large_image(rig: Rig, repo: str, size: int, scratch: Path) -> tuple[st
     return sha256_digest(manifest), layer_digest
 
 
-_LAUNCHER = (
-    "import resource, sys\n"
-    "from ocireg.cli import main\n"
-    "code = main(sys.argv[1:])\n"
-    "sys.stdout.flush()\n"
-    "print('MAXRSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(code)\n"
-)
-
-
 @pytest.mark.slow
 def test_large_layer_copy_streams_with_bounded_memory(token_rig: Rig, open_rig: Rig, tmp_path: Path) -> None:
     """LD: memory — a 200 MB layer copied across registries in a subprocess with peak RSS < 150 MB, digests equal."""
@@ -285,10 +276,7 @@ def test_large_layer_copy_streams_with_bounded_memory(token_rig: Rig, open_rig: 
     manifest_digest, layer_digest = _push_large_image(token_rig, repo, LARGE_LAYER, tmp_path)
     env = {**os.environ, **ALICE_ENV, "OCIREG_TOKEN_CACHE": "0"}
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _LAUNCHER,
+        measured_argv(
             "copy",
             "--timeout",
             "600",
@@ -296,7 +284,7 @@ def test_large_layer_copy_streams_with_bounded_memory(token_rig: Rig, open_rig: 
             "json",
             f"{token_rig.host}/{repo}:large",
             f"{open_rig.host}/mirror/large:v1",
-        ],
+        ),
         env=env,
         capture_output=True,
         text=True,
@@ -307,9 +295,9 @@ def test_large_layer_copy_streams_with_bounded_memory(token_rig: Rig, open_rig: 
     doc = json.loads(completed.stdout)
     assert doc["digest"] == manifest_digest
     assert doc["bytes_uploaded"] >= LARGE_LAYER
-    peak = int(completed.stderr.rsplit("MAXRSS_KIB", 1)[1].split()[0])
-    print(f"peak RSS of 'ocireg copy' with a {LARGE_LAYER >> 20} MiB layer: {peak / 1024:.1f} MiB")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    _, peak_mb = split_peak_rss(completed.stderr)
+    print(f"peak RSS of 'ocireg copy' with a {LARGE_LAYER >> 20} MiB layer: {peak_mb:.1f} MiB")
+    assert peak_mb * 1024 < RSS_LIMIT_KIB, f"peak RSS {peak_mb:.1f} MiB"
     assert _blob_status(open_rig, "mirror/large", layer_digest) == 200
     status, body = _manifest(open_rig, "mirror/large", "v1")
     assert status == 200

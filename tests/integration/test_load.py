@@ -20,9 +20,10 @@ from integration.faultkit import (
     ALICE_ENV,
     REPO,
     json_results,
-    ocireg_argv,
+    measured_argv,
     plain,
     run_subprocess,
+    split_peak_rss,
     subprocess_env,
     via,
 )
@@ -185,7 +186,7 @@ def _run_measured(
 ) -> tuple[int, str, float, float]:
     """Run ``ocireg ARGS``; return (exit code, stderr, peak RSS in MB, seconds) of that one process."""
     proc = subprocess.Popen(
-        ocireg_argv(*args),
+        measured_argv(*args),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=subprocess_env(env),
@@ -207,7 +208,9 @@ def _run_measured(
     proc.returncode = os.waitstatus_to_exitcode(wait_status)
     err_chunks.append(proc.stderr.read())
     proc.stderr.close()
-    return proc.returncode, b"".join(err_chunks).decode("utf-8", "replace"), usage.ru_maxrss / 1024, elapsed
+    del usage  # ru_maxrss inherits the pytest worker's peak across fork+exec; see faultkit.MEASURED_LAUNCHER
+    err, peak_mb = split_peak_rss(b"".join(err_chunks).decode("utf-8", "replace"))
+    return proc.returncode, err, peak_mb, elapsed
 
 
 @pytest.mark.parametrize(
