@@ -10,7 +10,8 @@ import re
 
 __all__ = ["escape"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates (a YAML or JSON "\ud800" escape) are not text: a UTF-8 stdout refuses to encode them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _replace(match: re.Match[str]) -> str:

@@ -80,7 +80,9 @@ def bash_complete(script: Path, *words: str) -> list[str]:
 def test_bash_script_loads_from_the_console_script() -> None:
     """Acceptance: ``source <(ocireg completion bash); complete -p ocireg`` with the installed command."""
     bindir = Path(sys.executable).parent
-    assert (bindir / "ocireg").exists(), f"no ocireg console script beside {sys.executable} (pip install -e .)"
+    assert (bindir / "ocireg").exists(), (
+        f"no ocireg console script beside {sys.executable} (pip install -e .)"
+    )
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
     proc = subprocess.run(
         [

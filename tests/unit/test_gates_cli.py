@@ -101,6 +101,19 @@ def test_check_directory_skips_unparsable_files_with_a_warning(tmp_path: Path) -
     assert "no image references found" in err
 
 
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_check_lone_surrogate_in_a_file_is_exit_2_not_an_internal_error(tmp_path: Path, output: str) -> None:
+    """BI: invalid UTF-8 / JSON edge cases — a YAML "\\ud800" escape yields a lone surrogate, which a UTF-8
+    stdout cannot encode; it is shown escaped (text and JSON) and the bad reference is exit 2, not exit 6."""
+    path = tmp_path / "compose.yaml"
+    path.write_text('services:\n  a:\n    image: "\\ud800"\n')
+    code, out, err = run(["check", "-o", output, str(path)])
+    assert code == 2, err
+    assert "internal error" not in err
+    (out + err).encode("utf-8")  # what a real stdout/stderr does: raised UnicodeEncodeError before the fix
+    assert "\\ud800" in out
+
+
 def test_check_escapes_control_characters_from_files(tmp_path: Path) -> None:
     """SEC: output injection — a reference with an escape sequence is shown escaped."""
     path = tmp_path / "compose.yaml"

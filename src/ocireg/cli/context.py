@@ -183,6 +183,11 @@ class Context:
             self._password = line.rstrip("\r\n")
             if not self._password:
                 raise UsageError("--password-stdin: standard input was empty")
+        # Bytes that are not UTF-8 arrive surrogate-escaped; encoding them later for the Authorization header would
+        # fail as an internal error whose message shows the offending byte and its position (BI, SEC).
+        for what, value in (("--username", username), ("--password-stdin", self._password)):
+            if not _is_utf8(value):
+                raise UsageError(f"{what}: the value is not valid UTF-8 text")
         return Credential(username=username, password=self._password, source="--username/--password-stdin")
 
     def home(self) -> Path:
@@ -231,3 +236,11 @@ class Context:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

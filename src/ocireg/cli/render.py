@@ -59,8 +59,9 @@ def result_json(result: CheckResult) -> dict[str, object]:
 # json.dumps escapes C0 controls itself, but with ensure_ascii=False it writes DEL, C1 controls (U+009B is a
 # CSI in some terminals), line separators and bidi overrides raw. Inside JSON strings (the only place they can
 # occur in json.dumps output) \uXXXX is the same value, so the document stays identical for a parser while
-# `cat`-ing it to a terminal stays harmless (SEC: output injection).
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# `cat`-ing it to a terminal stays harmless (SEC: output injection). Lone surrogates (from a "\ud800" escape in
+# an input file) are written the same way: raw, they cannot be encoded to a UTF-8 stdout at all (BI).
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def json_text(doc: object) -> str:
