@@ -33,6 +33,7 @@ from ocireg.errors import (
     ERROR_BODY_LIMIT,
     AuthenticationFailed,
     ChallengeError,
+    NotFound,
     OciregError,
     PermissionDenied,
     ProtocolViolation,
@@ -216,12 +217,13 @@ def validate_realm(realm: str, registry_url: str) -> str:
     """
     if any(ord(c) < 0x21 or c == "\x7f" for c in realm):
         raise RealmRejected("token realm contains whitespace or control characters")
-    absolute = urljoin(registry_url.rstrip("/") + "/", realm)
     try:
+        absolute = urljoin(registry_url.rstrip("/") + "/", realm)
         parts = urlsplit(absolute)
         reg = urlsplit(registry_url)
         _ = parts.port
-    except ValueError as exc:
+        httpx2.URL(absolute)  # what the transport will parse: IDNA host, brackets, port
+    except (ValueError, httpx2.InvalidURL) as exc:
         raise RealmRejected("token realm is not a valid URL (bad port or address)") from exc
     if parts.scheme not in ("https", "http"):
         raise RealmRejected(f"token realm must be https: {redact_url(realm)}")
@@ -324,9 +326,9 @@ def _parse_token_response(body: bytes, *, realm: str, service: str, scopes: tupl
     claims = decode_jwt_claims(value)
     now = time.time()
     lifetime = _jwt_lifetime(claims)
-    expires_in = doc.get("expires_in")
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and math.isfinite(expires_in):
-        expires_at = now + max(MIN_EXPIRES_IN, min(float(expires_in), MAX_EXPIRES_IN))
+    expires_in = _finite(doc.get("expires_in"))
+    if expires_in is not None:
+        expires_at = now + max(MIN_EXPIRES_IN, min(expires_in, MAX_EXPIRES_IN))
         if lifetime is not None:
             # The JWT's own lifetime wins when it is shorter (a server that says 300 s but signs 5 s).
             expires_at = min(expires_at, now + lifetime)
@@ -354,16 +356,24 @@ def _jwt_lifetime(claims: Mapping[str, object]) -> float | None:
     ``exp - iat`` measures a duration on the issuer's clock, so a skewed local clock does not matter (FT:
     clock skew). Without ``iat``, ``exp`` is compared with the local clock.
     """
-    exp, iat = claims.get("exp"), claims.get("iat")
-    if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):
+    exp, iat = _finite(claims.get("exp")), _finite(claims.get("iat"))
+    if exp is None:
         return None
-    if isinstance(iat, int | float) and not isinstance(iat, bool) and math.isfinite(iat) and iat < exp:
-        lifetime = float(exp - iat)
-    else:
-        lifetime = float(exp) - time.time()
+    lifetime = exp - iat if iat is not None and iat < exp else exp - time.time()
     if lifetime <= 0:
         return None
     return min(lifetime, MAX_EXPIRES_IN)
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a finite float if it is a JSON number, else ``None`` (an int too large for a float too)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _reject_constant(name: str) -> object:
@@ -395,6 +405,9 @@ class Authenticator:
         self._realms: dict[str, Challenge] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        # (registry, realm, identity) whose credentials the token service rejected (401): asked once per
+        # client, not once per worker or reference (GitLab counts every failed login towards its throttling).
+        self._rejected: dict[str, AuthenticationFailed] = {}
         self.token_requests = 0
 
     # -- pre-emptive ----------------------------------------------------------------------------------------
@@ -589,7 +602,18 @@ class Authenticator:
             if token is not None and token.valid() and f"Bearer {token.value}" != stale:
                 return token  # another worker fetched it while we waited
             realm = validate_realm(challenge.realm, registry_url)
-            token = self._fetch(realm, challenge.service or "", scopes, credential, deadline, registry)
+            login = f"{registry}|{realm}|{credential.fingerprint()}"
+            with self._lock:
+                rejected = self._rejected.get(login)
+            if rejected is not None:
+                raise AuthenticationFailed(rejected.message, hint=rejected.hint)
+            try:
+                token = self._fetch(realm, challenge.service or "", scopes, credential, deadline, registry)
+            except AuthenticationFailed as exc:
+                if not credential.is_anonymous:
+                    with self._lock:
+                        self._rejected[login] = exc
+                raise
             with self._lock:
                 self._tokens[key] = token
             if self._cache is not None:
@@ -693,7 +717,8 @@ class Authenticator:
                 hint="the account may be blocked, or need a token instead of a password (2FA)",
             )
         err = from_response(response.status_code, response.headers, body, what=what)
-        if isinstance(err, OciregError) and not isinstance(err, RegistryError):
+        # A 404 from the token service says nothing about the image: never "absent" (DESIGN §2, exit 1).
+        if isinstance(err, OciregError) and not isinstance(err, RegistryError | NotFound):
             raise err
         raise RegistryError(
             f"{what}: token service answered HTTP {response.status_code}", status=response.status_code

@@ -311,6 +311,10 @@ class _AuthDocument:
             if value is not None and not isinstance(value, str):
                 raise self._error(f'{where}: "{name}" is not a string')
             fields[name] = value or None
+        token = fields["registrytoken"]
+        if token is not None and any(ord(c) < 0x21 or ord(c) > 0x7E for c in token):
+            # It goes into an Authorization header as it is: printable ASCII only (never shown).
+            raise self._error(f'{where}: "registrytoken" holds characters a header cannot carry')
         username, password = fields["username"], fields["password"]
         if fields["auth"] is not None:
             username, password = self._decode_auth(fields["auth"], where)

@@ -200,8 +200,8 @@ def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # str.isdigit() also accepts "²", which float() refuses
+        return float(min(int(value[:12]), 10**9))
     try:
         from email.utils import parsedate_to_datetime
 

@@ -39,7 +39,7 @@ from ocireg.credentials import Credential
 from ocireg.reference import parse_reference
 from ocireg.transport import TransportConfig
 
-from clirunner import run_cli
+from clirunner import creds, run_cli
 from rig import ManyTags, Rig
 from rig.faultproxy import (
     FaultProxy,
@@ -326,6 +326,32 @@ def test_ft_token_server_5xx_with_credentials_is_not_retried(
     token_proxy.add_rule(Rule("GET", r"^/jwt/auth", status(502)))
     result = run_cli(["exists", "--no-token-cache", *plain(proxy), via(proxy)], ALICE_ENV)
     assert result.code == 6, result.err
+    assert token_proxy.count("GET", r"^/jwt/auth") == 1
+    assert_absent_only_on_404(result, proxy)
+
+
+def test_ft_token_endpoint_404_is_a_registry_error_not_absent(
+    token_proxy: FaultProxy, proxy: FaultProxy
+) -> None:
+    """BI: token endpoint 401/403/404/5xx — a 404 (or 400 NAME_UNKNOWN) from the token service says nothing about
+    the image: exit 6, never exit 1 "absent" (it used to surface as NotFound)."""
+    token_proxy.add_rule(Rule("GET", r"^/jwt/auth", status(404)))
+    result = run_cli(["exists", "--no-token-cache", *plain(proxy), via(proxy)], ALICE_ENV)
+    assert result.code == 6, result.err
+    assert "token service answered HTTP 404" in result.err
+    assert_absent_only_on_404(result, proxy)
+
+
+def test_ft_rejected_credentials_are_sent_to_the_token_service_once_per_batch(
+    token_proxy: FaultProxy, proxy: FaultProxy
+) -> None:
+    """FT: safe replay / LD: token single-flight — with a wrong password, a batch of references in one
+    repository costs ONE failed login, not one per reference or worker (GitLab throttles failed logins)."""
+    refs = [via(proxy, REPO, tag) for tag in ("oci", "v1", "v2", "v3", "v4", "v5", "v6", "v7")]
+    result = run_cli(
+        ["exists", "--no-token-cache", "--jobs", "4", *plain(proxy), *refs], creds(ALICE, "not-the-password")
+    )
+    assert result.code == 3, result.err
     assert token_proxy.count("GET", r"^/jwt/auth") == 1
     assert_absent_only_on_404(result, proxy)
 

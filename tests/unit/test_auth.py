@@ -150,6 +150,15 @@ def test_validate_realm(realm: str, registry: str, ok: bool) -> None:
             validate_realm(realm, registry)
 
 
+@pytest.mark.parametrize("realm", ["https://[::1/token", "https://[zz]/token", "https://\u0080/token"])
+def test_validate_realm_malformed_url_is_realm_rejected(realm: str) -> None:
+    """SEC: realm validation / BI: WWW-Authenticate fuzzing — a realm Python's urljoin or httpx2's URL parser
+    refuses (unclosed IPv6 bracket, bad address, invalid IDNA host) is RealmRejected; it used to escape as
+    ValueError / httpx2.InvalidURL (an internal error)."""
+    with pytest.raises(RealmRejected):
+        validate_realm(realm, "https://registry.example.com")
+
+
 def _jwt(claims: dict[str, object]) -> str:
     def enc(doc: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
@@ -187,6 +196,21 @@ def test_token_response_rejects(body: bytes) -> None:
     """BI: token responses that must not be used."""
     with pytest.raises(ProtocolViolation):
         _parse_token_response(body, realm="r", service="s", scopes=())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"token": _jwt({"exp": 10**400})}).encode(),
+        json.dumps({"token": _jwt({"exp": 2_000_000_000, "iat": 10**400})}).encode(),
+        b'{"token": "abc", "expires_in": 1' + b"0" * 400 + b"}",
+    ],
+)
+def test_token_response_huge_numbers_are_ignored(body: bytes) -> None:
+    """BI: token responses — huge ``expires_in`` / JWT ``exp``/``iat`` integers (too large for a float) used to
+    escape as OverflowError; they are ignored like any unusable lifetime."""
+    token = _parse_token_response(body, realm="r", service="s", scopes=())
+    assert 0 < token.expires_at - time.time() <= 24 * 3600 + 1
 
 
 def test_token_claims_and_grants() -> None:

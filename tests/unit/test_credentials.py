@@ -461,6 +461,15 @@ MALFORMED: list[tuple[str, str]] = [
     ('{"credHelpers": {"registry.example.com": "../../bin/sh"}}', "not a credential helper name"),
     ('{"credsStore": "a b"}', '"credsStore" is not a credential helper name'),
     ('{"credsStore": 3}', '"credsStore" is not a credential helper name'),
+    # BI: a registrytoken a header cannot carry used to escape as UnicodeEncodeError (an internal error)
+    (
+        '{"auths": {"registry.example.com": {"registrytoken": "t\u00f6ken"}}}',
+        '"registrytoken" holds characters',
+    ),
+    (
+        '{"auths": {"registry.example.com": {"registrytoken": "a\\r\\nX: y"}}}',
+        '"registrytoken" holds characters',
+    ),
 ]
 
 

@@ -37,6 +37,8 @@ def test_redact_headers_never_shows_authorization_value() -> None:
         ("Wed, 21 Oct 2015 07:28:00 GMT", 0, 0),  # in the past → 0
         ("soon", None, None),
         ("", None, None),
+        ("\u00b2", None, None),  # BI: Retry-After variants — "²".isdigit() is True but int() refuses it
+        ("\u0663", None, None),  # an Arabic-Indic digit: not delta-seconds either
     ],
 )
 def test_retry_after_variants(value: str, low: float | None, high: float | None) -> None:
@@ -102,3 +104,25 @@ def test_no_proxy_matching(host: str, no_proxy: tuple[str, ...], exempt: bool) -
     from ocireg.transport import _proxy_exempt
 
     assert _proxy_exempt(host, no_proxy) is exempt
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("raw", [b"\xc2\xb2", b"\xb2"])
+def test_retry_after_unicode_digit_on_the_wire_is_a_typed_error(status: int, raw: bytes) -> None:
+    """BI: Retry-After variants — a "²" (UTF-8 or Latin-1 on the wire) used to escape the client as ValueError
+    (an "internal error" exit) from the transport's retry path and from ``from_response``."""
+    from ocireg.client import RegistryClient
+    from ocireg.errors import OciregError, RateLimited, RegistryError
+    from ocireg.reference import parse_reference
+    from ocireg.transport import Transport, TransportConfig
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, headers=[(b"retry-after", raw)])
+
+    for retries in (0, 1):
+        config = TransportConfig(retries=retries, backoff_base=0.0)
+        http = httpx2.Client(transport=httpx2.MockTransport(handler))
+        client = RegistryClient(config=config, transport=Transport(config, http=http))
+        with client, pytest.raises(OciregError) as info:
+            client.exists(parse_reference("registry.example.invalid/group/app:v1"))
+        assert isinstance(info.value, RateLimited if status == 429 else RegistryError)
