@@ -211,6 +211,36 @@ def test_pin_writes_nothing_when_a_reference_cannot_be_resolved(token_rig: Rig, 
     assert {p: p.read_bytes() for p in (good, bad)} == before
 
 
+def test_pin_reports_files_already_written_when_a_later_write_fails(
+    token_rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never lose data: files are replaced one by one; if a later one fails, the user learns which were done."""
+    from ocireg.errors import UsageError
+    from ocireg.operations import pin
+
+    host = token_rig.host
+    first = tmp_path / "a.yaml"
+    first.write_text(f"services:\n  ok:\n    image: {host}/{PROJECT}:oci\n")
+    second = tmp_path / "b.yaml"
+    second.write_text(f"services:\n  ok:\n    image: {host}/{PROJECT}:docker\n")
+    real = pin.write_atomic
+    calls: list[str] = []
+
+    def flaky(path: str, new: str, expected_old: str) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise UsageError(f"{path}: changed since it was read; the file is unchanged")
+        real(path, new, expected_old)
+
+    monkeypatch.setattr(pin, "write_atomic", flaky)
+    result = run_cli(["pin", "--write", str(first), str(second)], ALICE_ENV)
+    assert result.code == 2
+    assert "files already rewritten" in result.err
+    assert calls[0] in result.err
+    assert "@sha256:" in Path(calls[0]).read_text()
+    assert "@sha256:" not in Path(calls[1]).read_text()
+
+
 def test_pin_update_follows_a_moved_tag(token_rig: Rig, tmp_path: Path) -> None:
     """A pinned reference whose tag moved is reported outdated and kept; --update refreshes it."""
     repo = f"{PROJECT}/pin-{uuid.uuid4().hex[:8]}"

@@ -481,7 +481,13 @@ def cmd_pin(ctx: Context) -> int:
     if ctx.args.write and code == ExitCode.OK:
         for plan in plans:
             if plan.changed:
-                write_atomic(plan.path, plan.new_text, plan.old_text)
+                try:
+                    write_atomic(plan.path, plan.new_text, plan.old_text)
+                except OciregError:
+                    # Each file is replaced atomically, but not all files at once: say which ones already were.
+                    if written:
+                        ctx.err(f"ocireg: files already rewritten: {', '.join(escape(p) for p in written)}")
+                    raise
                 written.append(plan.path)
     elif ctx.args.write and any(plan.changed for plan in plans):
         ctx.err("ocireg: error: some references could not be resolved; no file was written")
