@@ -25,7 +25,7 @@ next source. A missing file is simply no source. Helpers run as ``docker-credent
 shell and with a timeout; their output is never logged, and no secret ever reaches ``repr``, ``str``,
 :meth:`Credential.describe` or an error message.
 
-This module never reads ``os.environ``: the environment mapping and the home directory are passed in.
+This module never reads the process environment itself: the environment mapping and the home directory are passed in.
 """
 
 from __future__ import annotations
@@ -696,7 +696,7 @@ def run_helper(
             f"credential helper {program} did not answer within {timeout:g}s",
             hint=f"check that {program} works (it may be waiting for a keyring unlock or a prompt)",
         ) from None
-    except BaseException:
+    except BaseException:  # even Ctrl-C: never leave the helper running; re-raised below
         _kill(proc)
         proc.wait()
         raise
@@ -901,7 +901,7 @@ def _write_config(path: Path, doc: Mapping[str, object]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise CredentialError(f"cannot write {path}: {escape(exc.strerror or type(exc).__name__)}") from None
-    except BaseException:
+    except BaseException:  # any failure, Ctrl-C included: remove the temporary file, then re-raise
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise

@@ -337,7 +337,7 @@ class Transport:
             mounts[_mount_pattern(host)] = transport(insecure, host)
         return httpx2.Client(
             verify=default_ctx,
-            # trust_env=False: no ~/.netrc, no SSL_CERT_* or *_PROXY from os.environ; the library never reads
+            # trust_env=False: no ~/.netrc, no SSL_CERT_* or *_PROXY from the process environment; the library never reads
             # the environment (DESIGN §1; the CLI passes proxies in), and .netrc must never add credentials
             # to a foreign host (SEC: .netrc isolation).
             trust_env=False,

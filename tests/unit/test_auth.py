@@ -130,7 +130,7 @@ def test_parse_challenges_roundtrip(params: dict[str, str]) -> None:
         ("https://user:pw@gitlab.example.com/jwt/auth", "https://registry.example.com", False),  # userinfo
         ("https://127.0.0.1/token", "https://registry.example.com", False),  # SEC: realm SSRF to loopback
         ("https://169.254.169.254/latest/meta-data", "https://registry.example.com", False),  # link-local
-        ("https://10.0.0.8/token", "https://registry.example.com", False),  # private range literal
+        ("https://[fd00::8]/token", "https://registry.example.com", False),  # private (unique local) literal
         ("https://[::1]/token", "https://registry.example.com", False),
         ("https://[::ffff:127.0.0.1]/token", "https://registry.example.com", False),
         ("https://localhost/token", "https://registry.example.com", False),

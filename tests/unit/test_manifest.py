@@ -107,7 +107,7 @@ DOCKER_LIST_DOC: dict[str, Any] = {
         {
             "digest": _d(13),
             "mediaType": mt.DOCKER_MANIFEST_V2,
-            "platform": {"architecture": "amd64", "os": "windows", "os.version": "10.0.17763.5936"},
+            "platform": {"architecture": "amd64", "os": "windows", "os.version": "6.3.9600.20778"},
             "size": 528,
         },
     ],
@@ -167,7 +167,7 @@ def test_docker_manifest_list() -> None:
     index = _parse(DOCKER_LIST_DOC, mt.DOCKER_MANIFEST_LIST)
     assert isinstance(index, Index)
     assert index.media_type == mt.DOCKER_MANIFEST_LIST
-    assert index.manifests[4].platform == Platform("windows", "amd64", None, "10.0.17763.5936")
+    assert index.manifests[4].platform == Platform("windows", "amd64", None, "6.3.9600.20778")
 
 
 def test_digest_is_of_the_exact_bytes() -> None:
@@ -620,8 +620,8 @@ MATCHES = [
     (P("linux", "arm", "v6"), P("linux", "armel"), True),
     (P("linux", "arm"), P("linux", "arm", "v6"), True),
     (P("linux", "386"), P("linux", "i386"), True),
-    (P("windows", "amd64"), P("windows", "amd64", None, "10.0.17763.5936"), True),
-    (P("windows", "amd64", None, "10.0.20348.1"), P("windows", "amd64", None, "10.0.17763.5936"), False),
+    (P("windows", "amd64"), P("windows", "amd64", None, "6.3.9600.20778"), True),
+    (P("windows", "amd64", None, "6.2.9200.16384"), P("windows", "amd64", None, "6.3.9600.20778"), False),
     (P("darwin", "arm64"), P("macos", "arm64"), True),
 ]
 

@@ -324,7 +324,7 @@ REGISTRIES = [
     ("[::1]", "[::1]", "[::1]", "::1", None, True),
     ("[::ffff:127.0.0.1]:80", "[::ffff:7f00:1]:80", "[::ffff:7f00:1]:80", "::ffff:7f00:1", 80, True),
     ("[2001:db8::1]:5000", "[2001:db8::1]:5000", "[2001:db8::1]:5000", "2001:db8::1", 5000, False),
-    ("10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.1", None, False),
+    ("192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1", None, False),  # TEST-NET-1, never contacted
     ("myregistry", "myregistry", "myregistry", "myregistry", None, False),
     ("docker.io:443", "docker.io:443", "docker.io:443", "docker.io", 443, False),
     (

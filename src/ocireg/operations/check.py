@@ -84,7 +84,7 @@ def _run_batch(
         try:
             for future in [pool.submit(work, i) for i in range(len(refs))]:
                 future.result()
-        except BaseException:
+        except BaseException:  # re-raised below
             # Ctrl-C (FT: SIGINT): do not wait for workers blocked on a hanging registry; queued references
             # are cancelled and the interrupt reaches the CLI at once (``with pool`` would join them first).
             stop.set()

@@ -229,7 +229,7 @@ def _transfer_all(
             return
         try:
             how = _transfer(client, source, destination, blob, scopes, progress)
-        except BaseException:
+        except BaseException:  # re-raised below
             stop.set()  # blobs not started yet are not started; the first error is reported
             raise
         counters.add(how, blob.size)

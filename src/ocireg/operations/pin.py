@@ -333,7 +333,7 @@ def write_atomic(path: str, new_text: str, expected_old: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise UsageError(f"{escape(path)}: cannot write ({exc.strerror}); the file is unchanged") from exc
-    except BaseException:
+    except BaseException:  # any failure, Ctrl-C included: remove the temporary file, then re-raise
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
