@@ -533,6 +533,8 @@ def test_ft_stale_keepalive_reset_on_reused_connection(proxy: FaultProxy) -> Non
         proxy.reset_counters()
         proxy.add_rule(Rule("HEAD", MANIFEST, reset(), times=1))
         assert client.exists(ref)
+    # The client can hold the whole response before the proxy thread records the outcome.
+    assert proxy.wait_idle()
     records = proxy.requests
     assert [r.outcome for r in records] == ["reset", "ok"]
     assert records[0].connection_id != records[1].connection_id
