@@ -584,6 +584,10 @@ def test_ft_partial_batch_failure_each_line_correct(proxy: FaultProxy, token_rig
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("jobs", ["1", "4"])
 def test_ft_sigint_exits_130_without_traceback(proxy: FaultProxy, jobs: str) -> None:
     """FT: SIGINT while requests hang — exit 130 promptly, "interrupted", no traceback (single and batch)."""
@@ -595,6 +599,10 @@ def test_ft_sigint_exits_130_without_traceback(proxy: FaultProxy, jobs: str) -> 
         stderr=subprocess.PIPE,
         text=True,
         env=subprocess_env(ALICE_ENV),
+        # A shell without job control starts background commands with SIGINT ignored (POSIX; bash
+        # "Signals"), and an ignored disposition survives exec: Python then keeps ignoring it, as it should.
+        # The test is about the default disposition, so give the child that, whoever started pytest.
+        preexec_fn=_default_sigint,
     )
     try:
         assert wait_until(lambda: proxy.in_flight >= 1, timeout=30), "no request reached the proxy"
