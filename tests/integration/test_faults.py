@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -584,8 +585,15 @@ def test_ft_partial_batch_failure_each_line_correct(proxy: FaultProxy, token_rig
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# A shell without job control starts background commands with SIGINT ignored (POSIX; bash "Signals"), and an
+# ignored disposition survives exec: Python then keeps ignoring it, as it should. The test is about the default
+# disposition, so the child gets that, whoever started pytest: a small exec wrapper resets it (preexec_fn would
+# run Python between fork and exec in a threaded parent, which the subprocess docs warn against).
+_WITH_DEFAULT_SIGINT = (
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+)
 
 
 @pytest.mark.parametrize("jobs", ["1", "4"])
@@ -594,15 +602,14 @@ def test_ft_sigint_exits_130_without_traceback(proxy: FaultProxy, jobs: str) -> 
     proxy.add_rule(Rule("HEAD", MANIFEST, delay(60)))
     refs = [via(proxy, REPO, tag) for tag in ("oci", "index", "docker", "list")]
     proc = subprocess.Popen(
-        ocireg_argv("exists", "--jobs", jobs, "--timeout", "100", *plain(proxy), *refs),
+        [
+            *_WITH_DEFAULT_SIGINT,
+            *ocireg_argv("exists", "--jobs", jobs, "--timeout", "100", *plain(proxy), *refs),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=subprocess_env(ALICE_ENV),
-        # A shell without job control starts background commands with SIGINT ignored (POSIX; bash
-        # "Signals"), and an ignored disposition survives exec: Python then keeps ignoring it, as it should.
-        # The test is about the default disposition, so give the child that, whoever started pytest.
-        preexec_fn=_default_sigint,
     )
     try:
         assert wait_until(lambda: proxy.in_flight >= 1, timeout=30), "no request reached the proxy"
