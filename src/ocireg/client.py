@@ -371,7 +371,12 @@ class RegistryClient:
         return f"/v2/{ref.repository.path}/manifests/{ref.identifier}"
 
     def _manifest_request(
-        self, method: str, ref: Reference, deadline: Deadline, what: str
+        self,
+        method: str,
+        ref: Reference,
+        deadline: Deadline,
+        what: str,
+        scopes: tuple[str, ...] | None = None,
     ) -> httpx2.Response:
         # All four manifest types in Accept, always: distribution 2.8 answers 404 for an OCI index otherwise
         # (DESIGN §5), which would be a false "absent".
@@ -379,17 +384,19 @@ class RegistryClient:
             method,
             ref.registry,
             self._manifest_path(ref),
-            scopes=(ref.repository.scope("pull"),),
+            scopes=scopes or (ref.repository.scope("pull"),),
             headers={"Accept": ACCEPT_HEADER},
             deadline=deadline,
             what=what,
         )
 
-    def head_manifest(self, ref: Reference, *, deadline: Deadline | None = None) -> ManifestInfo:
+    def head_manifest(
+        self, ref: Reference, *, deadline: Deadline | None = None, scopes: tuple[str, ...] | None = None
+    ) -> ManifestInfo:
         """HEAD the manifest: its digest (``Docker-Content-Digest``), media type and size. One request when warm."""
         deadline = deadline or self.deadline()
         what = f"manifest {escape(str(ref))}"
-        response = self._manifest_request("HEAD", ref, deadline, what)
+        response = self._manifest_request("HEAD", ref, deadline, what, scopes)
         response.close()
         digest = _header_digest(response.headers, what)
         if digest is not None and ref.digest is not None and digest != ref.digest:
@@ -403,12 +410,14 @@ class RegistryClient:
             size=int(size_text) if size_text.isdigit() else None,
         )
 
-    def get_manifest(self, ref: Reference, *, deadline: Deadline | None = None) -> Manifest | Index:
+    def get_manifest(
+        self, ref: Reference, *, deadline: Deadline | None = None, scopes: tuple[str, ...] | None = None
+    ) -> Manifest | Index:
         """GET and parse the manifest, verifying its digest over the exact bytes received."""
         deadline = deadline or self.deadline()
         what = f"manifest {escape(str(ref))}"
         for attempt in range(2):
-            response = self._manifest_request("GET", ref, deadline, what)
+            response = self._manifest_request("GET", ref, deadline, what, scopes)
             announced = _header_digest(response.headers, what)
             content_type = response.headers.get("content-type")
             try:

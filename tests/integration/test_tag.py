@@ -125,3 +125,18 @@ def test_retag_with_a_pull_only_token_is_denied(token_rig: Rig) -> None:
         creds(DEPLOY_USER, DEPLOY_TOKEN),
     )
     assert result.code == 4, result.both
+
+
+def test_retag_costs_one_token_request(token_rig: Rig) -> None:
+    """PC/LD: a retag asks for pull,push once: GET, HEAD checks and PUTs share one token (no second exchange)."""
+    assert token_rig.token_server is not None
+    seeded = _fresh(token_rig, "oci")
+    before = len(token_rig.token_server.requests)
+    result = run_cli(
+        ["tag", "--no-clobber", "--no-token-cache", token_rig.ref(seeded.repo, "src"), "one", "two"],
+        ALICE_ENV,
+    )
+    assert result.code == 0, result.err
+    fetched = token_rig.token_server.requests[before:]
+    assert len(fetched) == 1, [r.scopes for r in fetched]
+    assert _get(token_rig, seeded.repo, "two")[1] == seeded.body

@@ -54,12 +54,18 @@ def retag(
         if target.repository != source.repository or target.tag is None or target.digest is not None:
             raise ValueError("retag targets must be tags in the source repository")
     deadline = client.deadline()
-    document = client.get_manifest(source, deadline=deadline)
+    # One token for the whole operation: asking for pull,push up front saves the second token request the
+    # PUT would otherwise trigger (a registry answers insufficient_scope to a pull-only token).
+    scopes = (source.repository.scope("pull", "push"),)
+    document = client.get_manifest(source, deadline=deadline, scopes=scopes)
     previous: dict[Reference, Digest | None] = {}
     if no_clobber:
         for target in targets:
             try:
-                previous[target] = client.digest(target)
+                found = client.head_manifest(target, deadline=deadline, scopes=scopes).digest
+                if found is None:  # no Docker-Content-Digest: hash the bytes (as RegistryClient.digest does)
+                    found = client.get_manifest(target, deadline=deadline, scopes=scopes).digest
+                previous[target] = found
             except NotFound:
                 previous[target] = None
         moved = [t for t in targets if previous[t] not in (None, document.digest)]
@@ -75,6 +81,8 @@ def retag(
         if no_clobber and before == document.digest:
             outcomes.append(TagOutcome(target, "unchanged", before))
             continue
-        client.put_manifest(target.with_digest(None), document.raw, document.media_type, deadline=deadline)
+        client.put_manifest(
+            target.with_digest(None), document.raw, document.media_type, deadline=deadline, scopes=scopes
+        )
         outcomes.append(TagOutcome(target, "tagged", before))
     return RetagResult(source, document.digest, document.media_type, tuple(outcomes))
