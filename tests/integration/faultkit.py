@@ -36,6 +36,18 @@ def ocireg_argv(*args: str) -> list[str]:
     return [binary, *args] if binary else [sys.executable, "-m", "ocireg", *args]
 
 
+# A shell without job control starts background commands with SIGINT ignored (POSIX; bash "Signals"), and an
+# ignored disposition survives exec: Python then keeps ignoring it, as it should. Tests about Ctrl-C need the
+# default disposition whoever started pytest, so a small exec wrapper resets it (preexec_fn would run Python
+# between fork and exec in a threaded parent, which the subprocess docs warn against).
+_DEFAULT_SIGINT_LAUNCHER = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+def with_default_sigint(argv: list[str]) -> list[str]:
+    """``argv`` (absolute program path first) started with SIGINT at its default disposition."""
+    return [sys.executable, "-c", _DEFAULT_SIGINT_LAUNCHER, *argv]
+
+
 # Peak RSS of one ocireg process. getrusage()'s ru_maxrss is useless here: Linux carries the parent's peak over
 # fork+exec, so a child of a big pytest worker "peaks" at the worker's size. VmHWM belongs to the process's
 # own address space, which exec replaces.

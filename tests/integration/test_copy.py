@@ -8,13 +8,21 @@ import json
 import os
 import random
 import secrets
+import signal
 import subprocess
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 
-from integration.faultkit import measured_argv, split_peak_rss
+from integration.faultkit import (
+    measured_argv,
+    ocireg_argv,
+    split_peak_rss,
+    subprocess_env,
+    wait_until,
+    with_default_sigint,
+)
 
 from clirunner import creds, run_cli
 from rig import ACCEPT_ALL, Rig, SeededManifest
@@ -369,3 +377,51 @@ def test_blob_redirect_to_another_host_gets_no_credentials(
     assert [r.path for r in sink.requests] == [f"/storage/{layer.digest}"]  # the redirect was followed
     assert sink.credentials_received() == []
     assert _manifest(open_rig, dst_repo, "v1")[0] == 404
+
+
+def test_ctrl_c_during_blob_transfers_exits_at_once(
+    token_rig: Rig, open_rig: Rig, fault_proxy_factory: FaultProxyFactory
+) -> None:
+    """FT: SIGINT during a copy — a transfer hangs in a worker: exit 130 at once, "interrupted", no manifest pushed.
+
+    The worker pool neither runs the queued blobs nor joins the hanging worker first (--timeout is 100 s and the
+    hang 60 s: only a prompt interrupt ends within 30 s)."""
+    from rig.faultproxy import delay
+
+    seeded = _fresh(token_rig, "oci")
+    layer = seeded.layers[0]
+    dst = fault_proxy_factory(open_rig.url)
+    dst.set_rules(
+        [
+            Rule("HEAD", f"/blobs/{layer.digest}$", delay(60)),
+            Rule("POST", "/blobs/uploads/", location_via_proxy()),
+        ]
+    )
+    argv = ocireg_argv(
+        "copy",
+        "--jobs",
+        "2",
+        "--timeout",
+        "100",
+        token_rig.ref(seeded.repo, "v1"),
+        f"{dst.netloc}/mirror/int:v1",
+    )
+    proc = subprocess.Popen(
+        with_default_sigint(argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(ALICE_ENV),
+    )
+    try:
+        assert wait_until(lambda: dst.count("HEAD", f"/blobs/{layer.digest}") >= 1, timeout=30), proc.poll()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert dst.count("PUT", "/manifests/") == 0

@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from integration.faultkit import (
     subprocess_env,
     via,
     wait_until,
+    with_default_sigint,
 )
 from ocireg.client import RegistryClient
 from ocireg.credentials import Credential
@@ -585,27 +585,13 @@ def test_ft_partial_batch_failure_each_line_correct(proxy: FaultProxy, token_rig
 # ---------------------------------------------------------------------------------------------------------
 
 
-# A shell without job control starts background commands with SIGINT ignored (POSIX; bash "Signals"), and an
-# ignored disposition survives exec: Python then keeps ignoring it, as it should. The test is about the default
-# disposition, so the child gets that, whoever started pytest: a small exec wrapper resets it (preexec_fn would
-# run Python between fork and exec in a threaded parent, which the subprocess docs warn against).
-_WITH_DEFAULT_SIGINT = (
-    sys.executable,
-    "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
-)
-
-
 @pytest.mark.parametrize("jobs", ["1", "4"])
 def test_ft_sigint_exits_130_without_traceback(proxy: FaultProxy, jobs: str) -> None:
     """FT: SIGINT while requests hang — exit 130 promptly, "interrupted", no traceback (single and batch)."""
     proxy.add_rule(Rule("HEAD", MANIFEST, delay(60)))
     refs = [via(proxy, REPO, tag) for tag in ("oci", "index", "docker", "list")]
     proc = subprocess.Popen(
-        [
-            *_WITH_DEFAULT_SIGINT,
-            *ocireg_argv("exists", "--jobs", jobs, "--timeout", "100", *plain(proxy), *refs),
-        ],
+        with_default_sigint(ocireg_argv("exists", "--jobs", jobs, "--timeout", "100", *plain(proxy), *refs)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError
 from ocireg.manifest import Platform
+from ocireg.operations.workers import run_bounded
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.transport import Deadline
 
@@ -80,17 +80,9 @@ def _run_batch(
         for i in range(len(refs)):
             work(i)
     else:
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocireg")
-        try:
-            for future in [pool.submit(work, i) for i in range(len(refs))]:
-                future.result()
-        except BaseException:  # re-raised below
-            # Ctrl-C (FT: SIGINT): do not wait for workers blocked on a hanging registry; queued references
-            # are cancelled and the interrupt reaches the CLI at once (``with pool`` would join them first).
-            stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        # Ctrl-C (FT: SIGINT): queued references are cancelled and the interrupt reaches the CLI at once.
+        for future in run_bounded(work, range(len(refs)), jobs=jobs, name="ocireg", on_interrupt=stop.set):
+            future.result()
     return [r for r in results if r is not None]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +25,7 @@ from ocireg import mediatypes
 from ocireg.client import RegistryClient
 from ocireg.errors import DigestMismatch, NotFound, RegistryError
 from ocireg.manifest import Descriptor, Index, Manifest, Platform, platform_matches, select_platform
+from ocireg.operations.workers import run_bounded
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
 
@@ -242,9 +242,9 @@ def _transfer_all(
     # The first blob (an image's config: small) goes alone, so the destination token is fetched once before
     # the workers start, instead of every worker collecting its own 401 first.
     work(blobs[0])
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocireg-copy") as pool:
-        futures = [pool.submit(work, blob) for blob in blobs[1:]]
-        errors = [f.exception() for f in futures]
+    # Ctrl-C: blobs not started are not started, and the interrupt does not wait for running transfers.
+    futures = run_bounded(work, blobs[1:], jobs=workers, name="ocireg-copy", on_interrupt=stop.set)
+    errors = [f.exception() for f in futures]
     first = next((e for e in errors if e is not None), None)
     if first is not None:
         raise first

@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 from ocireg import mediatypes
 from ocireg.client import RegistryClient
 from ocireg.errors import NotFound, OciregError, Refused, RegistryError, Unsupported, UsageError
+from ocireg.operations.workers import run_bounded
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
 
@@ -245,6 +245,6 @@ def _tags_on(
             return None  # deleted meanwhile: it will not disappear with this manifest
 
     workers = max(1, min(jobs, MAX_JOBS, len(tags) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocireg-delete") as pool:
-        digests: Sequence[Digest | None] = list(pool.map(resolve, tags))
+    futures = run_bounded(resolve, tags, jobs=workers, name="ocireg-delete")
+    digests: Sequence[Digest | None] = [f.result() for f in futures]
     return sorted(t for t, d in zip(tags, digests, strict=True) if d == digest)

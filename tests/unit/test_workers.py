@@ -1,0 +1,48 @@
+"""FT: SIGINT — the worker pool used by batch checks, copy and delete lets go at once on Ctrl-C."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+
+import pytest
+
+from ocireg.operations.workers import run_bounded
+
+
+def test_results_and_errors_stay_in_their_futures_in_input_order() -> None:
+    def square(n: int) -> int:
+        if n == 3:
+            raise ValueError("three")
+        return n * n
+
+    futures = run_bounded(square, range(6), jobs=3, name="t")
+    assert [f.exception() is None for f in futures] == [True, True, True, False, True, True]
+    assert [f.result() for i, f in enumerate(futures) if i != 3] == [0, 1, 4, 16, 25]
+    with pytest.raises(ValueError, match="three"):
+        futures[3].result()
+
+
+def test_interrupt_cancels_queued_items_and_does_not_join_blocked_workers() -> None:
+    """Ctrl-C while workers hang: KeyboardInterrupt propagates while they are still blocked, queued items never
+    start, and ``on_interrupt`` is called (``with ThreadPoolExecutor`` would run the queue and join first)."""
+    release = threading.Event()
+    started: list[int] = []
+    lock = threading.Lock()
+    stopped = threading.Event()
+
+    def hang(n: int) -> None:
+        with lock:
+            started.append(n)
+            if len(started) == 2:
+                _thread.interrupt_main()  # as if SIGINT arrived while both workers are busy
+        release.wait(30)
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_bounded(hang, range(50), jobs=2, name="t", on_interrupt=stopped.set)
+        assert not release.is_set()  # returned while the two workers were still blocked: no join
+        assert stopped.is_set()
+    finally:
+        release.set()
+    assert len(started) == 2  # the 48 queued items were cancelled, never started
