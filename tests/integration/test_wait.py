@@ -79,6 +79,28 @@ def test_wait_exits_1_at_the_deadline_listing_what_is_still_absent(token_rig: Ri
     assert present not in result.err
 
 
+def test_wait_dotenv_hands_the_digest_on(token_rig: Rig) -> None:
+    """PC/Output: ``wait -o dotenv`` prints the keys ``exists -o dotenv`` prints (for a downstream deploy job)."""
+    ref = token_rig.ref("group/project", "v1.2.3")
+    digest = token_rig.seeded.digest("group/project", "v1.2.3")
+    result = run_cli(["wait", "--timeout", "30s", "-o", "dotenv", ref], ALICE_ENV)
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "OCIREG_STATUS=present",
+        f"OCIREG_DIGEST={digest}",
+        f"OCIREG_REFERENCE={token_rig.host}/group/project@{digest}",
+    ]
+    same = run_cli(["exists", "-o", "dotenv", ref], ALICE_ENV)
+    assert same.out == result.out
+    # At the deadline the absent reference is in the report too, with its status and no digest.
+    absent = token_rig.ref("group/project", f"never-{uuid.uuid4().hex[:8]}")
+    late = run_cli(["wait", "--timeout", "1s", "--interval", "500ms", "-o", "dotenv", ref, absent], ALICE_ENV)
+    assert late.code == 1
+    statuses = [line for line in late.out.splitlines() if line.endswith(("=present", "=absent"))]
+    assert len(statuses) == 2
+    assert statuses[1].endswith("_STATUS=absent")
+
+
 def test_wait_exits_3_at_once_on_a_wrong_password(token_rig: Rig) -> None:
     """SEC/FT: a refused login ends the wait on the first poll; the token endpoint sees one request only."""
     assert token_rig.token_server is not None

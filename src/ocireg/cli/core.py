@@ -127,7 +127,7 @@ def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, diges
     if output == "jsonl":
         return  # streamed while the batch ran (_JsonlStream)
     if output == "dotenv":
-        _render_dotenv(ctx, results)
+        render_dotenv(ctx, results)
         return
     rows = []
     for result in results:
@@ -176,7 +176,7 @@ def _on_result(ctx: Context, command: str) -> Callable[[int, CheckResult], None]
     return None
 
 
-def _render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
+def render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
     """Lines for GitLab ``artifacts:reports:dotenv``: ``OCIREG_DIGEST`` for one reference, keyed names for more."""
     for result in results:
         prefix = "OCIREG" if len(results) == 1 else f"OCIREG_{dotenv_key(result.text)}"

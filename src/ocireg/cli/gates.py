@@ -38,6 +38,7 @@ examples:
   ocireg wait registry.example.com/group/app:v1.2.3 --timeout 10m
   ocireg wait :$CI_COMMIT_SHA --timeout 15m --interval 30s    # inside GitLab CI
   ocireg wait app:1 worker:1 --timeout 90s -o json
+  ocireg wait :$CI_COMMIT_SHA --timeout 15m -o dotenv > image.env   # OCIREG_DIGEST=sha256:...
 
 Polls with HEAD until every reference exists: the pause starts at 1s and doubles up to
 --interval; a Retry-After from the registry is honoured. A refused login (3), denied
@@ -146,7 +147,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "references", nargs="*", metavar="REF", help="image reference, e.g. registry/group/app:tag"
     )
-    add_common_options(p)
+    add_common_options(p, dotenv=True)
     group = p.add_argument_group("waiting")
     group.add_argument(
         "--timeout",
@@ -288,6 +289,10 @@ def _render_wait(ctx: Context, outcome: WaitOutcome, code: ExitCode) -> None:
                 "exit_code": int(code),
             },
         )
+    elif ctx.output == "dotenv" and not ctx.quiet:
+        from ocireg.cli.core import render_dotenv
+
+        render_dotenv(ctx, results)  # the same keys as `exists -o dotenv`, for a downstream deploy job
     elif not ctx.quiet:
         for line in text_table([_result_row(r) for r in results]):
             ctx.out(line)

@@ -18,9 +18,12 @@ credentials, first match wins (per registry host):
   5. anonymous"""
 
 
-def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False) -> None:
+def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, dotenv: bool = False) -> None:
+    """Output and connection options. ``batch``: every format; ``dotenv``: text, json and dotenv."""
     out = parser.add_argument_group("output")
     formats = ["text", "json", "jsonl", "dotenv"] if batch else ["text", "json"]
+    if dotenv and not batch:
+        formats.append("dotenv")
     out.add_argument("-o", "--output", choices=formats, default="text", help="output format (default: text)")
     out.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing on stdout; rely on the exit code"
