@@ -37,11 +37,20 @@ from ocireg.errors import (
     ProtocolViolation,
     RegistryError,
     TransportError,
+    Unsupported,
     UsageError,
     from_response,
 )
-from ocireg.manifest import Index, Manifest, Platform, parse_manifest, platform_matches, select_platform
-from ocireg.mediatypes import ACCEPT_HEADER, INDEX_TYPES
+from ocireg.manifest import (
+    Descriptor,
+    Index,
+    Manifest,
+    Platform,
+    parse_manifest,
+    platform_matches,
+    select_platform,
+)
+from ocireg.mediatypes import ACCEPT_HEADER, INDEX_TYPES, OCI_INDEX
 from ocireg.reference import Digest, Reference, Registry, Repository
 from ocireg.text import escape
 from ocireg.transport import Deadline, Transport, TransportConfig, read_capped, redact_url
@@ -51,6 +60,7 @@ __all__ = [
     "BlobStream",
     "CredentialLookup",
     "ManifestInfo",
+    "Referrers",
     "RegistryClient",
     "verified_chunks",
 ]
@@ -90,6 +100,19 @@ class ManifestInfo:
     digest: Digest | None
     media_type: str | None
     size: int | None
+
+
+@dataclass(frozen=True)
+class Referrers:
+    """The manifests whose ``subject`` is ``subject`` (signatures, SBOMs, attestations...).
+
+    ``source`` says where the list came from: ``"api"`` (the OCI 1.1 referrers API) or ``"tag-schema"`` (the
+    ``<alg>-<hex>`` index tag that registries without the API carry).
+    """
+
+    subject: Digest
+    manifests: tuple[Descriptor, ...]
+    source: str
 
 
 class RegistryClient:
@@ -483,6 +506,105 @@ class RegistryClient:
         if not isinstance(doc, dict):
             raise ProtocolViolation(f"image config {manifest.config.digest} is not a JSON object")
         return doc
+
+    # -- referrers ------------------------------------------------------------------------------------------
+
+    def referrers(
+        self,
+        repository: Repository,
+        subject: Digest,
+        *,
+        artifact_type: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> Referrers:
+        """The manifests in ``repository`` whose ``subject`` is ``subject``, optionally of one artifact type.
+
+        OCI distribution-spec v1.1, "Listing Referrers": ``GET /v2/<name>/referrers/<digest>`` answers an image
+        index (``Link`` pages followed as for tags). A registry without the API (distribution 2.8; GitLab)
+        answers 404, and the spec's "Referrers Tag Schema" applies: the index tagged ``<alg>-<hex>``, which
+        pushing clients (oras, cosign) keep up to date there; no such tag means no referrers. The
+        ``artifactType`` filter is applied here as well: a registry MAY ignore it (it then omits
+        ``OCI-Filters-Applied``).
+        """
+        deadline = deadline or self.deadline()
+        what = f"referrers of {escape(str(repository))}@{subject}"
+        found = self._referrers_api(repository, subject, artifact_type, deadline, what)
+        source = "api"
+        if found is None:
+            found, source = self._referrers_tag(repository, subject, deadline), "tag-schema"
+        if artifact_type is not None:
+            found = [d for d in found if d.artifact_type == artifact_type]
+        return Referrers(subject=subject, manifests=tuple(found), source=source)
+
+    def _referrers_api(
+        self,
+        repository: Repository,
+        subject: Digest,
+        artifact_type: str | None,
+        deadline: Deadline,
+        what: str,
+    ) -> list[Descriptor] | None:
+        """Every page of the referrers API; ``None`` when the registry has no such API (404, 405, 501)."""
+        from urllib.parse import quote
+
+        from ocireg.link import LinkError, next_link, resolve_next
+
+        query = f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
+        current = f"/v2/{repository.path}/referrers/{subject}{query}"
+        visited = {current}
+        found: list[Descriptor] = []
+        for page in range(MAX_LIST_PAGES):
+            try:
+                response = self.request(
+                    "GET",
+                    repository.registry,
+                    current,
+                    scopes=(repository.scope("pull"),),
+                    headers={"Accept": OCI_INDEX},
+                    deadline=deadline,
+                    what=what,
+                )
+            except (NotFound, Unsupported):
+                if page == 0:
+                    return None
+                raise
+            links = response.headers.get_list("link")
+            content_type = response.headers.get("content-type")
+            body = read_capped(response, MANIFEST_LIMIT, deadline=deadline, what=what)
+            index = parse_manifest(body, content_type)
+            if not isinstance(index, Index):
+                raise ProtocolViolation(
+                    f"{what}: the registry answered a {index.media_type}, not an image index"
+                )
+            found.extend(index.manifests)
+            if len(found) > MAX_LIST_ITEMS:
+                raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
+            try:
+                target = next_link(links)
+                if target is None:
+                    return found
+                following = resolve_next(self._base_url(repository.registry, deadline), current, target)
+                if following in visited:
+                    raise LinkError("the next-page link points to a page already fetched (pagination loop)")
+            except LinkError as exc:
+                raise LinkError(f"{what}: {exc}") from None
+            visited.add(following)
+            current = following
+        raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
+
+    def _referrers_tag(self, repository: Repository, subject: Digest, deadline: Deadline) -> list[Descriptor]:
+        """The index under the referrers tag ``<alg>-<ref>``: algorithm cut to 32 characters, the encoded digest to 64
+        (distribution-spec v1.1, "Referrers Tag Schema"), so a sha512 subject gets a valid tag too."""
+        tag = f"{subject.algorithm[:32]}-{subject.hex[:64]}"
+        try:
+            index = self.get_manifest(Reference(repository, tag), deadline=deadline)
+        except NotFound:
+            return []
+        if not isinstance(index, Index):
+            raise ProtocolViolation(
+                f"{escape(str(repository))}:{tag}: the referrers tag holds a {index.media_type}, not an image index"
+            )
+        return list(index.manifests)
 
     # -- blobs ----------------------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ COMMAND_INDEX: dict[str, str] = {
     "inspect": "ocireg.cli.read",
     "tags": "ocireg.cli.read",
     "catalog": "ocireg.cli.read",
+    "referrers": "ocireg.cli.read",
     "auth": "ocireg.cli.authcmd",
     "tag": "ocireg.cli.write",
     "copy": "ocireg.cli.write",

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ocireg.operations.tags import TagListing
     from ocireg.reference import Registry, Repository
 
-__all__ = ["cmd_catalog", "cmd_inspect", "cmd_tags", "register", "write_bytes"]
+__all__ = ["cmd_catalog", "cmd_inspect", "cmd_referrers", "cmd_tags", "register", "write_bytes"]
 
 INSPECT_EPILOG = f"""\
 examples:
@@ -60,6 +60,22 @@ examples:
 
 Most registries list their repositories to administrators only (GitLab: instance
 admins, through the registry:catalog:* token scope); anyone else gets exit 4.
+
+{EXIT_CODE_HELP}"""
+
+
+REFERRERS_EPILOG = f"""\
+examples:
+  ocireg referrers registry.example.com/group/project:v1.2.3
+  ocireg referrers --artifact-type application/spdx+json registry.example.com/group/project:v1.2.3
+  ocireg referrers -o json :v1.2.3 | jq -r '.referrers[].digest'     # inside GitLab CI
+
+Lists the manifests whose subject is the image: signatures, SBOMs and attestations pushed
+by oras, cosign or notation. Uses the OCI 1.1 referrers API; on registries without it
+(distribution 2.8, GitLab) it reads the sha256-<hex> index tag those tools maintain
+instead (-o json says which: "source": "api" or "tag-schema").
+The reference is resolved to its digest first: exit 1 if the image does not exist.
+An image without referrers is exit 0 with an empty list.
 
 {EXIT_CODE_HELP}"""
 
@@ -118,6 +134,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", type=_count, metavar="N", help="at most N repositories")
     add_common_options(p)
     p.set_defaults(handler="ocireg.cli.read:cmd_catalog")
+
+    p = sub.add_parser(
+        "referrers",
+        help="list the signatures, SBOMs and attestations attached to an image",
+        description="List the manifests whose subject is an image (OCI referrers).",
+        epilog=REFERRERS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("reference", metavar="REF", help="image reference, e.g. registry/group/app:tag")
+    p.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this artifact type")
+    add_common_options(p)
+    p.set_defaults(handler="ocireg.cli.read:cmd_referrers")
 
 
 def _count(text: str) -> int:
@@ -199,6 +227,36 @@ def cmd_inspect(ctx: Context) -> int:
         return ExitCode.OK
     for line in _inspect_text(result):
         ctx.out(line)
+    return ExitCode.OK
+
+
+def cmd_referrers(ctx: Context) -> int:
+    ref = ctx.parse_reference(ctx.args.reference)
+    client = ctx.client()
+    subject = client.digest(ref)  # exit 1 here when the image does not exist
+    found = client.referrers(ref.repository, subject, artifact_type=ctx.args.artifact_type)
+    if ctx.quiet:
+        return ExitCode.OK
+    if ctx.output == "json":
+        write_json(
+            ctx,
+            "referrers",
+            {
+                "reference": str(ref),
+                "subject": str(subject),
+                "source": found.source,
+                "referrers": [d.to_json() for d in found.manifests],
+            },
+        )
+        return ExitCode.OK
+    rows = [
+        [escape(d.artifact_type or d.media_type), str(d.digest), human_size(d.size)] for d in found.manifests
+    ]
+    for line in text_table(rows):
+        ctx.out(line)
+    if not rows:
+        how = "referrers API" if found.source == "api" else f"tag {subject.algorithm}-{subject.hex[:12]}…"
+        ctx.err(f"ocireg: no referrers of {escape(str(ref))} ({subject}; looked up through the {how})")
     return ExitCode.OK
 
 

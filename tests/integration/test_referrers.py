@@ -1,0 +1,159 @@
+"""``ocireg referrers`` and ``RegistryClient.referrers`` (DESIGN §1 client: referrers; OCI distribution-spec v1.1).
+
+distribution 2.8 has no referrers API, so the tag-schema fallback runs against the real registry: the artifacts
+and the ``sha256-<hex>`` index are pushed the way oras does on such registries. The API path (a v1.1
+registry) is emulated by the fault proxy answering ``/referrers/`` in front of the same registry (PC).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from clirunner import creds, run_cli
+from rig import Rig
+from rig.faultproxy import Rule, status
+from rig.proxy_fixtures import FaultProxyFactory
+from rig.seed import sha256_digest
+from rig.tokenserver import ALICE, ALICE_PASSWORD
+
+ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+EMPTY = "application/vnd.oci.empty.v1+json"
+SBOM = "application/spdx+json"
+SIGNATURE = "application/vnd.example.signature.v1"
+
+
+def _dump(doc: object) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _push_artifact(
+    rig: Rig, repo: str, subject: tuple[str, int, str], artifact_type: str
+) -> dict[str, object]:
+    """An OCI 1.1 artifact manifest (empty config, one payload layer) whose subject is the image; its descriptor."""
+    subject_digest, subject_size, subject_type = subject
+    with rig.pusher() as pusher:
+        empty = pusher.put_blob(repo, b"{}")
+        payload = f"{artifact_type} for {subject_digest} {secrets.token_hex(4)}".encode()
+        layer = pusher.put_blob(repo, payload)
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": EMPTY, "digest": empty, "size": 2},
+            "layers": [{"mediaType": "application/octet-stream", "digest": layer, "size": len(payload)}],
+            "subject": {"mediaType": subject_type, "digest": subject_digest, "size": subject_size},
+        }
+        body = _dump(doc)
+        digest = pusher.put_manifest(repo, sha256_digest(body), body, OCI_MANIFEST)
+    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body), "artifactType": artifact_type}
+
+
+def _subject(rig: Rig) -> tuple[str, tuple[str, int, str]]:
+    repo = f"group/project/referrers-{secrets.token_hex(3)}"
+    with rig.pusher() as pusher:
+        image = pusher.push_image(repo, "v1", label=f"referrers-{repo}")
+    return repo, (image.digest, len(image.body), image.media_type)
+
+
+def _index(descriptors: list[dict[str, object]]) -> bytes:
+    return _dump({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors})
+
+
+def _tag_schema(rig: Rig, repo: str, subject_digest: str, descriptors: list[dict[str, object]]) -> None:
+    with rig.pusher() as pusher:
+        pusher.put_manifest(repo, subject_digest.replace(":", "-"), _index(descriptors), OCI_INDEX)
+
+
+def test_tag_schema_fallback_on_a_registry_without_the_api(token_rig: Rig) -> None:
+    """PC: distribution 2.8 answers 404 on /referrers/: the sha256-<hex> index lists the artifacts."""
+    repo, subject = _subject(token_rig)
+    sbom = _push_artifact(token_rig, repo, subject, SBOM)
+    signature = _push_artifact(token_rig, repo, subject, SIGNATURE)
+    _tag_schema(token_rig, repo, subject[0], [sbom, signature])
+
+    result = run_cli(["referrers", "-o", "json", token_rig.ref(repo, "v1")], ALICE_ENV)
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["command"] == "referrers"
+    assert doc["subject"] == subject[0]
+    assert doc["source"] == "tag-schema"
+    assert doc["referrers"] == [sbom, signature]
+
+    text = run_cli(["referrers", token_rig.ref(repo, "v1")], ALICE_ENV)
+    assert text.code == 0, text.err
+    assert [line.split()[:2] for line in text.out.splitlines()] == [
+        [SBOM, sbom["digest"]],
+        [SIGNATURE, signature["digest"]],
+    ]
+
+    only = run_cli(["referrers", "-o", "json", "--artifact-type", SBOM, token_rig.ref(repo, "v1")], ALICE_ENV)
+    assert [r["digest"] for r in json.loads(only.out)["referrers"]] == [sbom["digest"]]
+
+
+def test_image_without_referrers_is_an_empty_list_and_exit_0(token_rig: Rig) -> None:
+    """PC/BI: no referrers tag → no referrers (exit 0), said on stderr in text mode; a missing image is exit 1."""
+    repo, subject = _subject(token_rig)
+    result = run_cli(["referrers", token_rig.ref(repo, "v1")], ALICE_ENV)
+    assert result.code == 0, result.err
+    assert result.out == ""
+    assert "no referrers" in result.err
+    doc = json.loads(run_cli(["referrers", "-o", "json", token_rig.ref(repo, "v1")], ALICE_ENV).out)
+    assert doc["referrers"] == []
+    by_digest = run_cli(["referrers", token_rig.ref(repo, "v1").replace(":v1", "@" + subject[0])], ALICE_ENV)
+    assert by_digest.code == 0, by_digest.err
+
+    missing = run_cli(["referrers", token_rig.ref(repo, "never")], ALICE_ENV)
+    assert missing.code == 1, missing.both
+
+
+def test_referrers_tag_holding_an_image_is_a_registry_error(token_rig: Rig) -> None:
+    """SEC/PC: the sha256-<hex> tag must hold an index; anything else is exit 6, not a silent empty list."""
+    repo, subject = _subject(token_rig)
+    with token_rig.pusher() as pusher:
+        pusher.push_image(repo, subject[0].replace(":", "-"), label=f"not-an-index-{repo}")
+    result = run_cli(["referrers", token_rig.ref(repo, "v1")], ALICE_ENV)
+    assert result.code == 6, result.both
+    assert "not an image index" in result.err
+
+
+def test_referrers_api_pages_and_client_side_filter(
+    token_rig: Rig, fault_proxy_factory: FaultProxyFactory
+) -> None:
+    """PC: a v1.1 registry's /referrers/ answer (two pages, Link rel=next) wins over the tag schema, and an
+    artifactType filter the registry did not apply (no OCI-Filters-Applied) is applied by ocireg."""
+    repo, subject = _subject(token_rig)
+    sbom = _push_artifact(token_rig, repo, subject, SBOM)
+    signature = _push_artifact(token_rig, repo, subject, SIGNATURE)
+    _tag_schema(token_rig, repo, subject[0], [])  # would say "none": the API must be preferred
+    proxy = fault_proxy_factory(token_rig.url)
+    path = f"/v2/{repo}/referrers/{subject[0]}"
+    proxy.set_rules(
+        [
+            Rule(
+                "GET",
+                f"^{path}\\?page=2$",
+                status(200, {"Content-Type": OCI_INDEX}, _index([signature])),
+            ),
+            Rule(
+                "GET",
+                f"^{path}(\\?artifactType=.*)?$",
+                status(
+                    200, {"Content-Type": OCI_INDEX, "Link": f'<{path}?page=2>; rel="next"'}, _index([sbom])
+                ),
+            ),
+        ]
+    )
+    ref = f"{proxy.netloc}/{repo}:v1"
+    result = run_cli(["referrers", "-o", "json", ref], ALICE_ENV)
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["source"] == "api"
+    assert doc["referrers"] == [sbom, signature]
+
+    only = run_cli(["referrers", "-o", "json", "--artifact-type", SIGNATURE, ref], ALICE_ENV)
+    assert only.code == 0, only.err
+    assert [r["digest"] for r in json.loads(only.out)["referrers"]] == [signature["digest"]]
+    assert proxy.count("GET", "artifactType=application%2Fvnd.example.signature.v1") == 1
