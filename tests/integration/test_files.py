@@ -280,3 +280,39 @@ def test_pin_never_prints_credentials(token_rig: Rig, tmp_path: Path, output: st
     result = run_cli(["pin", "--debug", "-o", output, str(tmp_path / "k8s.yaml")], ALICE_ENV)
     assert result.code == 0
     assert ALICE_PASSWORD not in result.both
+
+
+def test_kustomization_check_and_pin_against_the_registry(token_rig: Rig, tmp_path: Path) -> None:
+    """PC: kustomize images are checked (name:tag, name@digest) and pinned into their digest: fields, idempotently."""
+    overlay = tmp_path / "overlays" / "prod"
+    overlay.mkdir(parents=True)
+    path = overlay / "kustomization.yaml"
+    text = (DATA / "kustomization.yaml").read_text(encoding="utf-8").replace("@REGISTRY@", token_rig.host)
+    path.write_text(text, encoding="utf-8", newline="")
+    env = env_for(token_rig)
+
+    check = run_cli(["check", "-o", "json", str(tmp_path)], env)
+    assert check.code == 0, check.err
+    results = json.loads(check.out)["results"]
+    assert [(r["line"], r["status"]) for r in results] == [
+        (8, "present"),
+        (11, "present"),
+        (13, "present"),
+        (15, "skipped"),
+    ]
+    assert {r["kind"] for r in results} == {"kustomize"}
+
+    wrote = run_cli(["pin", "--write", str(tmp_path)], env)
+    assert wrote.code == 0, wrote.err
+    d1 = token_rig.seeded.digest(PROJECT, "v1.2.3")
+    d2 = token_rig.seeded.digest(PROJECT, "index")
+    expected = text.replace("    digest:\n", f"    digest: {d1}\n").replace(
+        "newTag: index, digest: ''}", f"newTag: index, digest: '{d2}'}}"
+    )
+    assert path.read_bytes() == expected.encode()
+    assert run_cli(["pin", str(tmp_path)], env).out == ""  # idempotent: no diff left
+
+    # The digest now decides what is deployed: a digest that does not exist is reported, tag or not.
+    path.write_text(expected.replace(d1, "sha256:" + "0" * 64), encoding="utf-8")
+    gone = run_cli(["check", str(tmp_path)], env)
+    assert gone.code == 1, gone.both

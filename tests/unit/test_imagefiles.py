@@ -271,6 +271,33 @@ def test_helm_values() -> None:
     assert "appVersion" in findings[-1].skipped
 
 
+def test_kustomization_images() -> None:
+    """kustomize: newName (else name) with newTag / digest; pin targets only an existing digest: field."""
+    findings = find("kustomization.yaml")
+    assert {f.kind for f in findings} == {"kustomize"}
+    assert [(f.line, f.field, f.text, f.target and f.target.mode) for f in findings] == [
+        (8, "images[0].newName", f"{REG}/group/project:v1.2.3", "digest"),
+        (11, "images[1].name", f"{REG}/group/project:oci", None),
+        (13, "images[2].newName", f"{REG}/group/project:index", "digest"),
+        (15, "images[3].newName", None, None),
+    ]
+    assert findings[1].not_pinnable is not None
+    assert "digest:" in findings[1].not_pinnable
+    assert findings[3].skipped is not None
+    assert "newTag" in findings[3].skipped
+
+
+def test_kustomization_is_recognised_by_name_or_kind() -> None:
+    """Without apiVersion/kind the file name decides; elsewhere kind: Kustomization does (also 'Kustomization')."""
+    bare = "images:\n- name: r.example/app\n  newTag: '1'\n"
+    assert [f.kind for f in find_in_text("overlays/kustomization.yml", bare, {})] == ["kustomize"]
+    assert [f.kind for f in find_in_text("Kustomization", bare, {})] == ["kustomize"]
+    assert find_in_text("other.yaml", bare, {}) == []  # not a kustomization: images: alone means nothing
+    by_kind = "kind: Kustomization\nimages:\n- {name: r.example/app, digest: ''}\n"
+    assert [f.text for f in find_in_text("prod.yaml", by_kind, {})] == [None]  # no tag, empty digest: skipped
+    assert file_kind("Kustomization") == "yaml"
+
+
 def test_helm_template_expressions_are_skipped() -> None:
     text = 'image:\n  repository: "{{ .Values.global.registry }}/app"\n  tag: "1"\n'
     (found,) = find_in_text("values.yaml", text, {})
@@ -452,6 +479,23 @@ def test_plan_pins_helm_writes_tag_and_digest_fields(tmp_path: Path) -> None:
     assert f'    digest: "{D1}"\n' in plan.new_text
     assert "    tag: oci\n" in plan.new_text  # the tag stays when a digest field exists
     assert f"image: {{repository: '{REG}/group/project', tag: index@{D2}}}" in plan.new_text
+
+
+def test_plan_pins_kustomization_writes_the_digest_fields(tmp_path: Path) -> None:
+    """kustomize: the digest goes into digest: (empty key or empty quotes); the tag lines stay as written."""
+    path = tmp_path / "kustomization.yaml"
+    path.write_text(sample("kustomization.yaml"))
+    client = PinClient(
+        {"group/project:v1.2.3": D1, "group/project:oci": D1, "group/project:index": D2}, {D1, D2}
+    )
+    (plan,) = plan_pins(client, scan_paths([str(path)], {}), {})  # type: ignore[arg-type]
+    expected = (
+        sample("kustomization.yaml")
+        .replace("    digest:\n", f"    digest: {D1}\n")
+        .replace("newTag: index, digest: ''}", f"newTag: index, digest: '{D2}'}}")
+    )
+    assert plan.new_text == expected
+    assert [c.action for c in plan.changes].count("skipped") == 2  # no digest: field; no tag
 
 
 def test_plan_pins_update_and_outdated(tmp_path: Path) -> None:

@@ -64,8 +64,9 @@ examples:
 Finds image references in docker-compose / swarm stack files (services.*.image),
 Kubernetes manifests (containers, initContainers, ephemeralContainers of any pod
 template), .gitlab-ci.yml (image, services; jobs and default), Dockerfiles (FROM and
-COPY --from, with global ARG defaults) and Helm values (image.repository + image.tag /
-image.digest), and checks that each exists, each reported with FILE:LINE.
+COPY --from, with global ARG defaults), Helm values (image.repository + image.tag /
+image.digest) and kustomizations (images: newName or name, newTag, digest), and checks
+that each exists, each reported with FILE:LINE.
 
 References with ${{VARIABLES}} are expanded from the environment (compose files also
 read their .env; GitLab CI files their variables:); unresolved ones are listed as
@@ -90,7 +91,8 @@ they are refreshed when the tag now points elsewhere. Pinning twice changes noth
 
 --write replaces each file atomically and keeps its mode; if any reference cannot be
 resolved, no file is written. References with variables, aliases or block scalars are
-reported as skipped and left alone.
+reported as skipped and left alone. A kustomize image is pinned in its digest: field
+(add an empty 'digest:' to the entry); kustomize then deploys that digest.
 
 {EXIT_CODE_HELP}"""
 

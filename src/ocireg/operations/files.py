@@ -12,6 +12,8 @@ Kinds and where the references sit:
   earlier stage names;
 * ``helm`` — values files: any ``image:`` mapping with ``repository`` and ``tag`` and/or ``digest`` (and an
   optional ``registry``), as most charts lay them out.
+* ``kustomize`` — ``kustomization.yaml``: each ``images:`` entry's effective image, ``newName`` (else
+  ``name``) with ``newTag`` and/or ``digest``; ``pin`` writes into ``digest:`` (kustomize's own field for it).
 
 YAML is read with ruamel.yaml's composer, which keeps the exact character offsets of every scalar; each
 finding carries the span of the text to rewrite (:class:`Target`), so ``pin`` can edit values in place and
@@ -52,7 +54,7 @@ __all__ = [
     "scan_paths",
 ]
 
-KINDS = ("compose", "kubernetes", "gitlab-ci", "dockerfile", "helm")
+KINDS = ("compose", "kubernetes", "gitlab-ci", "dockerfile", "helm", "kustomize")
 MAX_FILE_SIZE = 8 * 1024 * 1024
 MAX_DEPTH = 64
 
@@ -301,7 +303,7 @@ def file_kind(path: str | Path) -> str | None:
         return "dockerfile"
     if lower.endswith(("gitlab-ci.yml", "gitlab-ci.yaml")):
         return "gitlab-ci"
-    if lower.endswith((".yml", ".yaml")):
+    if lower.endswith((".yml", ".yaml")) or name == "Kustomization":  # kustomize's extension-less file name
         return "yaml"
     return None
 
@@ -767,12 +769,78 @@ class _YamlDoc:
             while colon < len(self.text) and self.text[colon] in " \t":
                 colon += 1
             if colon >= len(self.text) or self.text[colon] != ":":
-                return None, "image.digest has no value and no plain 'digest:' key to write after"
+                return None, "the digest field has no value and no plain 'digest:' key to write after"
             return Target(colon + 1, colon + 1, "", mode, insert_space=True), None
         start, end, why_not = _value_span(self.text, node)
         if why_not is not None:
             return None, why_not
         return Target(start, end, self.text[start:end], mode), None
+
+    # -- kustomize -------------------------------------------------------------------------------------------
+
+    def kustomize(self, root: Any) -> Iterator[Finding]:
+        """``images:`` of a kustomization: the image kustomize will write into the resources.
+
+        kustomize's image transformer puts ``newName`` (else ``name``) with ``:newTag``, or with ``@digest``
+        when a digest is given (the digest wins over the tag). ``newTag`` and ``digest`` together are checked as
+        ``name:tag@digest``: the digest is what gets deployed, the tag says what it should still be.
+        """
+        images = _get(root, "images")
+        if images is None or not _is_seq(images):
+            return
+        for i, entry in enumerate(images.value):
+            if _is_map(entry) and id(entry) not in self.seen:
+                self.seen.add(id(entry))
+                found = self._kustomize_image(entry, f"images[{i}]")
+                if found is not None:
+                    yield found
+
+    def _kustomize_image(self, entry: Any, here: str) -> Finding | None:
+        fields = {key: _get(entry, key) for key in ("name", "newName", "newTag", "digest")}
+        texts = {key: _scalar_text(node) if node is not None else None for key, node in fields.items()}
+        anchor = fields["newName"] or fields["name"]
+        if anchor is None:
+            return None
+        start, _, _ = _value_span(self.text, anchor)
+        line, column = self.lines.position(start)
+        field_name = f"{here}.{'newName' if fields['newName'] is not None else 'name'}"
+        name = texts["newName"] or texts["name"] or ""
+        tag, digest = texts["newTag"], texts["digest"]
+        raw = name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+        if not name:
+            return Finding(
+                self.path, line, column, "kustomize", field_name, raw, None, "the image name is empty"
+            )
+        if not tag and not digest:
+            return Finding(
+                self.path,
+                line,
+                column,
+                "kustomize",
+                field_name,
+                raw,
+                None,
+                "no newTag or digest: the tag comes from the resources; check those files instead",
+            )
+        resolved, skipped, had_vars = _resolve(raw, self.lookup)
+        target: Target | None = None
+        why_not: str | None
+        if fields["digest"] is not None and _is_scalar(fields["digest"]):
+            target, why_not = self._helm_target(entry, fields["digest"], "digest")
+        else:
+            why_not = "no digest: field to write into (add 'digest:' with no value to this image entry)"
+        if had_vars and why_not is None:
+            why_not = "contains variables; only literal references are pinned"
+        return Finding(
+            self.path, line, column, "kustomize", field_name, raw, resolved, skipped, target, why_not
+        )
+
+
+def _is_kustomization(path: str, root: Any) -> bool:
+    if Path(path).name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
+        return True
+    kind = _get(root, "kind")
+    return kind is not None and _scalar_text(kind) in ("Kustomization", "Component")
 
 
 def _looks_like_gitlab(root: Any) -> bool:
@@ -808,6 +876,8 @@ def _yaml(path: str, text: str, lookup: Lookup, *, gitlab: bool) -> Iterator[Fin
         names = {name for name, _ in _items(root)}
         if gitlab:
             yield from walker.gitlab(root)
+        elif _is_kustomization(path, root):
+            yield from walker.kustomize(root)
         elif "apiVersion" in names and "kind" in names:
             yield from walker.kubernetes(root)
         elif _is_map(_get(root, "services")) and all(
