@@ -296,6 +296,12 @@ def test_kustomization_is_recognised_by_name_or_kind() -> None:
     by_kind = "kind: Kustomization\nimages:\n- {name: r.example/app, digest: ''}\n"
     assert [f.text for f in find_in_text("prod.yaml", by_kind, {})] == [None]  # no tag, empty digest: skipped
     assert file_kind("Kustomization") == "yaml"
+    # Another API group's "Component" with a pod template stays a Kubernetes resource.
+    crd = (
+        "apiVersion: example.com/v1\nkind: Component\nspec:\n  template:\n    spec:\n"
+        "      containers:\n      - image: r.example/app:1\n"
+    )
+    assert [f.kind for f in find_in_text("component.yaml", crd, {})] == ["kubernetes"]
 
 
 def test_helm_template_expressions_are_skipped() -> None:

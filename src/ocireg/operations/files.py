@@ -839,8 +839,15 @@ class _YamlDoc:
 def _is_kustomization(path: str, root: Any) -> bool:
     if Path(path).name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
         return True
-    kind = _get(root, "kind")
-    return kind is not None and _scalar_text(kind) in ("Kustomization", "Component")
+    kind, api = _get(root, "kind"), _get(root, "apiVersion")
+    api_text = (_scalar_text(api) or "") if api is not None else "kustomize.config.k8s.io/"
+    # Only kustomize's own API group: Flux also has a "Kustomization" kind (no top-level images:), and an
+    # operator's custom resource called "Component" may embed pod templates the kubernetes walker must see.
+    return (
+        kind is not None
+        and _scalar_text(kind) in ("Kustomization", "Component")
+        and api_text.startswith("kustomize.config.k8s.io/")
+    )
 
 
 def _looks_like_gitlab(root: Any) -> bool:
