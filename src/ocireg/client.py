@@ -74,6 +74,9 @@ LIST_PAGE_LIMIT = 16 * 1024 * 1024
 #: Pages followed before a listing gives up (a registry that never stops paginating).
 MAX_LIST_PAGES = 1000
 MAX_LIST_ITEMS = 1_000_000
+#: Referrers gathered across pages before giving up: real images carry a handful (signatures, SBOMs,
+#: attestations); a registry sending more is broken or hostile, and each descriptor costs memory.
+MAX_REFERRERS = 10_000
 #: The token scope for ``/v2/_catalog`` (Docker token spec; GitLab grants it to admins only).
 CATALOG_SCOPE = "registry:catalog:*"
 
@@ -577,8 +580,8 @@ class RegistryClient:
                     f"{what}: the registry answered a {index.media_type}, not an image index"
                 )
             found.extend(index.manifests)
-            if len(found) > MAX_LIST_ITEMS:
-                raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
+            if len(found) > MAX_REFERRERS:
+                raise ProtocolViolation(f"{what}: more than {MAX_REFERRERS} referrers; giving up")
             try:
                 target = next_link(links)
                 if target is None:

@@ -157,3 +157,28 @@ def test_referrers_api_pages_and_client_side_filter(
     assert only.code == 0, only.err
     assert [r["digest"] for r in json.loads(only.out)["referrers"]] == [signature["digest"]]
     assert proxy.count("GET", "artifactType=application%2Fvnd.example.signature.v1") == 1
+
+
+def test_referrers_api_pagination_loop_is_refused(
+    token_rig: Rig, fault_proxy_factory: FaultProxyFactory
+) -> None:
+    """SEC/FT: a referrers page whose next link points back to a page already read ends with exit 6."""
+    repo, subject = _subject(token_rig)
+    sbom = _push_artifact(token_rig, repo, subject, SBOM)
+    proxy = fault_proxy_factory(token_rig.url)
+    path = f"/v2/{repo}/referrers/{subject[0]}"
+    proxy.set_rules(
+        [
+            Rule(
+                "GET",
+                f"^{path}",
+                status(
+                    200, {"Content-Type": OCI_INDEX, "Link": f'<{path}?page=2>; rel="next"'}, _index([sbom])
+                ),
+            )
+        ]
+    )
+    result = run_cli(["referrers", f"{proxy.netloc}/{repo}:v1"], ALICE_ENV)
+    assert result.code == 6, result.both
+    assert "loop" in result.err
+    assert proxy.count("GET", "/referrers/") == 2  # the first page and page 2, then the loop is seen
