@@ -38,19 +38,20 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ocireg.errors import CredentialError, InvalidReference
 from ocireg.reference import Registry, parse_registry
 from ocireg.text import escape
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = [
     "ANONYMOUS",
@@ -633,6 +634,8 @@ def _first_line(data: bytes) -> str:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, AttributeError, OSError):
@@ -658,6 +661,8 @@ def run_helper(
     Raises :class:`HelperCredentialsNotFound` when the helper says "credentials not found", and
     :class:`~ocireg.errors.CredentialError` when it is missing, fails, or does not answer within ``timeout``.
     """
+    import subprocess  # here, not at the top: most runs never start a helper (start-up time)
+
     program = f"docker-credential-{helper}"
     if not _HELPER_NAME.fullmatch(helper):
         raise CredentialError(f"{escape(program)!r} is not a credential helper name")

@@ -10,8 +10,10 @@ join, and the interrupt reaches the CLI at once; the CLI then leaves with ``os._
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["run_bounded"]
 
@@ -33,6 +35,8 @@ def run_bounded(
     An exception in the waiting thread itself (``KeyboardInterrupt``) calls ``on_interrupt`` (tell running
     workers to stop), cancels what has not started, and propagates without waiting for running workers.
     """
+    from concurrent.futures import ThreadPoolExecutor  # here: a single check never needs a pool (start-up)
+
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix=name)
     futures: list[Future[R]] = []
     try:
