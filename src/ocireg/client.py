@@ -151,6 +151,7 @@ class RegistryClient:
         self._cred_lock = threading.Lock()
         self._first_wave: dict[str, threading.Event] = {}
         self._first_lock = threading.Lock()
+        self._bases: dict[str, str] = {}  # registry name -> base URL, once decided (the scheme never changes)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -349,14 +350,19 @@ class RegistryClient:
 
     def _base_url(self, registry: Registry, deadline: Deadline) -> str:
         """The registry's base URL; the token cache remembers loopback scheme probes across processes."""
+        base = self._bases.get(registry.name)
+        if base is not None:  # every request of a batch asks: decide once per registry
+            return base
         if self._cache is None or not registry.is_loopback:
-            return self.transport.base_url(registry, deadline)
-        host = registry.api_host
-        known = self._cache.scheme_for(host)
-        if known is not None:
-            self.transport.remember_scheme(host, known)
-        base = self.transport.base_url(registry, deadline)
-        self._cache.remember_scheme(host, base.split(":", 1)[0])
+            base = self.transport.base_url(registry, deadline)
+        else:
+            host = registry.api_host
+            known = self._cache.scheme_for(host)
+            if known is not None:
+                self.transport.remember_scheme(host, known)
+            base = self.transport.base_url(registry, deadline)
+            self._cache.remember_scheme(host, base.split(":", 1)[0])
+        self._bases[registry.name] = base
         return base
 
     def _refused(
