@@ -556,8 +556,6 @@ class RegistryClient:
         """Every page of the referrers API; ``None`` when the registry has no such API (404, 405, 501)."""
         from urllib.parse import quote
 
-        from ocireg.link import LinkError, next_link, resolve_next
-
         query = f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
         current = f"/v2/{repository.path}/referrers/{subject}{query}"
         visited = {current}
@@ -588,16 +586,11 @@ class RegistryClient:
             found.extend(index.manifests)
             if len(found) > MAX_REFERRERS:
                 raise ProtocolViolation(f"{what}: more than {MAX_REFERRERS} referrers; giving up")
-            try:
-                target = next_link(links)
-                if target is None:
-                    return found
-                following = resolve_next(self._base_url(repository.registry, deadline), current, target)
-                if following in visited:
-                    raise LinkError("the next-page link points to a page already fetched (pagination loop)")
-            except LinkError as exc:
-                raise LinkError(f"{what}: {exc}") from None
-            visited.add(following)
+            following = self._next_page(
+                repository.registry, links, current, visited, bool(index.manifests), deadline, what
+            )
+            if following is None:
+                return found
             current = following
         raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
 
@@ -963,7 +956,6 @@ class RegistryClient:
         limit: int | None,
         deadline: Deadline,
     ) -> list[str]:
-        from ocireg.link import LinkError, next_link, resolve_next
 
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -1000,20 +992,43 @@ class RegistryClient:
                 return items[:limit]
             if len(items) > MAX_LIST_ITEMS:
                 raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
-            try:
-                target = next_link(links)
-                if target is None:
-                    return items
-                if not fresh:
-                    raise LinkError("a page with a next link brought nothing new (pagination loop)")
-                following = resolve_next(self._base_url(registry, deadline), current, target)
-                if following in visited:
-                    raise LinkError("the next-page link points to a page already fetched (pagination loop)")
-            except LinkError as exc:
-                raise LinkError(f"{what}: {exc}") from None
-            visited.add(following)
+            following = self._next_page(registry, links, current, visited, bool(fresh), deadline, what)
+            if following is None:
+                return items
             current = following
         raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
+
+    def _next_page(
+        self,
+        registry: Registry,
+        links: list[str],
+        current: str,
+        visited: set[str],
+        progressed: bool,
+        deadline: Deadline,
+        what: str,
+    ) -> str | None:
+        """The path of the page after ``current`` (``Link: <…>; rel="next"``), or ``None`` after the last one.
+
+        The link must stay on the registry's origin (:func:`ocireg.link.resolve_next`); a link back to a page
+        already read, or a page that brought nothing new (``progressed`` false) yet points further, is a loop.
+        Raises :class:`~ocireg.link.LinkError` naming ``what``.
+        """
+        from ocireg.link import LinkError, next_link, resolve_next
+
+        try:
+            target = next_link(links)
+            if target is None:
+                return None
+            if not progressed:
+                raise LinkError("a page with a next link brought nothing new (pagination loop)")
+            following = resolve_next(self._base_url(registry, deadline), current, target)
+            if following in visited:
+                raise LinkError("the next-page link points to a page already fetched (pagination loop)")
+        except LinkError as exc:
+            raise LinkError(f"{what}: {exc}") from None
+        visited.add(following)
+        return following
 
 
 class BlobStream:

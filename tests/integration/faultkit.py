@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +47,32 @@ _DEFAULT_SIGINT_LAUNCHER = "import os, signal, sys; signal.signal(signal.SIGINT,
 def with_default_sigint(argv: list[str]) -> list[str]:
     """``argv`` (absolute program path first) started with SIGINT at its default disposition."""
     return [sys.executable, "-c", _DEFAULT_SIGINT_LAUNCHER, *argv]
+
+
+def interrupt_when(
+    argv: list[str], env: Mapping[str, str], ready: Callable[[], bool], *, timeout: float = 30.0
+) -> tuple[int, str, str]:
+    """Run ``argv`` (SIGINT at its default), send SIGINT once ``ready()`` holds; return (code, stdout, stderr).
+
+    Fails if ``ready`` never holds or the process does not end within ``timeout`` after the signal: a test
+    that sets up a longer hang (and ``--timeout``) thereby asserts that the interrupt is prompt.
+    """
+    proc = subprocess.Popen(
+        with_default_sigint(argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(env),
+    )
+    try:
+        assert wait_until(ready, timeout=timeout), f"never ready (exit {proc.poll()})"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    return proc.returncode, out, err
 
 
 # Peak RSS of one ocireg process. getrusage()'s ru_maxrss is useless here: Linux carries the parent's peak over

@@ -8,21 +8,13 @@ import json
 import os
 import random
 import secrets
-import signal
 import subprocess
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 
-from integration.faultkit import (
-    measured_argv,
-    ocireg_argv,
-    split_peak_rss,
-    subprocess_env,
-    wait_until,
-    with_default_sigint,
-)
+from integration.faultkit import interrupt_when, measured_argv, ocireg_argv, split_peak_rss
 
 from clirunner import creds, run_cli
 from rig import ACCEPT_ALL, Rig, SeededManifest
@@ -406,22 +398,10 @@ def test_ctrl_c_during_blob_transfers_exits_at_once(
         token_rig.ref(seeded.repo, "v1"),
         f"{dst.netloc}/mirror/int:v1",
     )
-    proc = subprocess.Popen(
-        with_default_sigint(argv),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(ALICE_ENV),
+    code, _out, err = interrupt_when(
+        argv, ALICE_ENV, lambda: dst.count("HEAD", f"/blobs/{layer.digest}") >= 1
     )
-    try:
-        assert wait_until(lambda: dst.count("HEAD", f"/blobs/{layer.digest}") >= 1, timeout=30), proc.poll()
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
-    assert proc.returncode == 130, err
+    assert code == 130, err
     assert "interrupted" in err
     assert "Traceback" not in err
     assert dst.count("PUT", "/manifests/") == 0

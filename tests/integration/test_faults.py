@@ -12,7 +12,6 @@ import contextlib
 import email.utils
 import json
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -26,6 +25,7 @@ from integration.faultkit import (
     ALICE_ENV,
     REPO,
     assert_absent_only_on_404,
+    interrupt_when,
     json_results,
     manifest_statuses,
     ocireg_argv,
@@ -33,7 +33,6 @@ from integration.faultkit import (
     subprocess_env,
     via,
     wait_until,
-    with_default_sigint,
 )
 from ocireg.client import RegistryClient
 from ocireg.credentials import Credential
@@ -590,23 +589,10 @@ def test_ft_sigint_exits_130_without_traceback(proxy: FaultProxy, jobs: str) -> 
     """FT: SIGINT while requests hang — exit 130 promptly, "interrupted", no traceback (single and batch)."""
     proxy.add_rule(Rule("HEAD", MANIFEST, delay(60)))
     refs = [via(proxy, REPO, tag) for tag in ("oci", "index", "docker", "list")]
-    proc = subprocess.Popen(
-        with_default_sigint(ocireg_argv("exists", "--jobs", jobs, "--timeout", "100", *plain(proxy), *refs)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(ALICE_ENV),
-    )
-    try:
-        assert wait_until(lambda: proxy.in_flight >= 1, timeout=30), "no request reached the proxy"
-        proc.send_signal(signal.SIGINT)
-        # the requests hang for 60 s and --timeout is 100 s: only a prompt interrupt ends within 30 s
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
-    assert proc.returncode == 130, err
+    argv = ocireg_argv("exists", "--jobs", jobs, "--timeout", "100", *plain(proxy), *refs)
+    # the requests hang for 60 s and --timeout is 100 s: only a prompt interrupt ends within 30 s
+    code, out, err = interrupt_when(argv, ALICE_ENV, lambda: proxy.in_flight >= 1)
+    assert code == 130, err
     assert "Traceback" not in err
     assert "interrupted" in err
     assert "absent" not in out
