@@ -62,6 +62,7 @@ __all__ = [
     "ManifestInfo",
     "Referrers",
     "RegistryClient",
+    "referrers_tag",
     "verified_chunks",
 ]
 
@@ -79,6 +80,15 @@ MAX_LIST_ITEMS = 1_000_000
 MAX_REFERRERS = 10_000
 #: The token scope for ``/v2/_catalog`` (Docker token spec; GitLab grants it to admins only).
 CATALOG_SCOPE = "registry:catalog:*"
+
+
+def referrers_tag(subject: Digest) -> str:
+    """The tag ``<alg>-<ref>`` under which registries without the referrers API keep ``subject``'s referrers.
+
+    distribution-spec v1.1, "Referrers Tag Schema": the algorithm cut to 32 characters and the encoded digest to
+    64, so a sha512 subject gets a valid tag too.
+    """
+    return f"{subject.algorithm[:32]}-{subject.hex[:64]}"
 
 
 class CredentialLookup(Protocol):
@@ -595,9 +605,8 @@ class RegistryClient:
         raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
 
     def _referrers_tag(self, repository: Repository, subject: Digest, deadline: Deadline) -> list[Descriptor]:
-        """The index under the referrers tag ``<alg>-<ref>``: algorithm cut to 32 characters, the encoded digest to 64
-        (distribution-spec v1.1, "Referrers Tag Schema"), so a sha512 subject gets a valid tag too."""
-        tag = f"{subject.algorithm[:32]}-{subject.hex[:64]}"
+        """The index under the referrers tag of ``subject`` (:func:`referrers_tag`); no such tag: none."""
+        tag = referrers_tag(subject)
         try:
             index = self.get_manifest(Reference(repository, tag), deadline=deadline)
         except NotFound:
@@ -649,6 +658,36 @@ class RegistryClient:
         Returns the digest of ``raw``. The registry's ``Docker-Content-Digest`` must describe those same bytes
         (DESIGN §4: a digest that disagrees with the body is an error), and so must ``ref.digest``.
         """
+        return self._put_manifest(ref, raw, media_type, deadline=deadline, scopes=scopes)[0]
+
+    def put_referrer(
+        self,
+        ref: Reference,
+        raw: bytes,
+        media_type: str,
+        subject: Digest,
+        *,
+        deadline: Deadline | None = None,
+        scopes: tuple[str, ...] | None = None,
+    ) -> bool:
+        """PUT a manifest whose ``subject`` is ``subject`` (as :meth:`put_manifest`); True if the registry indexed it.
+
+        distribution-spec v1.1, "Pushing Manifests with Subject": a registry with the referrers API answers
+        ``OCI-Subject: <subject digest>``; without that header the pushing client must add the manifest to the
+        referrers tag itself (:func:`ocireg.operations.referrers.add_to_referrers_tag`).
+        """
+        _, headers = self._put_manifest(ref, raw, media_type, deadline=deadline, scopes=scopes)
+        return headers.get("oci-subject", "").strip() == str(subject)
+
+    def _put_manifest(
+        self,
+        ref: Reference,
+        raw: bytes,
+        media_type: str,
+        *,
+        deadline: Deadline | None,
+        scopes: tuple[str, ...] | None,
+    ) -> tuple[Digest, httpx2.Headers]:
         deadline = deadline or self.deadline()
         what = f"manifest {escape(str(ref))}"
         algorithm = ref.digest.algorithm if ref.digest is not None else "sha256"
@@ -675,7 +714,7 @@ class RegistryClient:
                 f"{what}: the registry stored the manifest as {announced}, but the bytes sent hash to {digest}",
                 hint="a proxy or the registry altered the manifest; do not rely on this tag",
             )
-        return digest
+        return digest, response.headers
 
     def delete_manifest(self, ref: Reference, *, deadline: Deadline | None = None) -> None:
         """``DELETE /v2/<name>/manifests/<digest or tag>``.

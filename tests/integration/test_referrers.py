@@ -182,3 +182,84 @@ def test_referrers_api_pagination_loop_is_refused(
     assert result.code == 6, result.both
     assert "loop" in result.err
     assert proxy.count("GET", "/referrers/") == 2  # the first page and page 2, then the loop is seen
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# copy --referrers
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _tag_index(rig: Rig, repo: str, subject_digest: str) -> list[dict[str, object]] | None:
+    """The referrers tag index at ``repo`` as JSON entries, or None when the tag does not exist."""
+    headers = {"Accept": OCI_INDEX}
+    auth = rig.authorization(repo, ["pull"])
+    if auth:
+        headers["Authorization"] = auth
+    with rig.raw_client() as raw:
+        response = raw.get(f"/v2/{repo}/manifests/{subject_digest.replace(':', '-')}", headers=headers)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    manifests = json.loads(response.content)["manifests"]
+    assert isinstance(manifests, list)
+    return manifests
+
+
+def test_copy_referrers_across_registries_keeps_the_tag_schema(token_rig: Rig, open_rig: Rig) -> None:
+    """PC: copy --referrers brings the signature and SBOM (with their blobs) and, on a registry without the
+    referrers API, lists them under the destination's sha256-<hex> tag; a second copy adds nothing twice.
+    Without --referrers nothing but the image is copied."""
+    repo, subject = _subject(token_rig)
+    sbom = _push_artifact(token_rig, repo, subject, SBOM)
+    signature = _push_artifact(token_rig, repo, subject, SIGNATURE)
+    _tag_schema(token_rig, repo, subject[0], [sbom, signature])
+
+    plain_dst = f"mirror/plain-{secrets.token_hex(3)}"
+    plain = run_cli(["copy", token_rig.ref(repo, "v1"), open_rig.ref(plain_dst, "v1")], ALICE_ENV)
+    assert plain.code == 0, plain.err
+    assert _tag_index(open_rig, plain_dst, subject[0]) is None
+
+    dst = f"mirror/signed-{secrets.token_hex(3)}"
+    result = run_cli(
+        ["copy", "-o", "json", "--referrers", token_rig.ref(repo, "v1"), open_rig.ref(dst, "v1")], ALICE_ENV
+    )
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["referrers"] == 2
+    assert _tag_index(open_rig, dst, subject[0]) == [sbom, signature]
+    listed = run_cli(["referrers", "-o", "json", open_rig.ref(dst, "v1")], ALICE_ENV)
+    assert listed.code == 0, listed.err
+    assert [r["digest"] for r in json.loads(listed.out)["referrers"]] == [sbom["digest"], signature["digest"]]
+    for artifact in (sbom, signature):  # the artifacts themselves, blobs included, are at the destination
+        inspect = run_cli(["inspect", "-o", "json", f"{open_rig.host}/{dst}@{artifact['digest']}"], ALICE_ENV)
+        assert inspect.code == 0, inspect.err
+
+    again = run_cli(["copy", "--referrers", token_rig.ref(repo, "v1"), open_rig.ref(dst, "v1")], ALICE_ENV)
+    assert again.code == 0, again.err
+    assert _tag_index(open_rig, dst, subject[0]) == [sbom, signature]  # not listed twice
+
+
+def test_copy_referrers_skips_the_tag_schema_where_the_registry_indexes_them(
+    token_rig: Rig, open_rig: Rig, fault_proxy_factory: FaultProxyFactory
+) -> None:
+    """PC: a destination answering OCI-Subject on the referrer's PUT (a v1.1 registry) gets no referrers tag."""
+    from rig.faultproxy import add_header, location_via_proxy
+
+    repo, subject = _subject(token_rig)
+    sbom = _push_artifact(token_rig, repo, subject, SBOM)
+    _tag_schema(token_rig, repo, subject[0], [sbom])
+    proxy = fault_proxy_factory(open_rig.url)
+    proxy.set_rules(
+        [
+            Rule("PUT", f"/manifests/{sbom['digest']}$", add_header("OCI-Subject", subject[0])),
+            Rule("POST", "/blobs/uploads/", location_via_proxy()),
+        ]
+    )
+    dst = f"mirror/indexed-{secrets.token_hex(3)}"
+    result = run_cli(
+        ["copy", "--referrers", token_rig.ref(repo, "v1"), f"{proxy.netloc}/{dst}:v1"], ALICE_ENV
+    )
+    assert result.code == 0, result.err
+    assert "1 referrer(s)" in result.out
+    assert proxy.count("PUT", f"/manifests/{sbom['digest']}$") == 1
+    assert proxy.count("PUT", "/manifests/sha256-") == 0
+    assert _tag_index(open_rig, dst, subject[0]) is None

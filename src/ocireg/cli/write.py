@@ -41,6 +41,7 @@ examples:
   ocireg copy :$CI_COMMIT_SHA registry.example.com/release/app:1.4.0
   ocireg copy --platform linux/amd64 docker.io/library/alpine:3.20 localhost:5000/alpine:3.20
   ocireg copy -o json app:v1 mirror.example.com/app      # DST without tag: the source's tag
+  ocireg copy --referrers :v1.4.0 registry.example.com/release/app:1.4.0   # signatures, SBOMs too
 
 Same registry: blobs are mounted across repositories (no data moves). Other registries:
 blobs are streamed from source to destination (bounded memory), size and digest checked
@@ -49,6 +50,11 @@ destination are skipped. An index is copied with every platform (--platform copi
 and DST then names that platform's manifest); children before the index, the tag last,
 so a failed copy leaves the destination tag as it was. The destination digest equals the
 source digest. --timeout applies to each blob transfer.
+
+--referrers also copies the manifests that refer to the image (signatures, SBOMs,
+attestations: see 'ocireg referrers'), and theirs. A destination without the referrers
+API (distribution 2.8, GitLab) gets them listed under the sha256-<hex> tag, where oras,
+cosign and notation look for them.
 
 {EXIT_CODE_HELP}
 
@@ -123,6 +129,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("source", metavar="SRC", help="image reference to copy")
     p.add_argument("destination", metavar="DST", help="destination reference (tag defaults to SRC's)")
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="copy only this platform of an index")
+    p.add_argument(
+        "--referrers", action="store_true", help="also copy signatures, SBOMs and attestations of the image"
+    )
     p.add_argument(
         "--jobs", "-j", type=_jobs, default=4, metavar="N", help="blobs transferred at once (default 4)"
     )
@@ -325,6 +334,7 @@ def cmd_copy(ctx: Context) -> int:
             platform=platform,
             jobs=ctx.args.jobs,
             progress=_CopyProgress(display),
+            referrers=bool(ctx.args.referrers),
         )
     if ctx.quiet:
         return ExitCode.OK
@@ -346,6 +356,7 @@ def cmd_copy(ctx: Context) -> int:
                     "skipped": result.skipped,
                 },
                 "bytes_uploaded": result.bytes_uploaded,
+                "referrers": result.referrers,
                 "exit_code": 0,
             },
         )
@@ -355,6 +366,8 @@ def cmd_copy(ctx: Context) -> int:
         f"        {result.manifests} manifest(s), {result.blobs} blob(s): {result.uploaded} uploaded "
         f"({_human(result.bytes_uploaded)}), {result.mounted} mounted, {result.skipped} already there"
     )
+    if ctx.args.referrers:
+        ctx.out(f"        {result.referrers} referrer(s) (signatures, SBOMs, attestations)")
     return ExitCode.OK
 
 

@@ -12,6 +12,11 @@ Blobs, per blob and in parallel (``jobs``):
 * otherwise streamed: GET from the source and a streamed PUT to the destination, ``BLOB_CHUNK_SIZE`` at a time,
   with size and digest verified on the way (:func:`ocireg.client.verified_chunks`: on a mismatch the last
   chunk is never sent, so the destination cannot commit a corrupt blob).
+
+With ``referrers`` the manifests that name the copied ones as their ``subject`` (signatures, SBOMs,
+attestations) follow, after the image, each with its blobs, and so do their own referrers (a signature of an
+SBOM), up to :data:`MAX_REFERRER_DEPTH`. A destination without the referrers API gets them listed under the
+subject's referrers tag (:mod:`ocireg.operations.referrers`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from ocireg import mediatypes
 from ocireg.client import RegistryClient
 from ocireg.errors import DigestMismatch, NotFound, RegistryError
 from ocireg.manifest import Descriptor, Index, Manifest, Platform, platform_matches, select_platform
+from ocireg.operations.referrers import add_to_referrers_tag
 from ocireg.operations.workers import run_bounded
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
@@ -35,6 +41,8 @@ DEFAULT_JOBS = 4
 MAX_JOBS = 16
 #: Nested indexes deeper than this are refused (a real image has one level; a loop must not recurse forever).
 MAX_INDEX_DEPTH = 4
+#: Referrers of referrers followed this deep (image <- SBOM <- signature of the SBOM is 2).
+MAX_REFERRER_DEPTH = 3
 # Layers the registry does not distribute (Windows base layers): fetched from their ``urls`` by the runtime,
 # never copied; ocireg does not follow foreign URLs either (DESIGN §4).
 _NONDISTRIBUTABLE = frozenset(
@@ -72,6 +80,7 @@ class CopyResult:
     skipped: int
     bytes_uploaded: int
     platform: Platform | None = None
+    referrers: int = 0
 
 
 @dataclass
@@ -101,13 +110,15 @@ def copy_image(
     platform: Platform | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: CopyProgress | None = None,
+    referrers: bool = False,
 ) -> CopyResult:
     """Copy ``source`` to ``destination`` (a tag, or a digest that must equal the copied manifest's).
 
     An index is copied with every child by default; with ``platform`` only the matching child is copied and
     the destination names that child manifest. The destination digest always equals the source digest
     (exact bytes). Each blob transfer gets its own deadline (the client's ``config.deadline``), so a large
-    image is not cut off by a budget meant for one request sequence.
+    image is not cut off by a budget meant for one request sequence. With ``referrers`` the referrers of every
+    manifest copied follow (see the module documentation); ``CopyResult.referrers`` counts them.
     """
     if destination.tag is None and destination.digest is None:
         raise ValueError("the destination needs a tag or a digest")
@@ -115,19 +126,12 @@ def copy_image(
     top = client.get_manifest(source, deadline=deadline)
     if platform is not None:
         top = _select(client, source, top, platform)
-    documents = _collect(client, source.repository, top, depth=0)
-    blobs = _unique_blobs(documents)
-    if progress is not None:
-        progress.planned(len(blobs), sum(b.size for b in blobs))
     counters = _Counters()
     dst_scopes = _destination_scopes(source.repository, destination.repository)
-    _transfer_all(
-        client, source.repository, destination.repository, blobs, dst_scopes, jobs, counters, progress
+    documents, blobs = _transfer_tree(
+        client, source.repository, destination.repository, top, dst_scopes, jobs, counters, progress
     )
     deadline = client.deadline()
-    for document in documents[:-1]:
-        child = Reference(destination.repository, None, document.digest)
-        client.put_manifest(child, document.raw, document.media_type, deadline=deadline, scopes=dst_scopes)
     final = Reference(destination.repository, destination.tag, destination.digest)
     if final.tag is not None and final.digest is not None:
         if final.digest != top.digest:
@@ -140,6 +144,18 @@ def copy_image(
         digest != top.digest
     ):  # put_manifest hashes the same bytes; kept as the contract's last line of defence
         raise DigestMismatch(f"{escape(str(destination))}: pushed {digest}, expected {top.digest}")
+    copied_referrers = 0
+    if referrers:
+        copied_referrers = _copy_referrers(
+            client,
+            source.repository,
+            destination.repository,
+            [document.digest for document in documents],
+            jobs=jobs,
+            counters=_Counters(),  # the result's blob figures describe the image itself
+            depth=0,
+            seen=set(),
+        )
     return CopyResult(
         source=source,
         destination=Reference(destination.repository, destination.tag, digest),
@@ -152,7 +168,92 @@ def copy_image(
         skipped=counters.skipped,
         bytes_uploaded=counters.bytes_uploaded,
         platform=platform,
+        referrers=copied_referrers,
     )
+
+
+def _transfer_tree(
+    client: RegistryClient,
+    source: Repository,
+    destination: Repository,
+    top: Manifest | Index,
+    scopes: tuple[str, ...],
+    jobs: int,
+    counters: _Counters,
+    progress: CopyProgress | None,
+) -> tuple[list[Manifest | Index], list[Descriptor]]:
+    """Every blob and child manifest ``top`` needs, at the destination; ``top`` itself is left to the caller.
+
+    Returns the documents (children first, ``top`` last) and the unique blobs.
+    """
+    documents = _collect(client, source, top, depth=0)
+    blobs = _unique_blobs(documents)
+    if progress is not None:
+        progress.planned(len(blobs), sum(b.size for b in blobs))
+    _transfer_all(client, source, destination, blobs, scopes, jobs, counters, progress)
+    deadline = client.deadline()
+    for document in documents[:-1]:
+        child = Reference(destination, None, document.digest)
+        client.put_manifest(child, document.raw, document.media_type, deadline=deadline, scopes=scopes)
+    return documents, blobs
+
+
+def _copy_referrers(
+    client: RegistryClient,
+    source: Repository,
+    destination: Repository,
+    subjects: Sequence[Digest],
+    *,
+    jobs: int,
+    counters: _Counters,
+    depth: int,
+    seen: set[Digest],
+) -> int:
+    """Copy the referrers of each of ``subjects`` (and theirs, ``depth`` levels on); returns how many."""
+    if depth >= MAX_REFERRER_DEPTH:
+        return 0
+    scopes = _destination_scopes(source, destination)
+    copied = 0
+    for subject in subjects:
+        unindexed: list[Descriptor] = []
+        for descriptor in client.referrers(source, subject).manifests:
+            if descriptor.digest in seen:
+                continue
+            seen.add(descriptor.digest)
+            document = client.get_manifest(Reference(source, None, descriptor.digest))
+            _transfer_tree(client, source, destination, document, scopes, jobs, counters, None)
+            target = Reference(destination, None, document.digest)
+            deadline = client.deadline()
+            if document.subject is None:  # listed in a tag index by hand, without a subject: keep it listed
+                client.put_manifest(
+                    target, document.raw, document.media_type, deadline=deadline, scopes=scopes
+                )
+                indexed = False
+            else:
+                indexed = client.put_referrer(
+                    target,
+                    document.raw,
+                    document.media_type,
+                    document.subject.digest,
+                    deadline=deadline,
+                    scopes=scopes,
+                )
+            if not indexed:  # no OCI-Subject answer: the destination needs the referrers tag
+                unindexed.append(descriptor)
+            copied += 1
+            copied += _copy_referrers(
+                client,
+                source,
+                destination,
+                [descriptor.digest],
+                jobs=jobs,
+                counters=counters,
+                depth=depth + 1,
+                seen=seen,
+            )
+        if unindexed:
+            add_to_referrers_tag(client, destination, subject, unindexed, scopes=scopes)
+    return copied
 
 
 def _select(
