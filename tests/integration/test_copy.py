@@ -17,7 +17,7 @@ import pytest
 from integration.faultkit import interrupt_when, measured_argv, ocireg_argv, split_peak_rss
 
 from clirunner import creds, run_cli
-from rig import ACCEPT_ALL, Rig, SeededManifest
+from rig import Rig, SeededManifest
 from rig.faultproxy import Rule, location_via_proxy, replace_body, rewrite_header
 from rig.proxy_fixtures import FaultProxyFactory
 from rig.seed import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, config_json, sha256_digest
@@ -41,12 +41,7 @@ def _fresh(rig: Rig, kind: str, repo: str | None = None) -> SeededManifest:
 
 
 def _manifest(rig: Rig, repo: str, ref: str) -> tuple[int, bytes]:
-    headers = {"Accept": ACCEPT_ALL}
-    auth = rig.authorization(repo, ["pull"])
-    if auth:
-        headers["Authorization"] = auth
-    with rig.raw_client() as raw:
-        response = raw.get(f"/v2/{repo}/manifests/{ref}", headers=headers)
+    response = rig.get_manifest(repo, ref)
     return response.status_code, response.content
 
 

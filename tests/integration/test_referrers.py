@@ -191,12 +191,7 @@ def test_referrers_api_pagination_loop_is_refused(
 
 def _tag_index(rig: Rig, repo: str, subject_digest: str) -> list[dict[str, object]] | None:
     """The referrers tag index at ``repo`` as JSON entries, or None when the tag does not exist."""
-    headers = {"Accept": OCI_INDEX}
-    auth = rig.authorization(repo, ["pull"])
-    if auth:
-        headers["Authorization"] = auth
-    with rig.raw_client() as raw:
-        response = raw.get(f"/v2/{repo}/manifests/{subject_digest.replace(':', '-')}", headers=headers)
+    response = rig.get_manifest(repo, subject_digest.replace(":", "-"))
     if response.status_code == 404:
         return None
     assert response.status_code == 200, response.text

@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from clirunner import creds, run_cli
-from rig import ACCEPT_ALL, Rig, SeededManifest
+from rig import Rig, SeededManifest
 from rig.tokenserver import ALICE, ALICE_PASSWORD, DEPLOY_TOKEN, DEPLOY_USER
 
 ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
@@ -28,11 +28,7 @@ def _fresh(rig: Rig, kind: str) -> SeededManifest:
 
 
 def _get(rig: Rig, repo: str, tag: str) -> tuple[int, bytes, str | None]:
-    with rig.raw_client() as raw:
-        response = raw.get(
-            f"/v2/{repo}/manifests/{tag}",
-            headers={"Authorization": rig.bearer(repo), "Accept": ACCEPT_ALL},
-        )
+    response = rig.get_manifest(repo, tag)
     return response.status_code, response.content, response.headers.get("content-type")
 
 

@@ -173,6 +173,19 @@ class Rig:
         kwargs.setdefault("follow_redirects", False)
         return httpx2.Client(**kwargs)
 
+    def get_manifest(self, repo: str, reference: str) -> httpx2.Response:
+        """GET ``repo``'s manifest ``reference`` (tag or digest) with full rights and every Accept type.
+
+        For assertions about what the registry holds, not for code under test (the body is read)."""
+        headers = {"Accept": ACCEPT_ALL}
+        auth = self.authorization(repo, ["pull"])
+        if auth:
+            headers["Authorization"] = auth
+        with self.raw_client() as raw:
+            response = raw.get(f"/v2/{repo}/manifests/{reference}", headers=headers)
+            response.read()
+        return response
+
     def pusher(self) -> Pusher:
         """A raw push helper with full rights for throwaway content (close it, or use ``with``)."""
         return Pusher(self.url, verify=self.ssl_context() or True, authorization=self.authorization)
