@@ -207,7 +207,15 @@ def test_copy_referrers_across_registries_keeps_the_tag_schema(token_rig: Rig, o
     repo, subject = _subject(token_rig)
     sbom = _push_artifact(token_rig, repo, subject, SBOM)
     signature = _push_artifact(token_rig, repo, subject, SIGNATURE)
-    _tag_schema(token_rig, repo, subject[0], [sbom, signature])
+    # A stale entry (the artifact was deleted, the tag index not updated) is skipped, never listed at the copy.
+    stale = _push_artifact(token_rig, repo, subject, "application/vnd.example.deleted.v1")
+    _tag_schema(token_rig, repo, subject[0], [sbom, stale, signature])
+    with token_rig.raw_client() as raw:
+        gone = raw.delete(
+            f"/v2/{repo}/manifests/{stale['digest']}",
+            headers={"Authorization": token_rig.bearer(repo, ("pull", "delete"))},
+        )
+    assert gone.status_code == 202, gone.text
 
     plain_dst = f"mirror/plain-{secrets.token_hex(3)}"
     plain = run_cli(["copy", token_rig.ref(repo, "v1"), open_rig.ref(plain_dst, "v1")], ALICE_ENV)

@@ -209,7 +209,9 @@ def _copy_referrers(
     depth: int,
     seen: set[Digest],
 ) -> int:
-    """Copy the referrers of each of ``subjects`` (and theirs, ``depth`` levels on); returns how many."""
+    """Copy the referrers of each of ``subjects`` (and theirs, ``depth`` levels on); returns how many.
+
+    A referrer listed at the source but gone from it (a stale referrers-tag entry) is skipped."""
     if depth >= MAX_REFERRER_DEPTH:
         return 0
     scopes = _destination_scopes(source, destination)
@@ -220,7 +222,12 @@ def _copy_referrers(
             if descriptor.digest in seen:
                 continue
             seen.add(descriptor.digest)
-            document = client.get_manifest(Reference(source, None, descriptor.digest))
+            try:
+                document = client.get_manifest(Reference(source, None, descriptor.digest))
+            except NotFound:
+                # A stale entry of the source's referrers tag (deleting an artifact does not update it): there
+                # is nothing to copy, and listing it at the destination would point at nothing.
+                continue
             _transfer_tree(client, source, destination, document, scopes, jobs, counters, None)
             target = Reference(destination, None, document.digest)
             deadline = client.deadline()
