@@ -319,11 +319,12 @@ def ocireg_exists(world: World, refs: Sequence[str], *, cold: bool, extra: Seque
     return argv + list(refs)
 
 
-def floor_task(runner: Runner, world: World) -> Callable[[], Sample]:
-    """bench/floor.py for this world: a stdlib-only HEAD with a token minted by the token server."""
+def floor_task(runner: Runner, world: World, *, httpx2: bool = False) -> Callable[[], Sample]:
+    """bench/floor.py for this world: one HEAD with a token minted by the token server, stdlib or httpx2."""
     env = runner.ocireg_env()
     env["FLOOR_TOKEN"] = world.rig.mint("group/project", ("pull",), subject=ALICE, ttl=900)
-    argv = [str(PYTHON), str(BENCH_DIR / "floor.py"), world.host, "/v2/group/project/manifests/oci", "-"]
+    argv = [str(PYTHON), str(BENCH_DIR / "floor.py"), *(["--httpx2"] if httpx2 else [])]
+    argv += [world.host, "/v2/group/project/manifests/oci", "-"]
     if world.ca_file:
         argv.append(world.ca_file)
 
@@ -331,6 +332,15 @@ def floor_task(runner: Runner, world: World) -> Callable[[], Sample]:
         return runner.run(argv, env)[0]
 
     return run_floor
+
+
+def own_share(world: str, warm: Sequence[Sample], httpx2_floor: Sequence[Sample]) -> str:
+    """What ocireg adds on top of the least an httpx2 program pays for the same warm HEAD."""
+    ours, floor = med(warm), med(httpx2_floor)
+    return (
+        f"{world} warm check: ocireg {ms(ours)} vs httpx2 floor {ms(floor)}; ocireg's own work (argument parsing, "
+        f"credentials, token cache, policies, output) adds {ms(ours - floor)} = {(ours - floor) / ours:.0%} of it"
+    )
 
 
 def skopeo_tls(world: World) -> list[str]:
@@ -420,6 +430,7 @@ def case_local_single(runner: Runner, report: Report, world: World) -> float:
         "warm": lambda: runner.run(ocireg_exists(world, [ref], cold=False), runner.ocireg_env(warm))[0],
         "skopeo": lambda: runner.run(skopeo_inspect(world, ref), runner.base_env())[0],
         "floor": floor_task(runner, world),
+        "httpx2": floor_task(runner, world, httpx2=True),
     }
     s, cut = alternate(runner, tasks, runner.plan.single_rounds, runner.plan.single_cap)
     n = len(s["cold"])
@@ -428,6 +439,12 @@ def case_local_single(runner: Runner, report: Report, world: World) -> float:
     report.add(
         ratio_row(f"local, Python floor: bench/floor.py, token known (n={n})", s["floor"], s["skopeo"], None)
     )
+    report.add(
+        ratio_row(
+            f"local, httpx2 floor: floor.py --httpx2, token known (n={n})", s["httpx2"], s["skopeo"], None
+        )
+    )
+    report.notes.append(own_share("local", s["warm"], s["httpx2"]))
     if cut:
         report.notes.append(f"local single check: cut to {n} rounds by its time cap")
     return med(s["cold"])
@@ -452,6 +469,7 @@ def case_far_single(runner: Runner, report: Report, world: World) -> None:
         "warm": lambda: runner.run(ocireg_exists(world, [ref], cold=False), runner.ocireg_env(warm))[0],
         "skopeo": lambda: runner.run(skopeo_inspect(world, ref), runner.base_env())[0],
         "floor": floor_task(runner, world),
+        "httpx2": floor_task(runner, world, httpx2=True),
     }
     s, cut = alternate(runner, tasks, runner.plan.single_rounds, runner.plan.single_cap)
     n = len(s["cold"])
@@ -465,6 +483,12 @@ def case_far_single(runner: Runner, report: Report, world: World) -> None:
     report.add(
         ratio_row(f"far, Python floor: bench/floor.py, token known (n={n})", s["floor"], s["skopeo"], None)
     )
+    report.add(
+        ratio_row(
+            f"far, httpx2 floor: floor.py --httpx2, token known (n={n})", s["httpx2"], s["skopeo"], None
+        )
+    )
+    report.notes.append(own_share("far", s["warm"], s["httpx2"]))
 
     def fmt(pair: tuple[int, int]) -> str:
         return f"{pair[0]}+{pair[1]}"

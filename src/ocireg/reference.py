@@ -26,6 +26,7 @@ prefix. The full normalised name (``domain/path``) may have at most 255 characte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -188,7 +189,10 @@ def _check_port(text: str) -> int:
     return port
 
 
+@functools.lru_cache(maxsize=64)
 def _normalise_registry(text: str) -> str:
+    # Memoised: a batch names the same few registries hundreds of times, and IP-address parsing is a
+    # measurable share of a reference's CPU (a raised _Problem is not cached, so errors still name each input).
     host, port, is_ipv6 = _split_host_port(text)
     if port is None and host in DOCKER_HUB_ALIASES:
         return DOCKER_HUB
