@@ -130,6 +130,36 @@ def test_command_index_matches_registrations() -> None:
     assert registered == COMMAND_INDEX
 
 
+def test_top_level_help_lists_every_command_without_building_them() -> None:
+    """LD start-up: ``ocireg --help`` comes from the summary index, and says exactly what the full parser says."""
+    from ocireg.cli import COMMAND_INDEX, COMMAND_MODULES, COMMAND_SUMMARY
+    from ocireg.cli.parser import build_parser
+
+    full = build_parser(COMMAND_MODULES).format_help()
+    code, out, _ = run(["--help"])
+    assert code == 0
+    assert out == full
+    assert set(COMMAND_SUMMARY) == set(COMMAND_INDEX)
+    # Help placed before the command: the command's module is built, every other command is still listed.
+    code, out, _ = run(["-h", "tags"])
+    assert code == 0
+    assert out == full
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    """LD start-up: top-level help and an unknown command build no command's options."""
+    probe = (
+        "import sys, io\n"
+        "from ocireg.cli import main\n"
+        "main(['--help'], {}, stdout=io.StringIO())\n"
+        "main(['nosuch'], {}, stdout=io.StringIO(), stderr=io.StringIO())\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ocireg.cli.') and m not in "
+        "('ocireg.cli.parser', 'ocireg.cli.exitcodes')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
+
+
 def test_single_command_parser_still_rejects_unknown_options() -> None:
     code, _, err = run(["digest", "--frobnicate", "a"])
     assert code == 2

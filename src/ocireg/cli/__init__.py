@@ -12,7 +12,7 @@ from typing import TextIO
 
 from ocireg import __version__
 
-__all__ = ["COMMAND_INDEX", "COMMAND_MODULES", "main", "run"]
+__all__ = ["COMMAND_INDEX", "COMMAND_MODULES", "COMMAND_SUMMARY", "main", "run"]
 
 Command = Callable[..., int]
 
@@ -28,7 +28,9 @@ COMMAND_MODULES = (
 )
 
 # Which module registers each command, so a run builds only the parser it needs (building all of them costs
-# ~60 ms of CPU per invocation). tests/unit/test_cli_usage.py checks this index against the registrations.
+# ~60 ms of CPU per invocation), and each command's one-line summary, so top-level help lists every command
+# without building any of them. The modules' register() take their summaries from here (one source);
+# tests/unit/test_cli_usage.py checks this index against the registrations.
 COMMAND_INDEX: dict[str, str] = {
     "exists": "ocireg.cli.core",
     "digest": "ocireg.cli.core",
@@ -47,13 +49,31 @@ COMMAND_INDEX: dict[str, str] = {
     "logout": "ocireg.cli.write",
     "completion": "ocireg.cli.completion",
 }
+COMMAND_SUMMARY: dict[str, str] = {
+    "exists": "does IMAGE:TAG exist? (exit 0 present, 1 absent, 3-7 errors)",
+    "digest": "print the manifest digest of a reference",
+    "wait": "wait until IMAGE:TAG exists (exit 0), or 1 at the deadline",
+    "check": "check that every image referenced in compose/k8s/CI/Dockerfile/Helm files exists",
+    "pin": "rewrite image references in files to repo:tag@sha256:… (diff, or --write)",
+    "inspect": "show a manifest or index: digest, sizes, layers, platforms, labels",
+    "tags": "list a repository's tags (filter, sort, latest release, digests)",
+    "catalog": "list the repositories of a registry (usually admins only)",
+    "referrers": "list the signatures, SBOMs and attestations attached to an image",
+    "auth": "authentication diagnostics ('ocireg auth explain REF')",
+    "tag": "add tags to an image without pulling it (digest unchanged)",
+    "copy": "copy an image to another repository or registry",
+    "delete": "delete a tag (never other tags silently)",
+    "login": "check credentials and store them where Docker does",
+    "logout": "erase stored credentials for a registry",
+    "completion": "print a shell completion script (bash, zsh or fish)",
+}
 
 
 def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:
-    """Only the chosen command's module when argv names one; every module for top-level help and errors."""
+    """The chosen command's module when argv names one; none for top-level help and errors (summaries do)."""
     first = next((a for a in argv if not a.startswith("-")), None)
     module = COMMAND_INDEX.get(first or "")
-    return (module,) if module else COMMAND_MODULES
+    return (module,) if module else ()
 
 
 def _load(handler: str) -> Command:
@@ -88,7 +108,7 @@ def main(
     env = dict(os.environ if env is None else env)
     stdin = stdin or sys.stdin
     stderr = stderr or sys.stderr
-    parser = build_parser(_modules_for(argv))
+    parser = build_parser(_modules_for(argv), index=COMMAND_INDEX, summaries=COMMAND_SUMMARY)
     import contextlib
 
     try:

@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING
 
+from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, exit_code_for
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
 from ocireg.cli.render import error_json, print_error, text_table, write_json
@@ -47,7 +48,7 @@ Exit codes are those of 'ocireg exists' (0 granted and present, 1 granted but ab
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     auth = sub.add_parser(
         "auth",
-        help="authentication diagnostics ('ocireg auth explain REF')",
+        help=COMMAND_SUMMARY["auth"],
         description="Authentication diagnostics.",
         epilog="examples:\n  ocireg auth explain registry.example.com/group/project:v1",
         formatter_class=argparse.RawDescriptionHelpFormatter,

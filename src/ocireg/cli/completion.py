@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ocireg import __version__
+from ocireg.cli import COMMAND_SUMMARY
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
@@ -43,7 +44,7 @@ _FILE_HINTS = ("FILE", "PEM", "PATH", "DIR")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "completion",
-        help="print a shell completion script (bash, zsh or fish)",
+        help=COMMAND_SUMMARY["completion"],
         description="Print a completion script for SHELL on standard output.",
         epilog=COMPLETION_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

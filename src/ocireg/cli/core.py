@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
 from ocireg.cli.render import SCHEMA, dotenv_key, json_text, print_error, result_json, text_table, write_json
@@ -50,7 +51,7 @@ tag to); --platform selects one child.
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "exists",
-        help="does IMAGE:TAG exist? (exit 0 present, 1 absent, 3-7 errors)",
+        help=COMMAND_SUMMARY["exists"],
         description="Check that each reference exists (HEAD of its manifest).",
         epilog=EXISTS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "digest",
-        help="print the manifest digest of a reference",
+        help=COMMAND_SUMMARY["digest"],
         description="Resolve each reference to its manifest digest.",
         epilog=DIGEST_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
 from ocireg.cli.render import error_json, print_error, result_json, text_table, write_json
@@ -138,7 +139,7 @@ def _add_jobs(parser: argparse._ActionsContainer) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "wait",
-        help="wait until IMAGE:TAG exists (exit 0), or 1 at the deadline",
+        help=COMMAND_SUMMARY["wait"],
         description="Poll until every reference exists, or until --timeout.",
         epilog=WAIT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -176,7 +177,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "check",
-        help="check that every image referenced in compose/k8s/CI/Dockerfile/Helm files exists",
+        help=COMMAND_SUMMARY["check"],
         description="Find the image references in files and directories and check that each exists.",
         epilog=CHECK_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -193,7 +194,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "pin",
-        help="rewrite image references in files to repo:tag@sha256:… (diff, or --write)",
+        help=COMMAND_SUMMARY["pin"],
         description="Pin the image references in files to their current digests.",
         epilog=PIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

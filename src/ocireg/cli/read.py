@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import add_common_options
 from ocireg.cli.render import error_json, print_error, text_table, write_json
@@ -83,7 +84,7 @@ An image without referrers is exit 0 with an empty list.
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "inspect",
-        help="show a manifest or index: digest, sizes, layers, platforms, labels",
+        help=COMMAND_SUMMARY["inspect"],
         description="Show what an image's manifest (or index) and config say.",
         epilog=INSPECT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -100,7 +101,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "tags",
-        help="list a repository's tags (filter, sort, latest release, digests)",
+        help=COMMAND_SUMMARY["tags"],
         description="List every tag of a repository, across all pages.",
         epilog=TAGS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -125,7 +126,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "catalog",
-        help="list the repositories of a registry (usually admins only)",
+        help=COMMAND_SUMMARY["catalog"],
         description="List the repositories of a registry (/v2/_catalog), across all pages.",
         epilog=CATALOG_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -137,7 +138,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "referrers",
-        help="list the signatures, SBOMs and attestations attached to an image",
+        help=COMMAND_SUMMARY["referrers"],
         description="List the manifests whose subject is an image (OCI referrers).",
         epilog=REFERRERS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
 from ocireg.cli.render import text_table, write_json
@@ -108,7 +109,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser(
         "tag",
-        help="add tags to an image without pulling it (digest unchanged)",
+        help=COMMAND_SUMMARY["tag"],
         description="Point new tags at the manifest SRC names, byte for byte.",
         epilog=TAG_EPILOG,
         formatter_class=raw,
@@ -121,7 +122,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "copy",
-        help="copy an image to another repository or registry",
+        help=COMMAND_SUMMARY["copy"],
         description="Copy SRC to DST: blobs mounted or streamed, manifests byte for byte.",
         epilog=COPY_EPILOG,
         formatter_class=raw,
@@ -140,7 +141,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "delete",
-        help="delete a tag (never other tags silently)",
+        help=COMMAND_SUMMARY["delete"],
         description="Delete a tag; --untag or --manifest where the registry cannot delete a tag alone.",
         epilog=DELETE_EPILOG,
         formatter_class=raw,
@@ -166,7 +167,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "login",
-        help="check credentials and store them where Docker does",
+        help=COMMAND_SUMMARY["login"],
         description="Verify a user name and password (or token) with the registry, then store them.",
         epilog=LOGIN_EPILOG,
         formatter_class=raw,
@@ -179,7 +180,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "logout",
-        help="erase stored credentials for a registry",
+        help=COMMAND_SUMMARY["logout"],
         description="Erase the credentials 'ocireg login' (or 'docker login') stored for REGISTRY.",
         epilog=LOGOUT_EPILOG,
         formatter_class=raw,
