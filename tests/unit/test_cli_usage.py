@@ -156,7 +156,9 @@ def test_top_level_help_imports_no_command_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('ocireg.cli.') and m not in "
         "('ocireg.cli.parser', 'ocireg.cli.exitcodes')))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
     assert done.stdout.strip() == "[]"
 
 
