@@ -210,7 +210,7 @@ class RegistryClient:
         base = self._base_url(registry, deadline)
         url = base + path
         credential = self.credential_for(registry)
-        leader = self._join_first_wave(registry, deadline)
+        release = self._join_first_wave(registry, deadline)
         try:
             return self._request(
                 method,
@@ -224,27 +224,30 @@ class RegistryClient:
                 deadline=deadline,
                 what=what,
                 ok=ok,
-                first_wave=leader,
+                first_wave=release,
             )
         finally:
-            if leader is not None:
-                leader.set()
+            if release is not None:
+                release.set()
 
     def _join_first_wave(self, registry: Registry, deadline: Deadline) -> threading.Event | None:
         """Let the first request to a registry learn its challenge alone; concurrent ones wait for that answer.
 
         Without this, every worker of a batch opens with an unauthenticated request and collects its own 401
         (``--jobs 16``: 16 wasted round trips and 16 token requests raced through the single-flight lock).
-        Returns the event to set when this thread is the leader.
+        Returns the event to set once this request has an answer: the leader's, or a follower's that stopped
+        waiting. A follower waits at most half of its own budget: when the leader's request hangs (one slow
+        manifest at the head of a batch), the others learn the challenge themselves instead of failing with it,
+        and the first of them to get an answer releases everyone still waiting.
         """
         with self._first_lock:
             event = self._first_wave.get(registry.name)
             if event is None:
                 event = self._first_wave[registry.name] = threading.Event()
                 return event
-        if not event.is_set():
-            event.wait(deadline.clamp(self.config.timeout))
-        return None
+        if event.is_set() or event.wait(deadline.clamp(self.config.timeout) / 2):
+            return None
+        return event
 
     def _request(
         self,

@@ -579,6 +579,37 @@ def test_ft_partial_batch_failure_each_line_correct(proxy: FaultProxy, token_rig
     assert_absent_only_on_404(result, proxy)
 
 
+def test_ft_hanging_first_request_does_not_sink_the_batch(proxy: FaultProxy, token_rig: Rig) -> None:
+    """FT: partial batch failure — the batch's first request (the one that learns the challenge while the others
+    wait) hangs. The other first-wave reference stops waiting with half its budget left and answers on its own,
+    and its answer releases the references after it, which keep their whole budget.
+
+    Whichever of oci/index leads, its HEAD is the first to reach the proxy: ``times=1`` makes exactly that one
+    hang. ``list`` starts once the other one is done and needs about 3 of its 4 s (three 503s, each with
+    Retry-After: 1) to end with the registry's own answer (exit 6); had it waited on the hung leader too, its
+    deadline would cut the retries short (exit 5 or 7).
+    """
+    hang = Rule("HEAD", MANIFEST, delay(60), times=1)
+    proxy.add_rule(hang)
+    proxy.add_rule(Rule("HEAD", MANIFEST + "list$", status(503, {"Retry-After": "1"})))
+    tags = ["oci", "index", "list"]
+    refs = [via(proxy, REPO, tag) for tag in tags]
+    result = run_cli(
+        ["exists", "-o", "json", "--timeout", "4", "--jobs", "2", *plain(proxy), *refs], ALICE_ENV
+    )
+    results = json_results(result)
+    assert hang.hits == 1
+    first_wave = {tag: r for tag, r in zip(tags, results, strict=True) if tag != "list"}
+    assert sorted(r["status"] for r in first_wave.values()) == ["error", "present"], result.out
+    for tag, r in first_wave.items():
+        if r["status"] == "present":
+            assert r["digest"] == token_rig.seeded.digest(REPO, tag)
+        else:
+            assert r["error"]["exit_code"] == 5
+    assert results[2]["status"] == "error" and results[2]["error"]["exit_code"] == 6, result.out
+    assert result.code == 5
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Signals: SIGINT and SIGPIPE on a real process
 # ---------------------------------------------------------------------------------------------------------
