@@ -154,7 +154,7 @@ def test_top_level_help_imports_no_command_module() -> None:
         "main(['--help'], {}, stdout=io.StringIO())\n"
         "main(['nosuch'], {}, stdout=io.StringIO(), stderr=io.StringIO())\n"
         "print(sorted(m for m in sys.modules if m.startswith('ocireg.cli.') and m not in "
-        "('ocireg.cli.parser', 'ocireg.cli.exitcodes')))\n"
+        "('ocireg.cli.parser', 'ocireg.cli.exitcodes', 'ocireg.cli.options')))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60

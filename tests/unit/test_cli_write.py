@@ -23,7 +23,7 @@ def test_help_has_examples(command: str) -> None:
         (["delete", "localhost:1/a/b"], "name the tag"),
         (["delete", "localhost:1/A/b:t"], "lowercase"),
         (["copy", "localhost:1/a/b:t", "localhost:1/c:Bad Tag"], "whitespace"),
-        (["copy", "--jobs", "0", "localhost:1/a:t", "localhost:1/b"], "from 1 to 16"),
+        (["copy", "--jobs", "0", "localhost:1/a:t", "localhost:1/b"], "from 1 to 32"),
         (["tag", "localhost:1/a/b:t", "other.example/c:d"], "ocireg copy"),
         (["login", "-u", "me", "--password-stdin"], "name the registry"),
         (["login", "localhost:1"], "--username"),

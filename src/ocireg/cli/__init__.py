@@ -103,7 +103,10 @@ def main(
         stdout.write(f"ocireg {__version__}\n")
         return 0
     from ocireg.cli.exitcodes import ExitCode, exit_code_for
-    from ocireg.cli.parser import UsageExit, build_parser
+    from ocireg.cli.parser import UsageExit, build_parser, hoist_global_options
+
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = hoist_global_options(argv)
 
     env = dict(os.environ if env is None else env)
     stdin = stdin or sys.stdin
@@ -115,8 +118,9 @@ def main(
         with contextlib.redirect_stdout(stdout):  # --help / --version print to the caller's stdout
             args = parser.parse_args(argv)
     except UsageExit as exc:
-        exc.parser.print_usage(stderr)
+        # The line that matters first; the usage block after it, for reference.
         stderr.write(f"ocireg: error: {exc}\n")
+        exc.parser.print_usage(stderr)
         return ExitCode.USAGE
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.USAGE

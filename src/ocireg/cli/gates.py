@@ -14,9 +14,14 @@ from typing import TYPE_CHECKING
 
 from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
-from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.options import (
+    CREDENTIALS_HELP,
+    add_common_options,
+    jobs,
+    positive_duration,
+)
 from ocireg.cli.render import error_json, print_error, result_json, text_table, write_json
-from ocireg.errors import InvalidReference, OciregError, UsageError
+from ocireg.errors import InvalidReference, OciregError
 from ocireg.text import escape
 
 if TYPE_CHECKING:
@@ -103,33 +108,11 @@ reported as skipped and left alone. A kustomize image is pinned in its digest: f
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _duration(text: str) -> float:
-    from ocireg.duration import parse_duration
-
-    try:
-        return parse_duration(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_duration(text: str) -> float:
-    seconds = _duration(text)
-    if seconds < 0.1:
-        raise argparse.ArgumentTypeError(f"must be at least 100ms: {text!r}")
-    return seconds
-
-
-def _jobs(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 32: {text!r}")
-    return int(text)
-
-
 def _add_jobs(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--jobs",
         "-j",
-        type=_jobs,
+        type=jobs,
         default=8,
         metavar="N",
         help="references checked concurrently (default 8, at most 32)",
@@ -154,14 +137,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = p.add_argument_group("waiting")
     group.add_argument(
         "--timeout",
-        type=_positive_duration,
+        type=positive_duration,
         default=DEFAULT_WAIT_SECONDS,
         metavar="DURATION",
         help=f"give up after this long, e.g. 90s, 10m, 1h (default {DEFAULT_WAIT})",
     )
     group.add_argument(
         "--interval",
-        type=_positive_duration,
+        type=positive_duration,
         default=DEFAULT_INTERVAL_SECONDS,
         metavar="DURATION",
         help=f"longest pause between polls (default {DEFAULT_INTERVAL}); pauses start at 1s and double",

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import math
 
-__all__ = ["CREDENTIALS_HELP", "add_common_options"]
+__all__ = [
+    "CREDENTIALS_HELP",
+    "GLOBAL_OPTIONS_HELP",
+    "add_common_options",
+    "duration",
+    "jobs",
+    "positive_duration",
+]
 
 CREDENTIALS_HELP = """\
 credentials, first match wins (per registry host):
@@ -60,10 +66,10 @@ def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, 
     )
     conn.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_duration,
         default=120.0,
-        metavar="SECONDS",
-        help="give up on an operation after this many seconds, retries included (default 120)",
+        metavar="DURATION",
+        help="give up on an operation after this long, retries included: 30, 30s, 1m30s, 2h (default 2m)",
     )
     conn.add_argument(
         "--no-token-cache",
@@ -74,10 +80,10 @@ def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, 
         conn.add_argument(
             "--jobs",
             "-j",
-            type=_jobs,
+            type=jobs,
             default=8,
             metavar="N",
-            help="references checked concurrently (default 8, at most 32)",
+            help=f"references checked concurrently (default 8, at most {MAX_JOBS})",
         )
         conn.add_argument(
             "--from-file",
@@ -88,17 +94,48 @@ def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, 
         conn.add_argument("--fail-fast", action="store_true", help="stop at the first error")
 
 
-def _positive_float(text: str) -> float:
+MAX_JOBS = 32
+
+# Shown in `ocireg --help`; tests/unit/test_cli_globals.py checks it against add_common_options.
+GLOBAL_OPTIONS_HELP = """\
+global options (before or after the command; after wins when both are given):
+  -o, --output FORMAT       text, json, jsonl or dotenv (which ones: see the command's --help)
+  -q, --quiet               print nothing on stdout; rely on the exit code
+  --debug                   log every HTTP request and response on stderr (secrets redacted)
+  -u, --username USER       user name for the registry (with --password-stdin)
+  --password-stdin          read the password or token from standard input
+  --ca-file PEM             extra CA certificate(s) to trust (also OCIREG_CA_FILE)
+  --plain-http HOST[:PORT]  allow plain HTTP to this registry (also OCIREG_PLAIN_HTTP)
+  --insecure-skip-tls-verify HOST[:PORT]
+                            do not verify this host's TLS certificate
+  --timeout DURATION        per operation, retries included: 30, 30s, 1m30s, 2h
+  --no-token-cache          neither read nor write the token cache
+  -j, --jobs N              work done concurrently, for commands that batch
+  -f, --from-file FILE      read references from FILE (- for stdin), for commands that batch
+  --fail-fast               stop at the first error, for commands that batch"""
+
+
+def duration(text: str) -> float:
+    """One duration type for every duration option: ``90``, ``90s``, ``1m30s``, ``2h``, ``1.5s``, ``500ms``."""
+    from ocireg.duration import parse_duration
+    from ocireg.errors import UsageError
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if math.isnan(value) or not 0 < value <= 86400 * 7:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
+        return parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _jobs(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 32: {text!r}")
+def positive_duration(text: str) -> float:
+    """A :func:`duration` of at least 100 ms (a timeout or an interval of zero would never wait)."""
+    seconds = duration(text)
+    if seconds < 0.1:
+        raise argparse.ArgumentTypeError(f"must be at least 100ms: {text!r}")
+    return seconds
+
+
+def jobs(text: str) -> int:
+    """``--jobs``: a whole number from 1 to :data:`MAX_JOBS` (the one validator every command uses)."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_JOBS}: {text!r}")
     return int(text)

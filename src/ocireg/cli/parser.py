@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 
 from ocireg import __version__
 from ocireg.cli.exitcodes import EXIT_CODE_HELP
+from ocireg.cli.options import GLOBAL_OPTIONS_HELP, add_common_options
 
-__all__ = ["UsageExit", "build_parser"]
+__all__ = ["UsageExit", "build_parser", "hoist_global_options"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +42,8 @@ def build_parser(
         prog="ocireg",
         description="Check, inspect and manage images and tags in private container registries "
         "(GitLab first, any OCI / Docker Registry v2 registry) without a Docker daemon.",
-        epilog=f"Run 'ocireg COMMAND --help' for a command's options and examples.\n\n{EXIT_CODE_HELP}",
+        epilog=f"Run 'ocireg COMMAND --help' for a command's options and examples.\n\n"
+        f"{GLOBAL_OPTIONS_HELP}\n\n{EXIT_CODE_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ocireg {__version__}")
@@ -59,3 +61,50 @@ def build_parser(
             importlib.import_module(module).register(sub)
             registered.add(module)
     return parser
+
+
+# Commands whose first positional argument names a subcommand: global options go after both words.
+_NESTED = {"auth": frozenset({"explain"})}
+
+
+def _global_option_arity() -> dict[str, bool]:
+    """Every option of :func:`add_common_options` → whether it takes a value (one source for both places)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_common_options(probe, batch=True)
+    return {flag: action.nargs != 0 for action in probe._actions for flag in action.option_strings}
+
+
+def hoist_global_options(argv: Sequence[str]) -> list[str]:
+    """Move the common options written before the command to just after it.
+
+    ``ocireg --debug -o json exists REF`` becomes ``ocireg exists --debug -o json REF``, as docker, skopeo,
+    crane and regctl users type it. Put right after the command (and before the command's own arguments), an
+    option repeated later on the line wins, because argparse keeps the last value. Anything that is not a
+    common option stops the scan and is left where it is, for argparse to report.
+    """
+    arity = _global_option_arity()
+    hoisted: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2]
+        if not arg.startswith("-") or arg == "--" or name not in arity:
+            break
+        attached = "=" in arg if arg.startswith("--") else len(arg) > 2
+        if arity[name] and not attached:
+            if i + 1 >= len(argv):
+                break  # "ocireg --timeout": left for argparse to say what is missing
+            hoisted += argv[i : i + 2]
+            i += 2
+            continue
+        if not arity[name] and attached:
+            break  # "-qx": an unknown flag cluster, left for argparse
+        hoisted.append(arg)
+        i += 1
+    if not hoisted or i >= len(argv):
+        return list(argv)
+    command = [argv[i]]
+    rest = list(argv[i + 1 :])
+    if rest and rest[0] in _NESTED.get(argv[i], ()):
+        command.append(rest.pop(0))
+    return command + hoisted + rest

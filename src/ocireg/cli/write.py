@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode
-from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, jobs
 from ocireg.cli.render import text_table, write_json
 from ocireg.errors import UsageError
 from ocireg.text import escape
@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--referrers", action="store_true", help="also copy signatures, SBOMs and attestations of the image"
     )
     p.add_argument(
-        "--jobs", "-j", type=_jobs, default=4, metavar="N", help="blobs transferred at once (default 4)"
+        "--jobs", "-j", type=jobs, default=4, metavar="N", help="blobs transferred at once (default 4)"
     )
     add_common_options(p)
     p.set_defaults(handler="ocireg.cli.write:cmd_copy")
@@ -160,7 +160,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--ignore-missing", action="store_true", help="exit 0 when the tag does not exist (cleanup jobs)"
     )
     p.add_argument(
-        "--jobs", "-j", type=_jobs, default=8, metavar="N", help="tags resolved at once by --manifest"
+        "--jobs", "-j", type=jobs, default=8, metavar="N", help="tags resolved at once by --manifest"
     )
     add_common_options(p)
     p.set_defaults(handler="ocireg.cli.write:cmd_delete")
@@ -192,12 +192,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     out.add_argument("-q", "--quiet", action="store_true", help="print nothing on stdout")
     p.set_defaults(handler="ocireg.cli.write:cmd_logout")
-
-
-def _jobs(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 16:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 16: {text!r}")
-    return int(text)
 
 
 # ------------------------------------------------------------------------------------------------------ tag
