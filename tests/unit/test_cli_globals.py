@@ -9,10 +9,11 @@ import argparse
 
 import pytest
 
-from clirunner import run_cli
 from ocireg.cli import COMMAND_INDEX, COMMAND_SUMMARY
 from ocireg.cli.options import GLOBAL_OPTIONS_HELP, add_common_options, jobs, positive_duration
 from ocireg.cli.parser import build_parser, hoist_global_options
+
+from clirunner import run_cli
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
