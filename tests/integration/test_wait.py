@@ -12,6 +12,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from ocireg.cli import main
 
 from clirunner import creds, run_cli
@@ -157,3 +159,18 @@ def test_wait_progress_line_on_a_terminal_only(token_rig: Rig) -> None:
     code = main(["wait", "-q", "--timeout", "500ms", ref], env, stdout=io.StringIO(), stderr=quiet_err)
     assert code == 1
     assert "waiting:" not in quiet_err.getvalue()
+
+
+@pytest.mark.parametrize("plain", [{"NO_COLOR": "1"}, {"TERM": "dumb"}, {"OCIREG_PROGRESS": "0"}])
+def test_wait_no_escape_sequences_with_no_color_or_dumb_terminal(
+    token_rig: Rig, plain: dict[str, str]
+) -> None:
+    """#18: NO_COLOR, TERM=dumb and OCIREG_PROGRESS=0 keep even a terminal's stderr free of escape sequences."""
+    ref = token_rig.ref("group/project", f"never-{uuid.uuid4().hex[:8]}")
+    env = {**os.environ, **ALICE_ENV, **plain}
+    err = _Terminal()
+    code = main(
+        ["wait", "--timeout", "800ms", "--interval", "300ms", ref], env, stdout=io.StringIO(), stderr=err
+    )
+    assert code == 1
+    assert "\x1b" not in err.getvalue() and "waiting:" not in err.getvalue()

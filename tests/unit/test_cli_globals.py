@@ -107,3 +107,20 @@ def test_bi_global_help_lists_every_common_option() -> None:
         assert flag in GLOBAL_OPTIONS_HELP, flag
     result = run_cli(["--help"])
     assert result.code == 0 and "global options (before or after the command" in result.out
+
+
+@pytest.mark.parametrize("argv", [["--version", "-v"], ["-v", "--version"], ["--version", "--verbose"]])
+def test_bi_version_verbose_lists_python_and_dependencies(argv: list[str]) -> None:
+    """#18: `ocireg --version -v` prints what a bug report needs: Python, platform, each run-time dependency."""
+    from importlib import metadata
+
+    result = run_cli(argv)
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].startswith("ocireg ") and lines[1].startswith("Python ")
+    runtime = [r for r in metadata.requires("ocireg") or [] if "extra ==" not in r]
+    assert runtime and len(lines) == 2 + len(runtime)
+    for line in lines[2:]:
+        name, version = line.split(" ", 1)
+        assert version == metadata.version(name)
+    assert run_cli(["--version"]).out.count("\n") == 1  # the fast path stays one line

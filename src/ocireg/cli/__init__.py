@@ -76,6 +76,32 @@ def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:
     return (module,) if module else ()
 
 
+def _version_report() -> str:
+    """``ocireg --version -v``: what a bug report needs — Python, the platform, each dependency in use."""
+    import platform
+    import re
+    from importlib import metadata
+
+    lines = [
+        f"ocireg {__version__}",
+        f"Python {platform.python_version()} ({platform.python_implementation()}) on {platform.platform()}",
+    ]
+    try:
+        requirements = metadata.requires("ocireg") or []
+    except metadata.PackageNotFoundError:  # run from a source tree or a zipapp without metadata
+        requirements = []
+    for requirement in requirements:
+        if "extra ==" in requirement:
+            continue  # test and development extras are not in use at run time
+        name = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        lines.append(f"{name} {version}")
+    return "\n".join(lines) + "\n"
+
+
 def _load(handler: str) -> Command:
     import importlib
 
@@ -101,6 +127,9 @@ def main(
     if argv == ["--version"]:
         # Fast path: CI jobs call this to log the tool version; it must not pay for argparse or httpx2.
         stdout.write(f"ocireg {__version__}\n")
+        return 0
+    if sorted(argv) in (["--version", "-v"], ["--verbose", "--version"]):
+        stdout.write(_version_report())
         return 0
     from ocireg.cli.exitcodes import ExitCode, exit_code_for
     from ocireg.cli.parser import UsageExit, build_parser, hoist_global_options

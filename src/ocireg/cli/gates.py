@@ -223,14 +223,6 @@ class _Progress:
             self.ctx.stderr.flush()
 
 
-def _is_tty(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except (OSError, ValueError):
-        return False
-
-
 def cmd_wait(ctx: Context) -> int:
     from ocireg.cli.core import parse_reference_args, read_reference_args
     from ocireg.operations.wait import wait_for
@@ -240,7 +232,11 @@ def cmd_wait(ctx: Context) -> int:
     if parsed is None:
         return ExitCode.USAGE
     timeout = float(ctx.args.timeout)
-    progress = _Progress(ctx) if _is_tty(ctx.stderr) and not ctx.quiet else None
+    from ocireg.cli.progress import progress_enabled
+
+    # The same rule as every progress display: a terminal, not -q, no NO_COLOR, not TERM=dumb.
+    shown = progress_enabled(ctx.stderr, ctx.env, quiet=ctx.quiet)
+    progress = _Progress(ctx) if shown else None
     try:
         outcome = wait_for(
             ctx.client(),

@@ -46,7 +46,12 @@ def build_parser(
         f"{GLOBAL_OPTIONS_HELP}\n\n{EXIT_CODE_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"ocireg {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"ocireg {__version__}",
+        help="print the version and exit (with -v: Python, platform and dependency versions, for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     if index is None or summaries is None:
