@@ -34,6 +34,7 @@ from ocireg.errors import (
     NotFound,
     OciregError,
     PermissionDenied,
+    PlatformNotFound,
     ProtocolViolation,
     RegistryError,
     TransportError,
@@ -511,7 +512,9 @@ class RegistryClient:
             variant=str(config["variant"]) if isinstance(config.get("variant"), str) else None,
         )
         if not platform_matches(platform, have):
-            raise NotFound(f"{escape(str(ref))} is a single-platform image for {have}, not {platform}")
+            raise PlatformNotFound(
+                f"{escape(str(ref))} is a single-platform image for {escape(str(have))}, not {escape(str(platform))}"
+            )
         return document.digest
 
     def get_image_config(

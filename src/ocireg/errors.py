@@ -23,6 +23,7 @@ __all__ = [
     "NotFound",
     "OciregError",
     "PermissionDenied",
+    "PlatformNotFound",
     "ProtocolViolation",
     "RateLimited",
     "RealmRejected",
@@ -87,6 +88,14 @@ class NotFound(OciregError):
     """The registry said the manifest, tag, blob or repository does not exist (exit 1).
 
     Raised only on a registry statement (404, ``MANIFEST_UNKNOWN``, ``NAME_UNKNOWN``...), never after a failure.
+    """
+
+
+class PlatformNotFound(NotFound):
+    """The image exists, but not for the platform asked for (exit 1, like any absence).
+
+    A subclass so that callers that treat "the tag is gone" specially (``pin`` keeps a pin whose tag was
+    deleted) can tell it apart from a missing tag.
     """
 
 

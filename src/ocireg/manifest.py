@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import NoReturn
 
 from ocireg import mediatypes
-from ocireg.errors import InvalidManifest, InvalidReference, NotFound, OciregError
+from ocireg.errors import InvalidManifest, InvalidReference, OciregError, PlatformNotFound
 from ocireg.reference import Digest
 from ocireg.text import escape
 
@@ -226,50 +226,62 @@ def parse_platform(text: str) -> Platform:
 
 
 def normalize_platform(platform: Platform) -> Platform:
-    """The containerd-style normal form used for matching.
+    """containerd's ``Normalize``: the canonical form two platforms are compared in.
 
-    ``x86_64``/``x86-64`` → ``amd64`` (variant ``v1`` dropped); ``aarch64`` → ``arm64`` with default variant
-    ``v8`` (``8`` → ``v8``); ``armhf`` → ``arm/v7``, ``armel`` → ``arm/v6``, ``arm`` defaults to ``v7``;
-    ``i386`` → ``386``; ``macos`` → ``darwin``; everything lower case.
+    Transcribed from github.com/containerd/platforms (``platforms.go`` ``Normalize``, ``database.go``
+    ``normalizeOS``/``normalizeArch``): everything lower case; ``macos`` → ``darwin``; ``i386`` → ``386``
+    (variant dropped); ``x86_64``/``x86-64`` → ``amd64``, whose ``v1`` is its baseline and is dropped;
+    ``aarch64`` → ``arm64``, whose ``8``/``v8``/``v8.0`` is its baseline and is dropped, and ``9``/``9.0``/
+    ``v9.0`` → ``v9``; ``armhf`` → ``arm/v7``, ``armel`` → ``arm/v6``; ``arm`` without a variant (or ``7``)
+    is ``arm/v7``, ``5``/``6``/``8`` get their ``v``. The OS version is kept as it is.
     """
     os_ = platform.os.lower()
     if os_ == "macos":
         os_ = "darwin"
     arch = platform.architecture.lower()
-    variant = platform.variant.lower() if platform.variant else None
-    if arch in ("x86_64", "x86-64", "amd64"):
+    variant = (platform.variant or "").lower()
+    if arch == "i386":
+        arch, variant = "386", ""
+    elif arch in ("x86_64", "x86-64", "amd64"):
         arch = "amd64"
         if variant == "v1":
-            variant = None
+            variant = ""
     elif arch in ("aarch64", "arm64"):
         arch = "arm64"
-        if variant in (None, "8", "v8", "v8.0"):
-            variant = "v8"
+        if variant in ("8", "v8", "v8.0"):
+            variant = ""
+        elif variant in ("9", "9.0", "v9.0"):
+            variant = "v9"
     elif arch == "armhf":
         arch, variant = "arm", "v7"
     elif arch == "armel":
         arch, variant = "arm", "v6"
     elif arch == "arm":
-        if variant is None:
+        if variant in ("", "7"):
             variant = "v7"
-        elif variant in ("5", "6", "7", "8"):
+        elif variant in ("5", "6", "8"):
             variant = f"v{variant}"
-    elif arch in ("i386", "i686"):
-        arch = "386"
-    return Platform(os_, arch, variant, platform.os_version)
+    return Platform(os_, arch, variant or None, platform.os_version)
 
 
 def platform_matches(want: Platform, have: Platform) -> bool:
-    """True when ``have`` (an index entry) satisfies ``want`` after normalisation.
+    """True when ``have`` (an index entry, or an image config) is the platform ``want`` asks for.
 
-    A ``want`` without variant matches any variant; a ``want`` without OS version matches any OS version.
+    containerd's strict matcher (``platforms.OnlyStrict``, github.com/containerd/platforms ``compare.go``):
+    both sides normalised (:func:`normalize_platform`), then OS, architecture and variant must be equal. So a
+    request without a variant takes only the architecture's baseline (``linux/amd64`` is ``amd64`` or
+    ``amd64/v1``, never ``amd64/v3``, whose images die with "illegal instruction" on older CPUs;
+    ``linux/arm64`` is ``arm64`` or ``arm64/v8``, never ``arm64/v9``; ``linux/arm`` is ``arm/v7``), and an
+    explicit variant matches only itself (``arm64/v8`` ≡ ``arm64``, ``arm64/v9.0`` ≡ ``arm64/v9``).
+
+    OS versions (Windows images) take part only when both sides have one, as in containerd; then they must be
+    equal (containerd compares Windows build numbers; ocireg, whose ``--platform`` has no OS version, compares
+    the whole string).
     """
     w, h = normalize_platform(want), normalize_platform(have)
-    if w.os != h.os or w.architecture != h.architecture:
+    if (w.os, w.architecture, w.variant) != (h.os, h.architecture, h.variant):
         return False
-    if want.variant is not None and w.variant != h.variant:
-        return False
-    return want.os_version is None or want.os_version == have.os_version
+    return want.os_version is None or have.os_version is None or want.os_version == have.os_version
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -539,13 +551,45 @@ def parse_manifest(raw: bytes, content_type: str | None, *, algorithm: str = "sh
 
 
 def select_platform(index: Index, platform: Platform) -> Descriptor:
-    """The first child of ``index`` whose platform matches ``platform`` (see :func:`platform_matches`).
+    """The child of ``index`` for ``platform``, by :func:`platform_matches` (containerd's strict matcher).
 
-    Raises :class:`NotFound` naming the platforms the index does have.
+    Every entry is compared, not only the first of its architecture: ``linux/amd64`` on an index listing
+    ``[linux/amd64/v3, linux/amd64]`` is the second entry. When several entries match, one spelled exactly as
+    asked wins, else the first in index order (containerd keeps index order among equal matches).
+
+    Raises :class:`PlatformNotFound` naming the platforms the index does have (and, when only other variants of the
+    architecture are there, how to ask for one of them).
     """
-    for descriptor in index.manifests:
-        if descriptor.platform is not None and platform_matches(platform, descriptor.platform):
-            return descriptor
+    matching = [
+        d for d in index.manifests if d.platform is not None and platform_matches(platform, d.platform)
+    ]
+    if matching:
+        spelled = (platform.os, platform.architecture, platform.variant)
+        for descriptor in matching:
+            have = descriptor.platform
+            if have is not None and (have.os, have.architecture, have.variant) == spelled:
+                return descriptor
+        return matching[0]
     available = list(dict.fromkeys(str(p) for p in index.platforms))
     listed = ", ".join(escape(text) for text in available) if available else "none"
-    raise NotFound(f"no {escape(str(platform))} entry in index {index.digest}; available: {listed}")
+    raise PlatformNotFound(
+        f"no {escape(str(platform))} entry in index {index.digest}; available: {listed}",
+        hint=_variant_hint(index, platform),
+    )
+
+
+def _variant_hint(index: Index, platform: Platform) -> str | None:
+    """When the index has the architecture only in other variants, say how to ask for one explicitly."""
+    want = normalize_platform(platform)
+    others = [
+        str(p)
+        for p in index.platforms
+        if (normalize_platform(p).os, normalize_platform(p).architecture) == (want.os, want.architecture)
+    ]
+    if not others:
+        return None
+    asked = "the architecture's baseline" if platform.variant is None else f"variant {platform.variant}"
+    return (
+        f"{escape(str(platform))} means {asked} only (containerd's strict matching); to take another "
+        f"variant ask for it: --platform {escape(others[0])}"
+    )

@@ -603,7 +603,8 @@ MATCHES = [
     (P("linux", "amd64"), P("linux", "amd64"), True),
     (P("linux", "amd64"), P("linux", "x86_64"), True),
     (P("linux", "x86_64"), P("linux", "amd64"), True),
-    (P("linux", "amd64"), P("linux", "amd64", "v3"), True),
+    # #13 item 1: a request without a variant takes only the baseline (containerd's strict matcher)
+    (P("linux", "amd64"), P("linux", "amd64", "v3"), False),
     (P("linux", "amd64", "v1"), P("linux", "amd64"), True),
     (P("linux", "amd64"), P("linux", "arm64"), False),
     (P("linux", "amd64"), P("windows", "amd64"), False),
@@ -618,7 +619,8 @@ MATCHES = [
     (P("linux", "arm", "v7"), P("linux", "arm"), True),
     (P("linux", "arm", "v7"), P("linux", "armhf"), True),
     (P("linux", "arm", "v6"), P("linux", "armel"), True),
-    (P("linux", "arm"), P("linux", "arm", "v6"), True),
+    (P("linux", "arm"), P("linux", "arm", "v6"), False),
+    (P("linux", "arm"), P("linux", "arm", "v7"), True),
     (P("linux", "386"), P("linux", "i386"), True),
     (P("windows", "amd64"), P("windows", "amd64", None, "6.3.9600.20778"), True),
     (P("windows", "amd64", None, "6.2.9200.16384"), P("windows", "amd64", None, "6.3.9600.20778"), False),
@@ -636,8 +638,8 @@ def test_select_platform() -> None:
     assert isinstance(index, Index)
     assert select_platform(index, parse_platform("linux/amd64")).digest == Digest.parse(_d(9))
     assert select_platform(index, parse_platform("linux/arm/v7")).digest == Digest.parse(_d(11))
-    # Without a variant the first arm entry wins.
-    assert select_platform(index, parse_platform("linux/arm")).digest == Digest.parse(_d(10))
+    # #13 item 1: without a variant "arm" means arm/v7 (the third entry), not the first arm entry (v6).
+    assert select_platform(index, parse_platform("linux/arm")).digest == Digest.parse(_d(11))
     assert select_platform(index, parse_platform("windows/amd64")).digest == Digest.parse(_d(13))
     oci = _parse(OCI_INDEX_DOC)
     assert isinstance(oci, Index)

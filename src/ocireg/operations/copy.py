@@ -28,7 +28,7 @@ from typing import Protocol
 
 from ocireg import mediatypes
 from ocireg.client import RegistryClient
-from ocireg.errors import DigestMismatch, NotFound, RegistryError
+from ocireg.errors import DigestMismatch, NotFound, PlatformNotFound, RegistryError
 from ocireg.manifest import Descriptor, Index, Manifest, Platform, platform_matches, select_platform
 from ocireg.operations.referrers import add_to_referrers_tag
 from ocireg.operations.workers import run_bounded
@@ -277,7 +277,9 @@ def _select(
         variant=str(config["variant"]) if isinstance(config.get("variant"), str) else None,
     )
     if not platform_matches(platform, have):
-        raise NotFound(f"{escape(str(source))} is a single-platform image for {have}, not {platform}")
+        raise PlatformNotFound(
+            f"{escape(str(source))} is a single-platform image for {escape(str(have))}, not {escape(str(platform))}"
+        )
     return document
 
 

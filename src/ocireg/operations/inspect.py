@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ocireg import mediatypes
-from ocireg.errors import NotFound, ProtocolViolation
+from ocireg.errors import PlatformNotFound, ProtocolViolation
 from ocireg.manifest import (
     Descriptor,
     Index,
@@ -200,7 +200,7 @@ def inspect(
         have = result.platform
         if have is None or not platform_matches(platform, have):
             described = str(have) if have is not None else "an unknown platform"
-            raise NotFound(
+            raise PlatformNotFound(
                 f"{escape(str(ref))} is a single-platform image for {escape(described)}, not {escape(str(platform))}"
             )
     return result

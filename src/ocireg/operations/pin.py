@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ocireg.client import RegistryClient
-from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError, UsageError
+from ocireg.errors import InvalidReference, NotFound, OciregError, PlatformNotFound, RegistryError, UsageError
 from ocireg.manifest import Platform
 from ocireg.operations.check import CheckResult, check_digests, check_exists
 from ocireg.operations.files import Finding, Scan, Target, find_in_text
@@ -247,7 +247,14 @@ def _decide(
             ref.digest,
             note=f"the tag now points to {current.digest}; --update refreshes the pin",
         )
-    if current is not None and current.error is not None and not isinstance(current.error, NotFound):
+    if (
+        current is not None
+        and current.error is not None
+        and (
+            # a tag whose index lacks the platform asked for still exists: that is an error, not "the tag is gone"
+            not isinstance(current.error, NotFound) or isinstance(current.error, PlatformNotFound)
+        )
+    ):
         return PinChange(finding, "error", ref.digest, error=current.error)
     if check is None or check.error is not None:
         return PinChange(

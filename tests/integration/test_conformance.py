@@ -1,0 +1,118 @@
+"""#13: ocireg agrees with the reference implementations, through the CLI against the rig.
+
+Each test names the issue item it covers; the transcribed reference cases themselves are unit tests
+(``tests/unit/test_conformance_*.py``, each citing repository, path and commit).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+
+from clirunner import creds, run_cli
+from rig import Rig
+from rig.seed import SeededManifest
+from rig.tokenserver import ALICE, ALICE_PASSWORD
+
+ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
+PROJECT = "group/project"
+
+# The issue's index: a v3 build listed first, the baseline amd64 image second, and an arm64/v9 build.
+VARIANT_PLATFORMS = (("linux", "amd64", "v3"), ("linux", "amd64", None), ("linux", "arm64", "v9"))
+
+
+@pytest.fixture(scope="module")
+def variant_index(token_rig: Rig) -> SeededManifest:
+    """An OCI index ``group/project:variants-<random>`` with the children [amd64/v3, amd64, arm64/v9] (raw seeding)."""
+    with token_rig.pusher() as pusher:
+        return pusher.push_index(
+            PROJECT, f"variants-{secrets.token_hex(3)}", label="variants", platforms=VARIANT_PLATFORMS
+        )
+
+
+def _child(index: SeededManifest, arch: str, variant: str | None) -> SeededManifest:
+    return next(c for c in index.children if c.platform is not None and c.platform[1:] == (arch, variant))
+
+
+# ---------------------------------------------------------------------------------------------- item 1
+
+
+@pytest.mark.parametrize(
+    ("asked", "arch", "variant"),
+    [
+        ("linux/amd64", "amd64", None),  # the issue: not the first entry (amd64/v3)
+        ("linux/amd64/v1", "amd64", None),
+        ("linux/amd64/v3", "amd64", "v3"),
+        ("linux/arm64/v9.0", "arm64", "v9"),
+    ],
+)
+def test_pc_digest_platform_takes_the_exact_variant(
+    token_rig: Rig, variant_index: SeededManifest, asked: str, arch: str, variant: str | None
+) -> None:
+    """#13 item 1: ``digest --platform`` follows containerd's strict matcher on an index with variant children."""
+    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    result = run_cli(["digest", "--platform", asked, ref], ALICE_ENV)
+    assert result.code == 0, result.err
+    assert result.out.strip() == _child(variant_index, arch, variant).digest
+
+
+def test_pc_digest_platform_without_its_variant_is_absent(
+    token_rig: Rig, variant_index: SeededManifest
+) -> None:
+    """#13 item 1: ``--platform linux/arm64`` never takes arm64/v9: exit 1, the platforms listed, the way out named."""
+    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    result = run_cli(["digest", "--platform", "linux/arm64", ref], ALICE_ENV)
+    assert result.code == 1, result.err
+    assert "sha256:" not in result.out
+    assert "linux/amd64/v3, linux/amd64, linux/arm64/v9" in result.err
+    assert "--platform linux/arm64/v9" in result.err
+
+
+def test_pc_inspect_platform_takes_the_exact_variant(token_rig: Rig, variant_index: SeededManifest) -> None:
+    """#13 item 1: ``inspect --platform linux/amd64`` inspects the baseline child, not amd64/v3."""
+    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    result = run_cli(["inspect", "-o", "json", "--platform", "linux/amd64", ref], ALICE_ENV)
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["digest"] == _child(variant_index, "amd64", None).digest
+    missing = run_cli(["inspect", "--platform", "linux/arm64", ref], ALICE_ENV)
+    assert missing.code == 1
+    assert "linux/arm64/v9" in missing.err
+
+
+def test_pc_copy_platform_takes_the_exact_variant(
+    token_rig: Rig, open_rig: Rig, variant_index: SeededManifest
+) -> None:
+    """#13 item 1: ``copy --platform linux/amd64`` copies the baseline child; arm64 without v9 copies nothing."""
+    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    dst_repo = f"mirror/variants-{secrets.token_hex(3)}"
+    result = run_cli(
+        ["copy", "--platform", "linux/amd64", ref, f"{open_rig.host}/{dst_repo}:amd64"], ALICE_ENV
+    )
+    assert result.code == 0, result.err
+    response = open_rig.get_manifest(dst_repo, "amd64")
+    assert response.status_code == 200
+    assert response.content == _child(variant_index, "amd64", None).body
+    missing = run_cli(
+        ["copy", "--platform", "linux/arm64", ref, f"{open_rig.host}/{dst_repo}:arm"], ALICE_ENV
+    )
+    assert missing.code == 1
+    assert open_rig.get_manifest(dst_repo, "arm").status_code == 404
+
+
+def test_pc_pin_platform_takes_the_exact_variant(
+    token_rig: Rig, variant_index: SeededManifest, tmp_path: Path
+) -> None:
+    """#13 item 1: ``pin --platform linux/amd64`` pins the baseline child (pin and check resolve through
+    ``RegistryClient.digest``)."""
+    path = tmp_path / "Dockerfile"
+    image = f"{token_rig.host}/{PROJECT}:{variant_index.tag}"
+    path.write_text(f"FROM {image}\n")
+    result = run_cli(["pin", "--platform", "linux/amd64", "--write", str(path)], ALICE_ENV)
+    assert result.code == 0, result.err
+    assert path.read_text() == f"FROM {image}@{_child(variant_index, 'amd64', None).digest}\n"
+    refused = run_cli(["pin", "--platform", "linux/arm64", "--write", str(path)], ALICE_ENV)
+    assert refused.code == 1
