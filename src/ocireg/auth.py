@@ -53,6 +53,7 @@ __all__ = [
     "Challenge",
     "Token",
     "parse_challenges",
+    "usable_bearer",
     "validate_realm",
 ]
 
@@ -94,18 +95,52 @@ def parse_challenges(values: Sequence[str]) -> list[Challenge]:
     """Parse ``WWW-Authenticate`` header values (RFC 7235 §4.1) into challenges.
 
     Handles several challenges in one header, quoted strings with commas and backslash escapes, and token68.
-    Raises only :class:`ChallengeError`.
+    Each header value is parsed on its own, as Docker's parser does (github.com/distribution/distribution,
+    ``internal/client/auth/challenge/authchallenge.go`` ``parseAuthHeader``): a malformed value loses only the
+    challenge it breaks (and any after it in the same value), and every challenge that parses is kept, so a
+    second header ``Basic realm=/`` beside a good ``Bearer`` challenge does not abort authentication.
+
+    Unlike Docker's parser, a challenge with a malformed parameter is dropped whole rather than kept with the
+    parameters read before the fault: a Bearer challenge cut short could lose its ``service`` or ``scope``
+    and send a token request the registry did not ask for.
+
+    Raises only :class:`ChallengeError`, and only when nothing parses at all and some value was malformed
+    (the first fault is reported). Empty input gives no challenges.
     """
     challenges: list[Challenge] = []
+    first_error: ChallengeError | None = None
     for value in values:
         if len(value) > 16 * 1024:
-            raise ChallengeError("WWW-Authenticate header too long")
-        challenges.extend(_parse_one_header(value))
+            first_error = first_error or ChallengeError("WWW-Authenticate header too long")
+            continue
+        parsed, error = _parse_one_header(value)
+        challenges.extend(parsed)
+        first_error = first_error or error
+    if not challenges and first_error is not None:
+        raise first_error
     return challenges
 
 
-def _parse_one_header(text: str) -> list[Challenge]:
+def usable_bearer(challenges: Sequence[Challenge]) -> Challenge | None:
+    """The first Bearer challenge that has a realm: the one to answer (a realm-less one cannot be).
+
+    With a realm-less Bearer beside a Basic challenge, Basic is answered instead of failing: a challenge the
+    flow cannot use is skipped like one that does not parse (#13 item 4).
+    """
+    return next((c for c in challenges if c.scheme == "bearer" and c.realm), None)
+
+
+def _parse_one_header(text: str) -> tuple[list[Challenge], ChallengeError | None]:
+    """The challenges of one header value that parse completely, and the fault that stopped it (if any)."""
     out: list[Challenge] = []
+    try:
+        _parse_into(text, out)
+    except ChallengeError as exc:
+        return out, exc  # ``out`` holds only completed challenges: the broken one never got appended
+    return out, None
+
+
+def _parse_into(text: str, out: list[Challenge]) -> None:
     i, n = 0, len(text)
     scheme: str | None = None
     params: dict[str, str] = {}
@@ -165,7 +200,6 @@ def _parse_one_header(text: str) -> list[Challenge]:
             params["token68"] = text[start:i].strip()
     if scheme is not None:
         out.append(Challenge(scheme, params))
-    return out
 
 
 def _read_quoted(text: str, i: int) -> tuple[str, int]:
@@ -554,12 +588,14 @@ class Authenticator:
 
         ``stale`` is the value that was just refused; a token equal to it is not reused.
         """
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        bearer = usable_bearer(challenges)
+        basic = next((c for c in challenges if c.scheme == "basic"), None)
+        if bearer is None and basic is None and any(c.scheme == "bearer" for c in challenges):
+            raise ChallengeError(f"{registry} sent a Bearer challenge without a realm")
         if bearer is not None:
             self.remember_challenge(registry, bearer)
             token = self._bearer(registry, registry_url, bearer, _norm(scopes), credential, deadline, stale)
             return f"Bearer {token.value}"
-        basic = next((c for c in challenges if c.scheme == "basic"), None)
         if basic is not None:
             if not (credential.username and credential.password):
                 raise AuthenticationFailed(

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import httpx2
 
-from ocireg.auth import Authenticator, merge_scopes, parse_challenges, read_capped_quiet
+from ocireg.auth import Authenticator, merge_scopes, parse_challenges, read_capped_quiet, usable_bearer
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import (
     AuthenticationFailed,
@@ -314,7 +314,7 @@ class RegistryClient:
             challenge_values = response.headers.get_list("www-authenticate")
             read_capped_quiet(response, deadline, what)
             challenges = parse_challenges(challenge_values)
-            bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+            bearer = usable_bearer(challenges)
             if first_wave is not None:
                 # The realm is known now: the waiting workers fetch their tokens (single-flight per scope)
                 # instead of each collecting a 401 first.

@@ -14,6 +14,8 @@ import pytest
 
 from clirunner import creds, run_cli
 from rig import Rig
+from rig.faultproxy import Rule, add_header, rewrite_header
+from rig.proxy_fixtures import FaultProxyFactory
 from rig.seed import SeededManifest
 from rig.tokenserver import ALICE, ALICE_PASSWORD
 
@@ -116,3 +118,37 @@ def test_pc_pin_platform_takes_the_exact_variant(
     assert path.read_text() == f"FROM {image}@{_child(variant_index, 'amd64', None).digest}\n"
     refused = run_cli(["pin", "--platform", "linux/arm64", "--write", str(path)], ALICE_ENV)
     assert refused.code == 1
+
+
+# ---------------------------------------------------------------------------------------------- item 4
+
+
+@pytest.mark.parametrize("malformed", ["Basic realm=/", 'Basic realm="unterminated', '"Basic" "realm"=/'])
+def test_bi_malformed_second_challenge_does_not_abort_auth(
+    token_rig: Rig, fault_proxy_factory: FaultProxyFactory, malformed: str
+) -> None:
+    """#13 item 4: the registry's Bearer challenge plus a second ``WWW-Authenticate`` header that does not parse
+    (added by the fault proxy): the token flow still runs (exit 0), for exists, digest and auth explain."""
+    proxy = fault_proxy_factory(token_rig.url)
+    proxy.add_rule(Rule("*", r"^/v2/", add_header("WWW-Authenticate", malformed)))
+    ref = f"{proxy.netloc}/{PROJECT}:oci"
+    plain = ["--plain-http", proxy.netloc]
+    exists = run_cli(["exists", *plain, ref], ALICE_ENV)
+    assert exists.code == 0, exists.err
+    digest = run_cli(["digest", *plain, ref], ALICE_ENV)
+    assert digest.code == 0, digest.err
+    assert digest.out.strip() == token_rig.seeded.digest(PROJECT, "oci")
+    explain = run_cli(["auth", "explain", *plain, ref], ALICE_ENV)
+    assert explain.code == 0, explain.err
+    assert ALICE_PASSWORD not in exists.both + digest.both + explain.both
+
+
+def test_bi_only_malformed_challenges_is_a_registry_error(
+    token_rig: Rig, fault_proxy_factory: FaultProxyFactory
+) -> None:
+    """#13 item 4: when no challenge parses, ocireg still fails as before: a registry fault (exit 6), not absent."""
+    proxy = fault_proxy_factory(token_rig.url)
+    proxy.add_rule(Rule("*", r"^/v2/", rewrite_header("WWW-Authenticate", "Basic realm=/")))
+    result = run_cli(["exists", "--plain-http", proxy.netloc, f"{proxy.netloc}/{PROJECT}:oci"], ALICE_ENV)
+    assert result.code == 6, result.err
+    assert "WWW-Authenticate" in result.err

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ocireg.auth import Challenge, Token, parse_challenges, read_capped_quiet, validate_realm
+from ocireg.auth import Challenge, Token, parse_challenges, read_capped_quiet, usable_bearer, validate_realm
 from ocireg.errors import (
     AuthenticationFailed,
     ChallengeError,
@@ -159,8 +159,11 @@ def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Ch
         _conclude(report, probe, what, anonymous_access=True)
         return
     challenges = parse_challenges(probe.headers.get_list("www-authenticate"))
-    bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+    bearer = usable_bearer(challenges)
     basic = next((c for c in challenges if c.scheme == "basic"), None)
+    if bearer is None and basic is None:
+        # a Bearer challenge without a realm, and nothing else usable: say so below
+        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
     if bearer is None:
         if basic is None:
             schemes = ", ".join(sorted({c.scheme for c in challenges})) or "none"
