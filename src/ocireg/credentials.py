@@ -68,6 +68,7 @@ __all__ = [
     "docker_config_path",
     "docker_sources",
     "erase_credential",
+    "held_secrets",
     "helper_server_url",
     "registry_key",
     "run_helper",
@@ -330,6 +331,23 @@ class _AuthDocument:
             return None, f"entry {_show_key(key)} holds no credential"
         return cred, f"found {cred.describe()}"
 
+    def stored_secrets(self) -> set[str]:
+        """The ``auth``, ``password``, ``identitytoken`` and ``registrytoken`` strings of every entry, and the
+        password inside each ``auth``; entries that would not parse are skipped (a lookup reports them)."""
+        found: set[str] = set()
+        for _, entry in self.auths.values():
+            if not isinstance(entry, dict):
+                continue
+            for name in ("auth", "password", "identitytoken", "registrytoken"):
+                value = entry.get(name)
+                if isinstance(value, str) and value:
+                    found.add(value)
+            auth = entry.get("auth")
+            if isinstance(auth, str) and auth:
+                with contextlib.suppress(CredentialError):
+                    found.add(self._decode_auth(auth, "auth")[1])
+        return {value for value in found if value}
+
     def _decode_auth(self, value: str, where: str) -> tuple[str, str]:
         raw = "".join(value.split())
         raw += "=" * (-len(raw) % 4)
@@ -399,6 +417,18 @@ class _DocumentSource:
 
     def lookup(self, registry: Registry) -> Credential | None:
         return self.lookup_explained(registry)[0]
+
+    def stored_secrets(self) -> set[str]:
+        """Every secret in the document's ``auths`` (no helper is run); empty when it is missing or broken."""
+        with self._lock:
+            if not self._loaded:
+                try:
+                    self._doc = self._load()
+                except CredentialError:
+                    return set()  # a lookup reports the broken source; nothing to compare with here
+                self._loaded = True
+            doc = self._doc
+        return doc.stored_secrets() if doc is not None else set()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -557,6 +587,26 @@ def default_chain(
     sources.extend(extra)
     sources.extend(docker_sources(env, home, helper_timeout=helper_timeout))
     return Chain(sources)
+
+
+def held_secrets(chain: Chain) -> frozenset[str]:
+    """Every secret the chain's sources hold without running a credential helper: the explicit password,
+    ``OCIREG_PASSWORD``, and the ``auths`` secrets of ``DOCKER_AUTH_CONFIG`` and the config files.
+
+    For refusing to put a credential where it does not belong (a deploy file's variable expansion); never
+    shown. Sources this module does not know (the GitLab adapter's) are skipped: their values come from
+    environment variables the caller judges by name.
+    """
+    found: set[str] = set()
+    for source in chain.sources:
+        if isinstance(source, StaticSource):
+            cred = source.credential
+            found.update(v for v in (cred.password, cred.identity_token, cred.registry_token) if v)
+        elif isinstance(source, EnvSource):
+            found.update(v for v in (source._password,) if v)
+        elif isinstance(source, _DocumentSource):
+            found.update(source.stored_secrets())
+    return frozenset(found)
 
 
 # ------------------------------------------------------------------------------------------------ config keys

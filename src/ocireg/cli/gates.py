@@ -21,18 +21,18 @@ from ocireg.cli.options import (
     positive_duration,
 )
 from ocireg.cli.render import error_json, print_error, result_json, text_table, write_json
-from ocireg.errors import InvalidReference, OciregError
+from ocireg.errors import InvalidReference, OciregError, UsageError
 from ocireg.text import escape
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
     from ocireg.operations import CheckResult
-    from ocireg.operations.files import FileProblem, Finding, Scan
+    from ocireg.operations.files import FileProblem, Finding, Scan, VariablePolicy
     from ocireg.operations.pin import FilePlan, PinChange
     from ocireg.operations.wait import WaitOutcome, WaitProgress
     from ocireg.reference import Digest, Reference
 
-__all__ = ["cmd_check", "cmd_pin", "cmd_wait", "register"]
+__all__ = ["add_allow_env_option", "cmd_check", "cmd_pin", "cmd_wait", "register", "variable_policy"]
 
 DEFAULT_WAIT = "10m"
 DEFAULT_INTERVAL = "10s"
@@ -60,6 +60,14 @@ each round of requests may run past it by at most a few seconds.
 
 {CREDENTIALS_HELP}"""
 
+ALLOW_ENV_HELP = """\
+secrets in deploy files: a variable whose name marks a secret (*PASSWORD*,
+*PASSWD*, *TOKEN*, *SECRET*, *_AUTH*, AUTH_*, *KEY*, *CREDENTIAL*, *JWT*, e.g.
+CI_JOB_TOKEN, DOCKER_AUTH_CONFIG) or whose value is a credential ocireg holds is
+never expanded: the reference is listed as skipped with the reason and nothing is
+sent. Allow a name that is not a secret with --allow-env NAME (repeatable; also
+OCIREG_ALLOW_ENV=NAME,NAME)."""
+
 CHECK_EPILOG = f"""\
 examples:
   ocireg check docker-compose.yml
@@ -78,6 +86,8 @@ References with ${{VARIABLES}} are expanded from the environment (compose files 
 read their .env; GitLab CI files their variables:); unresolved ones are listed as
 skipped (exit 2 with --strict). The exit code is that of 'ocireg exists' for all
 references: 2 > 5 > 6 > 7 > 3 > 4 > 1 > 0.
+
+{ALLOW_ENV_HELP}
 
 {EXIT_CODE_HELP}"""
 
@@ -100,6 +110,8 @@ resolved, no file is written. References with variables, aliases or block scalar
 reported as skipped and left alone. A kustomize image is pinned in its digest: field
 (add an empty 'digest:' to the entry); kustomize then deploys that digest.
 
+{ALLOW_ENV_HELP}
+
 {EXIT_CODE_HELP}"""
 
 
@@ -117,6 +129,45 @@ def _add_jobs(parser: argparse._ActionsContainer) -> None:
         metavar="N",
         help="references checked concurrently (default 8, at most 32)",
     )
+
+
+def _env_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text, re.ASCII):
+        raise argparse.ArgumentTypeError(f"not a variable name: {escape(text)!r}")
+    return text
+
+
+def add_allow_env_option(parser: argparse._ActionsContainer) -> None:
+    """``--allow-env NAME``: for commands that read deploy files (check, pin, prune --keep-files)."""
+    parser.add_argument(
+        "--allow-env",
+        type=_env_name,
+        action="append",
+        metavar="NAME",
+        help="expand $NAME in deploy files although its name looks like a secret's (repeatable; also "
+        "OCIREG_ALLOW_ENV=NAME,NAME); without it such references are skipped and nothing is sent",
+    )
+
+
+def variable_policy(ctx: Context) -> VariablePolicy:
+    """The variable policy for reading deploy files: ``--allow-env`` / ``OCIREG_ALLOW_ENV`` names, and every
+    credential ocireg holds (explicit, environment, docker/podman files; no helper is run)."""
+    from ocireg.credentials import held_secrets
+    from ocireg.operations.files import VariablePolicy, names_secret
+
+    allowed = list(getattr(ctx.args, "allow_env", None) or [])
+    for name in ctx.env.get("OCIREG_ALLOW_ENV", "").replace(",", " ").split():
+        try:
+            allowed.append(_env_name(name))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"OCIREG_ALLOW_ENV: {exc}") from None
+    secrets = set(held_secrets(ctx.credential_chain()))
+    # Any variable named like a secret is a credential held too (CI_JOB_TOKEN, CI_REGISTRY_PASSWORD, ...): a
+    # harmless-looking variable holding the same value is refused. Very short values are not compared.
+    secrets.update(v for k, v in ctx.env.items() if names_secret(k) and k not in allowed and len(v) >= 6)
+    return VariablePolicy(allow=frozenset(allowed), secrets=frozenset(secrets))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -171,6 +222,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="fail (exit 2) when a reference is skipped (unresolved variable, template)",
     )
+    add_allow_env_option(p)
     add_common_options(p)
     _add_jobs(p)
     p.set_defaults(handler="ocireg.cli.gates:cmd_check")
@@ -188,6 +240,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--platform", metavar="OS/ARCH[/VARIANT]", help="pin this platform's image instead of the index"
     )
+    add_allow_env_option(p)
     add_common_options(p)
     _add_jobs(p)
     p.set_defaults(handler="ocireg.cli.gates:cmd_pin")
@@ -318,7 +371,7 @@ def _scan(ctx: Context) -> tuple[Scan, int]:
     from ocireg.operations.files import scan_paths
 
     paths = list(ctx.args.paths)
-    scan = scan_paths(paths, ctx.env)
+    scan = scan_paths(paths, ctx.env, policy=variable_policy(ctx))
     code = ExitCode.OK
     for problem in scan.problems:
         if problem.path in paths:

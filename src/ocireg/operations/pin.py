@@ -32,7 +32,7 @@ from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, PlatformNotFound, RegistryError, UsageError
 from ocireg.manifest import Platform
 from ocireg.operations.check import CheckResult, check_digests, check_exists
-from ocireg.operations.files import Finding, Scan, Target, find_in_text
+from ocireg.operations.files import Finding, Scan, Target, VariablePolicy, find_in_text
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.text import escape
 
@@ -202,7 +202,7 @@ def plan_pins(
         ]
         new = apply_edits(old, edits) if edits else old
         if new != old:
-            _verify_rewrite(path, old, new, file_changes, env)
+            _verify_rewrite(path, old, new, file_changes, env, scan.policy)
         plans.append(FilePlan(path, old, new, file_changes))
     return plans
 
@@ -265,12 +265,17 @@ def _decide(
 
 
 def _verify_rewrite(
-    path: str, old: str, new: str, changes: Sequence[PinChange], env: Mapping[str, str]
+    path: str,
+    old: str,
+    new: str,
+    changes: Sequence[PinChange],
+    env: Mapping[str, str],
+    policy: VariablePolicy,
 ) -> None:
     """Scan the rewritten text again: same references in the same places, the changed ones pinned as planned."""
     before = [c.finding for c in changes]
     try:
-        after = find_in_text(path, new, env)
+        after = find_in_text(path, new, env, policy=policy)
     except Exception as exc:  # any doubt means: do not write
         raise RegistryError(
             f"internal error: {escape(path)} would not parse after pinning ({type(exc).__name__}); "
