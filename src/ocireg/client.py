@@ -51,7 +51,15 @@ from ocireg.manifest import (
     platform_matches,
     select_platform,
 )
-from ocireg.mediatypes import ACCEPT_HEADER, INDEX_TYPES, OCI_INDEX
+from ocireg.mediatypes import (
+    ACCEPT_HEADER,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_ARTIFACT_MANIFEST,
+    OCI_INDEX,
+    SCHEMA1_TYPES,
+    base_type,
+)
 from ocireg.reference import Digest, Reference, Registry, Repository
 from ocireg.text import escape
 from ocireg.transport import Deadline, Transport, TransportConfig, read_capped, redact_url
@@ -104,6 +112,11 @@ class _Fixed:
 
     def lookup(self, registry: Registry) -> Credential:
         return self._credential
+
+
+# A HEAD without Docker-Content-Digest is a manifest answer only with one of these types (schema 1 included:
+# the manifest is there, even if ocireg cannot read it).
+_MANIFEST_ANSWER_TYPES = MANIFEST_TYPES | SCHEMA1_TYPES | {OCI_ARTIFACT_MANIFEST}
 
 
 @dataclass(frozen=True)
@@ -439,7 +452,12 @@ class RegistryClient:
     def head_manifest(
         self, ref: Reference, *, deadline: Deadline | None = None, scopes: tuple[str, ...] | None = None
     ) -> ManifestInfo:
-        """HEAD the manifest: its digest (``Docker-Content-Digest``), media type and size. One request when warm."""
+        """HEAD the manifest: its digest (``Docker-Content-Digest``), media type and size. One request when warm.
+
+        A 200 counts only when it looks like a manifest answer: a ``Docker-Content-Digest`` or a manifest media
+        type. Anything else (``200 text/html`` from a web server or a captive proxy on the registry's port) is
+        judged by GETting the body, as :meth:`digest` does: an HTML page is a registry error, never "present".
+        """
         deadline = deadline or self.deadline()
         what = f"manifest {escape(str(ref))}"
         response = self._manifest_request("HEAD", ref, deadline, what, scopes)
@@ -448,11 +466,16 @@ class RegistryClient:
         if digest is not None and ref.digest is not None and digest != ref.digest:
             raise DigestMismatch(f"{what}: the registry answered digest {digest}")
         size_text = response.headers.get("content-length", "")
-        media_type = response.headers.get("content-type")
+        media_type = base_type(response.headers.get("content-type"))
+        if digest is None and media_type not in _MANIFEST_ANSWER_TYPES:
+            document = self.get_manifest(ref, deadline=deadline, scopes=scopes)
+            return ManifestInfo(
+                reference=ref, digest=document.digest, media_type=document.media_type, size=len(document.raw)
+            )
         return ManifestInfo(
             reference=ref,
             digest=digest,
-            media_type=media_type.split(";")[0].strip() if media_type else None,
+            media_type=media_type,
             size=int(size_text) if size_text.isdigit() else None,
         )
 
