@@ -11,7 +11,11 @@ import re
 __all__ = ["escape"]
 
 # Lone surrogates (a YAML or JSON "\ud800" escape) are not text: a UTF-8 stdout refuses to encode them.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Zero-width characters, the LRM/RLM marks and a byte order mark are invisible: shown raw, a reference or a
+# file name looks like another one (#14 item 20: a BOM at the start of a --from-file line).
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff\ud800-\udfff]"
+)
 
 
 def _replace(match: re.Match[str]) -> str:

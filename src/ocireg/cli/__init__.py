@@ -189,6 +189,11 @@ def run() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         code = 141
+    if code == 141:
+        # The reader went away (`ocireg ... | head -1`). Output still buffered would be flushed again at
+        # interpreter exit, fail again, and Python would print "Exception ignored ... BrokenPipeError" and
+        # exit 120. Point stdout at /dev/null first, as the Python docs advise ("Note on SIGPIPE", signal).
+        _drop_stdout()
     if code == 130:
         # Interrupted (FT: SIGINT): worker threads may still be blocked on a registry that does not answer;
         # a normal exit would join them (up to --timeout). Nothing is left to write: leave now.
@@ -199,3 +204,13 @@ def run() -> None:
             sys.stderr.flush()
         os._exit(130)
     sys.exit(code)
+
+
+def _drop_stdout() -> None:
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

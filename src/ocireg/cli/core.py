@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
-from ocireg.cli.render import SCHEMA, dotenv_key, json_text, print_error, result_json, text_table, write_json
+from ocireg.cli.render import SCHEMA, dotenv_keys, json_text, print_error, result_json, text_table, write_json
 from ocireg.errors import UsageError
 from ocireg.text import escape
 
@@ -83,20 +83,44 @@ def read_reference_args(ctx: Context) -> list[str]:
     source = getattr(ctx.args, "from_file", None)
     if source:
         if source == "-":
-            content = ctx.stdin.read()
+            texts.extend(_reference_lines(ctx.stdin, "-"))
         else:
             try:
-                with open(source, encoding="utf-8") as handle:
-                    content = handle.read(16 * 1024 * 1024)
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"--from-file {escape(source)}: {exc}") from exc
-        for raw_line in content.splitlines():
-            line = raw_line.split("#", 1)[0].strip()
-            if line:
-                texts.append(line)
+                # utf-8-sig: a byte order mark (Windows editors write one) is not part of the first line.
+                with open(source, encoding="utf-8-sig", newline=None) as handle:
+                    texts.extend(_reference_lines(handle, source))
+            except OSError as exc:
+                raise UsageError(f"--from-file {escape(source)}: {escape(exc.strerror or str(exc))}") from exc
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"--from-file {escape(source)}: not UTF-8 text (byte {exc.start})") from exc
     if not texts:
         raise UsageError("no image reference given (pass REF arguments or --from-file FILE)")
     return texts
+
+
+MAX_LINE = 64 * 1024
+
+
+def _reference_lines(handle: TextIO, source: str) -> Iterator[str]:
+    """The references in a ``--from-file`` stream: the whole stream, line by line (never cut at a size), ``#``
+    comments and blank lines dropped, CRLF and a leading byte order mark accepted. A line longer than
+    :data:`MAX_LINE` characters is refused (exit 2) rather than read whole or cut (#14 items 9 and 20)."""
+    number = 0
+    while True:
+        raw_line = handle.readline(MAX_LINE + 1)
+        if not raw_line:
+            return
+        number += 1
+        if len(raw_line) > MAX_LINE and not raw_line.endswith("\n"):
+            raise UsageError(
+                f"--from-file {escape(source)}: line {number} is longer than {MAX_LINE // 1024} KiB; "
+                "nothing was checked"
+            )
+        if number == 1:
+            raw_line = raw_line.removeprefix("\ufeff")  # stdin is decoded as plain UTF-8
+        line = raw_line.split("#", 1)[0].strip()
+        if line:
+            yield line
 
 
 def parse_reference_args(ctx: Context, texts: Sequence[str]) -> list[tuple[str, Reference]] | None:
@@ -129,6 +153,10 @@ def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, diges
         return  # streamed while the batch ran (_JsonlStream)
     if output == "dotenv":
         render_dotenv(ctx, results)
+        # The dotenv lines only say OCIREG_STATUS=error/absent: the reason goes to stderr (#14 item 12).
+        for result in results:
+            if result.error is not None and result.status != "present":
+                print_error(ctx, result.error)
         return
     rows = []
     for result in results:
@@ -179,8 +207,13 @@ def _on_result(ctx: Context, command: str) -> Callable[[int, CheckResult], None]
 
 def render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
     """Lines for GitLab ``artifacts:reports:dotenv``: ``OCIREG_DIGEST`` for one reference, keyed names for more."""
-    for result in results:
-        prefix = "OCIREG" if len(results) == 1 else f"OCIREG_{dotenv_key(result.text)}"
+    keys = dotenv_keys([result.text for result in results])
+    done: set[str] = set()
+    for result, key in zip(results, keys, strict=True):
+        prefix = "OCIREG" if len(results) == 1 else f"OCIREG_{key}"
+        if prefix in done:
+            continue  # the same reference given twice: one set of lines
+        done.add(prefix)
         ctx.out(f"{prefix}_STATUS={result.status}")
         if result.digest is not None and result.reference is not None:
             ctx.out(f"{prefix}_DIGEST={result.digest}")

@@ -20,7 +20,16 @@ if TYPE_CHECKING:
 
 SCHEMA = 1
 
-__all__ = ["SCHEMA", "dotenv_key", "error_json", "json_text", "print_error", "result_json", "write_json"]
+__all__ = [
+    "SCHEMA",
+    "dotenv_key",
+    "dotenv_keys",
+    "error_json",
+    "json_text",
+    "print_error",
+    "result_json",
+    "write_json",
+]
 
 
 def error_json(error: BaseException) -> dict[str, object]:
@@ -74,12 +83,47 @@ def write_json(ctx: Context, command: str, payload: Mapping[str, object]) -> Non
     ctx.out(json_text({"schema": SCHEMA, "command": command, **payload}))
 
 
+DOTENV_KEY_LENGTH = 120
+_HASH_LENGTH = 8
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_LENGTH].upper()
+
+
 def dotenv_key(text: str) -> str:
-    """A stable upper-case dotenv key for a reference: ``group/app:v1`` → ``GROUP_APP_V1``."""
+    """A stable upper-case dotenv key for a reference: ``group/app:v1`` → ``GROUP_APP_V1``.
+
+    A name longer than 120 characters is cut to 111 and gets ``_`` and the first 8 hex digits of the
+    sha256 of ``text``, so two long references never share a key by their common prefix.
+    """
     key = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
     if not key or key[0].isdigit():
         key = "REF_" + key
-    return key[:120]
+    if len(key) > DOTENV_KEY_LENGTH:
+        key = key[: DOTENV_KEY_LENGTH - _HASH_LENGTH - 1].rstrip("_") + "_" + _short_hash(text)
+    return key
+
+
+def dotenv_keys(texts: Sequence[str]) -> list[str]:
+    """One key per reference, unique within the batch (#14 item 10).
+
+    :func:`dotenv_key` maps different references to one name (``app:p1.0`` and ``app:p1-0`` are both
+    ``APP_P1_0``); every reference whose key another, different reference shares gets ``_`` and the first
+    8 hex digits of the sha256 of the reference as written, so no line silently replaces another. The
+    same reference given twice keeps one key.
+    """
+    plain = [dotenv_key(text) for text in texts]
+    owners: dict[str, set[str]] = {}
+    for text, key in zip(texts, plain, strict=True):
+        owners.setdefault(key, set()).add(text)
+    keys = [
+        key if len(owners[key]) == 1 else f"{key[: DOTENV_KEY_LENGTH - _HASH_LENGTH - 1]}_{_short_hash(text)}"
+        for text, key in zip(texts, plain, strict=True)
+    ]
+    return keys
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
