@@ -8,7 +8,7 @@ rewrites those references to ``repo:tag@sha256:…``. The logic lives in :mod:`o
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -106,7 +106,9 @@ nothing is written. Already pinned references are verified and kept; with --upda
 they are refreshed when the tag now points elsewhere. Pinning twice changes nothing.
 
 --write replaces each file atomically and keeps its mode; if any reference cannot be
-resolved, no file is written. References with variables, aliases or block scalars are
+resolved, or a file could not be written in place by you (read-only, owned by another
+user), no file is written. A file that is a symbolic link to a target outside the
+paths given is skipped and reported (--follow-symlinks writes through it). References with variables, aliases or block scalars are
 reported as skipped and left alone. A kustomize image is pinned in its digest: field
 (add an empty 'digest:' to the entry); kustomize then deploys that digest.
 
@@ -237,6 +239,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
     p.add_argument("--write", "-w", action="store_true", help="rewrite the files (default: print a diff)")
     p.add_argument("--update", action="store_true", help="refresh pinned references whose tag moved")
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="with --write, also rewrite files that are symbolic links to targets outside the given paths "
+        "(default: skipped and reported)",
+    )
     p.add_argument(
         "--platform", metavar="OS/ARCH[/VARIANT]", help="pin this platform's image instead of the index"
     )
@@ -518,21 +526,57 @@ def cmd_pin(ctx: Context) -> int:
     changes = [c for plan in plans for c in plan.changes]
     code = worst(exit_code_for(c.error) for c in changes)
     written: list[str] = []
+    not_written: dict[str, str] = {}
     if ctx.args.write and code == ExitCode.OK:
-        for plan in plans:
-            if plan.changed:
-                try:
-                    write_atomic(plan.path, plan.new_text, plan.old_text)
-                except OciregError:
-                    # Each file is replaced atomically, but not all files at once: say which ones already were.
-                    if written:
-                        ctx.err(f"ocireg: files already rewritten: {', '.join(escape(p) for p in written)}")
-                    raise
-                written.append(plan.path)
+        to_write, not_written, refused = _writable_plans(ctx, plans)
+        for path, reason in refused:
+            ctx.err(f"ocireg: error: {escape(path)}: {escape(reason)}; not written")
+        if refused:
+            ctx.err("ocireg: error: no file was written")
+            code = ExitCode.USAGE
+            to_write = []
+        for plan in to_write:
+            try:
+                write_atomic(plan.path, plan.new_text, plan.old_text)
+            except OciregError:
+                # Each file is replaced atomically, but not all files at once: say which ones already were.
+                if written:
+                    ctx.err(f"ocireg: files already rewritten: {', '.join(escape(p) for p in written)}")
+                raise
+            written.append(plan.path)
     elif ctx.args.write and any(plan.changed for plan in plans):
         ctx.err("ocireg: error: some references could not be resolved; no file was written")
-    _render_pin(ctx, scan, plans, code, written)
+    for path, reason in not_written.items():
+        ctx.warn(f"{escape(path)}: skipped: {reason}; not written (--follow-symlinks writes through it)")
+    _render_pin(ctx, scan, plans, code, written, not_written)
     return code
+
+
+def _writable_plans(
+    ctx: Context, plans: Sequence[FilePlan]
+) -> tuple[list[FilePlan], dict[str, str], list[tuple[str, str]]]:
+    """(plans to write, files skipped as symlinks out of the given paths, files refused) — all decided before
+    the first write, so a refused file means no file is written (#14 items 17 and 18)."""
+    import os
+
+    from ocireg.operations.pin import symlink_escape, write_refusal
+
+    to_write: list[FilePlan] = []
+    skipped: dict[str, str] = {}
+    refused: list[tuple[str, str]] = []
+    for plan in plans:
+        if not plan.changed:
+            continue
+        escape_reason = None if ctx.args.follow_symlinks else symlink_escape(plan.path, list(ctx.args.paths))
+        if escape_reason is not None:
+            skipped[plan.path] = escape_reason
+            continue
+        refusal = write_refusal(os.path.realpath(plan.path))
+        if refusal is not None:
+            refused.append((plan.path, refusal))
+            continue
+        to_write.append(plan)
+    return to_write, skipped, refused
 
 
 def _change_row(change: PinChange) -> list[str]:
@@ -548,7 +592,12 @@ def _change_row(change: PinChange) -> list[str]:
 
 
 def _render_pin(
-    ctx: Context, scan: Scan, plans: Sequence[FilePlan], code: ExitCode, written: Sequence[str]
+    ctx: Context,
+    scan: Scan,
+    plans: Sequence[FilePlan],
+    code: ExitCode,
+    written: Sequence[str],
+    not_written: Mapping[str, str],
 ) -> None:
     changes = [c for plan in plans for c in plan.changes]
     if not changes:
@@ -574,7 +623,13 @@ def _render_pin(
             {
                 "changes": docs,
                 "files": [
-                    {"path": p.path, "changed": p.changed, "written": p.path in written} for p in plans
+                    {
+                        "path": p.path,
+                        "changed": p.changed,
+                        "written": p.path in written,
+                        **({"skipped": not_written[p.path]} if p.path in not_written else {}),
+                    }
+                    for p in plans
                 ],
                 "diff": "".join(p.diff() for p in plans if p.changed),
                 "exit_code": int(code),

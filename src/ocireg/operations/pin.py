@@ -23,6 +23,7 @@ import contextlib
 import difflib
 import itertools
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,18 @@ from ocireg.operations.files import Finding, Scan, Target, VariablePolicy, find_
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.text import escape
 
-__all__ = ["FilePlan", "PinChange", "apply_edits", "new_value", "plan_pins", "unified_diff", "write_atomic"]
+__all__ = [
+    "FilePlan",
+    "PinChange",
+    "apply_edits",
+    "new_value",
+    "plan_pins",
+    "quote_path",
+    "symlink_escape",
+    "unified_diff",
+    "write_atomic",
+    "write_refusal",
+]
 
 
 @dataclass(frozen=True)
@@ -73,10 +85,47 @@ class FilePlan:
         return unified_diff(self.path, self.old_text, self.new_text)
 
 
+# What makes git quote a path in a patch header (git's quote.c, sq_must_quote / quote_c_style): control
+# characters, '"' and '\\'. Bidi overrides, line and paragraph separators and C1 controls are added: raw in a
+# header they rewrite what a terminal or a review tool shows (SEC: output injection).
+_MUST_QUOTE = re.compile(
+    r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff\ud800-\udfff]'
+)
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+
+
+def quote_path(path: str) -> str:
+    """``path`` as git writes it in a patch header: as it is, or C-quoted in double quotes when it holds a
+    character that must not reach a terminal or a patch raw (``"a/x\\033y"``); ``git apply`` reads both."""
+    if _MUST_QUOTE.search(path) is None:
+        return path
+    out = ['"']
+    for char in path:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char in _C_ESCAPES:
+            out.append(_C_ESCAPES[char])
+        elif 0x20 <= ord(char) < 0x7F:
+            out.append(char)
+        else:  # every other byte of the UTF-8 (surrogate-escaped bytes included) in octal, as git does
+            out.extend(f"\\{byte:03o}" for byte in char.encode("utf-8", "surrogateescape"))
+    out.append('"')
+    return "".join(out)
+
+
+def _diff_name(prefix: str, path: str) -> str:
+    quoted = quote_path(path)
+    return f'"{prefix}{quoted[1:]}' if quoted.startswith('"') else f"{prefix}{quoted}"
+
+
 def unified_diff(path: str, old: str, new: str) -> str:
-    """A ``git diff``-style unified diff (``a/PATH`` → ``b/PATH``) with the "no newline" marker."""
+    """A ``git diff``-style unified diff (``a/PATH`` → ``b/PATH``) with the "no newline" marker; a path with
+    control or bidi characters is C-quoted the way git quotes it (#14 item 19)."""
     lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        _diff_name("a/", path),
+        _diff_name("b/", path),
     )
     out: list[str] = []
     for line in lines:
@@ -308,10 +357,51 @@ def _verify_rewrite(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def write_atomic(path: str, new_text: str, expected_old: str) -> None:
-    """Replace the file's content atomically, keeping its mode; refuse if it changed since it was read.
+def write_refusal(path: str, info: os.stat_result | None = None) -> str | None:
+    """Why ``pin --write`` must not replace ``path`` (a real file, symlinks resolved), or ``None``.
 
-    A symlink is followed and its target rewritten (the link stays a link). Raises :class:`UsageError`
+    A replacement (new file + rename) needs only a writable directory, so it would "write" a read-only file
+    and silently make a file owned by another user one's own (#14 item 18). Only a file the user could write
+    in place is replaced, and only when its owner can be kept.
+    """
+    try:
+        info = info if info is not None else os.stat(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not os.access(path, os.W_OK):
+        return "you could not write this file in place (read-only, or owned by another user)"
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid() and os.geteuid() != 0:
+        return "owned by another user; replacing it would make it yours"
+    return None
+
+
+def symlink_escape(path: str, given: Sequence[str]) -> str | None:
+    """Why writing ``path`` would leave the paths the user gave through a symbolic link, or ``None``.
+
+    Directories are walked without following symlinked directories (:func:`~ocireg.operations.files.discover`),
+    so only the file itself can be a link. A link whose target lies inside one of the ``given`` directories,
+    or is one of the ``given`` (non-link) files, stays inside what the user named; any other target is
+    outside (#14 item 17: a link in a merge request pointing at ``~/.bashrc``).
+    """
+    if not os.path.islink(path):
+        return None
+    real = os.path.realpath(path)
+    for root in given:
+        if os.path.isdir(root):
+            top = os.path.realpath(root)
+            if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+                return None
+        elif not os.path.islink(root) and os.path.realpath(root) == real:
+            return None
+    return "a symbolic link to a file outside the paths given"
+
+
+def write_atomic(path: str, new_text: str, expected_old: str) -> None:
+    """Replace the file's content atomically, keeping its mode; refuse if it changed since it was read, or
+    if :func:`write_refusal` says so (read-only, or owned by another user).
+
+    A symlink is followed and its target rewritten (the link stays a link); callers check
+    :func:`symlink_escape` first. Raises :class:`UsageError`
     (exit 2) on I/O problems; the original file is then untouched.
     """
     real = os.path.realpath(path)
@@ -324,6 +414,9 @@ def write_atomic(path: str, new_text: str, expected_old: str) -> None:
         raise UsageError(f"{escape(path)}: cannot read it again ({exc.strerror}); not written") from exc
     if current != expected_old.encode("utf-8"):
         raise UsageError(f"{escape(path)} changed while ocireg was working; not written (run pin again)")
+    refusal = write_refusal(real, info)
+    if refusal is not None:
+        raise UsageError(f"{escape(path)}: {refusal}; not written")
     directory = os.path.dirname(real) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".ocireg-tmp", dir=directory)
