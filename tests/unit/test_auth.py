@@ -150,6 +150,76 @@ def test_validate_realm(realm: str, registry: str, ok: bool) -> None:
             validate_realm(realm, registry)
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "2130706435",  # 127.0.0.3 as one number
+        "0x7f000003",
+        "127.3",  # inet_aton's a.b form
+        "0177.0.0.1",  # octal
+        "0",  # 0.0.0.0: Linux connects it to the local host
+        "localhost.",
+        "LOCALHOST",
+        "api.localhost",
+        "127.0.0.1.",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::127.0.0.1]",
+        "[::]",
+        "2852039166",  # 169.254.169.254, the cloud metadata service
+        "0xa9fea9fe",
+        "169.254.43518",
+        "[::ffff:a9fe:a9fe]",
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 of 169.254.169.254
+        "[fe80::1%25eth0]",
+        "167772161",  # 10.0.0.1
+        "0xc0a80001",  # 192.168.0.1
+    ],
+)
+def test_sec_realm_in_any_socket_spelling_is_refused_for_a_public_registry(host: str) -> None:
+    """#14 item 1: a realm host written the way inet_aton reads it (one number, hex, octal, short forms, a
+    trailing dot) or as an IPv4-mapped/compatible/NAT64 IPv6 address reaches the same address as its dotted
+    form, so it is refused the same way; ``validate_realm`` used to accept all of these."""
+    for scheme in ("https", "http"):
+        registry = f"{scheme}://registry.example.com"
+        with pytest.raises(RealmRejected, match="realm"):  # httpx2 refuses some spellings as URLs outright
+            validate_realm(f"{scheme}://{host}/jwt/auth", registry)
+
+
+@pytest.mark.parametrize(
+    ("realm_host", "registry_host", "ok"),
+    [
+        ("169.254.169.254", "10.0.0.5", False),  # private registry → metadata service
+        ("2852039166", "10.0.0.5", False),
+        ("127.0.0.2", "10.0.0.5", False),  # private registry → loopback
+        ("localhost", "192.168.1.10", False),
+        ("169.254.169.254", "127.0.0.1", False),  # loopback registry → metadata service
+        ("10.0.0.6", "127.0.0.1", False),  # loopback registry → private network
+        ("127.0.0.2", "[fe80::1]", False),  # link-local registry → loopback
+        ("10.0.0.6", "10.0.0.5", True),  # private → private
+        ("[fd00::6]", "10.0.0.5", True),
+        ("127.0.0.2", "127.0.0.1", True),  # loopback → loopback (the rig)
+        ("localhost", "127.0.0.1", True),
+        ("2130706434", "localhost", True),
+        ("169.254.1.2", "169.254.1.1", True),  # link-local → link-local
+        ("gitlab.example.com", "10.0.0.5", True),  # a name: not resolved here
+        ("8.8.8.8", "127.0.0.1", True),  # public addresses are not a class of their own
+    ],
+)
+def test_sec_realm_address_class_must_match_the_registry(
+    realm_host: str, registry_host: str, ok: bool
+) -> None:
+    """#14 item 2: loopback realms only for loopback registries, link-local (metadata) only for link-local
+    ones, private only for private ones; "the registry is on such an address itself" used to let a 10.x
+    registry send credentials to 169.254.169.254 or 127.0.0.x."""
+    realm, registry = f"http://{realm_host}/jwt/auth", f"http://{registry_host}:5000"
+    if ok:
+        assert validate_realm(realm, registry) == realm
+    else:
+        with pytest.raises(RealmRejected, match="realm SSRF"):
+            validate_realm(realm, registry)
+
+
 @pytest.mark.parametrize("realm", ["https://[::1/token", "https://[zz]/token", "https://\u0080/token"])
 def test_validate_realm_malformed_url_is_realm_rejected(realm: str) -> None:
     """SEC: realm validation / BI: WWW-Authenticate fuzzing — a realm Python's urljoin or httpx2's URL parser
