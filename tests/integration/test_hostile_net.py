@@ -63,3 +63,55 @@ def test_sec_realm_as_non_dotted_ip_gets_no_credentials(
     assert sink.requests == []
     _assert_sink_clean(sink)
     assert not any(r.authorization for r in proxy.requests)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 5: proxy variables — curl's scheme-less form works, the rest is a clear usage error
+# ---------------------------------------------------------------------------------------------------------
+
+PROXY_SECRET = "canary-PROXY-7c2d90"
+
+
+def test_sec_scheme_less_https_proxy_is_used_like_curl(open_rig: Rig, fault_proxy_factory: Any) -> None:
+    """#14 item 5: ``HTTPS_PROXY=user:secret@host:port`` (no scheme, as curl accepts it) is an HTTP proxy; it
+    used to end in an internal error that printed the proxy password. The password never shows, --debug
+    included. (The registry is the rig's open one: a public name may not use the rig's loopback realm.)"""
+    proxy: FaultProxy = fault_proxy_factory(open_rig.url)
+    env = {**ALICE_ENV, "HTTPS_PROXY": f"alice:{PROXY_SECRET}@{proxy.netloc}"}
+    result = run_cli(["exists", "--debug", "--plain-http", PUBLIC_NAME, f"{PUBLIC_NAME}/{REPO}:oci"], env)
+    assert result.code == 0, result.err
+    assert PROXY_SECRET not in result.both
+    assert proxy.count() >= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("HTTPS_PROXY", f"socks5://alice:{PROXY_SECRET}@127.0.0.1:1080", "socks5"),
+        ("ALL_PROXY", f"socks5h://alice:{PROXY_SECRET}@127.0.0.1:1080", "socks5h"),
+        ("HTTPS_PROXY", f"ftp://alice:{PROXY_SECRET}@127.0.0.1:21", "ftp"),
+        ("HTTPS_PROXY", f"http://alice:{PROXY_SECRET}@127.0.0.1:3128\n", "newline"),
+        ("https_proxy", f"alice:{PROXY_SECRET}@127.0.0.1:3128 ", "whitespace"),
+        ("HTTPS_PROXY", f"http://alice:{PROXY_SECRET}@127.0.0.1:99999", "port"),
+        ("HTTPS_PROXY", f"http://alice:{PROXY_SECRET}@[::1", "valid proxy URL"),
+        ("HTTPS_PROXY", f"http://alice:{PROXY_SECRET}@127.0.0.1:3128/path?x=1", "valid proxy URL"),
+    ],
+)
+def test_bi_unusable_proxy_variable_is_a_usage_error(name: str, value: str, says: str) -> None:
+    """#14 item 5: a SOCKS or FTP proxy, a trailing newline, a bad port: exit 2 naming the variable and the
+    problem, never the proxy's userinfo (these used to be internal errors quoting the whole URL)."""
+    result = run_cli(["exists", "--debug", "registry.example.invalid/group/project:oci"], {name: value})
+    assert result.code == 2, result.err
+    assert name in result.err and says in result.err
+    assert PROXY_SECRET not in result.both
+    assert "internal error" not in result.err
+
+
+@pytest.mark.parametrize("value", ["localhost\n", "a.example,\nb.example", "a.example\tb.example", "x'y"])
+def test_bi_control_character_in_no_proxy_is_a_usage_error(value: str) -> None:
+    """#14 item 5: a newline (or tab, or quote) in NO_PROXY is exit 2 naming NO_PROXY, not an internal error."""
+    env = {"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": value}
+    result = run_cli(["exists", "registry.example.invalid/group/project:oci"], env)
+    assert result.code == 2, result.err
+    assert "NO_PROXY" in result.err
+    assert "internal error" not in result.err

@@ -7,11 +7,13 @@ below receives explicit values (DESIGN §1).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 from ocireg.errors import UsageError
 from ocireg.text import escape
@@ -135,19 +137,8 @@ class Context:
                 host_ca = ci.ca_hosts()
             else:
                 self.warn(f"CI_SERVER_TLS_CA_FILE={escape(ci.ca_file)} does not exist; ignored")
-        proxy = next(
-            (
-                self.env[n]
-                for n in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
-                if self.env.get(n)
-            ),
-            None,
-        )
-        no_proxy = tuple(
-            h
-            for h in (self.env.get("NO_PROXY") or self.env.get("no_proxy") or "").replace(" ", "").split(",")
-            if h
-        )
+        proxy = _proxy_from_env(self.env)
+        no_proxy = _no_proxy_from_env(self.env)
         timeout = float(getattr(args, "timeout", None) or 120.0)
         return TransportConfig(
             timeout=min(30.0, timeout),
@@ -236,6 +227,57 @@ class Context:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+# A NO_PROXY entry: a host name, an IP address (IPv6 in brackets or not), a CIDR block, ``*``, a leading dot,
+# an optional port. Anything else (a newline, a tab, a quote) is a broken environment, not a host.
+_NO_PROXY_ENTRY = re.compile(r"[A-Za-z0-9._\-:\[\]*/%]+")
+
+
+def _proxy_from_env(env: Mapping[str, str]) -> str | None:
+    """The proxy URL from HTTPS_PROXY / ALL_PROXY (first set wins), checked; its userinfo is never shown.
+
+    As curl does, a value without a scheme (``user:pw@host:3128``) means ``http://``. Only HTTP(S) proxies are
+    supported (the HTTP layer speaks no SOCKS); whitespace or control characters (a trailing newline from a
+    file or a secret store) make the value unusable rather than silently different (#14 item 5).
+    """
+    name = next((n for n in PROXY_VARIABLES if env.get(n)), None)
+    if name is None:
+        return None
+    value = env[name]
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise UsageError(
+            f"{name} contains whitespace or a control character (a trailing newline?); "
+            "set it to a proxy URL such as http://proxy.example.com:3128"
+        )
+    if "://" not in value:
+        value = "http://" + value  # curl: a proxy without a scheme is an HTTP proxy
+    scheme = value.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise UsageError(
+            f"{name}: proxy scheme {escape(scheme[:20])!r} is not supported; use an http:// or https:// proxy"
+        )
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        raise UsageError(f"{name} is not a valid proxy URL (bad host or port)") from None
+    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise UsageError(f"{name} is not a valid proxy URL; expected {scheme}://[user:password@]host[:port]")
+    return f"{scheme}://{parts.netloc}"
+
+
+def _no_proxy_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("NO_PROXY") or env.get("no_proxy") or ""
+    entries = tuple(h for h in raw.replace(" ", "").split(",") if h)
+    for entry in entries:
+        if not _NO_PROXY_ENTRY.fullmatch(entry):
+            raise UsageError(
+                f"NO_PROXY entry '{escape(entry)}' is not a host name, address or domain "
+                "(a newline or control character?); separate entries with commas"
+            )
+    return entries
 
 
 def _is_utf8(text: str) -> bool:
