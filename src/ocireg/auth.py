@@ -735,6 +735,7 @@ class Authenticator:
     ) -> Token:
         with self._lock:
             self.token_requests += 1
+        _register_secrets(self._transport, credential)
         what = f"token request to {urlsplit(realm).netloc}"
         if credential.identity_token:
             form = {
@@ -797,7 +798,9 @@ class Authenticator:
     ) -> Token:
         if response.status_code == 200:
             body = read_capped(response, TOKEN_BODY_LIMIT, deadline=deadline, what=what)
-            return _parse_token_response(body, realm=realm, service=service, scopes=scopes)
+            token = _parse_token_response(body, realm=realm, service=service, scopes=scopes)
+            self._transport.secrets.add(token.value)
+            return token
         body = read_capped_quiet(response, deadline, what)
         if response.status_code == 401:
             raise AuthenticationFailed(
@@ -812,7 +815,9 @@ class Authenticator:
                 f"the token service for {registry} refused access ({credential.describe()})",
                 hint="the account may be blocked, or need a token instead of a password (2FA)",
             )
-        err = from_response(response.status_code, response.headers, body, what=what)
+        err = from_response(
+            response.status_code, response.headers, body, what=what, redact=self._transport.secrets.redact
+        )
         # A 404 from the token service says nothing about the image: never "absent" (DESIGN §2, exit 1).
         if isinstance(err, OciregError) and not isinstance(err, RegistryError | NotFound):
             raise err
@@ -827,6 +832,18 @@ def read_capped_quiet(response: httpx2.Response, deadline: Deadline, what: str) 
         return read_capped(response, ERROR_BODY_LIMIT, deadline=deadline, what=what)
     except OciregError:
         return b""
+
+
+def _register_secrets(transport: Transport, credential: Credential) -> None:
+    """Tell the transport every secret ``credential`` may send, before anything is sent (#14 item 6)."""
+    secrets = transport.secrets
+    if credential.password:
+        secrets.add_password(credential.password, f"{credential.username or ''}:{credential.password}")
+    secrets.add(credential.identity_token, credential.registry_token)
+    if credential.identity_token:
+        secrets.add_password(
+            credential.identity_token, f"{credential.username or ''}:{credential.identity_token}"
+        )
 
 
 def _norm(scopes: tuple[str, ...]) -> tuple[str, ...]:

@@ -369,7 +369,9 @@ class RegistryClient:
         if response.status_code in ok:
             return response
         body = read_capped_quiet(response, deadline, what)
-        failure = from_response(response.status_code, response.headers, body, what=what)
+        failure = from_response(
+            response.status_code, response.headers, body, what=what, redact=self.transport.secrets.redact
+        )
         if isinstance(failure, PermissionDenied):
             token = self.auth.last_token(registry.name, scopes, credential)
             failure.hint = failure.hint or _denied_hint(registry, scopes, credential, token)

@@ -7,8 +7,8 @@ The CLI maps each class to one exit code (``ocireg.cli.exitcodes``); library use
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from ocireg.text import escape
 
@@ -175,8 +175,13 @@ _DENIED_CODES = frozenset({"DENIED"})
 _UNSUPPORTED_CODES = frozenset({"UNSUPPORTED"})
 
 
-def parse_error_body(body: bytes) -> tuple[RegistryErrorDetail, ...]:
-    """Parse an OCI error body; anything that is not one yields no details (never raises)."""
+def parse_error_body(
+    body: bytes, *, redact: Callable[[str], str] | None = None
+) -> tuple[RegistryErrorDetail, ...]:
+    """Parse an OCI error body; anything that is not one yields no details (never raises).
+
+    ``redact`` runs before texts are cut to length, so a cut never leaves part of a secret behind.
+    """
     try:
         doc = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -194,13 +199,12 @@ def parse_error_body(body: bytes) -> tuple[RegistryErrorDetail, ...]:
         if not isinstance(code, str):
             continue
         message = item.get("message")
-        details.append(
-            RegistryErrorDetail(
-                code=code.upper()[:100],
-                message=message[:500] if isinstance(message, str) else "",
-                detail=item.get("detail"),
-            )
+        detail = RegistryErrorDetail(
+            code=code.upper(), message=message if isinstance(message, str) else "", detail=item.get("detail")
         )
+        if redact is not None:
+            detail = _redacted_detail(detail, redact)
+        details.append(replace(detail, code=detail.code[:100], message=detail.message[:500]))
     return tuple(details)
 
 
@@ -230,13 +234,16 @@ def from_response(
     body: bytes,
     *,
     what: str,
+    redact: Callable[[str], str] | None = None,
 ) -> OciregError:
     """Classify a non-success answer by cause.
 
     ``what`` names the thing asked for (``"manifest group/app:v1"``) and starts the message. ``headers`` must be
     case-insensitive (an ``httpx2.Headers`` is). The body should already be capped at :data:`ERROR_BODY_LIMIT`.
+    ``redact`` removes known secrets from the registry's own words before they become a message: a registry
+    that echoes the token or password it was sent must not get it printed (#14 item 6).
     """
-    details = parse_error_body(body)
+    details = parse_error_body(body, redact=redact)
     codes = {d.code for d in details}
     summary = "; ".join(str(d) for d in details[:3])
     suffix = f" ({summary})" if summary else ""
@@ -257,6 +264,13 @@ def from_response(
             f"{what}: not supported by this registry (HTTP {status}){suffix}", status=status, details=details
         )
     return RegistryError(f"{what}: registry answered HTTP {status}{suffix}", status=status, details=details)
+
+
+def _redacted_detail(detail: RegistryErrorDetail, redact: Callable[[str], str]) -> RegistryErrorDetail:
+    # ``detail`` is free-form JSON: kept only if no secret shows in it.
+    shown = repr(detail.detail)
+    kept = detail.detail if redact(shown) == shown else None
+    return replace(detail, code=redact(detail.code), message=redact(detail.message), detail=kept)
 
 
 def _is_insufficient_scope(headers: Mapping[str, str]) -> bool:

@@ -6,9 +6,12 @@ terminal or forge log lines; they are shown escaped, never interpreted.
 
 from __future__ import annotations
 
+import base64
 import re
+import threading
+from urllib.parse import quote
 
-__all__ = ["escape"]
+__all__ = ["KnownSecrets", "escape"]
 
 # Lone surrogates (a YAML or JSON "\ud800" escape) are not text: a UTF-8 stdout refuses to encode them.
 # Zero-width characters, the LRM/RLM marks and a byte order mark are invisible: shown raw, a reference or a
@@ -29,3 +32,62 @@ def _replace(match: re.Match[str]) -> str:
 def escape(value: str) -> str:
     """Return ``value`` with control and bidi-override characters written as ``\\xNN`` / ``\\uNNNN``."""
     return _CONTROL.sub(_replace, value)
+
+
+#: Shorter secrets are not redacted: replacing every "ab" in a message would destroy it and hide nothing.
+MIN_SECRET_LENGTH = 4
+REDACTED = "***"
+
+
+class KnownSecrets:
+    """Every secret this process has used — passwords, tokens, ``Authorization`` values — so that text a
+    registry or token service sent can be shown without echoing one of them back (#14 item 6).
+
+    Thread-safe; :meth:`redact` replaces longer secrets first, so a token that contains a password is hidden
+    whole.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._ordered: tuple[str, ...] = ()
+
+    def add(self, *values: str | None) -> None:
+        new = {v for v in values if v and len(v) >= MIN_SECRET_LENGTH}
+        with self._lock:
+            if new <= self._values:
+                return
+            self._values |= new
+            self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+
+    def add_authorization(self, value: str) -> None:
+        """Learn an ``Authorization`` header: the whole value, its credentials, and for Basic the password."""
+        if value in self._values:  # every request of a batch sends the same value: learn it once
+            return
+        scheme, _, credentials = value.partition(" ")
+        credentials = credentials.strip()
+        self.add(value, credentials)
+        if scheme.lower() == "basic":
+            try:
+                user_pass = base64.b64decode(credentials, validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return
+            self.add_password(user_pass.partition(":")[2], user_pass)
+
+    def add_password(self, password: str | None, user_pass: str | None = None) -> None:
+        """A password as sent (raw, percent-encoded) and, with ``user:password``, its base64 form."""
+        if not password:
+            return
+        self.add(password, quote(password, safe=""))
+        if user_pass:
+            self.add(user_pass, base64.b64encode(user_pass.encode("utf-8", "surrogatepass")).decode("ascii"))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``***``."""
+        for secret in self._ordered:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def __bool__(self) -> bool:
+        return bool(self._ordered)

@@ -35,7 +35,7 @@ import httpx2
 
 from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
-from ocireg.text import escape
+from ocireg.text import KnownSecrets, escape
 
 if TYPE_CHECKING:
     from ocireg.reference import Registry
@@ -289,6 +289,9 @@ class Transport:
         self._signals_lock = threading.Lock()
         self._warned: set[str] = set()
         self._rate_limits: dict[str, RateLimit] = {}
+        #: Secrets sent through this transport (and those auth registers): redacted from registry-provided
+        #: text — error messages, Warning headers, the debug log — before it is shown (#14 item 6).
+        self.secrets = KnownSecrets()
 
     # -- construction ---------------------------------------------------------------------------------------
 
@@ -410,7 +413,7 @@ class Transport:
 
     def _log(self, line: str) -> None:
         if self.config.debug is not None:
-            self.config.debug(line)
+            self.config.debug(self.secrets.redact(line))
 
     def send(
         self,
@@ -539,6 +542,9 @@ class Transport:
         what: str,
     ) -> httpx2.Response:
         timeout = deadline.clamp(self.config.timeout)
+        for name, value in headers.items():
+            if name.lower() == "authorization":
+                self.secrets.add_authorization(value)
         request = self._http.build_request(
             method, url, headers=headers, content=content, timeout=httpx2.Timeout(timeout)
         )
@@ -584,7 +590,7 @@ class Transport:
         if "warning" in headers and self.config.warn is not None:
             host = escape(url.netloc.decode("ascii", "replace"))
             for text in parse_warnings(headers.get_list("warning")):
-                line = f"registry {host}: {text}"
+                line = f"registry {host}: {self.secrets.redact(text)}"
                 with self._signals_lock:
                     if line in self._warned or len(self._warned) >= MAX_WARNINGS:
                         continue

@@ -8,7 +8,10 @@ are reached through the fault proxy acting as an HTTP proxy (``ALL_PROXY``), so 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -18,9 +21,21 @@ from integration.faultkit import ALICE_ENV, REPO
 from clirunner import run_cli
 from rig import Rig
 from rig.faultproxy import FaultProxy, Rule, rewrite_realm
+from rig.hostile import RawRequest, RawServer, Script, http_response
 from rig.sink import Sink
+from rig.tokenserver import ALICE, ALICE_PASSWORD, SERVICE
 
 PUBLIC_NAME = "registry.example.invalid"
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawServer]:
+    """A scripted hostile server on 127.0.0.1 (answers 404 until the test sets a script)."""
+    server = RawServer(lambda req: [http_response(404)]).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _assert_sink_clean(sink: Sink) -> None:
@@ -115,3 +130,62 @@ def test_bi_control_character_in_no_proxy_is_a_usage_error(value: str) -> None:
     assert result.code == 2, result.err
     assert "NO_PROXY" in result.err
     assert "internal error" not in result.err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 6: registry text that echoes a secret is shown redacted
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _echoing_registry(challenge: str, echoed: list[str]) -> Script:
+    """401 with ``challenge`` until a request carries Authorization; then a 400 whose error body, Warning
+    header and error detail repeat that Authorization (and, for Basic, the decoded password)."""
+
+    def script(req: RawRequest) -> Iterable[bytes | float]:
+        auth = req.header("authorization")
+        if not auth:
+            return [
+                http_response(401, [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
+            ]
+        secret = auth.split(" ", 1)[1]
+        echoed.append(auth)
+        words = [auth, secret]
+        if auth.lower().startswith("basic "):
+            user_pass = base64.b64decode(secret).decode()
+            words += [user_pass, user_pass.split(":", 1)[1]]
+        message = "bad credentials: " + " | ".join(words)
+        body = json.dumps({"errors": [{"code": "UNKNOWN", "message": message, "detail": words}]}).encode()
+        headers = [("Content-Type", "application/json"), ("Warning", f'299 - "you sent {secret}"')]
+        return [http_response(400, headers, body)]
+
+    return script
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "basic"])
+def test_sec_registry_text_echoing_a_secret_is_redacted(
+    token_rig: Rig, raw_server: RawServer, scheme: str
+) -> None:
+    """#14 item 6: a registry whose error message, error detail and Warning header echo the bearer token (or
+    the Basic value, its base64 and the password itself): the error is shown, every secret as ``***``, in text
+    and JSON output and under --debug. The token used to be printed verbatim."""
+    assert token_rig.token_server is not None
+    echoed: list[str] = []
+    if scheme == "bearer":
+        challenge = f'Bearer realm="{token_rig.token_server.realm}",service="{SERVICE}"'
+    else:
+        challenge = 'Basic realm="hostile"'
+    raw_server.set_script(_echoing_registry(challenge, echoed))
+    ref = f"{raw_server.netloc}/{REPO}"
+    for output in ("text", "json"):
+        result = run_cli(
+            ["tags", "--debug", "--no-token-cache", "--plain-http", raw_server.netloc, "-o", output, ref],
+            ALICE_ENV,
+        )
+        assert result.code == 6, result.err
+        assert echoed, "the registry never saw a credential"
+        assert "bad credentials: ***" in result.both
+        secrets = {ALICE_PASSWORD, f"{ALICE}:{ALICE_PASSWORD}"}
+        for auth in echoed:
+            secrets |= {auth, auth.split(" ", 1)[1]}
+        for secret in secrets:
+            assert secret not in result.both, f"{secret[:12]}... shown"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ocireg.credentials import Chain, Credential
     from ocireg.gitlab import GitLabCI
     from ocireg.reference import Reference
+    from ocireg.text import KnownSecrets
     from ocireg.tokencache import TokenCache
     from ocireg.transport import TransportConfig
 
@@ -43,6 +44,7 @@ class Context:
     _gitlab: GitLabCI | None = field(default=None, init=False)
     _gitlab_loaded: bool = field(default=False, init=False)
     _password: str | None = field(default=None, init=False)
+    _secrets: KnownSecrets | None = field(default=None, init=False)
     warnings_shown: set[str] = field(default_factory=set, init=False)
 
     # -- output ---------------------------------------------------------------------------------------------
@@ -59,6 +61,9 @@ class Context:
         self.stdout.write(line + "\n")
 
     def err(self, line: str) -> None:
+        if self._secrets is not None:
+            # Last line of defence: no secret this process used reaches stderr, whatever text carried it.
+            line = self._secrets.redact(line)
         self.stderr.write(line + "\n")
 
     def warn(self, line: str) -> None:
@@ -221,6 +226,7 @@ class Context:
             self._client = RegistryClient(
                 self.credential_chain(), config=self.transport_config(), token_cache=self.token_cache()
             )
+            self._secrets = self._client.transport.secrets
         return self._client
 
     def close(self) -> None:
