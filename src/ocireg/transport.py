@@ -26,11 +26,12 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import httpcore2
 import httpx2
 
 from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError
@@ -275,6 +276,88 @@ def _is_plain_http_port(exc: Exception) -> bool:
     )
 
 
+# -- every byte read counts against the deadline (#14 item 14) -------------------------------------------------
+#
+# httpx2 applies its read timeout to each socket read, and reads a response head once per phase: a server that
+# drips one header line every half second never trips a 30 s read timeout and holds a request for as long as
+# it likes. The deadline of the operation a thread is working on is kept here, and every socket operation of
+# every connection clamps its timeout to what is left of it.
+_io_deadline = threading.local()
+
+
+def _clamp_io(timeout: float | None) -> float | None:
+    deadline: Deadline | None = getattr(_io_deadline, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline.remaining()
+    if left is None:
+        return timeout
+    left = max(left, 0.001)
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineScope:
+    """``with _DeadlineScope(deadline):`` — socket I/O of this thread stops at ``deadline``."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+        self._saved: Deadline | None = None
+
+    def __enter__(self) -> None:
+        self._saved = getattr(_io_deadline, "deadline", None)
+        _io_deadline.deadline = self._deadline
+
+    def __exit__(self, *exc: object) -> None:
+        _io_deadline.deadline = self._saved
+
+
+def _deadline_stream(inner: httpcore2.NetworkStream) -> httpcore2.NetworkStream:
+    class DeadlineStream(httpcore2.NetworkStream):
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return inner.read(max_bytes, _clamp_io(timeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            inner.write(buffer, _clamp_io(timeout))
+
+        def close(self) -> None:
+            inner.close()
+
+        def start_tls(
+            self,
+            ssl_context: ssl.SSLContext,
+            server_hostname: str | None = None,
+            timeout: float | None = None,
+        ) -> httpcore2.NetworkStream:
+            return _deadline_stream(inner.start_tls(ssl_context, server_hostname, _clamp_io(timeout)))
+
+        def get_extra_info(self, info: str) -> object:
+            return inner.get_extra_info(info)
+
+    return DeadlineStream()
+
+
+class _DeadlineBackend(httpcore2.SyncBackend):
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
+    ) -> httpcore2.NetworkStream:
+        stream = super().connect_tcp(host, port, _clamp_io(timeout), local_address, socket_options)
+        return _deadline_stream(stream)
+
+
+def _deadline_aware(transport: httpx2.HTTPTransport) -> httpx2.HTTPTransport:
+    # httpx2's HTTPTransport takes no network backend, but its pool (a ConnectionPool or HTTPProxy) creates
+    # every connection through `_network_backend`. Temporary: ocireg's own transport (issue 16) replaces this.
+    pool = getattr(transport, "_pool", None)
+    if pool is not None and hasattr(pool, "_network_backend"):
+        pool._network_backend = _DeadlineBackend()
+    return transport
+
+
 class Transport:
     """One HTTP client with ocireg's policies; thread-safe, shared by a bounded pool of workers."""
 
@@ -318,8 +401,10 @@ class Transport:
         def transport(verify: ssl.SSLContext, host: str | None = None) -> httpx2.HTTPTransport:
             # One transport per (TLS policy, proxy) combination; `proxy` only where the host is not exempt.
             proxy = None if host is not None and _proxy_exempt(host, config.no_proxy) else config.proxy
-            return httpx2.HTTPTransport(
-                verify=verify, limits=limits, http2=config.http2, trust_env=False, proxy=proxy
+            return _deadline_aware(
+                httpx2.HTTPTransport(
+                    verify=verify, limits=limits, http2=config.http2, trust_env=False, proxy=proxy
+                )
             )
 
         mounts: dict[str, httpx2.BaseTransport | None] = {}
@@ -350,6 +435,9 @@ class Transport:
             follow_redirects=False,
             mounts=mounts or None,
             headers={"User-Agent": config.user_agent},
+            transport=_deadline_aware(
+                httpx2.HTTPTransport(verify=default_ctx, limits=limits, http2=config.http2, trust_env=False)
+            ),
         )
 
     def close(self) -> None:
@@ -364,24 +452,39 @@ class Transport:
             known = self._schemes.get(host)
         if known is not None:
             return f"{known}://{host}"
+        decided: str | None
         if host in self.config.plain_http_hosts or registry.name in self.config.plain_http_hosts:
-            scheme = "http"
+            decided = "http"
         elif registry.is_loopback:
-            scheme = self._probe_loopback(host, deadline)
+            decided = self._probe_loopback(host, deadline)
         else:
-            scheme = "https"
+            decided = "https"
+        if decided is None:
+            # Nothing listens (yet): that decides nothing (#14 item 8). Try https now, probe again next time.
+            return f"https://{host}"
         with self._schemes_lock:
-            self._schemes[host] = scheme
-        return f"{scheme}://{host}"
+            self._schemes[host] = decided
+        return f"{decided}://{host}"
 
     def remember_scheme(self, host: str, scheme: str) -> None:
         with self._schemes_lock:
             self._schemes[host] = scheme
 
-    def _probe_loopback(self, host: str, deadline: Deadline) -> str:
+    def known_scheme(self, host: str) -> str | None:
+        """The scheme decided for ``host`` (by policy, a probe or :meth:`remember_scheme`), if any."""
+        with self._schemes_lock:
+            return self._schemes.get(host)
+
+    def forget_scheme(self, host: str) -> None:
+        """Drop the scheme decided for ``host``: the next :meth:`base_url` decides (probes) again."""
+        with self._schemes_lock:
+            self._schemes.pop(host, None)
+
+    def _probe_loopback(self, host: str, deadline: Deadline) -> str | None:
         """Docker's rule for loopback registries: TLS if the port speaks it, else plain HTTP.
 
-        The probe is a bare TLS handshake (no HTTP request), so it costs no request at the registry.
+        The probe is a bare TLS handshake (no HTTP request), so it costs no request at the registry. ``None``
+        when nothing answers on the port: undecided, and nothing may be remembered (#14 item 8).
         """
         import socket
 
@@ -394,7 +497,7 @@ class Transport:
         try:
             sock = socket.create_connection((hostname, port), timeout=timeout)
         except OSError:
-            return "https"  # unreachable either way; let the real request report the error
+            return None  # unreachable either way; let the real request report the error
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -437,9 +540,27 @@ class Transport:
         attempts = 1 + (self.config.retries if retry and method in IDEMPOTENT_METHODS else 0)
         if content is not None and not isinstance(content, bytes):
             attempts = 1  # a streamed body cannot be replayed
-        last_exc: Exception | None = None
         parsed = httpx2.URL(url)  # once: parsing is a measurable share of a warm check's CPU
         host = parsed.netloc.decode("ascii")
+        with _DeadlineScope(deadline):
+            return self._send_attempts(
+                method, parsed, host, headers, content, deadline, what, follow_redirects, attempts, on_attempt
+            )
+
+    def _send_attempts(
+        self,
+        method: str,
+        parsed: httpx2.URL,
+        host: str,
+        headers: Mapping[str, str] | None,
+        content: bytes | Iterator[bytes] | None,
+        deadline: Deadline,
+        what: str,
+        follow_redirects: bool,
+        attempts: int,
+        on_attempt: Callable[[int | None], None] | None,
+    ) -> httpx2.Response:
+        last_exc: Exception | None = None
         for attempt in range(attempts):
             deadline.check(what)
             self._gate.wait(host, deadline)
@@ -555,7 +676,14 @@ class Transport:
             self.request_count += 1
         try:
             response = self._http.send(request, stream=True)
+        except httpx2.RemoteProtocolError as exc:
+            violation = _protocol_violation(exc, what, url)
+            if violation is not None:
+                raise violation from exc
+            reason, hint = _describe_connect_error(exc)
+            raise TransportError(f"{what}: cannot reach {url.host}: {reason}", hint=hint) from exc
         except httpx2.TimeoutException as exc:
+            deadline.check(what)  # the deadline, not the registry's pace, ended the wait
             raise TransportError(
                 f"{what}: no answer from {url.host} within {timeout:.0f}s ({type(exc).__name__})",
                 hint="check the network, or raise the limit with --timeout",
@@ -656,23 +784,57 @@ def read_capped(response: httpx2.Response, limit: int, *, deadline: Deadline, wh
     """
     try:
         declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BodyTooLarge(f"{what}: body of {int(declared)} bytes exceeds the {limit}-byte limit")
-        chunks: list[bytes] = []
-        total = 0
+        digits = declared is not None and declared.isascii() and declared.isdigit()
+        if declared is not None and digits and (len(declared) > 18 or int(declared) > limit):
+            raise BodyTooLarge(f"{what}: body of {declared[:30]} bytes exceeds the {limit}-byte limit")
         try:
-            for chunk in response.iter_bytes():
-                total += len(chunk)
-                if total > limit:
-                    raise BodyTooLarge(f"{what}: body exceeds the {limit}-byte limit")
-                chunks.append(chunk)
-                deadline.check(what)
+            with _DeadlineScope(deadline):
+                chunks = _read_chunks(response, limit, deadline, what)
         except httpx2.TimeoutException as exc:
+            deadline.check(what)
             raise TransportError(f"{what}: the body stopped arriving ({type(exc).__name__})") from exc
         except httpx2.DecodingError as exc:
             raise ProtocolViolation(f"{what}: body could not be decoded ({exc})") from exc
+        except httpx2.RemoteProtocolError as exc:
+            violation = _protocol_violation(exc, what, response.request.url)
+            if violation is not None:
+                raise violation from exc
+            raise TransportError(f"{what}: connection lost while reading the body ({exc})") from exc
         except (httpx2.TransportError, OSError) as exc:
             raise TransportError(f"{what}: connection lost while reading the body ({exc})") from exc
         return b"".join(chunks)
     finally:
         response.close()
+
+
+def _read_chunks(response: httpx2.Response, limit: int, deadline: Deadline, what: str) -> list[bytes]:
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(f"{what}: body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+        deadline.check(what)
+    return chunks
+
+
+def _protocol_violation(exc: Exception, what: str, url: httpx2.URL) -> ProtocolViolation | None:
+    """A :class:`ProtocolViolation` if the peer sent bytes that are not HTTP (#14 item 13), else ``None``.
+
+    A garbage status line, an unparsable or 5,000-digit ``Content-Length``, an endless or oversized head, a
+    broken chunk header: the server answered, wrongly — exit 6, and not retried (the same bytes would come
+    back). The parser (h11) says so by raising its own ``RemoteProtocolError``; a connection that closed before
+    any byte ("Server disconnected without sending a response", a stale keep-alive) has no such cause and stays
+    a network error, retried.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if type(cause).__module__.split(".")[0] == "h11":
+            reason = escape(str(cause)[:200]) or type(cause).__name__
+            return ProtocolViolation(
+                f"{what}: {url.host} did not answer in HTTP ({reason})",
+                hint="something that is not a registry (or a broken proxy) answers on that host and port",
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
