@@ -175,7 +175,8 @@ class RegistryClient:
         self._cred_lock = threading.Lock()
         self._first_wave: dict[str, threading.Event] = {}
         self._first_lock = threading.Lock()
-        self._bases: dict[str, str] = {}  # registry name -> base URL, once decided (the scheme never changes)
+        self._bases: dict[str, str] = {}  # registry name -> base URL, once decided
+        self._schemes_from_cache: set[str] = set()  # registries whose scheme a previous run decided
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -222,24 +223,47 @@ class RegistryClient:
         is answered (one token request), and once more at most on ``insufficient_scope`` or ``invalid_token``.
         """
         base = self._base_url(registry, deadline)
-        url = base + path
         credential = self.credential_for(registry)
         release = self._join_first_wave(registry, deadline)
         try:
-            return self._request(
-                method,
-                registry,
-                base,
-                url,
-                scopes=scopes,
-                credential=credential,
-                headers=headers,
-                content=content,
-                deadline=deadline,
-                what=what,
-                ok=ok,
-                first_wave=release,
-            )
+            try:
+                return self._request(
+                    method,
+                    registry,
+                    base,
+                    base + path,
+                    scopes=scopes,
+                    credential=credential,
+                    headers=headers,
+                    content=content,
+                    deadline=deadline,
+                    what=what,
+                    ok=ok,
+                    first_wave=release,
+                )
+            except (TransportError, RegistryError) as exc:
+                # A TLS request to a port that now speaks plain HTTP fails as a network error; a plain one to
+                # a port that now speaks TLS, as a network error or (Go's TLS server) an HTTP 400.
+                wrong_scheme = isinstance(exc, TransportError) or (
+                    base.startswith("http:") and getattr(exc, "status", None) == 400
+                )
+                replayable = content is None or isinstance(content, bytes)
+                fresh = self._reprobe(registry, base, deadline) if wrong_scheme and replayable else None
+                if fresh is None:
+                    raise
+                return self._request(
+                    method,
+                    registry,
+                    fresh,
+                    fresh + path,
+                    scopes=scopes,
+                    credential=credential,
+                    headers=headers,
+                    content=content,
+                    deadline=deadline,
+                    what=what,
+                    ok=ok,
+                )
         finally:
             if release is not None:
                 release.set()
@@ -382,17 +406,43 @@ class RegistryClient:
         base = self._bases.get(registry.name)
         if base is not None:  # every request of a batch asks: decide once per registry
             return base
+        host = registry.api_host
         if self._cache is None or not registry.is_loopback:
             base = self.transport.base_url(registry, deadline)
         else:
-            host = registry.api_host
             known = self._cache.scheme_for(host)
             if known is not None:
                 self.transport.remember_scheme(host, known)
+                self._schemes_from_cache.add(registry.name)
             base = self.transport.base_url(registry, deadline)
-            self._cache.remember_scheme(host, base.split(":", 1)[0])
-        self._bases[registry.name] = base
+            decided = self.transport.known_scheme(host)
+            if decided is not None and decided != known:
+                self._cache.remember_scheme(host, decided)
+        if self.transport.known_scheme(host) is not None:
+            self._bases[registry.name] = base  # an undecided probe (nothing listening) is asked again
         return base
+
+    def _reprobe(self, registry: Registry, base: str, deadline: Deadline) -> str | None:
+        """A new base URL if the scheme remembered from an earlier run was wrong, else ``None`` (#14 item 8).
+
+        A loopback registry may have moved between TLS and plain HTTP since the scheme was stored: when a
+        request with the stored scheme fails, the port is probed again, once per process; if the probe now
+        says otherwise, the cache is corrected and the request is sent again with the new scheme.
+        """
+        if registry.name not in self._schemes_from_cache:
+            return None
+        self._schemes_from_cache.discard(registry.name)
+        host = registry.api_host
+        self._bases.pop(registry.name, None)
+        self.transport.forget_scheme(host)
+        fresh = self.transport.base_url(registry, deadline)
+        decided = self.transport.known_scheme(host)
+        if decided is None or fresh == base:
+            return None
+        self._bases[registry.name] = fresh
+        if self._cache is not None:
+            self._cache.remember_scheme(host, decided)
+        return fresh
 
     def _refused(
         self,
