@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -37,12 +38,22 @@ MAX_ENTRIES = 500
 class TokenCache:
     """The on-disk cache. All methods swallow I/O problems by design: a cache must never fail a command."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, debug: Callable[[str], None] | None = None) -> None:
         self.directory = directory
         self.path = directory / FILE_NAME
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, object]] | None = None
+        self._debug = debug
+        self._said: set[str] = set()
         self.problem: str | None = None
+
+    def _note(self, problem: str) -> None:
+        """Remember ``problem`` and say it once under ``--debug``: the cache is skipped, never fatal, but a
+        user whose every run is cold should be able to find out why (#14 item 15)."""
+        self.problem = problem
+        if self._debug is not None and problem not in self._said:
+            self._said.add(problem)
+            self._debug(problem)
 
     # -- public ---------------------------------------------------------------------------------------------
 
@@ -53,24 +64,34 @@ class TokenCache:
 
     def realm_for(self, registry: str) -> tuple[str, str] | None:
         entry = self._load().get("realms", {}).get(registry)
-        if isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry):
+        if entry is None:
+            return None
+        if isinstance(entry, list) and len(entry) == 2 and all(_header_safe(x, 4096) for x in entry):
             return entry[0], entry[1]
+        self._note(f"token cache: the realm entry for {_shown(registry)} is corrupt; ignored")
         return None
 
     def scheme_for(self, host: str) -> str | None:
         value = self._load().get("schemes", {}).get(host)
-        return value if value in ("http", "https") else None
+        if value is None or value in ("http", "https"):
+            return value if isinstance(value, str) else None
+        self._note(f"token cache: the scheme entry for {_shown(host)} is corrupt; ignored")
+        return None
 
     def get(self, key: str) -> tuple[str, float] | None:
         entry = self._load().get("tokens", {}).get(key)
-        if not isinstance(entry, list) or len(entry) != 2:
+        if entry is None:
             return None
-        value, expires_at = entry
-        if not isinstance(value, str) or not isinstance(expires_at, int | float):
+        valid = _valid_entry(entry)
+        if valid is None:
+            # A hand-edited or damaged entry (a 400-digit expiry, a token with CR/LF or non-ASCII characters
+            # that would break or inject into the Authorization header): absent, never fatal (#14 item 15).
+            self._note("token cache: a corrupt token entry was ignored (bad token characters or expiry)")
             return None
+        value, expires_at = valid
         if expires_at <= time.time():
             return None
-        return value, float(expires_at)
+        return value, expires_at
 
     def put(
         self, key: str, value: str, expires_at: float, *, registry: str, realm: str, service: str
@@ -112,21 +133,24 @@ class TokenCache:
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            self.problem = f"token cache not readable: {exc.strerror}"
+            self._note(f"token cache not readable: {exc.strerror}")
             return {}
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-                self.problem = f"token cache {self.path} is not a private file of this user; ignored"
+                self._note(f"token cache {self.path} is not a private file of this user; ignored")
                 return {}
             raw = handle.read(MAX_FILE_SIZE + 1)
         if len(raw) > MAX_FILE_SIZE:
+            self._note(f"token cache {self.path} is larger than {MAX_FILE_SIZE} bytes; ignored")
             return {}
         try:
             doc = json.loads(raw)
         except (ValueError, RecursionError):
+            self._note(f"token cache {self.path} is not valid JSON; ignored")
             return {}
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            self._note(f"token cache {self.path} has an unknown format; ignored")
             return {}
         return {k: v for k, v in doc.items() if isinstance(v, dict)}
 
@@ -140,17 +164,15 @@ class TokenCache:
                 os.makedirs(self.directory, mode=0o700, exist_ok=True)
                 info = os.lstat(self.directory)
             except OSError as exc:
-                self.problem = f"cannot create token cache directory: {exc.strerror}"
+                self._note(f"cannot create token cache directory: {exc.strerror}")
                 return False
         except OSError:
             return False
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            self.problem = f"token cache directory {self.directory} is a symlink or not a directory; ignored"
+            self._note(f"token cache directory {self.directory} is a symlink or not a directory; ignored")
             return False
         if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            self.problem = (
-                f"token cache directory {self.directory} is not private (0700) to this user; ignored"
-            )
+            self._note(f"token cache directory {self.directory} is not private (0700) to this user; ignored")
             return False
         return True
 
@@ -181,7 +203,7 @@ class TokenCache:
                     with contextlib.suppress(OSError):
                         os.unlink(tmp)
             except OSError as exc:
-                self.problem = f"token cache not written: {exc.strerror}"
+                self._note(f"token cache not written: {exc.strerror}")
             finally:
                 os.close(lock_fd)
 
@@ -189,11 +211,11 @@ class TokenCache:
     def _prune(data: dict[str, dict[str, object]]) -> None:
         tokens = data.get("tokens", {})
         now = time.time()
-        live: dict[str, object] = {
-            k: v
-            for k, v in tokens.items()
-            if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int | float) and v[1] > now
-        }
+        live: dict[str, object] = {}
+        for k, v in tokens.items():
+            valid = _valid_entry(v)
+            if valid is not None and valid[1] > now:
+                live[k] = v
         if len(live) > MAX_ENTRIES:
             keep = sorted(live.items(), key=_expiry, reverse=True)[:MAX_ENTRIES]
             live = dict(keep)
@@ -201,7 +223,34 @@ class TokenCache:
 
 
 def _expiry(item: tuple[str, object]) -> float:
-    value = item[1]
-    if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int | float):
-        return float(value[1])
-    return 0.0
+    valid = _valid_entry(item[1])
+    return 0.0 if valid is None else valid[1]
+
+
+#: A token longer than this is not one ocireg stored (the token service's answer is capped the same way).
+MAX_TOKEN_LENGTH = 16 * 1024
+
+
+def _header_safe(value: object, limit: int) -> bool:
+    """A string that can go into an HTTP header as is: printable ASCII without spaces, at most ``limit``."""
+    return isinstance(value, str) and 0 < len(value) <= limit and all(0x21 <= ord(c) <= 0x7E for c in value)
+
+
+def _valid_entry(entry: object) -> tuple[str, float] | None:
+    """``[token, expires_at]`` as (token, finite expiry), or ``None`` when the entry is not one ocireg wrote."""
+    if not isinstance(entry, list) or len(entry) != 2:
+        return None
+    value, expires_at = entry
+    if not _header_safe(value, MAX_TOKEN_LENGTH):
+        return None
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+        return None
+    try:
+        expiry = float(expires_at)
+    except OverflowError:  # a 400-digit integer
+        return None
+    return (value, expiry) if isinstance(value, str) and math.isfinite(expiry) else None
+
+
+def _shown(text: str) -> str:
+    return "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in text[:200])

@@ -204,7 +204,8 @@ class Context:
             return None
         from ocireg.tokencache import TokenCache
 
-        return TokenCache(self.cache_dir())
+        debug = self.debug if getattr(self.args, "debug", False) else None
+        return TokenCache(self.cache_dir(), debug=debug)
 
     def cache_dir(self) -> Path:
         explicit = self.env.get("OCIREG_CACHE_DIR")
