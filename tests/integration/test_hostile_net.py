@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import socket
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +21,20 @@ import pytest
 from integration.faultkit import ALICE_ENV, REPO
 
 from clirunner import run_cli
-from rig import Rig
+from rig import Pki, Rig
 from rig.faultproxy import FaultProxy, Rule, rewrite_realm
 from rig.hostile import RawRequest, RawServer, Script, http_response
 from rig.sink import Sink
 from rig.tokenserver import ALICE, ALICE_PASSWORD, SERVICE
 
 PUBLIC_NAME = "registry.example.invalid"
+
+
+@pytest.fixture
+def proxy(token_rig: Rig, fault_proxy_factory: Any) -> FaultProxy:
+    """The fault proxy in front of the token-auth registry (plain HTTP on 127.0.0.1)."""
+    made: FaultProxy = fault_proxy_factory(token_rig.url)
+    return made
 
 
 @pytest.fixture
@@ -189,3 +198,175 @@ def test_sec_registry_text_echoing_a_secret_is_redacted(
             secrets |= {auth, auth.split(" ", 1)[1]}
         for secret in secrets:
             assert secret not in result.both, f"{secret[:12]}... shown"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 13: an answer that is not HTTP is a protocol violation (exit 6), not "cannot reach" (5, retried)
+# ---------------------------------------------------------------------------------------------------------
+
+_NOT_HTTP: dict[str, bytes] = {
+    "garbage status line": b"HTTQ/9 abc\r\n\r\n",
+    "5,000-digit Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
+    "200 KB of headers": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(200))
+    + b"\r\n",
+    "status line without a code": b"HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_NOT_HTTP))
+def test_ft_answer_that_is_not_http_is_a_protocol_violation_not_retried(
+    raw_server: RawServer, case: str
+) -> None:
+    """#14 item 13: a garbage status line, a 5,000-digit Content-Length, 200 KB of headers: the registry
+    answered, wrongly — exit 6 after one request. It used to be "cannot reach" (exit 5), retried 3 times."""
+    raw_server.set_script(lambda req: [_NOT_HTTP[case]])
+    result = run_cli(["exists", "--plain-http", raw_server.netloc, f"{raw_server.netloc}/{REPO}:oci"])
+    assert result.code == 6, result.err
+    assert "did not answer in HTTP" in result.err
+    assert len(raw_server.requests) == 1
+    assert "internal error" not in result.err
+
+
+def test_ft_broken_chunked_body_is_a_protocol_violation(raw_server: RawServer) -> None:
+    """#14 item 13, body phase: a chunked body whose chunk header is not hex is a protocol violation (exit 6),
+    not a lost connection (exit 5)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    raw_server.set_script(lambda req: [head + b"zz-not-hex\r\n{}\r\n0\r\n\r\n"])
+    result = run_cli(["tags", "--plain-http", raw_server.netloc, f"{raw_server.netloc}/{REPO}"])
+    assert result.code == 6, result.err
+    assert "did not answer in HTTP" in result.err
+    assert len(raw_server.requests) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 14: header lines dripped one by one do not outlive the total deadline
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _dripped_head(lines: int, interval: float, final: bytes) -> Script:
+    def script(req: RawRequest) -> Iterable[bytes | float]:
+        yield b"HTTP/1.1 404 Not Found\r\n"
+        for i in range(lines):
+            yield interval
+            yield b"X-Drip-%d: 1\r\n" % i
+        yield final
+
+    return script
+
+
+def test_ft_header_drip_stops_at_the_total_deadline(raw_server: RawServer) -> None:
+    """#14 item 14: the status line, then one header line every 0.5 s for 30 s, then a complete 404. With
+    ``--timeout 3`` the check must give up at its deadline (exit 5), never wait the drip out and report the
+    late 404 as "absent" (no socket read ever waited 30 s, so the per-read timeout never fired)."""
+    final = b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    raw_server.set_script(_dripped_head(60, 0.5, final))
+    result = run_cli(
+        ["exists", "--timeout", "3", "--plain-http", raw_server.netloc, f"{raw_server.netloc}/{REPO}:oci"]
+    )
+    assert result.code == 5, result.err
+    assert "deadline" in result.err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 8: the loopback scheme probe — connection refused decides nothing, a wrong stored scheme is redone
+# ---------------------------------------------------------------------------------------------------------
+
+_DIGEST = "sha256:" + "a" * 64
+
+
+def _present(req: RawRequest) -> Iterable[bytes | float]:
+    """An anonymous registry that has every manifest (HEAD answers with a digest)."""
+    headers = [
+        ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+        ("Docker-Content-Digest", _DIGEST),
+    ]
+    return [http_response(200, headers)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_ft_loopback_scheme_probe_survives_a_registry_that_was_down_or_moved(
+    rig_pki: Pki, tmp_path: Path
+) -> None:
+    """#14 item 8: a loopback registry that is down at the first run, then up on plain HTTP, then on TLS, then
+    on plain HTTP again (same port, token cache on): every run after the first answers "present". The scheme
+    used to be decided once — "https" when nothing listened — and stored in the token cache, so every later
+    run failed with exit 5 until the cache was deleted."""
+    env = {"OCIREG_CACHE_DIR": str(tmp_path / "cache")}
+    port = _free_port()
+    ref = f"127.0.0.1:{port}/{REPO}:oci"
+    down = run_cli(["exists", "--timeout", "10", ref], env)
+    assert down.code == 5, down.err
+    ca = ["--ca-file", str(rig_pki.ca_file)]
+    for tls in (False, True, False):
+        context = rig_pki.server_context("127.0.0.1") if tls else None
+        server = RawServer(_present, port=port, tls_context=context).start()
+        try:
+            result = run_cli(["exists", "--timeout", "20", *ca, ref], env)
+        finally:
+            server.stop()
+        assert result.code == 0, f"tls={tls}: {result.err}"
+        assert server.requests, "the registry was never asked"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 15: a corrupted token cache is treated as absent (and said under --debug)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _corrupt_tokens(cache_file: Path, corrupt: Any) -> None:
+    doc = json.loads(cache_file.read_text())
+    assert doc["tokens"], "the warm-up stored no token"
+    doc["tokens"] = {key: corrupt(entry) for key, entry in doc["tokens"].items()}
+    cache_file.write_text(json.dumps(doc))
+
+
+_CORRUPTIONS: dict[str, Any] = {
+    "400-digit expiry": lambda entry: [entry[0], 10**400],
+    "non-ASCII token": lambda entry: ["tökén-" + entry[0], entry[1]],
+    "CR/LF in the token": lambda entry: [entry[0] + "\r\nX-Injected: 1", entry[1]],
+    "expiry as text": lambda entry: [entry[0], "tomorrow"],
+    "token as a number": lambda entry: [12345, entry[1]],
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(_CORRUPTIONS))
+def test_bi_corrupt_token_cache_entry_is_treated_as_absent(
+    proxy: FaultProxy, tmp_path: Path, corruption: str
+) -> None:
+    """#14 item 15: a hand-corrupted token cache entry (400-digit expiry, non-ASCII token, CR/LF in the token)
+    is ignored — a fresh token is fetched, the check answers, --debug says the entry was corrupt, and the
+    injected header never reaches the registry. These used to crash every later run (internal error) or
+    print the token."""
+    cache = tmp_path / "cache"
+    env = {**ALICE_ENV, "OCIREG_CACHE_DIR": str(cache)}
+    argv = ["exists", "--plain-http", proxy.netloc, f"{proxy.netloc}/{REPO}:oci"]
+    assert run_cli(argv, env).code == 0
+    _corrupt_tokens(cache / "tokens.json", _CORRUPTIONS[corruption])
+    proxy.reset_counters()
+    result = run_cli([*argv, "--debug"], env)
+    assert result.code == 0, result.err
+    assert "corrupt token entry" in result.err
+    assert "internal error" not in result.err
+    assert "X-Injected" not in result.both
+
+
+def test_bi_token_cache_directory_refused_for_its_mode_is_said_under_debug(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """#14 item 15: a cache directory readable by others is not used, and --debug now says so (the reason
+    used to be kept silently, so every run was cold without a word)."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o755)
+    cache.chmod(0o755)
+    env = {**ALICE_ENV, "OCIREG_CACHE_DIR": str(cache)}
+    result = run_cli(["exists", "--debug", "--plain-http", proxy.netloc, f"{proxy.netloc}/{REPO}:oci"], env)
+    assert result.code == 0, result.err
+    assert "not private" in result.err and str(cache) in result.err
+    assert not (cache / "tokens.json").exists()

@@ -12,6 +12,8 @@ Only loopback: the listener binds 127.0.0.1 and never connects anywhere.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,13 +49,21 @@ def http_response(status: int, headers: Iterable[tuple[str, str]] = (), body: by
 class RawServer:
     """Answers every request with ``script(request)``; records the requests it saw."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, port: int = 0, tls_context: ssl.SSLContext | None = None) -> None:
+        """``port`` 0 binds a free port; a given port is reused (SO_REUSEADDR) to play a registry that went
+        down and came back, possibly switching between plain HTTP and TLS (``tls_context``)."""
         self._script = script
         self._lock = threading.Lock()
         self._requests: list[RawRequest] = []
         self._server = LoopbackServer(
-            "127.0.0.1", 0, tls_context=None, name="hostile", on_connection=self._serve, read_timeout=10.0
+            "127.0.0.1",
+            port,
+            tls_context=tls_context,
+            name="hostile",
+            on_connection=self._serve,
+            read_timeout=10.0,
         )
+        self.tls = tls_context is not None
 
     def start(self) -> RawServer:
         self._server.start()
@@ -81,11 +91,13 @@ class RawServer:
 
     def _serve(self, conn: HttpConn) -> None:
         try:
+            if not self.tls and conn.wait_readable(10.0) and conn.sock.recv(1, socket.MSG_PEEK) == b"\x16":
+                return  # a TLS ClientHello on the plain port: hang up at once, as a plain server's parser would
             req = read_request(conn, 10.0)
             if req is None:
                 return
             discard_body(conn, req)
-        except (ClientGone, BadRequest):
+        except (ClientGone, BadRequest, OSError):
             return
         raw = RawRequest(req.method, req.target, tuple(req.headers))
         with self._lock:
