@@ -830,7 +830,8 @@ def _protocol_violation(exc: Exception, what: str, url: httpx2.URL) -> ProtocolV
     """
     cause: BaseException | None = exc
     while cause is not None:
-        if type(cause).__module__.split(".")[0] == "h11":
+        if type(cause).__module__.split(".")[0] == "h11" and "peer closed connection" not in str(cause):
+            # (h11 also reports a body cut short as its own error: that is a lost connection, retried.)
             reason = escape(str(cause)[:200]) or type(cause).__name__
             return ProtocolViolation(
                 f"{what}: {url.host} did not answer in HTTP ({reason})",
