@@ -29,6 +29,7 @@ from ocireg.auth import Authenticator, merge_scopes, parse_challenges, read_capp
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import (
     AuthenticationFailed,
+    CredentialError,
     DigestMismatch,
     InvalidReference,
     NotFound,
@@ -104,6 +105,38 @@ class CredentialLookup(Protocol):
     """Anything that finds the credential for a registry (``ocireg.credentials.Chain`` does)."""
 
     def lookup(self, registry: Registry) -> Credential: ...
+
+
+def _check_sendable(credential: Credential) -> None:
+    """Refuse, before anything is sent, a credential that cannot go into an ``Authorization`` header (#14 item 4).
+
+    A byte that is not UTF-8 (from stdin or the environment, surrogate-escaped by Python) or an unpaired
+    surrogate (a ``"\ud800"`` escape in a JSON config) would otherwise fail while the header is built, as an
+    internal error naming the character and its position — which tells the password's length. Bearer tokens
+    must be printable ASCII. The message names the source and the field, never the value.
+    """
+    fields = {"user name": credential.username, "password": credential.password}
+    fields["identity token"] = credential.identity_token
+    for name, value in fields.items():
+        if value is not None and not _is_utf8(value):
+            raise CredentialError(
+                f"the {name} of {credential.describe()} is not valid UTF-8 text; nothing was sent",
+                hint="check the credential source for a stray byte or an unpaired \\uD800-style escape",
+            )
+    token = credential.registry_token
+    if token is not None and not all(0x21 <= ord(c) <= 0x7E for c in token):
+        raise CredentialError(
+            f"the registry token of {credential.describe()} contains characters a token cannot have; "
+            "nothing was sent"
+        )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Fixed:
@@ -199,6 +232,7 @@ class RegistryClient:
             found = self._credentials.get(registry.name)
             if found is None:
                 found = self._lookup.lookup(registry)
+                _check_sendable(found)
                 self._credentials[registry.name] = found
             return found
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-from ocireg.errors import UsageError
+from ocireg.errors import CredentialError, UsageError
 from ocireg.text import escape
 
 if TYPE_CHECKING:
@@ -180,10 +180,11 @@ class Context:
             if not self._password:
                 raise UsageError("--password-stdin: standard input was empty")
         # Bytes that are not UTF-8 arrive surrogate-escaped; encoding them later for the Authorization header would
-        # fail as an internal error whose message shows the offending byte and its position (BI, SEC).
+        # fail as an internal error whose message shows the offending byte and its position (BI, SEC). A broken
+        # credential is exit 3 whatever its source (#14 item 4).
         for what, value in (("--username", username), ("--password-stdin", self._password)):
             if not _is_utf8(value):
-                raise UsageError(f"{what}: the value is not valid UTF-8 text")
+                raise CredentialError(f"{what}: the value is not valid UTF-8 text; nothing was sent")
         return Credential(username=username, password=self._password, source="--username/--password-stdin")
 
     def home(self) -> Path:
