@@ -385,9 +385,25 @@ class Token:
         name, _, actions = rest.rpartition(":")
         wanted = set(actions.split(",")) if actions else set()
         for g_kind, g_name, g_actions in granted:
-            if g_kind == kind and g_name == name and (wanted <= set(g_actions) or "*" in g_actions):
+            if (
+                g_kind == kind
+                and _name_matches(g_name, name)
+                and (wanted <= set(g_actions) or "*" in g_actions)
+            ):
                 return True
         return False
+
+
+def _name_matches(granted: str, name: str) -> bool:
+    """Whether an ``access`` entry's ``name`` covers repository ``name``: equal, or a wildcard grant.
+
+    Token services may grant ``group/*`` or ``*`` (#14 item 11); ``*`` matches any run of characters, ``/``
+    included. Repository names cannot contain ``*``, so a literal name never matches by accident.
+    """
+    if "*" not in granted:
+        return granted == name
+    pattern = ".*".join(re.escape(part) for part in granted.split("*"))
+    return re.fullmatch(pattern, name) is not None
 
 
 def decode_jwt_claims(token: str) -> dict[str, object]:
