@@ -370,3 +370,105 @@ def test_bi_token_cache_directory_refused_for_its_mode_is_said_under_debug(
     assert result.code == 0, result.err
     assert "not private" in result.err and str(cache) in result.err
     assert not (cache / "tokens.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 4: a password that is not UTF-8 text is a broken credential (exit 3), nothing of it shown
+# ---------------------------------------------------------------------------------------------------------
+
+_BAD_PASSWORD = "s3cret-pw\udcff"  # b"s3cret-pw\xff" surrogate-escaped, or a "\udcff" escape in JSON
+
+
+def _bad_password_sources(tmp_path: Path, host: str) -> dict[str, tuple[dict[str, str], str]]:
+    """source name -> (environment, stdin) that hands ``_BAD_PASSWORD`` to ocireg for ``host``."""
+    config_dir = tmp_path / "docker"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(
+        json.dumps(
+            {"auths": {host: {"username": ALICE, "password": _BAD_PASSWORD}}}
+        )  # ensure_ascii: "\\udcff"
+    )
+    auth_config = json.dumps({"auths": {host: {"username": ALICE, "password": "\ud800" + ALICE_PASSWORD}}})
+    return {
+        "OCIREG_PASSWORD": ({"OCIREG_USERNAME": ALICE, "OCIREG_PASSWORD": _BAD_PASSWORD}, ""),
+        "config.json": ({"DOCKER_CONFIG": str(config_dir)}, ""),
+        "DOCKER_AUTH_CONFIG": ({"DOCKER_AUTH_CONFIG": auth_config}, ""),
+        "--password-stdin": ({}, _BAD_PASSWORD + "\n"),
+    }
+
+
+@pytest.mark.parametrize(
+    "source", ["OCIREG_PASSWORD", "config.json", "DOCKER_AUTH_CONFIG", "--password-stdin"]
+)
+def test_bi_password_that_is_not_utf8_is_exit_3_without_detail(
+    proxy: FaultProxy, tmp_path: Path, source: str
+) -> None:
+    """#14 item 4: a password with a non-UTF-8 byte or a lone surrogate, from any source, is exit 3 before
+    anything is sent, and the message tells nothing about the secret (no character, no position). It used to
+    be "internal error: UnicodeEncodeError … position 16" — the password's length."""
+    env, stdin = _bad_password_sources(tmp_path, proxy.netloc)[source]
+    argv = ["exists", "--no-token-cache", "--plain-http", proxy.netloc, f"{proxy.netloc}/{REPO}:oci"]
+    if stdin:
+        argv += ["--username", ALICE, "--password-stdin"]
+    result = run_cli(argv, env, stdin=stdin)
+    assert result.code == 3, result.err
+    assert "not valid UTF-8" in result.err
+    for leak in ("position", "udcff", "ud800", "s3cret", "internal error", "\\x"):
+        assert leak not in result.both
+    assert proxy.count() == 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# #14 item 11: auth explain judges by the registry's answer and understands wildcard grants
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _jwt(claims: dict[str, object]) -> str:
+    def part(doc: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize(
+    "access",
+    [
+        [{"type": "repository", "name": "group/*", "actions": ["pull"]}],
+        [{"type": "repository", "name": "*", "actions": ["*"]}],
+        [
+            {"type": "repository", "name": "other/project", "actions": ["pull"]}
+        ],  # claims say no; registry says yes
+    ],
+    ids=["group-wildcard", "all-wildcard", "claims-disagree"],
+)
+def test_pc_explain_judges_pull_by_the_registry_answer(access: list[dict[str, object]]) -> None:
+    """#14 item 11: the token grants ``group/*`` (or ``*``, or its claims do not name the repository at all)
+    and the registry answers 200 to the token: pull is granted, exit 0. ``auth explain`` used to say "not
+    granted pull" (exit 4) by comparing the claims' names literally, against the registry's own answer."""
+    token = _jwt({"access": access, "exp": 4_000_000_000, "iat": 1_700_000_000})
+
+    def token_service(req: RawRequest) -> Iterable[bytes | float]:
+        return [
+            http_response(200, [("Content-Type", "application/json")], json.dumps({"token": token}).encode())
+        ]
+
+    realm = RawServer(token_service).start()
+    try:
+
+        def registry(req: RawRequest) -> Iterable[bytes | float]:
+            if req.header("authorization") != f"Bearer {token}":
+                challenge = f'Bearer realm="http://{realm.netloc}/jwt/auth",service="hostile"'
+                return [http_response(401, [("WWW-Authenticate", challenge)])]
+            return _present(req)
+
+        server = RawServer(registry).start()
+        try:
+            argv = ["auth", "explain", "--plain-http", server.netloc, f"{server.netloc}/{REPO}:oci"]
+            result = run_cli(argv, ALICE_ENV)
+        finally:
+            server.stop()
+    finally:
+        realm.stop()
+    assert result.code == 0, result.both
+    assert "not pull" not in result.both and "grants nothing" not in result.both
+    assert realm.requests, "no token was asked for"
