@@ -105,9 +105,13 @@ def test_wrong_password_is_rejected_once_and_nothing_stored(token_rig: Rig, dock
     """PC/SEC: bad credentials → exit 3 after exactly one token request (never retried); no file written."""
     assert token_rig.token_server is not None
     token_rig.token_server.clear_requests()
-    result = _login(token_rig, "--debug", user=BOB, secret=SECRET)
+    # GitLab accepts a personal access token whatever the user name (Gitlab::Auth#find_for_git_client ignores
+    # the login for PATs), so the wrong secret here is a password that is nobody's (#12: the rig is faithful).
+    wrong = "glpat-nobody-0000-canary"
+    result = _login(token_rig, "--debug", user=BOB, secret=wrong)
     assert result.code == 3, result.both
     _assert_no_secret(result.out, result.err)
+    assert wrong not in result.both
     assert [r.status for r in token_rig.token_server.requests] == [401]
     assert not docker_config.exists()
 

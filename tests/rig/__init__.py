@@ -246,6 +246,10 @@ def start_rig(variant: Variant, directory: Path, pki: Pki, *, seed: bool = True)
     )
     try:
         registry.start()
+        if token_server is not None:
+            # The GitLab host's dependency proxy serves images from this registry (its "Docker Hub").
+            token_server.upstream_url = registry.url
+            token_server.upstream_ssl = rig.ssl_context()
         if seed:
             with rig.pusher() as pusher:
                 rig.seeded = seed_standard(pusher)

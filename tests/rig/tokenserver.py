@@ -1,20 +1,32 @@
-"""A GitLab-flavoured Docker token server for the integration rig.
+"""GitLab's ``/jwt/auth`` and its dependency proxy, for the integration rig (the GitLab host, 127.0.0.2).
 
-GitLab's ``/jwt/auth`` cannot run on the test machine, so this module imitates the parts of it that shape a
-registry client (DESIGN.md §5, TESTING.md "The rig"):
+GitLab cannot run on the test machine, so this server answers as gitlab-org/gitlab's sources say GitLab answers;
+the decisions themselves (who is who, what is granted, which status) are in :mod:`rig.gitlab_model`, with the
+source file and commit each rule was read from. Here is the wire:
 
 * ``GET /jwt/auth?service=container_registry&scope=repository:NAME:ACTIONS[&scope=...]`` with optional HTTP
-  Basic credentials (user password or personal access token, ``gitlab-ci-token`` + job token, deploy token),
-  or none at all (anonymous).
-* Scopes the caller may not have are **dropped silently**: the answer is still 200 with a token whose ``access``
-  list simply lacks them (that is how GitLab makes "no such project" look exactly like "denied").
-* Wrong credentials: 401 with GitLab's JSON error body. A failed login must never be retried by the client.
-* Unknown or missing ``service``: **404 with an empty body**. GitLab's JwtController does ``head :not_found``
-  when the service is not one it knows, so we do the same rather than invent a 400.
+  Basic credentials (password, personal access token with scopes, ``gitlab-ci-token`` + job token, deploy
+  token) or none (anonymous, with GitLab's read-only abilities). Answers: 200 ``{"token": ...}`` with the actions
+  the caller may have (others dropped silently, so "no such project" looks like "denied" to a signed-in user);
+  **401** ``UNAUTHORIZED`` "HTTP Basic: Access denied…" for a wrong password or token, a blocked user, or a
+  two-factor user who sent a password; **403** ``{"errors": [{"code": "DENIED", "message": "access forbidden"}],
+  "http_status": 403}`` for anonymous requests with nothing granted (private/internal/missing project, push,
+  catalog) and for credentials without any registry ability (PAT or deploy token lacking a registry scope);
+  **403** "Pushing to protected repository path forbidden" for a push the protection rules refuse.
+* ``service=dependency_proxy``: an HS256 token **without** ``access`` for signed-in users (403
+  ``{"message": "access forbidden", ...}`` otherwise). The same host serves ``/v2/`` and
+  ``/v2/<group>/dependency_proxy/containers/<image>/{manifests,blobs}/<ref>`` (GET/HEAD; routes from
+  gitlab-org/gitlab ``config/routes/group.rb``), challenging with ``Bearer realm=".../jwt/auth",
+  service="dependency_proxy"`` (``DependencyProxy::Registry.authenticate_header``) and serving what the rig's
+  registry holds under ``library/<image>`` (or ``<ns>/<image>``), fetched with a pull token as GitLab's
+  Workhorse fetches from Docker Hub. Not modelled: the proxy's cache and its purge, group visibility per user,
+  Docker Hub rate limits, and the ``personal_access_token``/``deploy_token`` claims GitLab puts in the token.
+* Unknown or missing ``service``: **404 with an empty body** (JwtController's ``head :not_found``).
 * ``POST /jwt/auth``: 404 (GitLab has no such route) unless the ``oauth_post`` knob enables the Docker OAuth2
   flavour (``grant_type=password`` / ``grant_type=refresh_token``).
-* Tokens: RS256 JWTs signed with ``cryptography``, header carries ``x5c`` with the self-signed signing
-  certificate, which the registry trusts through its ``rootcertbundle`` (``cert_file``).
+* Registry tokens: RS256 JWTs signed with ``cryptography``, header carries ``x5c`` with the self-signed signing
+  certificate, which the registry trusts through its ``rootcertbundle`` (``cert_file``); ``sub`` is the user
+  (for a job token: the user running the job), empty for anonymous callers and deploy tokens.
 
 Knobs (thread-safe attributes, restored by ``reset()``): ``ttl``, ``response_style``, ``extra_fields``,
 ``fail_status``, ``fail_headers``, ``delay``, ``oauth_post``, ``clock_offset``, ``exp_skew``.
@@ -48,161 +60,132 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+# The identities are re-exported: tests import them from here.
+from .gitlab_model import (
+    ACCESS_DENIED_MESSAGE,
+    ALICE,
+    ALICE_PASSWORD,
+    ALICE_PAT,
+    ALICE_PAT_READ,
+    ALICE_PAT_READ_API,
+    ALICE_PAT_REPO,
+    ALICE_PAT_WRITE,
+    ALICE_PAT_WRITE_ONLY,
+    ALICE_REFRESH_TOKEN,
+    ALL_REPOSITORY_ACTIONS,
+    BOB,
+    BOB_PASSWORD,
+    CAROL,
+    CAROL_PASSWORD,
+    CAROL_PAT,
+    DAVE,
+    DAVE_PASSWORD,
+    DEPENDENCY_PROXY_SERVICE,
+    DEPLOY_TOKEN,
+    DEPLOY_TOKEN_REPO,
+    DEPLOY_TOKEN_RW,
+    DEPLOY_USER,
+    DEPLOY_USER_REPO,
+    DEPLOY_USER_RW,
+    EVE,
+    EVE_PASSWORD,
+    EVE_PAT,
+    FORBIDDEN_MESSAGE,
+    FULL_ABILITIES,
+    INTERNAL_PROJECT,
+    JOB_TOKEN,
+    JOB_TOKEN_DEV,
+    JOB_USER,
+    PRIVATE_PROJECT,
+    PRIVATE_SUB_PROJECT,
+    PROJECTS,
+    PROTECTED_PATH_MESSAGE,
+    PROTECTED_REPO,
+    PUBLIC_PROJECT,
+    REFRESH_TOKENS,
+    ROOT,
+    ROOT_PASSWORD,
+    SERVICE,
+    USERS,
+    AccessEntry,
+    Identity,
+    Unauthorized,
+    container_registry_decision,
+    dependency_proxy_decision,
+    dependency_proxy_groups,
+    find_for_git_client,
+    grant,
+    parse_scope,
+    project_of,
+)
+
 # --------------------------------------------------------------------------------------------------------------
-# Identity model (constants tests code against)
+# Identity model: tests/rig/gitlab_model.py (what GitLab decides); here the wire
 # --------------------------------------------------------------------------------------------------------------
 
-SERVICE = "container_registry"
 ISSUER = "gitlab-issuer"
 REALM_PATH = "/jwt/auth"
 #: Default host of the realm: another loopback address than the registry's, like GitLab's realm host.
 REALM_HOST = "127.0.0.2"
 
-ALICE = "alice"
-ALICE_PASSWORD = "alice-password"
-ALICE_PAT = "glpat-alice-token-0001"
-ALICE_REFRESH_TOKEN = "refresh-alice-0001"
-BOB = "bob"
-BOB_PASSWORD = "bob-password"
-ROOT = "root"
-ROOT_PASSWORD = "root-password"
-JOB_USER = "gitlab-ci-token"
-JOB_TOKEN = "job-token-alice-0001"
-DEPLOY_USER = "gitlab+deploy-token-1"
-DEPLOY_TOKEN = "deploy-token-secret-0001"
-
-PRIVATE_PROJECT = "group/project"
-PRIVATE_SUB_PROJECT = "group/sub/project"
-PUBLIC_PROJECT = "public/app"
-
-#: Project path -> visibility. A repository belongs to the longest project path it equals or extends by "/".
-PROJECTS: Mapping[str, Literal["private", "public"]] = {
-    PRIVATE_PROJECT: "private",
-    PRIVATE_SUB_PROJECT: "private",
-    PUBLIC_PROJECT: "public",
-}
-
-ALL_REPOSITORY_ACTIONS: tuple[str, ...] = ("pull", "push", "delete")
-
-AccountKind = Literal["user", "admin", "job", "deploy"]
-
-
-@dataclass(frozen=True)
-class Account:
-    """One GitLab identity. ``secrets`` are the values accepted as the Basic password."""
-
-    username: str
-    secrets: tuple[str, ...]
-    kind: AccountKind
-    #: project path -> actions granted there (members, job token, deploy token)
-    projects: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    refresh_tokens: tuple[str, ...] = ()
-
-    @property
-    def password(self) -> str:
-        """The first accepted secret (the "password" tests normally use)."""
-        return self.secrets[0]
-
-    def allowed_actions(self, project: str) -> tuple[str, ...]:
-        """Repository actions this identity gets on ``project`` (a known project path)."""
-        if self.kind == "admin":
-            return ALL_REPOSITORY_ACTIONS
-        for path, actions in self.projects:
-            if path == project:
-                return actions
-        # Public projects are pullable by any *user*; job and deploy tokens are confined to their project.
-        if self.kind == "user" and PROJECTS.get(project) == "public":
-            return ("pull",)
-        return ()
-
-
-ACCOUNTS: Mapping[str, Account] = {
-    ALICE: Account(
-        ALICE,
-        (ALICE_PASSWORD, ALICE_PAT),
-        "user",
-        ((PRIVATE_PROJECT, ALL_REPOSITORY_ACTIONS), (PRIVATE_SUB_PROJECT, ALL_REPOSITORY_ACTIONS)),
-        (ALICE_REFRESH_TOKEN,),
-    ),
-    BOB: Account(BOB, (BOB_PASSWORD,), "user"),
-    ROOT: Account(ROOT, (ROOT_PASSWORD,), "admin"),
-    JOB_USER: Account(JOB_USER, (JOB_TOKEN,), "job", ((PRIVATE_PROJECT, ("pull", "push")),)),
-    DEPLOY_USER: Account(DEPLOY_USER, (DEPLOY_TOKEN,), "deploy", ((PRIVATE_PROJECT, ("pull",)),)),
-}
-
-#: Alias: some tests read better with USERS.
-USERS = ACCOUNTS
-
-REFRESH_TOKENS: Mapping[str, str] = {
-    token: account.username for account in ACCOUNTS.values() for token in account.refresh_tokens
-}
-
-ACCESS_DENIED_MESSAGE = (
-    "HTTP Basic: Access denied. If a password was provided for Git authentication, the password was incorrect "
-    "or you're required to use a token instead of a password. If a token was provided, it was either incorrect, "
-    "expired, or improperly scoped. See http://127.0.0.2/help/user/profile/account/two_factor_authentication"
-    "#troubleshooting"
-)
+#: Alias kept for the rig package's exports: the users by name.
+ACCOUNTS = USERS
 
 ResponseStyle = Literal["gitlab", "expires", "access_token", "both"]
 RESPONSE_STYLES: tuple[str, ...] = ("gitlab", "expires", "access_token", "both")
 
-AccessEntry = dict[str, Any]
-
-
-def project_of(name: str) -> str | None:
-    """The project a repository name belongs to: longest P with name == P or name startswith P + "/"."""
-    best: str | None = None
-    for path in PROJECTS:
-        if (name == path or name.startswith(path + "/")) and (best is None or len(path) > len(best)):
-            best = path
-    return best
-
-
-def parse_scope(scope: str) -> tuple[str, str, tuple[str, ...]] | None:
-    """Split ``type:name:actions``; the name may itself contain ':' (e.g. a host:port prefix)."""
-    first = scope.find(":")
-    last = scope.rfind(":")
-    if first <= 0 or last == first:
-        return None
-    kind, name, actions = scope[:first], scope[first + 1 : last], scope[last + 1 :]
-    if not name:
-        return None
-    # "repository(plugin)" style type classes are accepted by Docker; GitLab ignores the class.
-    kind = kind.split("(", 1)[0]
-    acts = tuple(dict.fromkeys(a.strip() for a in actions.split(",") if a.strip()))
-    return kind, name, acts
-
-
-def grant(account: Account | None, scopes: Iterable[str]) -> list[AccessEntry]:
-    """What GitLab would put in ``access`` for ``account`` (None = anonymous) asking for ``scopes``.
-
-    Pure function so tests can compute expectations without a server. Requested actions keep their order;
-    anything not allowed is dropped, and an entry left with no action disappears.
-    """
-    out: list[AccessEntry] = []
-    for raw in scopes:
-        parsed = parse_scope(raw)
-        if parsed is None:
-            continue
-        kind, name, actions = parsed
-        if kind == "registry":
-            if name == "catalog" and account is not None and account.kind == "admin" and "*" in actions:
-                out.append({"type": "registry", "name": "catalog", "actions": ["*"]})
-            continue
-        if kind != "repository":
-            continue
-        project = project_of(name)
-        if project is None:
-            continue
-        if account is None:
-            allowed: tuple[str, ...] = ("pull",) if PROJECTS[project] == "public" else ()
-        else:
-            allowed = account.allowed_actions(project)
-        granted = [a for a in actions if a in allowed]
-        if granted:
-            out.append({"type": "repository", "name": name, "actions": granted})
-    return out
+__all__ = [
+    "ACCESS_DENIED_MESSAGE",
+    "ACCOUNTS",
+    "ALICE",
+    "ALICE_PASSWORD",
+    "ALICE_PAT",
+    "ALICE_PAT_READ",
+    "ALICE_PAT_READ_API",
+    "ALICE_PAT_REPO",
+    "ALICE_PAT_WRITE",
+    "ALICE_PAT_WRITE_ONLY",
+    "ALICE_REFRESH_TOKEN",
+    "ALL_REPOSITORY_ACTIONS",
+    "BOB",
+    "BOB_PASSWORD",
+    "CAROL",
+    "CAROL_PASSWORD",
+    "CAROL_PAT",
+    "DAVE",
+    "DAVE_PASSWORD",
+    "DEPENDENCY_PROXY_SERVICE",
+    "DEPLOY_TOKEN",
+    "DEPLOY_TOKEN_REPO",
+    "DEPLOY_TOKEN_RW",
+    "DEPLOY_USER",
+    "DEPLOY_USER_REPO",
+    "DEPLOY_USER_RW",
+    "EVE",
+    "EVE_PASSWORD",
+    "EVE_PAT",
+    "FORBIDDEN_MESSAGE",
+    "INTERNAL_PROJECT",
+    "JOB_TOKEN",
+    "JOB_TOKEN_DEV",
+    "JOB_USER",
+    "PRIVATE_PROJECT",
+    "PRIVATE_SUB_PROJECT",
+    "PROJECTS",
+    "PROTECTED_PATH_MESSAGE",
+    "PROTECTED_REPO",
+    "PUBLIC_PROJECT",
+    "REFRESH_TOKENS",
+    "ROOT",
+    "ROOT_PASSWORD",
+    "SERVICE",
+    "USERS",
+    "TokenServer",
+    "decode_jwt",
+    "grant",
+    "parse_scope",
+    "project_of",
+]
 
 
 def split_scopes(values: Iterable[str]) -> list[str]:
@@ -450,6 +433,12 @@ class TokenServer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.port: int = 0
+        #: HS256 secret of the dependency-proxy tokens (GitLab derives it from its db_key_base).
+        self._hmac_secret = secrets.token_bytes(32)
+        #: The dependency proxy's "Docker Hub": base URL of the rig's registry (set by ``start_rig``) and the
+        #: SSL context to reach it. Images are served from its ``library/<image>`` (or ``<ns>/<image>``).
+        self.upstream_url: str | None = None
+        self.upstream_ssl: ssl.SSLContext | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -673,7 +662,8 @@ class TokenServer:
             self._records.append(record)
         h.send_response(reply.status)
         h.send_header("Content-Type", reply.content_type)
-        h.send_header("Content-Length", str(len(reply.body)))
+        if "Content-Length" not in reply.headers:
+            h.send_header("Content-Length", str(len(reply.body)))
         h.send_header("Cache-Control", "no-store")
         for name, value in reply.headers.items():
             h.send_header(name, value)
@@ -700,6 +690,8 @@ class TokenServer:
             reply.headers.update(knobs.fail_headers)
             reply.username = username
             return reply
+        if path == "/v2/" or path.startswith("/v2/"):
+            return self._dependency_proxy(method, path, auth_header)
         if path != REALM_PATH:
             return _Reply(404, b"404 Not Found", "text/plain; charset=utf-8", username=username)
         if method in ("GET", "HEAD"):
@@ -714,17 +706,24 @@ class TokenServer:
         scopes = tuple(split_scopes(query.get("scope", ())))
         username = _basic_username(auth_header)
         services = query.get("service", ())
-        if not services or services[0] != self.service:
+        service = services[0] if services else None
+        if service not in (self.service, DEPENDENCY_PROXY_SERVICE):
+            # JwtController: ``head :not_found`` for a service it does not know.
             return _Reply(404, b"", "text/plain; charset=utf-8", username=username, scopes=scopes)
-        account: Account | None = None
+        identity: Identity | None = None
         if auth_header is not None and auth_header.split(" ", 1)[0].lower() == "basic":
             creds = _basic_credentials(auth_header)
-            account = _authenticate(*creds) if creds is not None else None
-            if account is None:
+            identity = _authenticate(*creds) if creds is not None else None
+            if identity is None:
                 return _unauthorized_with(username, scopes)
         # Any other scheme (e.g. a Bearer header sent to the realm) is ignored: GitLab only parses Basic.
-        access = grant(account, scopes)
-        token, issued = self._sign(account.username if account else "", access, knobs.ttl, knobs)
+        if service == DEPENDENCY_PROXY_SERVICE:
+            return self._dependency_proxy_token(identity, username, scopes, knobs)
+        decision = container_registry_decision(identity, scopes)
+        if decision.status != 200:
+            return _json_reply(decision.status, decision.body, username=username, scopes=scopes)
+        access = list(decision.access)
+        token, issued = self._sign(identity.subject if identity else "", access, knobs.ttl, knobs)
         reply = _json_reply(200, self._token_payload(knobs.response_style, token, issued, knobs))
         reply.username, reply.scopes, reply.granted = username, scopes, _granted_strings(access)
         return reply
@@ -737,18 +736,19 @@ class TokenServer:
         grant_type = form.get("grant_type", "")
         if form.get("service") != self.service:
             return _json_reply(400, {"error": "invalid_request"}, form=shown, scopes=scopes)
-        account: Account | None
+        identity: Identity | None
         username: str | None = None
         if grant_type == "password":
             username = form.get("username")
-            account = _authenticate(username or "", form.get("password", ""))
+            identity = _authenticate(username or "", form.get("password", ""))
         elif grant_type == "refresh_token":
             owner = REFRESH_TOKENS.get(form.get("refresh_token", ""))
-            account = ACCOUNTS.get(owner) if owner else None
+            user = USERS.get(owner) if owner else None
+            identity = Identity("personal_access_token", FULL_ABILITIES, user=user) if user else None
             username = owner
         else:
             return _json_reply(400, {"error": "unsupported_grant_type"}, form=shown, scopes=scopes)
-        if account is None:
+        if identity is None:
             return _json_reply(
                 401,
                 {
@@ -759,16 +759,155 @@ class TokenServer:
                 scopes=scopes,
                 username=username,
             )
-        access = grant(account, scopes)
-        token, issued = self._sign(account.username, access, knobs.ttl, knobs)
+        access = grant(identity, scopes)
+        token, issued = self._sign(identity.subject, access, knobs.ttl, knobs)
         payload = self._token_payload("access_token", token, issued, knobs)
         payload["scope"] = " ".join(_granted_strings(access))
-        if grant_type == "password" and form.get("access_type") == "offline" and account.refresh_tokens:
-            payload["refresh_token"] = account.refresh_tokens[0]
+        refresh = identity.user.refresh_tokens if identity.user else ()
+        if grant_type == "password" and form.get("access_type") == "offline" and refresh:
+            payload["refresh_token"] = refresh[0]
         payload.update(knobs.extra_fields)
         return _json_reply(
             200, payload, form=shown, scopes=scopes, username=username, granted=_granted_strings(access)
         )
+
+    # ---- the dependency proxy (GitLab's own host serves it) ----------------------------------------------
+
+    def _dependency_proxy_token(
+        self, identity: Identity | None, username: str | None, scopes: tuple[str, ...], knobs: _Knobs
+    ) -> _Reply:
+        decision = dependency_proxy_decision(identity)
+        if decision.status != 200:
+            return _json_reply(decision.status, decision.body, username=username, scopes=scopes)
+        assert identity is not None  # only signed-in callers get a dependency-proxy token
+        now = int(time.time() + knobs.clock_offset)
+        claims: dict[str, Any] = {
+            "jti": secrets.token_hex(16),
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + math.ceil(knobs.ttl + knobs.exp_skew),
+        }
+        if identity.user is not None:
+            claims["user_id"] = identity.user.user_id
+        token = _hs256(claims, self._hmac_secret)
+        reply = _json_reply(200, self._token_payload(knobs.response_style, token, now, knobs))
+        reply.username, reply.scopes = username, scopes
+        return reply
+
+    def _dependency_proxy_challenge(self) -> _Reply:
+        # DependencyProxy::Registry.authenticate_header: no scope, service "dependency_proxy".
+        reply = _Reply(401, b"", "text/plain; charset=utf-8")
+        reply.headers["WWW-Authenticate"] = (
+            f'Bearer realm="{self.realm}",service="{DEPENDENCY_PROXY_SERVICE}"'
+        )
+        return reply
+
+    def _dependency_proxy(self, method: str, path: str, auth_header: str | None) -> _Reply:
+        """``/v2/`` and ``/v2/<group>/dependency_proxy/containers/<image>/{manifests,blobs}/<ref>``."""
+        if method not in ("GET", "HEAD"):
+            return _Reply(404, b"404 Not Found", "text/plain; charset=utf-8")
+        claims = self._dependency_proxy_claims(auth_header)
+        if claims is None:
+            return self._dependency_proxy_challenge()
+        if path == "/v2/":
+            return _json_reply(200, {})
+        marker = "/dependency_proxy/containers/"
+        if marker not in path:
+            return _Reply(404, b"404 Not Found", "text/plain; charset=utf-8")
+        group, _, rest = path[len("/v2/") :].partition(marker)
+        image, kind, reference = _split_image_path(rest)
+        if group not in dependency_proxy_groups() or not image or kind is None:
+            return _json_reply(404, {"message": "404 Group Not Found"} if image else {"message": "404"})
+        if self.upstream_url is None:
+            return _json_reply(503, {"message": "the rig's dependency proxy has no upstream registry"})
+        # Docker Hub's normalisation: a one-word image is library/<image>.
+        repo = image if "/" in image else f"library/{image}"
+        return self._from_upstream(method, f"/v2/{repo}/{kind}/{reference}", repo)
+
+    def _from_upstream(self, method: str, path: str, repo: str) -> _Reply:
+        """Fetch from the rig's registry with a pull token, as GitLab's Workhorse fetches from Docker Hub."""
+        import http.client
+
+        assert self.upstream_url is not None
+        parts = urlsplit(self.upstream_url)
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.netloc, timeout=10, context=self.upstream_ssl)
+        else:
+            conn = http.client.HTTPConnection(parts.netloc, timeout=10)
+        headers = {
+            "Accept": ", ".join(_MANIFEST_TYPES),
+            "Authorization": "Bearer " + self.mint("", _pull_access(repo)),
+        }
+        try:
+            conn.request(method, path, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            reply = _Reply(response.status, body, response.getheader("Content-Type") or "application/json")
+            for name in ("Docker-Content-Digest",):
+                value = response.getheader(name)
+                if value:
+                    reply.headers[name] = value
+            if method == "HEAD":
+                reply.headers["Content-Length"] = response.getheader("Content-Length") or "0"
+            return reply
+        finally:
+            conn.close()
+
+    def _dependency_proxy_claims(self, auth_header: str | None) -> dict[str, Any] | None:
+        if not auth_header or auth_header.split(" ", 1)[0].lower() != "bearer":
+            return None
+        claims = _hs256_verify(auth_header.split(" ", 1)[1].strip(), self._hmac_secret)
+        if claims is None or not isinstance(claims.get("exp"), int) or claims["exp"] < time.time():
+            return None
+        return claims
+
+
+def _split_image_path(rest: str) -> tuple[str, str | None, str]:
+    """``alpine/manifests/3`` -> ("alpine", "manifests", "3"); ``kind`` None when neither part is there."""
+    for kind in ("manifests", "blobs"):
+        image, sep, reference = rest.rpartition(f"/{kind}/")
+        if sep and image and reference:
+            return image, kind, reference
+    return rest, None, ""
+
+
+_MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+
+def _pull_access(repo: str) -> list[AccessEntry]:
+    return [{"type": "repository", "name": repo, "actions": ["pull"]}]
+
+
+def _hs256(claims: Mapping[str, Any], secret: bytes) -> str:
+    """``JSONWebToken::HMACToken``: an HS256 JWT (GitLab's dependency-proxy tokens)."""
+    header = {"typ": "JWT", "alg": "HS256"}
+    signing_input = (
+        b64url(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + b64url(json.dumps(dict(claims), separators=(",", ":")).encode())
+    )
+    mac = hmac.new(secret, signing_input.encode("ascii"), "sha256").digest()
+    return signing_input + "." + b64url(mac)
+
+
+def _hs256_verify(token: str, secret: bytes) -> dict[str, Any] | None:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    mac = hmac.new(secret, f"{parts[0]}.{parts[1]}".encode("ascii", "replace"), "sha256").digest()
+    try:
+        if not hmac.compare_digest(mac, b64url_decode(parts[2])):
+            return None
+        claims = json.loads(b64url_decode(parts[1]))
+    except (ValueError, binascii.Error):
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 def _unauthorized_with(username: str | None, scopes: tuple[str, ...]) -> _Reply:
@@ -798,12 +937,9 @@ def _basic_username(header: str | None) -> str | None:
     return creds[0] if creds else None
 
 
-def _authenticate(username: str, password: str) -> Account | None:
-    """Constant-time check of ``password`` against every secret of ``username``."""
-    account = ACCOUNTS.get(username)
-    if account is None or not password:
+def _authenticate(username: str, password: str) -> Identity | None:
+    """``Gitlab::Auth.find_for_git_client``; None where GitLab answers 401 "HTTP Basic: Access denied"."""
+    try:
+        return find_for_git_client(username, password)
+    except Unauthorized:
         return None
-    ok = False
-    for secret in account.secrets:
-        ok |= hmac.compare_digest(secret.encode(), password.encode())
-    return account if ok else None
