@@ -23,7 +23,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -676,7 +676,7 @@ class Authenticator:
             if not (credential.username and credential.password):
                 raise AuthenticationFailed(
                     f"{registry} requires a user name and password (Basic auth) and none was found",
-                    hint=_credential_hint(registry),
+                    hint=no_credentials_hint(registry, credential),
                 )
             header = _basic_header(credential.username, credential.password)
             if stale == header:
@@ -818,18 +818,14 @@ class Authenticator:
             self._transport.secrets.add(token.value)
             return token
         body = read_capped_quiet(response, deadline, what)
-        if response.status_code == 401:
-            raise AuthenticationFailed(
-                f"the token service for {registry} rejected the credentials ({credential.describe()})",
-                hint=_credential_hint(registry)
-                if credential.is_anonymous
-                else "check the user name and password or token; for GitLab use a personal, project, group, "
-                "deploy or job token with read_registry",
-            )
-        if response.status_code == 403:
-            raise PermissionDenied(
-                f"the token service for {registry} refused access ({credential.describe()})",
-                hint="the account may be blocked, or need a token instead of a password (2FA)",
+        if response.status_code in (401, 403):
+            raise token_refusal(
+                response.status_code,
+                body,
+                registry,
+                service,
+                credential,
+                redact=self._transport.secrets.redact,
             )
         err = from_response(
             response.status_code, response.headers, body, what=what, redact=self._transport.secrets.redact
@@ -871,12 +867,168 @@ def _basic_header(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-def _credential_hint(registry: str) -> str:
-    return (
-        f"no credentials were found for {registry}: pass --username and --password-stdin, set "
-        "OCIREG_USERNAME/OCIREG_PASSWORD, run 'docker login', or inside GitLab CI use the project's own "
-        "registry (CI_REGISTRY) so CI_REGISTRY_USER/CI_REGISTRY_PASSWORD apply"
+# -- diagnosis: what a refusal from the token service means, and what to do about it ------------------------
+#
+# GitLab's /jwt/auth (gitlab-org/gitlab app/controllers/jwt_controller.rb and
+# app/services/auth/container_registry_authentication_service.rb) answers:
+# * 401 UNAUTHORIZED "HTTP Basic: Access denied..." when Gitlab::Auth.find_for_git_client finds nobody: a wrong
+#   password or token, an expired or revoked token, a blocked user, and a user with two-factor authentication
+#   (or an instance without password sign-in for Git) who sent a password;
+# * 403 DENIED "access forbidden" to an anonymous caller whose every scope was dropped (private, internal or
+#   missing project, push, catalog) and to a token without any registry ability (a PAT or deploy token lacking
+#   read_registry/write_registry/read_api/api); 403 "Pushing to protected repository path forbidden";
+# * for service=dependency_proxy (app/services/auth/dependency_proxy_authentication_service.rb) 403
+#   {"message": "access forbidden"} to anyone but a signed-in user or a group deploy token.
+
+#: GitLab's text for a push onto a path guarded by a container repository protection rule.
+PROTECTED_PATH_TEXT = "protected repository path"
+MAX_SERVER_MESSAGE = 300
+
+
+def server_message(
+    body: bytes, credential: Credential | None = None, *, redact: Callable[[str], str] | None = None
+) -> str | None:
+    """The token service's own words from an error body, escaped, capped, never holding a secret.
+
+    Reads the registry shape (``{"errors": [{"code", "message"}]}``), GitLab's service shape
+    (``{"message": ...}``) and the OAuth2 shape (``error_description``/``error``).
+    """
+    from ocireg.errors import parse_error_body
+
+    details = parse_error_body(body, redact=redact)
+    text: str | None = "; ".join(str(d) for d in details[:3]) if details else None
+    if text is None:
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            doc = None
+        if isinstance(doc, dict):
+            for key in ("message", "error_description", "error"):
+                value = doc.get(key)
+                if isinstance(value, str) and value.strip():
+                    text = escape(redact(value.strip()) if redact else value.strip())
+                    break
+    if not text:
+        return None
+    if credential is not None:
+        for secret in (credential.password, credential.identity_token, credential.registry_token):
+            if secret and len(secret) >= 4:
+                text = text.replace(escape(secret), "***")
+    if len(text) > MAX_SERVER_MESSAGE:
+        text = text[: MAX_SERVER_MESSAGE - 1] + "…"
+    return text
+
+
+def looked_in(credential: Credential) -> str | None:
+    """The credential sources an anonymous credential was chosen after (from its ``source`` text)."""
+    marker = " in: "
+    source = credential.source
+    if not credential.is_anonymous or marker not in source:
+        return None
+    names = source.split(marker, 1)[1].rstrip(")").strip()
+    return escape(names) or None
+
+
+def no_credentials_hint(
+    registry: str, credential: Credential, service: str | None = None, *, denied: str | None = None
+) -> str:
+    """Why ocireg went anonymous to ``registry`` and how to give it credentials.
+
+    ``denied``: the scopes anonymous access was refused, when the registry (not the token service) refused.
+    """
+    where = looked_in(credential)
+    text = f"no credentials were found for {registry}"
+    if denied:
+        text += f", and anonymous access to {denied} is not allowed"
+    if where:
+        text += f"; ocireg looked in: {where}"
+    text += (
+        ". Set OCIREG_USERNAME and OCIREG_PASSWORD (or pass --username and --password-stdin), or run "
+        f"'docker login {registry}'"
     )
+    if service == "dependency_proxy":
+        return text + (
+            "; this is GitLab's dependency proxy: inside a GitLab CI job ocireg uses "
+            "CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD for CI_DEPENDENCY_PROXY_SERVER, elsewhere "
+            "log in with a personal access token"
+        )
+    return text + (
+        "; inside GitLab CI, CI_REGISTRY_USER/CI_REGISTRY_PASSWORD apply to the project's own registry "
+        "(CI_REGISTRY) only"
+    )
+
+
+def empty_access_hint() -> str:
+    """What an empty ``access`` list means on GitLab (ContainerRegistryAuthenticationService drops silently)."""
+    return (
+        "On GitLab an empty grant means: the project path is misspelt or does not exist; the image "
+        "path is more than two levels below the project (GitLab finds the project only for group/project, "
+        "group/project/a and group/project/a/b, not group/project/a/b/c); the user lacks the role (Reporter to "
+        "pull, Developer to push, Maintainer to delete) or the token lacks read_registry/write_registry; or, "
+        "for CI_JOB_TOKEN, the project running the job is missing from the target project's job token "
+        "allowlist (Settings > CI/CD > Job token permissions)"
+    )
+
+
+def refusal_hint(
+    status: int, message: str | None, registry: str, service: str, credential: Credential
+) -> str:
+    """The hint for a 401 or 403 from the token service, by cause (see the GitLab notes above)."""
+    if status == 401:
+        if credential.is_anonymous:
+            return no_credentials_hint(registry, credential, service)
+        return (
+            "the password or token was rejected. On GitLab this also means: the account has two-factor "
+            "authentication (or the instance allows no password for Git), so use a personal access token with "
+            "read_registry (write_registry to push) instead of the password; the token is expired or revoked; "
+            "or the account is blocked. ocireg does not retry a rejected login (GitLab counts failures "
+            "toward an IP ban)"
+        )
+    if credential.is_anonymous:
+        return no_credentials_hint(registry, credential, service)
+    if message is not None and PROTECTED_PATH_TEXT in message.lower():
+        return (
+            "the project protects this repository path (Settings > Packages and registries > Protected "
+            "container repositories): pushing there needs the role the rule names (Maintainer or Owner); "
+            "push as such a user or to another path"
+        )
+    if service == "dependency_proxy":
+        return (
+            "GitLab's dependency proxy gives tokens to signed-in users (password or personal access token, "
+            "or a CI job token) and to group deploy tokens with read_registry and write_registry; project "
+            "deploy tokens are refused"
+        )
+    return (
+        "the credentials are valid but carry no container-registry scope: a personal, project or group access "
+        "token needs read_registry to pull (write_registry to push, or api/read_api), a deploy token "
+        "read_registry/write_registry. GitLab also answers 403 while an IP address is banned after repeated "
+        "failed logins, and for a push when the namespace is over its storage limit"
+    )
+
+
+def token_refusal(
+    status: int,
+    body: bytes,
+    registry: str,
+    service: str,
+    credential: Credential,
+    *,
+    redact: Callable[[str], str] | None = None,
+) -> AuthenticationFailed | PermissionDenied:
+    """The error for a 401 (credentials rejected, exit 3) or 403 (access denied, exit 4) from a token service."""
+    message = server_message(body, credential, redact=redact)
+    said = f": {message}" if message else ""
+    hint = refusal_hint(status, message, registry, service, credential)
+    if credential.is_anonymous:  # the hint names the sources looked in; the message stays short
+        return (AuthenticationFailed if status == 401 else PermissionDenied)(
+            f"the token service for {registry} refused anonymous access{said}", hint=hint
+        )
+    who = credential.describe()
+    if status == 401:
+        return AuthenticationFailed(
+            f"the token service for {registry} rejected the credentials ({who}){said}", hint=hint
+        )
+    return PermissionDenied(f"the token service for {registry} refused access ({who}){said}", hint=hint)
 
 
 def merge_scopes(scopes: tuple[str, ...], extra: str | None) -> tuple[str, ...]:

@@ -1090,6 +1090,8 @@ class RegistryClient:
                 deadline=deadline or self.deadline(),
             )
         except PermissionDenied as exc:
+            if self.credential_for(registry).is_anonymous and exc.hint:
+                raise  # the no-credentials hint comes first: GitLab refuses an anonymous catalog (403)
             exc.hint = (
                 f"the registry lists its repositories only to administrators: the token must grant "
                 f"{CATALOG_SCOPE} (on GitLab only instance admins get it; others receive a token with an empty "
@@ -1290,21 +1292,20 @@ def _same_resources(scopes: tuple[str, ...], extra: str | None) -> str | None:
 def _denied_hint(
     registry: Registry, scopes: tuple[str, ...], credential: Credential, token: object | None
 ) -> str:
-    from ocireg.auth import Token
+    from ocireg.auth import Token, empty_access_hint, no_credentials_hint
 
     wanted = " ".join(scopes)
     if credential.is_anonymous:
-        return (
-            f"no credentials were found for {registry}, and anonymous access to {wanted} is not allowed: "
-            "pass --username and --password-stdin, set OCIREG_USERNAME/OCIREG_PASSWORD, run 'docker login', "
-            "or inside GitLab CI use the project's own registry (CI_REGISTRY)"
+        return no_credentials_hint(str(registry), credential).replace(
+            f"no credentials were found for {registry}",
+            f"no credentials were found for {registry}, and anonymous access to {wanted} is not allowed",
+            1,
         )
     if isinstance(token, Token) and token.granted() == []:
         return (
-            f"the token service granted no access for {wanted} to {credential.describe()}. On GitLab this "
-            "means the project path is misspelt or does not exist, the user lacks the Reporter role (or "
-            "read_registry scope), or, for CI_JOB_TOKEN, this project is missing from the target project's "
-            "job token allowlist. 'ocireg auth explain REF' shows the details"
+            f"the token service granted no access for {wanted} to {credential.describe()}. "
+            + empty_access_hint()
+            + ". 'ocireg auth explain REF' shows the details"
         )
     return (
         f"{credential.describe()} is not allowed {wanted}; 'ocireg auth explain REF' shows what was granted"

@@ -15,6 +15,8 @@ from rig.tokenserver import (
     ALICE_PASSWORD,
     BOB,
     BOB_PASSWORD,
+    DAVE,
+    DAVE_PASSWORD,
     DEPLOY_TOKEN,
     DEPLOY_USER,
     JOB_TOKEN,
@@ -70,18 +72,22 @@ def test_pc_explain_job_token_own_project_pull_granted(token_rig: Rig) -> None:
     token = doc["token"]
     assert isinstance(token, dict)
     assert token["granted"] == [{"type": "repository", "name": "group/project", "actions": ["pull"]}]
-    assert token["claims_unverified"]["sub"] == JOB_USER  # type: ignore[index]
+    # GitLab's token names the job's user (current_user.username), not "gitlab-ci-token" (#12).
+    assert token["claims_unverified"]["sub"] == ALICE  # type: ignore[index]
     assert isinstance(token["claims_unverified"]["exp"], int)  # type: ignore[index]
     assert doc["missing"] == []
     assert doc["digest"] == token_rig.seeded.digest("group/project", "oci")
 
 
 def test_pc_explain_push_and_delete_actions(token_rig: Rig) -> None:
-    """PC: the job token may push to its own project (exit 0) but not delete (exit 4, 'delete' missing)."""
+    """PC: the job token may push to and delete in its own project (GitLab's build_destroy_container_image,
+    #12); a Developer may push but not delete (exit 4, 'delete' missing, the Maintainer hint)."""
     push, doc = explain(["--push", ":oci"], job_env(token_rig))
     assert push.code == 0, push.err
     assert doc["wanted"] == ["repository:group/project:pull,push"]
-    delete, doc = explain(["--delete", ":oci"], job_env(token_rig))
+    job_delete, doc = explain(["--delete", ":oci"], job_env(token_rig))
+    assert job_delete.code == 0, job_delete.err
+    delete, doc = explain(["--delete", token_rig.ref("group/project", "oci")], creds(DAVE, DAVE_PASSWORD))
     assert delete.code == 4
     assert doc["missing"] == ["delete"]
     assert "Maintainer" in delete.out

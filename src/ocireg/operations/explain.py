@@ -23,7 +23,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ocireg.auth import Challenge, Token, parse_challenges, read_capped_quiet, usable_bearer, validate_realm
+from ocireg.auth import (
+    Challenge,
+    Token,
+    empty_access_hint,
+    no_credentials_hint,
+    parse_challenges,
+    read_capped_quiet,
+    usable_bearer,
+    validate_realm,
+)
 from ocireg.errors import (
     AuthenticationFailed,
     ChallengeError,
@@ -324,30 +333,37 @@ def _hints(
 ) -> None:
     scope = " ".join(report.wanted)
     if granted is None:
+        if report.token is not None and report.token.claims and "access" not in report.token.claims:
+            service = report.challenge.service if report.challenge else None
+            where = (
+                "GitLab's dependency proxy issues" if service == "dependency_proxy" else "some services issue"
+            )
+            report.hints.append(
+                f"the token has no 'access' claim ({where} such tokens and decide access per request), so "
+                "what it grants is unknown; the registry's answer below is the evidence"
+            )
+            return
         report.hints.append(
             "the token is not a JWT ocireg can read, so what it grants is unknown; the registry's answer below "
             "is the only evidence"
         )
         return
     if credential.is_anonymous and report.missing:
+        service = report.challenge.service if report.challenge else None
         report.hints.append(
-            f"no credentials were found for {report.reference.registry}, and anonymous access grants nothing "
-            f"for {scope}: pass --username and --password-stdin, set OCIREG_USERNAME/OCIREG_PASSWORD, run "
-            "'docker login', or inside GitLab CI use the project's own registry (CI_REGISTRY)"
+            no_credentials_hint(str(report.reference.registry), credential, service, denied=scope)
         )
         return
     if not granted:
         report.hints.append(
-            f"the token service granted NOTHING for {scope} (an empty access list). GitLab answers this way, "
-            "instead of 'not found', when: the project path is misspelt or the project does not exist; the "
-            "user lacks the role (Reporter to pull, Developer to push, Maintainer to delete) or the token lacks "
-            "read_registry/write_registry; or, for CI_JOB_TOKEN, the project running the job is missing from "
-            "the target project's job token allowlist (Settings > CI/CD > Job token permissions)"
+            f"the token service granted NOTHING for {scope} (an empty access list), where GitLab would say "
+            "'not found'. " + empty_access_hint()
         )
         return
     if report.missing:
         report.hints.append(
             f"the token grants some but not all of {scope}: missing {', '.join(report.missing)}. On GitLab, "
-            "push needs the Developer role (and write_registry for tokens), delete needs Maintainer; "
-            "CI_JOB_TOKEN can push only to its own project, deploy tokens only what their scopes allow"
+            "push needs the Developer role (and write_registry for tokens), delete needs Maintainer with a "
+            "password or an api token (a registry-scoped token never deletes); CI_JOB_TOKEN can push and "
+            "delete only in its own project, deploy tokens never delete"
         )
