@@ -7,6 +7,12 @@ Inside a job (``GITLAB_CI=true``) GitLab's runner provides the variables used he
   ``CI_REGISTRY_PASSWORD``, else ``gitlab-ci-token`` / ``CI_JOB_TOKEN``, else ``CI_DEPLOY_USER`` /
   ``CI_DEPLOY_PASSWORD`` (DESIGN §3, item 2) — never sent to any other registry;
 * the ``:TAG`` and ``@sha256:…`` shorthands for ``$CI_REGISTRY_IMAGE:TAG`` / ``$CI_REGISTRY_IMAGE@sha256:…``;
+* credentials for the group dependency proxy's host (``CI_DEPENDENCY_PROXY_SERVER``, e.g. ``gitlab.com:443``;
+  an image written ``${CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX}/alpine:3`` with or without the ``:443``):
+  ``CI_DEPENDENCY_PROXY_USER`` / ``CI_DEPENDENCY_PROXY_PASSWORD`` (in a job: ``gitlab-ci-token`` and the job
+  token) — never sent to any other host. GitLab's dependency proxy answers with ``service="dependency_proxy"``
+  and tokens without an ``access`` claim (gitlab-org/gitlab
+  ``app/services/auth/dependency_proxy_authentication_service.rb``); anonymous requests are refused (403);
 * ``CI_SERVER_TLS_CA_FILE``, trusted for ``CI_REGISTRY`` and ``CI_SERVER_HOST`` (self-managed instances with a
   private CA).
 
@@ -34,6 +40,7 @@ class GitLabCI:
     server_host: str | None
     ca_file: str | None
     env: Mapping[str, str]
+    dependency_proxy: Registry | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitLabCI | None:
@@ -57,7 +64,15 @@ class GitLabCI:
             server_host=server,
             ca_file=env.get("CI_SERVER_TLS_CA_FILE", "").strip() or None,
             env=env,
+            dependency_proxy=_registry_or_none(env.get("CI_DEPENDENCY_PROXY_SERVER", "")),
         )
+
+    def is_dependency_proxy(self, registry: Registry) -> bool:
+        """Whether ``registry`` is the dependency proxy's host, with or without the default port ``:443``."""
+        proxy = self.dependency_proxy
+        if proxy is None:
+            return False
+        return _without_default_port(registry) == _without_default_port(proxy)
 
     def expand(self, text: str) -> str:
         """Expand ``:TAG`` and ``@sha256:…`` to the project's image (``$CI_REGISTRY_IMAGE``)."""
@@ -66,12 +81,15 @@ class GitLabCI:
         return text
 
     def ca_hosts(self) -> dict[str, str]:
-        """Hosts that trust ``CI_SERVER_TLS_CA_FILE``: the registry and the GitLab server (the token realm)."""
+        """Hosts that trust ``CI_SERVER_TLS_CA_FILE``: the registry, the GitLab server (the token realm) and the
+        dependency proxy's host."""
         if not self.ca_file:
             return {}
         hosts = {self.registry.api_host: self.ca_file}
         if self.server_host:
             hosts[self.server_host.lower()] = self.ca_file
+        if self.dependency_proxy is not None:  # the GitLab host itself, often written host:443
+            hosts[self.dependency_proxy.api_host] = self.ca_file
         return hosts
 
     def source(self) -> GitLabCISource:
@@ -79,7 +97,7 @@ class GitLabCI:
 
 
 class GitLabCISource:
-    """Credential source for the job's own registry only (DESIGN §3, item 2)."""
+    """Credential source for the job's own registry and the group dependency proxy's host only."""
 
     name = "GitLab CI variables"
 
@@ -87,9 +105,16 @@ class GitLabCISource:
         self._ci = ci
 
     def lookup(self, registry: Registry) -> Credential | None:
-        if registry.name != self._ci.registry.name:
-            return None
         env = self._ci.env
+        if registry.name != self._ci.registry.name:
+            if not self._ci.is_dependency_proxy(registry):
+                return None
+            user = env.get("CI_DEPENDENCY_PROXY_USER", "")
+            secret = env.get("CI_DEPENDENCY_PROXY_PASSWORD", "")
+            if user and secret:
+                label = "GitLab CI (CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD)"
+                return Credential(username=user, password=secret, source=label)
+            return None
         pairs = (
             ("CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD"),
             (None, "CI_JOB_TOKEN"),
@@ -102,3 +127,19 @@ class GitLabCISource:
                 label = f"GitLab CI ({user_var}/{secret_var})" if user_var else "GitLab CI (CI_JOB_TOKEN)"
                 return Credential(username=user, password=secret, source=label)
         return None
+
+
+def _registry_or_none(text: str) -> Registry | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return parse_registry(text)
+    except InvalidReference:
+        return None
+
+
+def _without_default_port(registry: Registry) -> str:
+    """``host:443`` and ``host`` name one HTTPS endpoint (GitLab writes the dependency proxy as ``host:443``)."""
+    name = registry.name
+    return name[: -len(":443")] if registry.port == 443 else name
