@@ -825,6 +825,7 @@ class Authenticator:
                 registry,
                 service,
                 credential,
+                scopes,
                 redact=self._transport.secrets.redact,
             )
         err = from_response(
@@ -1012,6 +1013,7 @@ def token_refusal(
     registry: str,
     service: str,
     credential: Credential,
+    scopes: tuple[str, ...] = (),
     *,
     redact: Callable[[str], str] | None = None,
 ) -> AuthenticationFailed | PermissionDenied:
@@ -1021,7 +1023,10 @@ def token_refusal(
     hint = refusal_hint(status, message, registry, service, credential)
     if credential.is_anonymous:  # the hint names the sources looked in; the message stays short
         return (AuthenticationFailed if status == 401 else PermissionDenied)(
-            f"the token service for {registry} refused anonymous access{said}", hint=hint
+            f"the token service for {registry} refused anonymous access"
+            + (f" to {escape(' '.join(scopes))}" if scopes else "")
+            + said,
+            hint=hint,
         )
     who = credential.describe()
     if status == 401:

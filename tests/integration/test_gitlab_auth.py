@@ -243,8 +243,8 @@ def test_pc_2fa_user_with_personal_access_token_works(token_rig: Rig) -> None:
 def test_pc_pat_scopes_decide_pull_and_push(token_rig: Rig, secret: str, pull: int, push: int) -> None:
     """#12 item 1: PAT scopes per token: read_registry pulls, write_registry pushes, read_api reads, api all."""
     assert cli(["exists", token_rig.ref("group/project", "oci")], creds(ALICE, secret)).code == pull
-    tag = f"scope-{secrets.token_hex(3)}"
-    result = cli(["tag", token_rig.ref("group/project", "oci"), tag], creds(ALICE, secret))
+    repo, _ = _throwaway(token_rig)  # never add tags to the shared seeded repository
+    result = cli(["tag", token_rig.ref(repo, "a"), "scoped"], creds(ALICE, secret))
     assert result.code == push, result.both
 
 
@@ -281,10 +281,17 @@ def test_pc_delete_rights_follow_gitlab(token_rig: Rig, env: dict[str, str], exp
 def test_pc_job_token_deletes_merge_request_tag_in_its_own_project(token_rig: Rig) -> None:
     """#12 item 1: the README's CI clean-up job: `ocireg delete --untag :mr-$CI_MERGE_REQUEST_IID` with the
     job token deletes the tag in the job's own project (GitLab's build_destroy_container_image)."""
+    repo = (
+        f"group/project/mr-{secrets.token_hex(4)}"  # in the job's project, not the shared seeded repository
+    )
     with token_rig.pusher() as pusher:
-        image = pusher.push_image("group/project", "mr-42", label=f"mr-{secrets.token_hex(4)}")
+        image = pusher.push_image(repo, "mr-42", label=f"mr-{repo}")
         pusher.tag(image, "mr-42-keep")
-    env = {**job_env(token_rig), "CI_MERGE_REQUEST_IID": "42"}
+    env = {
+        **job_env(token_rig),
+        "CI_REGISTRY_IMAGE": f"{token_rig.host}/{repo}",
+        "CI_MERGE_REQUEST_IID": "42",
+    }
     result = cli(["delete", "--untag", ":mr-42"], env)
     assert result.code == 0, result.both
     assert cli(["exists", ":mr-42"], env).code == 1

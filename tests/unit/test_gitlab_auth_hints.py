@@ -48,9 +48,11 @@ def test_pc_401_is_exit_3_with_gitlab_text_and_token_hint() -> None:
 
 def test_pc_403_anonymous_names_sources_and_variable() -> None:
     """#12 item 2: anonymous 403 → PermissionDenied (exit 4), "no credentials were found … looked in"."""
-    err = token_refusal(403, DENIED, REG, "container_registry", ANON)
+    err = token_refusal(403, DENIED, REG, "container_registry", ANON, ("repository:a/b:pull",))
     assert isinstance(err, PermissionDenied)
-    assert err.message == f"the token service for {REG} refused anonymous access: DENIED: access forbidden"
+    assert err.message == (
+        f"the token service for {REG} refused anonymous access to repository:a/b:pull: DENIED: access forbidden"
+    )
     assert err.hint is not None
     assert err.hint.startswith(
         f"no credentials were found for {REG}; ocireg looked in: OCIREG_USERNAME/OCIREG_PASSWORD, "
