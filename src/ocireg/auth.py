@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import httpx2
-
+from ocireg.connection import split_url
 from ocireg.errors import (
     ERROR_BODY_LIMIT,
     AuthenticationFailed,
@@ -42,6 +41,7 @@ from ocireg.errors import (
     RegistryError,
     from_response,
 )
+from ocireg.response import Response
 from ocireg.text import escape
 from ocireg.transport import Deadline, Transport, read_capped, redact_url
 
@@ -308,9 +308,9 @@ def validate_realm(realm: str, registry_url: str) -> str:
         parts = urlsplit(absolute)
         reg = urlsplit(registry_url)
         _ = parts.port
-        target = httpx2.URL(absolute)  # what the transport will parse: IDNA host, brackets, port
-        registry_host = httpx2.URL(registry_url).raw_host.decode("ascii", "replace")
-    except (ValueError, httpx2.InvalidURL) as exc:
+        target = split_url(absolute)  # what the transport will parse: IDNA host, brackets, port
+        registry_host = split_url(registry_url).host
+    except ValueError as exc:
         raise RealmRejected("token realm is not a valid URL (bad port or address)") from exc
     if parts.scheme not in ("https", "http"):
         raise RealmRejected(f"token realm must be https: {redact_url(realm)}")
@@ -325,7 +325,7 @@ def validate_realm(realm: str, registry_url: str) -> str:
         raise RealmRejected(f"token realm has no host: {redact_url(realm)}")
     # Judge the host the transport will connect to (its IDNA-encoded form), read the way the socket layer
     # reads it: "http://2130706433/" is 127.0.0.1 (#14 item 1).
-    realm_class = host_class(target.raw_host.decode("ascii", "replace"))
+    realm_class = host_class(target.host)
     registry_class = host_class(registry_host)
     if realm_class is not None and realm_class != registry_class:
         # Each class only for a registry of the same class (#14 item 2): a registry on 10.x has no business
@@ -771,7 +771,7 @@ class Authenticator:
                 follow_redirects=False,
                 retry=False,
             )
-            if response.status_code not in (404, 405):
+            if response.status not in (404, 405):
                 return self._token_from(
                     response, realm, service, scopes, credential, deadline, what, registry
                 )
@@ -803,7 +803,7 @@ class Authenticator:
 
     def _token_from(
         self,
-        response: httpx2.Response,
+        response: Response,
         realm: str,
         service: str,
         scopes: tuple[str, ...],
@@ -812,15 +812,15 @@ class Authenticator:
         what: str,
         registry: str,
     ) -> Token:
-        if response.status_code == 200:
+        if response.status == 200:
             body = read_capped(response, TOKEN_BODY_LIMIT, deadline=deadline, what=what)
             token = _parse_token_response(body, realm=realm, service=service, scopes=scopes)
             self._transport.secrets.add(token.value)
             return token
         body = read_capped_quiet(response, deadline, what)
-        if response.status_code in (401, 403):
+        if response.status in (401, 403):
             raise token_refusal(
-                response.status_code,
+                response.status,
                 body,
                 registry,
                 service,
@@ -829,17 +829,15 @@ class Authenticator:
                 redact=self._transport.secrets.redact,
             )
         err = from_response(
-            response.status_code, response.headers, body, what=what, redact=self._transport.secrets.redact
+            response.status, response.headers, body, what=what, redact=self._transport.secrets.redact
         )
         # A 404 from the token service says nothing about the image: never "absent" (DESIGN §2, exit 1).
         if isinstance(err, OciregError) and not isinstance(err, RegistryError | NotFound):
             raise err
-        raise RegistryError(
-            f"{what}: token service answered HTTP {response.status_code}", status=response.status_code
-        )
+        raise RegistryError(f"{what}: token service answered HTTP {response.status}", status=response.status)
 
 
-def read_capped_quiet(response: httpx2.Response, deadline: Deadline, what: str) -> bytes:
+def read_capped_quiet(response: Response, deadline: Deadline, what: str) -> bytes:
     """Read an error body up to the error cap; a too-large or broken error body is dropped, not fatal."""
     try:
         return read_capped(response, ERROR_BODY_LIMIT, deadline=deadline, what=what)

@@ -21,11 +21,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urljoin
-
-import httpx2
+from urllib.parse import urljoin, urlsplit
 
 from ocireg.auth import Authenticator, merge_scopes, parse_challenges, read_capped_quiet, usable_bearer
+from ocireg.connection import split_url
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import (
     AuthenticationFailed,
@@ -62,6 +61,7 @@ from ocireg.mediatypes import (
     base_type,
 )
 from ocireg.reference import Digest, Reference, Registry, Repository
+from ocireg.response import Headers, Response
 from ocireg.text import escape
 from ocireg.transport import Deadline, Transport, TransportConfig, read_capped, redact_url
 
@@ -250,7 +250,7 @@ class RegistryClient:
         deadline: Deadline,
         what: str,
         ok: tuple[int, ...] = (200,),
-    ) -> httpx2.Response:
+    ) -> Response:
         """Send a request to ``registry`` with authentication; return the open response if its status is in ``ok``.
 
         Any other status is classified by :func:`ocireg.errors.from_response` and raised. On a 401 the challenge
@@ -336,7 +336,7 @@ class RegistryClient:
         what: str,
         ok: tuple[int, ...],
         first_wave: threading.Event | None = None,
-    ) -> httpx2.Response:
+    ) -> Response:
         authorization = self.auth.cached_header(registry.name, scopes, credential)
         if authorization is None and (content is None or isinstance(content, bytes)):
             known = self.auth.known_challenge(registry.name)
@@ -365,7 +365,7 @@ class RegistryClient:
                 what=what,
                 on_attempt=None if first_wave is None else _release_unless_challenged(first_wave),
             )
-            if response.status_code != 401:
+            if response.status != 401:
                 break
             if content is not None and not isinstance(content, bytes):
                 # A streamed body was consumed by this attempt and cannot be sent again after the challenge
@@ -376,7 +376,7 @@ class RegistryClient:
                     hint="the token expired while uploading; run the command again",
                     status=401,
                 )
-            if response.request.url.netloc != httpx2.URL(base).netloc:
+            if urlsplit(response.url).netloc != urlsplit(base).netloc:
                 # A challenge from another host (after a redirect) never gets our credentials (DESIGN §4).
                 response.close()
                 raise PermissionDenied(
@@ -424,11 +424,11 @@ class RegistryClient:
                 stale=authorization,
             )
             fetched += 1
-        if response.status_code in ok:
+        if response.status in ok:
             return response
         body = read_capped_quiet(response, deadline, what)
         failure = from_response(
-            response.status_code, response.headers, body, what=what, redact=self.transport.secrets.redact
+            response.status, response.headers, body, what=what, redact=self.transport.secrets.redact
         )
         if isinstance(failure, PermissionDenied):
             token = self.auth.last_token(registry.name, scopes, credential)
@@ -522,7 +522,7 @@ class RegistryClient:
         deadline: Deadline,
         what: str,
         scopes: tuple[str, ...] | None = None,
-    ) -> httpx2.Response:
+    ) -> Response:
         # All four manifest types in Accept, always: distribution 2.8 answers 404 for an OCI index otherwise
         # (DESIGN §5), which would be a false "absent".
         return self.request(
@@ -802,7 +802,7 @@ class RegistryClient:
         *,
         deadline: Deadline | None,
         scopes: tuple[str, ...] | None,
-    ) -> tuple[Digest, httpx2.Headers]:
+    ) -> tuple[Digest, Headers]:
         deadline = deadline or self.deadline()
         what = f"manifest {escape(str(ref))}"
         algorithm = ref.digest.algorithm if ref.digest is not None else "sha256"
@@ -933,7 +933,7 @@ class RegistryClient:
             ok=(201, 202),
         )
         read_capped_quiet(response, deadline, what)
-        if response.status_code == 201:
+        if response.status == 201:
             announced = _header_digest(response.headers, what)
             if announced is not None and announced != digest:
                 raise DigestMismatch(f"{what}: the registry mounted {announced} instead")
@@ -1002,20 +1002,22 @@ class RegistryClient:
         """The path+query of an upload ``Location``, which must be on the registry's own origin."""
         if not location:
             raise ProtocolViolation(f"{what}: the registry opened an upload without a Location header")
-        base = httpx2.URL(self._base_url(repository.registry, deadline))
+        base_url = self._base_url(repository.registry, deadline)
+        base = split_url(base_url)
+        joined = urljoin(f"{base_url}/v2/{repository.path}/blobs/uploads/", location.strip())
         try:
-            target = httpx2.URL(urljoin(f"{base}/v2/{repository.path}/blobs/uploads/", location.strip()))
-        except (httpx2.InvalidURL, ValueError) as exc:
+            target = split_url(joined) if urlsplit(joined).scheme in ("http", "https") else None
+        except ValueError as exc:
             raise ProtocolViolation(f"{what}: invalid upload Location") from exc
-        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+        if target is None or (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
             # Credentials go only to the registry (DESIGN §4): an upload Location elsewhere (SSRF, a storage
             # host, a downgrade to http) is refused rather than sent our Authorization or our data.
             raise ProtocolViolation(
                 f"{what}: the registry sent an upload Location on another origin "
-                f"({redact_url(target)}); refused",
+                f"({redact_url(joined)}); refused",
                 hint="a registry behind a proxy must generate upload URLs for its public address",
             )
-        return target.raw_path.decode("ascii")
+        return target.path
 
     def _cancel_upload(self, repository: Repository, location: str, deadline: Deadline, what: str) -> None:
         """Best effort ``DELETE`` of an upload session, so a failed upload leaves nothing behind."""
@@ -1190,7 +1192,7 @@ class RegistryClient:
 class BlobStream:
     """An open blob GET (from :meth:`RegistryClient.open_blob`): ``size`` and the raw ``chunks()``."""
 
-    def __init__(self, response: httpx2.Response, *, deadline: Deadline, what: str) -> None:
+    def __init__(self, response: Response, *, deadline: Deadline, what: str) -> None:
         self._response = response
         self._deadline = deadline
         self._what = what
@@ -1208,14 +1210,11 @@ class BlobStream:
 
     def chunks(self, chunk_size: int = BLOB_CHUNK_SIZE) -> Iterator[bytes]:
         """The body as received, ``chunk_size`` bytes at a time (memory stays bounded whatever the blob size)."""
+        self._response.what = self._what  # failures while reading are raised as ocireg errors naming it
         try:
             for chunk in self._response.iter_raw(chunk_size):
                 self._deadline.check(self._what)
                 yield chunk
-        except httpx2.TimeoutException as exc:
-            raise TransportError(f"{self._what}: the body stopped arriving ({type(exc).__name__})") from exc
-        except (httpx2.TransportError, OSError) as exc:
-            raise TransportError(f"{self._what}: connection lost while reading the body ({exc})") from exc
         finally:
             self._response.close()
 
@@ -1269,7 +1268,7 @@ def _release_unless_challenged(first_wave: threading.Event) -> Callable[[int | N
     return on_attempt
 
 
-def _header_digest(headers: httpx2.Headers, what: str) -> Digest | None:
+def _header_digest(headers: Headers, what: str) -> Digest | None:
     value = headers.get("docker-content-digest")
     if value is None:
         return None

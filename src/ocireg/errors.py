@@ -239,7 +239,7 @@ def from_response(
     """Classify a non-success answer by cause.
 
     ``what`` names the thing asked for (``"manifest group/app:v1"``) and starts the message. ``headers`` must be
-    case-insensitive (an ``httpx2.Headers`` is). The body should already be capped at :data:`ERROR_BODY_LIMIT`.
+    case-insensitive (an ``ocireg.response.Headers`` is). The body should already be capped at :data:`ERROR_BODY_LIMIT`.
     ``redact`` removes known secrets from the registry's own words before they become a message: a registry
     that echoes the token or password it was sent must not get it printed (#14 item 6).
     """

@@ -1,4 +1,4 @@
-"""The HTTP layer: one ``httpx2.Client``, and the policies every request obeys.
+"""The HTTP layer: the policies every request obeys, over the keep-alive pool of :mod:`ocireg.connection`.
 
 Policies (each cited where implemented):
 
@@ -19,22 +19,21 @@ Policies (each cited where implemented):
 
 from __future__ import annotations
 
-import email.utils
 import os
 import random
 import re
 import ssl
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import httpcore2
-import httpx2
-
+from ocireg.connection import Connections, Proxy, ProxyRefused, parse_proxy, split_url
 from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError
+from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
 from ocireg.text import KnownSecrets, escape
 
@@ -45,6 +44,7 @@ __all__ = [
     "Deadline",
     "Transport",
     "TransportConfig",
+    "Wire",
     "read_capped",
     "redact_url",
 ]
@@ -145,7 +145,7 @@ def _redact_query(query: str) -> str:
     )
 
 
-def redact_url(url: str | httpx2.URL) -> str:
+def redact_url(url: str) -> str:
     """Return ``url`` without userinfo and with every non-allowlisted query value replaced by ``***``.
 
     Never raises: a URL a registry sent may be malformed (bad port, broken IPv6 literal).
@@ -174,7 +174,7 @@ def _redact_urls_in(value: str) -> str:
     return _QUERY_IN_TEXT.sub(lambda m: "?" + _redact_query(m.group(1)), value)
 
 
-def _redact_headers(headers: httpx2.Headers) -> str:
+def _redact_headers(headers: Headers) -> str:
     shown = []
     for name, value in headers.multi_items():
         lname = name.lower()
@@ -221,6 +221,8 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     value = value.strip()
     if value.isascii() and value.isdigit():  # str.isdigit() also accepts "²", which int() refuses
         return float(min(int(value[:12]), 10**9))
+    import email.utils  # only for a date-valued Retry-After: importing email costs start-up time
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -276,94 +278,35 @@ def _is_plain_http_port(exc: Exception) -> bool:
     )
 
 
-# -- every byte read counts against the deadline (#14 item 14) -------------------------------------------------
-#
-# httpx2 applies its read timeout to each socket read, and reads a response head once per phase: a server that
-# drips one header line every half second never trips a 30 s read timeout and holds a request for as long as
-# it likes. The deadline of the operation a thread is working on is kept here, and every socket operation of
-# every connection clamps its timeout to what is left of it.
-_io_deadline = threading.local()
+class Wire(Protocol):
+    """What :class:`Transport` sends through: :class:`~ocireg.connection.Connections`, or a test double."""
 
+    def send(self, request: Request, *, timeout: float, end: float | None, what: str = ...) -> Response: ...
 
-def _clamp_io(timeout: float | None) -> float | None:
-    deadline: Deadline | None = getattr(_io_deadline, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = deadline.remaining()
-    if left is None:
-        return timeout
-    left = max(left, 0.001)
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineScope:
-    """``with _DeadlineScope(deadline):`` — socket I/O of this thread stops at ``deadline``."""
-
-    def __init__(self, deadline: Deadline) -> None:
-        self._deadline = deadline
-        self._saved: Deadline | None = None
-
-    def __enter__(self) -> None:
-        self._saved = getattr(_io_deadline, "deadline", None)
-        _io_deadline.deadline = self._deadline
-
-    def __exit__(self, *exc: object) -> None:
-        _io_deadline.deadline = self._saved
-
-
-def _deadline_stream(inner: httpcore2.NetworkStream) -> httpcore2.NetworkStream:
-    class DeadlineStream(httpcore2.NetworkStream):
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return inner.read(max_bytes, _clamp_io(timeout))
-
-        def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            inner.write(buffer, _clamp_io(timeout))
-
-        def close(self) -> None:
-            inner.close()
-
-        def start_tls(
-            self,
-            ssl_context: ssl.SSLContext,
-            server_hostname: str | None = None,
-            timeout: float | None = None,
-        ) -> httpcore2.NetworkStream:
-            return _deadline_stream(inner.start_tls(ssl_context, server_hostname, _clamp_io(timeout)))
-
-        def get_extra_info(self, info: str) -> object:
-            return inner.get_extra_info(info)
-
-    return DeadlineStream()
-
-
-class _DeadlineBackend(httpcore2.SyncBackend):
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
-    ) -> httpcore2.NetworkStream:
-        stream = super().connect_tcp(host, port, _clamp_io(timeout), local_address, socket_options)
-        return _deadline_stream(stream)
-
-
-def _deadline_aware(transport: httpx2.HTTPTransport) -> httpx2.HTTPTransport:
-    # httpx2's HTTPTransport takes no network backend, but its pool (a ConnectionPool or HTTPProxy) creates
-    # every connection through `_network_backend`. Temporary: ocireg's own transport (issue 16) replaces this.
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = _DeadlineBackend()
-    return transport
+    def close(self) -> None: ...
 
 
 class Transport:
-    """One HTTP client with ocireg's policies; thread-safe, shared by a bounded pool of workers."""
+    """One keep-alive pool with ocireg's policies; thread-safe, shared by a bounded pool of workers."""
 
-    def __init__(self, config: TransportConfig, *, http: httpx2.Client | None = None) -> None:
+    def __init__(self, config: TransportConfig, *, wire: Wire | None = None) -> None:
         self.config = config
-        self._http = http if http is not None else self._build_client(config)
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._contexts_lock = threading.Lock()
+        self._proxy: Proxy | None = None
+        if config.proxy:
+            try:
+                self._proxy = parse_proxy(config.proxy)
+            except ValueError as exc:
+                raise TransportError(f"invalid proxy URL: {exc}") from exc
+        self._wire: Wire = (
+            wire
+            if wire is not None
+            else Connections(tls=self._tls_for, proxy=self._proxy_for, max_idle=config.max_connections)
+        )
+        self._default_headers = Headers(
+            {"User-Agent": config.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+        )
         self._gate = _HostGate()
         self._schemes: dict[str, str] = {}
         self._schemes_lock = threading.Lock()
@@ -389,59 +332,41 @@ class Transport:
                     raise TransportError(f"cannot load CA file {cafile}: {exc}") from exc
         return ctx
 
-    @classmethod
-    def _build_client(cls, config: TransportConfig) -> httpx2.Client:
-        limits = httpx2.Limits(
-            max_connections=config.max_connections,
-            max_keepalive_connections=config.max_connections,
-            keepalive_expiry=30.0,
-        )
-        default_ctx = cls._ssl_context(config.ca_file)
+    def _tls_for(self, host: str, port: int) -> ssl.SSLContext:
+        """The TLS context for ``host``: per-host skip-verify or CA file, else the shared default (built once)."""
+        names = _policy_names(host, port)
+        key = next((n for n in names if n in self.config.insecure_hosts), None)
+        if key is None:
+            key = next((n for n in names if n in self.config.host_ca_files), "")
+        with self._contexts_lock:
+            ctx = self._contexts.get(key)
+            if ctx is not None:
+                return ctx
+            if key in self.config.insecure_hosts:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            elif key:
+                ctx = self._ssl_context(self.config.ca_file, self.config.host_ca_files[key])
+            else:
+                ctx = self._ssl_context(self.config.ca_file)
+            self._contexts[key] = ctx
+            return ctx
 
-        def transport(verify: ssl.SSLContext, host: str | None = None) -> httpx2.HTTPTransport:
-            # One transport per (TLS policy, proxy) combination; `proxy` only where the host is not exempt.
-            proxy = None if host is not None and _proxy_exempt(host, config.no_proxy) else config.proxy
-            return _deadline_aware(
-                httpx2.HTTPTransport(
-                    verify=verify, limits=limits, http2=config.http2, trust_env=False, proxy=proxy
-                )
-            )
-
-        mounts: dict[str, httpx2.BaseTransport | None] = {}
-        if config.proxy:
-            mounts["all://"] = transport(default_ctx)
-            for host in config.no_proxy:
-                if host != "*":
-                    mounts[_mount_pattern(host.lstrip("."), wildcard=host.startswith("."))] = None
-            for loopback in ("localhost", "127.0.0.0/8", "[::1]"):
-                # Like Go's ProxyFromEnvironment: loopback never goes through a proxy.
-                mounts[f"all://{loopback}"] = None
-        for host, cafile in config.host_ca_files.items():
-            mounts[_mount_pattern(host)] = transport(cls._ssl_context(config.ca_file, cafile), host)
-        for host in config.insecure_hosts:
-            insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            insecure.check_hostname = False
-            insecure.verify_mode = ssl.CERT_NONE
-            mounts[_mount_pattern(host)] = transport(insecure, host)
-        return httpx2.Client(
-            verify=default_ctx,
-            # trust_env=False: no ~/.netrc, no SSL_CERT_* or *_PROXY from the process environment; the library never reads
-            # the environment (DESIGN §1; the CLI passes proxies in), and .netrc must never add credentials
-            # to a foreign host (SEC: .netrc isolation).
-            trust_env=False,
-            http2=config.http2,
-            limits=limits,
-            timeout=httpx2.Timeout(config.timeout),
-            follow_redirects=False,
-            mounts=mounts or None,
-            headers={"User-Agent": config.user_agent},
-            transport=_deadline_aware(
-                httpx2.HTTPTransport(verify=default_ctx, limits=limits, http2=config.http2, trust_env=False)
-            ),
-        )
+    def _proxy_for(self, host: str, port: int) -> Proxy | None:
+        """The proxy for ``host``, unless NO_PROXY exempts it; loopback never goes through one (as Go's
+        ``httpproxy.Config.ProxyFunc`` decides)."""
+        if self._proxy is None:
+            return None
+        if host in {"localhost", "::1"} or host.startswith("127."):
+            return None
+        names = _policy_names(host, port)
+        if any(_proxy_exempt(name, self.config.no_proxy) for name in names):
+            return None
+        return self._proxy
 
     def close(self) -> None:
-        self._http.close()
+        self._wire.close()
 
     # -- scheme policy --------------------------------------------------------------------------------------
 
@@ -530,7 +455,7 @@ class Transport:
         follow_redirects: bool = True,
         retry: bool = True,
         on_attempt: Callable[[int | None], None] | None = None,
-    ) -> httpx2.Response:
+    ) -> Response:
         """Send one request with retries and the redirect policy; return the streaming response.
 
         The caller must close the response (``with`` or :func:`read_capped`). Statuses are not raised here:
@@ -540,33 +465,17 @@ class Transport:
         attempts = 1 + (self.config.retries if retry and method in IDEMPOTENT_METHODS else 0)
         if content is not None and not isinstance(content, bytes):
             attempts = 1  # a streamed body cannot be replayed
-        parsed = httpx2.URL(url)  # once: parsing is a measurable share of a warm check's CPU
-        host = parsed.netloc.decode("ascii")
-        with _DeadlineScope(deadline):
-            return self._send_attempts(
-                method, parsed, host, headers, content, deadline, what, follow_redirects, attempts, on_attempt
-            )
-
-    def _send_attempts(
-        self,
-        method: str,
-        parsed: httpx2.URL,
-        host: str,
-        headers: Mapping[str, str] | None,
-        content: bytes | Iterator[bytes] | None,
-        deadline: Deadline,
-        what: str,
-        follow_redirects: bool,
-        attempts: int,
-        on_attempt: Callable[[int | None], None] | None,
-    ) -> httpx2.Response:
         last_exc: Exception | None = None
+        try:
+            host = split_url(url).origin  # host[:port] as in the URL, default port omitted
+        except ValueError as exc:
+            raise TransportError(f"{what}: unsupported URL {redact_url(url)} ({exc})") from exc
         for attempt in range(attempts):
             deadline.check(what)
             self._gate.wait(host, deadline)
             try:
                 response = self._send_following(
-                    method, parsed, headers or {}, content, deadline, what, follow_redirects
+                    method, url, headers or {}, content, deadline, what, follow_redirects
                 )
             except TransportError as exc:
                 if on_attempt is not None:
@@ -577,8 +486,8 @@ class Transport:
                 self._sleep_backoff(attempt, deadline, None, what)
                 continue
             if on_attempt is not None:
-                on_attempt(response.status_code)
-            if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
+                on_attempt(response.status)
+            if response.status in RETRY_STATUSES and attempt + 1 < attempts:
                 wait = _retry_after(response.headers.get("retry-after"), self.config.retry_after_cap)
                 if wait is not None and wait > self.config.retry_after_cap:
                     return response  # the caller reports RateLimited with the advertised wait
@@ -586,7 +495,7 @@ class Transport:
                 if wait is not None and left is not None and wait > left:
                     response.close()
                     raise RateLimited(
-                        f"{what}: HTTP {response.status_code}; the registry asks to wait {wait:.0f}s, "
+                        f"{what}: HTTP {response.status}; the registry asks to wait {wait:.0f}s, "
                         f"more than the {left:.0f}s left before the deadline",
                         retry_after=wait,
                     )
@@ -611,43 +520,45 @@ class Transport:
     def _send_following(
         self,
         method: str,
-        url: httpx2.URL,
+        url: str,
         headers: Mapping[str, str],
         content: bytes | Iterator[bytes] | None,
         deadline: Deadline,
         what: str,
         follow_redirects: bool,
-    ) -> httpx2.Response:
+    ) -> Response:
         current = url
-        origin = (current.scheme, current.netloc)
+        origin = _origin(current)
         send_headers = dict(headers)
         for _hop in range(MAX_REDIRECTS + 1):
             response = self._send_once(method, current, send_headers, content, deadline, what)
-            if not (response.is_redirect and "location" in response.headers):
+            if not response.is_redirect:
                 return response
             if not follow_redirects:
                 response.close()
                 raise ProtocolViolation(
-                    f"{what}: unexpected redirect (HTTP {response.status_code}) to "
+                    f"{what}: unexpected redirect (HTTP {response.status}) to "
                     f"{redact_url(response.headers['location'])}; not followed"
                 )
             location = response.headers["location"]
             response.close()
             try:
-                target = httpx2.URL(urljoin(str(current), location))
-            except (httpx2.InvalidURL, ValueError) as exc:
+                target = urljoin(current, location.strip())
+                scheme = urlsplit(target).scheme.lower()
+                if scheme not in ("http", "https"):
+                    raise ProtocolViolation(f"{what}: redirect to unsupported scheme {escape(scheme[:20])}")
+                target_origin = _origin(target)
+            except ValueError as exc:
                 raise ProtocolViolation(f"{what}: invalid redirect target") from exc
-            if target.scheme not in ("http", "https"):
-                raise ProtocolViolation(f"{what}: redirect to unsupported scheme {escape(target.scheme)}")
-            if current.scheme == "https" and target.scheme == "http":
+            if origin[0] == "https" and scheme == "http":
                 # Never downgrade (DESIGN §4).
                 raise ProtocolViolation(
                     f"{what}: refusing redirect from https to http ({redact_url(target)})"
                 )
-            if (target.scheme, target.netloc) != origin:
+            if target_origin != origin:
                 # Never forward credentials across hosts (CVE-2020-15157-style leaks).
                 send_headers = {k: v for k, v in send_headers.items() if k.lower() != "authorization"}
-            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, content = "GET", None
             self._log(f"  redirect → {redact_url(target)}")
             current = target
@@ -656,67 +567,76 @@ class Transport:
     def _send_once(
         self,
         method: str,
-        url: httpx2.URL,
+        url: str,
         headers: Mapping[str, str],
         content: bytes | Iterator[bytes] | None,
         deadline: Deadline,
         what: str,
-    ) -> httpx2.Response:
+    ) -> Response:
         timeout = deadline.clamp(self.config.timeout)
         for name, value in headers.items():
             if name.lower() == "authorization":
                 self.secrets.add_authorization(value)
-        request = self._http.build_request(
-            method, url, headers=headers, content=content, timeout=httpx2.Timeout(timeout)
-        )
+        left = deadline.remaining()
+        end = None if left is None else time.monotonic() + left
+        given = {k.lower() for k in headers}
+        merged = [(k, v) for k, v in self._default_headers.multi_items() if k.lower() not in given]
+        request = Request(method, url, Headers([*merged, *headers.items()]), content)
         started = time.monotonic()
         if self.config.debug is not None:  # building the redacted line costs more than the check
             self._log(f"> {method} {redact_url(url)}  [{_redact_headers(request.headers)}]")
         with self._count_lock:
             self.request_count += 1
+        host = escape(urlsplit(url).netloc.rpartition("@")[2])
         try:
-            response = self._http.send(request, stream=True)
-        except httpx2.RemoteProtocolError as exc:
-            violation = _protocol_violation(exc, what, url)
-            if violation is not None:
-                raise violation from exc
-            reason, hint = _describe_connect_error(exc)
-            raise TransportError(f"{what}: cannot reach {url.host}: {reason}", hint=hint) from exc
-        except httpx2.TimeoutException as exc:
-            deadline.check(what)  # the deadline, not the registry's pace, ended the wait
+            response = self._wire.send(request, timeout=timeout, end=end, what=what)
+        except DeadlineExceeded as exc:
             raise TransportError(
-                f"{what}: no answer from {url.host} within {timeout:.0f}s ({type(exc).__name__})",
+                f"{what}: gave up after the {deadline.seconds:g}s deadline (waiting for {host})",
+                hint="raise it with --timeout if the registry is just slow",
+            ) from exc
+        except TimeoutError as exc:
+            raise TransportError(
+                f"{what}: no answer from {host} within {timeout:.0f}s ({type(exc).__name__})",
                 hint="check the network, or raise the limit with --timeout",
             ) from exc
-        except httpx2.UnsupportedProtocol as exc:
-            raise TransportError(f"{what}: unsupported URL {redact_url(url)}") from exc
-        except (httpx2.TransportError, ssl.SSLError, OSError) as exc:
+        except MalformedMessage as exc:
+            # #14 item 13: the peer answered, wrongly — not a network failure, and not retried (the same bytes
+            # would come back).
+            raise ProtocolViolation(
+                f"{what}: {host} did not answer in HTTP ({escape(str(exc)[:200])})",
+                hint="something that is not a registry (or a broken proxy) answers on that host and port",
+            ) from exc
+        except ProxyRefused as exc:
+            raise TransportError(
+                f"{what}: cannot reach {host}: {exc}",
+                hint="check the proxy (HTTPS_PROXY / ALL_PROXY), its credentials and NO_PROXY",
+            ) from exc
+        except (ssl.SSLError, OSError) as exc:
             reason, hint = _describe_connect_error(exc)
-            raise TransportError(f"{what}: cannot reach {url.host}: {reason}", hint=hint) from exc
+            raise TransportError(f"{what}: cannot reach {host}: {reason}", hint=hint) from exc
+        except ValueError as exc:
+            raise ProtocolViolation(
+                f"{what}: cannot send the request to {host} ({escape(str(exc))})"
+            ) from exc
         if method == "HEAD":
-            # A HEAD has no body, yet its connection goes back to the pool only once that empty body has been
-            # read; closed unread, every HEAD would cost a new connection (LD: connection reuse).
-            try:
-                response.read()
-            except (httpx2.TransportError, OSError) as exc:
-                response.close()
-                raise TransportError(f"{what}: connection lost after the response head ({exc})") from exc
+            # A HEAD has no body; reading its empty body gives the connection back to the pool at once.
+            response.read()
         if self.config.debug is not None:
             elapsed = (time.monotonic() - started) * 1000
             self._log(
-                f"< {response.status_code} {method} {redact_url(url)} ({elapsed:.0f} ms)  "
+                f"< {response.status} {method} {redact_url(url)} ({elapsed:.0f} ms)  "
                 f"[{_redact_headers(response.headers)}]"
             )
-        self._observe(url, response)
+        self._observe(host, response)
         return response
 
     # -- registry signals -----------------------------------------------------------------------------------
 
-    def _observe(self, url: httpx2.URL, response: httpx2.Response) -> None:
+    def _observe(self, host: str, response: Response) -> None:
         """Registry signals (:mod:`ocireg.signals`): each ``Warning: 299`` text once, the latest quota per host."""
         headers = response.headers
         if "warning" in headers and self.config.warn is not None:
-            host = escape(url.netloc.decode("ascii", "replace"))
             for text in parse_warnings(headers.get_list("warning")):
                 line = f"registry {host}: {self.secrets.redact(text)}"
                 with self._signals_lock:
@@ -728,7 +648,7 @@ class Transport:
             quota = parse_rate_limit(headers.get("ratelimit-limit"), headers.get("ratelimit-remaining"))
             if quota is not None:
                 with self._signals_lock:
-                    self._rate_limits[url.netloc.decode("ascii", "replace")] = quota
+                    self._rate_limits[host] = quota
                 self._log(f"  rate limit: {quota}")
 
     def rate_limit(self, host: str) -> RateLimit | None:
@@ -742,7 +662,10 @@ def _system_trust_context() -> ssl.SSLContext:
 
     Loading the whole CA bundle file costs ~50 ms per process; where OpenSSL's hashed certificate directory
     exists (Debian, Ubuntu, Fedora) it is used instead, and certificates are read lazily at handshake time.
-    Both hold the same CA set (update-ca-certificates writes both). Elsewhere httpx2's default applies.
+    Both hold the same CA set (update-ca-certificates writes both). Elsewhere: on macOS and Windows the
+    platform's own verifier through ``truststore`` (their Python has no OpenSSL CA store of its own), else
+    OpenSSL's default CA file, else the platform default. ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are not read: the
+    library never takes trust from the process environment (the CLI passes ``--ca-file`` in).
     """
     paths = ssl.get_default_verify_paths()
     capath = paths.openssl_capath
@@ -750,18 +673,37 @@ def _system_trust_context() -> ssl.SSLContext:
         hashed = bool(capath) and any(_HASHED_CERT.fullmatch(name) for name in os.listdir(capath))
     except OSError:
         hashed = False
-    if not hashed:
-        return httpx2.create_ssl_context(verify=True, trust_env=False)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED by default
-    ctx.load_verify_locations(capath=capath)
+    if hashed:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED by default
+        ctx.load_verify_locations(capath=capath)
+        return ctx
+    if sys.platform in ("darwin", "win32"):  # pragma: no cover - Linux never imports truststore
+        try:
+            import truststore
+        except ImportError:
+            pass
+        else:
+            return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # type: ignore[no-any-return]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if paths.openssl_cafile and os.path.isfile(paths.openssl_cafile):
+        ctx.load_verify_locations(cafile=paths.openssl_cafile)
+    else:  # pragma: no cover - e.g. Windows without truststore: the system store
+        ctx.load_default_certs()
     return ctx
 
 
 _HASHED_CERT = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 
 
-def _mount_pattern(host: str, *, wildcard: bool = False) -> str:
-    return f"all://*.{host}" if wildcard else f"all://{host}"
+def _policy_names(host: str, port: int) -> tuple[str, ...]:
+    """The spellings a per-host option may use for ``host``: ``host:port`` (IPv6 in brackets), then ``host``."""
+    name = f"[{host}]" if ":" in host else host
+    return (f"{name}:{port}", name, host)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    target = split_url(url)
+    return (target.scheme, target.host, target.port)
 
 
 def _proxy_exempt(host: str, no_proxy: tuple[str, ...]) -> bool:
@@ -777,65 +719,26 @@ def _proxy_exempt(host: str, no_proxy: tuple[str, ...]) -> bool:
     return False
 
 
-def read_capped(response: httpx2.Response, limit: int, *, deadline: Deadline, what: str) -> bytes:
+def read_capped(response: Response, limit: int, *, deadline: Deadline, what: str) -> bytes:
     """Read a streamed body completely, failing at ``limit`` decoded bytes or at the deadline; closes it.
 
-    A declared ``Content-Length`` above the cap fails before any byte is read.
+    A declared ``Content-Length`` above the cap fails before any byte is read. Connection failures and
+    malformed bodies are raised by the response itself (:mod:`ocireg.response`) as ocireg errors.
     """
+    response.what = what
     try:
         declared = response.headers.get("content-length")
         digits = declared is not None and declared.isascii() and declared.isdigit()
         if declared is not None and digits and (len(declared) > 18 or int(declared) > limit):
             raise BodyTooLarge(f"{what}: body of {declared[:30]} bytes exceeds the {limit}-byte limit")
-        try:
-            with _DeadlineScope(deadline):
-                chunks = _read_chunks(response, limit, deadline, what)
-        except httpx2.TimeoutException as exc:
+        chunks: list[bytes] = []
+        total = 0
+        for chunk in response.iter_bytes(min(limit + 1, 64 * 1024)):
+            total += len(chunk)
+            if total > limit:
+                raise BodyTooLarge(f"{what}: body exceeds the {limit}-byte limit")
+            chunks.append(chunk)
             deadline.check(what)
-            raise TransportError(f"{what}: the body stopped arriving ({type(exc).__name__})") from exc
-        except httpx2.DecodingError as exc:
-            raise ProtocolViolation(f"{what}: body could not be decoded ({exc})") from exc
-        except httpx2.RemoteProtocolError as exc:
-            violation = _protocol_violation(exc, what, response.request.url)
-            if violation is not None:
-                raise violation from exc
-            raise TransportError(f"{what}: connection lost while reading the body ({exc})") from exc
-        except (httpx2.TransportError, OSError) as exc:
-            raise TransportError(f"{what}: connection lost while reading the body ({exc})") from exc
         return b"".join(chunks)
     finally:
         response.close()
-
-
-def _read_chunks(response: httpx2.Response, limit: int, deadline: Deadline, what: str) -> list[bytes]:
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge(f"{what}: body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-        deadline.check(what)
-    return chunks
-
-
-def _protocol_violation(exc: Exception, what: str, url: httpx2.URL) -> ProtocolViolation | None:
-    """A :class:`ProtocolViolation` if the peer sent bytes that are not HTTP (#14 item 13), else ``None``.
-
-    A garbage status line, an unparsable or 5,000-digit ``Content-Length``, an endless or oversized head, a
-    broken chunk header: the server answered, wrongly — exit 6, and not retried (the same bytes would come
-    back). The parser (h11) says so by raising its own ``RemoteProtocolError``; a connection that closed before
-    any byte ("Server disconnected without sending a response", a stale keep-alive) has no such cause and stays
-    a network error, retried.
-    """
-    cause: BaseException | None = exc
-    while cause is not None:
-        if type(cause).__module__.split(".")[0] == "h11" and "peer closed connection" not in str(cause):
-            # (h11 also reports a body cut short as its own error: that is a lost connection, retried.)
-            reason = escape(str(cause)[:200]) or type(cause).__name__
-            return ProtocolViolation(
-                f"{what}: {url.host} did not answer in HTTP ({reason})",
-                hint="something that is not a registry (or a broken proxy) answers on that host and port",
-            )
-        cause = cause.__cause__ or cause.__context__
-    return None

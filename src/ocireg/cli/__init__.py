@@ -125,7 +125,7 @@ def main(
     argv = list(sys.argv[1:] if argv is None else argv)
     stdout = stdout or sys.stdout
     if argv == ["--version"]:
-        # Fast path: CI jobs call this to log the tool version; it must not pay for argparse or httpx2.
+        # Fast path: CI jobs call this to log the tool version; it must not pay for argparse or the HTTP layer.
         stdout.write(f"ocireg {__version__}\n")
         return 0
     if sorted(argv) in (["--version", "-v"], ["--verbose", "--version"]):

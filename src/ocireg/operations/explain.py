@@ -48,10 +48,9 @@ from ocireg.reference import Digest, Reference
 from ocireg.text import escape
 
 if TYPE_CHECKING:
-    import httpx2
-
     from ocireg.client import RegistryClient
     from ocireg.credentials import Chain, Credential
+    from ocireg.response import Response
     from ocireg.transport import Deadline
 
 __all__ = ["CLAIMS_SHOWN", "ChallengeInfo", "Explanation", "TokenInfo", "explain"]
@@ -162,7 +161,7 @@ def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Ch
         "HEAD", url, headers={"Accept": ACCEPT_HEADER}, deadline=deadline, what=what
     )
     read_capped_quiet(probe, deadline, what)
-    if probe.status_code != 401:
+    if probe.status != 401:
         report.challenge = ChallengeInfo(scheme="none")
         report.realm_check = "not needed: the registry asked for no authentication"
         _conclude(report, probe, what, anonymous_access=True)
@@ -205,7 +204,7 @@ def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Ch
         what=what,
     )
     read_capped_quiet(check, deadline, what)
-    if check.status_code == 200 and "pull" in report.missing:
+    if check.status == 200 and "pull" in report.missing:
         # The registry's answer outranks our reading of the (unverified) claims: it served the manifest to this
         # token, so pull is granted whatever the claims seemed to say (#14 item 11).
         report.missing = tuple(a for a in report.missing if a != "pull")
@@ -287,11 +286,9 @@ def _basic(
     _conclude(report, check, what)
 
 
-def _conclude(
-    report: Explanation, response: httpx2.Response, what: str, *, anonymous_access: bool = False
-) -> None:
+def _conclude(report: Explanation, response: Response, what: str, *, anonymous_access: bool = False) -> None:
     """The registry's answer to the (authenticated) HEAD, classified exactly as ``ocireg exists`` would."""
-    status = response.status_code
+    status = response.status
     if status == 200:
         digest = _digest(response, what)
         report.digest = digest
@@ -314,7 +311,7 @@ def _conclude(
     report.error = failure
 
 
-def _digest(response: httpx2.Response, what: str) -> Digest | None:
+def _digest(response: Response, what: str) -> Digest | None:
     value = response.headers.get("docker-content-digest")
     if value is None:
         return None

@@ -1,0 +1,480 @@
+"""The wire: HTTP/1.1 over ``socket`` + ``ssl``, parsed by ``http.client``, through a keep-alive pool.
+
+:class:`Connections` sends one :class:`~ocireg.response.Request` and returns the streamed
+:class:`~ocireg.response.Response`; policies (retries, redirects, which CA, which proxy) belong to
+:mod:`ocireg.transport`, which tells this layer per host which TLS context and proxy to use.
+
+* **Pool**: idle connections are kept per (scheme, host, port, TLS context, proxy), thread-safe, at most
+  ``max_idle`` per route and ``idle_expiry`` seconds. Before reuse a connection is checked for a close the peer
+  sent while it was idle (readable with no request outstanding = EOF or garbage: dropped); a request that still
+  finds its reused connection dead before any response byte is sent once more on a fresh one, if its body can
+  be replayed (RFC 9112 §9.3.1 allows retrying such requests).
+* **Deadline**: every ``recv`` and ``send`` is bounded by the step timeout and by what is left of the total
+  deadline, the status line and headers included: a peer dripping one byte per second cannot outlive it.
+* **Protocol violations** (garbage status line, more than 100 header fields or 64 KiB of them, a
+  ``Content-Length`` that is not one decimal number of at most 19 digits) raise
+  :class:`~ocireg.response.MalformedMessage`, never a connection error: they are not retried.
+* **Proxies**: ``https`` through an HTTP proxy via ``CONNECT`` (RFC 9110 §9.3.6), ``http`` in absolute form
+  (RFC 9112 §3.2.2); the proxy's credentials go in ``Proxy-Authorization`` only, never to the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+from urllib.parse import quote, unquote, urlsplit
+
+from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
+
+__all__ = ["Connections", "Proxy", "ProxyRefused", "Target", "parse_proxy", "split_url"]
+
+#: Total size of a response's header fields; a registry's are a few KiB (Go's net/http allows 1 MiB in
+#: ``Transport.MaxResponseHeaderBytes``; 64 KiB is far above any registry and bounds a hostile one early).
+MAX_HEADER_BYTES = 64 * 1024
+#: ``Content-Length`` digits: 19 hold any 63-bit size; more is an attack on the parser, not a body.
+MAX_LENGTH_DIGITS = 19
+#: Bodies up to this size are sent with the request head in one write.
+_COALESCE = 64 * 1024
+# RFC 3986 §2: unreserved and reserved characters stay, "%" keeps existing escapes; everything else (spaces,
+# control characters, non-ASCII) is percent-encoded, so a hostile Location cannot inject a header line.
+_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
+_SAFE_QUERY = _SAFE_PATH + "?"
+
+
+class Target(NamedTuple):
+    """A request URL split for the wire: ``host`` is IDNA-encoded without brackets, ``origin`` is Host."""
+
+    scheme: str
+    host: str
+    port: int
+    origin: str
+    path: str
+
+
+def split_url(url: str) -> Target:
+    """Split an absolute http(s) URL; ``ValueError`` if it is not one (bad port, no host, bad characters)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"unsupported URL scheme {scheme!r}")
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError("URL has no host")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError("URL host is not a valid IDNA name") from exc
+    if not all(c.isalnum() or c in ".-_:" for c in host):
+        raise ValueError("URL host contains characters not allowed in a host name")
+    default = 443 if scheme == "https" else 80
+    port = parts.port if parts.port is not None else default  # .port raises ValueError when out of range
+    origin = f"[{host}]" if ":" in host else host
+    if port != default:
+        origin += f":{port}"
+    path = quote(parts.path or "/", safe=_SAFE_PATH)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_SAFE_QUERY)
+    return Target(scheme, host, port, origin, path)
+
+
+class Proxy(NamedTuple):
+    """An HTTP proxy: where to connect and the ``Proxy-Authorization`` value, if the URL had userinfo."""
+
+    host: str
+    port: int
+    authorization: str | None
+
+    def __repr__(self) -> str:  # never shows the credentials
+        return f"Proxy({self.host}:{self.port})"
+
+
+def parse_proxy(url: str) -> Proxy:
+    """An ``http://[user:pass@]host[:port]`` proxy URL; ``ValueError`` for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        raise ValueError("only http:// proxies are supported (the tunnel to an https registry is TLS itself)")
+    if not parts.hostname:
+        raise ValueError("proxy URL has no host")
+    authorization = None
+    if parts.username is not None:
+        import base64
+
+        raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(raw).decode("ascii")
+    return Proxy(parts.hostname, parts.port or 80, authorization)
+
+
+class ProxyRefused(ConnectionError):
+    """The proxy answered ``CONNECT`` with something other than 2xx."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the proxy refused the tunnel (HTTP {status})")
+        self.status = status
+
+
+_RouteKey = tuple[str, str, int, int, "Proxy | None"]
+
+
+class _Conn:
+    """One socket and the clock bounding its current request; owned by one thread at a time."""
+
+    __slots__ = ("end", "idle_since", "key", "sock", "step")
+
+    def __init__(self, sock: socket.socket, key: _RouteKey) -> None:
+        self.sock = sock
+        self.key = key
+        self.step = 30.0
+        self.end: float | None = None
+        self.idle_since = 0.0
+
+    def arm(self, step: float, end: float | None) -> None:
+        self.step, self.end = step, end
+
+    def budget(self) -> float:
+        return _budget(self.step, self.end)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.settimeout(self.budget())
+        self.sock.sendall(data)
+
+    def alive(self) -> bool:
+        """False if the peer closed (or wrote) while the connection sat idle: it must not be reused."""
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN)
+                readable = bool(poller.poll(0))
+            else:  # pragma: no cover - Windows
+                readable = bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+        if not readable:
+            return True
+        # Readable while idle: EOF, a stray byte, or (TLS 1.3) a post-handshake message with no data.
+        self.sock.setblocking(False)
+        try:
+            self.sock.recv(1)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return True
+        except OSError:
+            return False
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def _budget(step: float, end: float | None) -> float:
+    """Seconds the next socket operation may take; raises once the total deadline has passed."""
+    if end is None:
+        return step
+    left = end - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("the deadline passed")
+    return min(step, left)
+
+
+class _Wire(io.RawIOBase):
+    """The socket as a raw stream for ``http.client``, each ``recv`` bounded by the connection's clock."""
+
+    def __init__(self, conn: _Conn) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        sock = self._conn.sock
+        sock.settimeout(self._conn.budget())
+        return sock.recv_into(buffer)
+
+
+class _SocketView:
+    """What ``http.client.HTTPResponse`` asks of a socket: ``makefile`` (here: the timed wire)."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def makefile(self, mode: str, buffering: int | None = None) -> io.BufferedReader:
+        return io.BufferedReader(_Wire(self._conn), 64 * 1024)
+
+
+class _WireBody:
+    """A response body read through ``http.client``; gives its connection back once read to the end."""
+
+    __slots__ = ("_conn", "_pool", "_response")
+
+    def __init__(self, pool: Connections, conn: _Conn, response: http.client.HTTPResponse) -> None:
+        self._pool = pool
+        self._conn: _Conn | None = conn
+        self._response = response
+
+    def read(self, size: int) -> bytes:
+        response = self._response
+        try:
+            data = response.read(size)
+        except http.client.IncompleteRead as exc:
+            if isinstance(exc.__context__, ValueError):
+                # http.client reports a chunk-size line that is not hex as IncompleteRead: a protocol violation
+                raise MalformedMessage("a chunk header is not a hexadecimal size") from exc
+            raise ConnectionError(
+                f"the body was cut short after {len(exc.partial)} bytes of a chunk"
+            ) from exc
+        except http.client.HTTPException as exc:
+            raise MalformedMessage(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        if not data and size and response.length:
+            # http.client returns b"" (not IncompleteRead) when a Content-Length body ends early.
+            raise ConnectionError(f"the body ended {response.length} bytes before its Content-Length")
+        return data
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        response = self._response
+        if response.isclosed() and not response.will_close:
+            self._pool.checkin(conn)
+        else:
+            response.close()
+            conn.close()
+
+
+TlsPolicy = Callable[[str, int], ssl.SSLContext]
+ProxyPolicy = Callable[[str, int], "Proxy | None"]
+
+
+class Connections:
+    """A thread-safe keep-alive pool of HTTP/1.1 connections, one list of idle ones per route."""
+
+    def __init__(
+        self,
+        *,
+        tls: TlsPolicy,
+        proxy: ProxyPolicy,
+        max_idle: int = 32,
+        idle_expiry: float = 30.0,
+    ) -> None:
+        self._tls = tls
+        self._proxy = proxy
+        self._max_idle = max_idle
+        self._idle_expiry = idle_expiry
+        self._idle: dict[_RouteKey, list[_Conn]] = {}
+        self._lock = threading.Lock()
+        self.opened = 0
+        """Connections opened so far (tests: keep-alive reuse)."""
+
+    # -- the pool -------------------------------------------------------------------------------------------
+
+    def _checkout(self, key: _RouteKey) -> _Conn | None:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                if not idle:
+                    return None
+                conn = idle.pop()
+            if now - conn.idle_since < self._idle_expiry and conn.alive():
+                return conn
+            conn.close()
+
+    def checkin(self, conn: _Conn) -> None:
+        conn.idle_since = time.monotonic()
+        with self._lock:
+            idle = self._idle.setdefault(conn.key, [])
+            if len(idle) < self._max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle = [c for conns in self._idle.values() for c in conns]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()
+
+    # -- one exchange ---------------------------------------------------------------------------------------
+
+    def send(self, request: Request, *, timeout: float, end: float | None, what: str = "request") -> Response:
+        """Send ``request`` and return the response once its head has arrived (the body streams).
+
+        ``timeout`` bounds each connect, send and receive step; ``end`` (a ``time.monotonic()`` instant) bounds
+        them all. Raises ``TimeoutError`` (:class:`DeadlineExceeded` for ``end``), ``OSError``/``ssl.SSLError``
+        for connection failures, :class:`MalformedMessage` for answers that are not HTTP/1.1.
+        """
+        target = split_url(request.url)
+        proxy = self._proxy(target.host, target.port)
+        tls = self._tls(target.host, target.port) if target.scheme == "https" else None
+        key: _RouteKey = (target.scheme, target.host, target.port, id(tls), proxy)
+        replayable = request.content is None or isinstance(request.content, bytes)
+        conn = self._checkout(key)
+        if conn is not None:
+            conn.arm(timeout, end)
+            try:
+                return self._exchange(conn, request, target, proxy, what)
+            except OSError as exc:
+                if not (replayable and getattr(exc, "before_response", False)):
+                    raise
+                # The peer closed the idle connection as we reused it: once more on a fresh one.
+        conn = self._open(key, target, tls, proxy, timeout, end)
+        return self._exchange(conn, request, target, proxy, what)
+
+    def _open(
+        self,
+        key: _RouteKey,
+        target: Target,
+        tls: ssl.SSLContext | None,
+        proxy: Proxy | None,
+        timeout: float,
+        end: float | None,
+    ) -> _Conn:
+        address = (proxy.host, proxy.port) if proxy is not None else (target.host, target.port)
+        sock = socket.create_connection(address, timeout=_budget(timeout, end))
+        conn = _Conn(sock, key)
+        conn.arm(timeout, end)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy is not None and tls is not None:
+                self._tunnel(conn, target, proxy)
+            if tls is not None:
+                sock.settimeout(conn.budget())
+                conn.sock = tls.wrap_socket(sock, server_hostname=target.host)
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            self.opened += 1
+        return conn
+
+    @staticmethod
+    def _tunnel(conn: _Conn, target: Target, proxy: Proxy) -> None:
+        authority = f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        if proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+        response = http.client.HTTPResponse(_SocketView(conn), method="CONNECT")  # type: ignore[arg-type]
+        try:
+            response.begin()
+        except http.client.RemoteDisconnected as exc:
+            raise ConnectionError("the proxy closed the connection instead of opening a tunnel") from exc
+        except http.client.HTTPException as exc:
+            raise MalformedMessage(
+                f"the proxy's answer to CONNECT is not HTTP ({type(exc).__name__})"
+            ) from exc
+        if not 200 <= response.status < 300:
+            raise ProxyRefused(response.status)
+
+    def _exchange(
+        self, conn: _Conn, request: Request, target: Target, proxy: Proxy | None, what: str
+    ) -> Response:
+        try:
+            self._write(conn, request, target, proxy)
+            response = http.client.HTTPResponse(_SocketView(conn), method=request.method)  # type: ignore[arg-type]
+            try:
+                response.begin()
+            except http.client.RemoteDisconnected as exc:
+                exc.before_response = True  # type: ignore[attr-defined]
+                raise
+            except http.client.HTTPException as exc:
+                raise MalformedMessage(f"{type(exc).__name__}: {str(exc)[:120]}") from exc
+            except OSError as exc:
+                if not isinstance(exc, TimeoutError):
+                    exc.before_response = True  # type: ignore[attr-defined]
+                raise
+            headers = Headers(response.getheaders())
+            _check_head(response, headers, request.method)
+        except BaseException:
+            conn.close()
+            raise
+        return Response(
+            response.status,
+            headers,
+            url=request.url,
+            body=_WireBody(self, conn, response),
+            reason=response.reason,
+            what=what,
+        )
+
+    @staticmethod
+    def _write(conn: _Conn, request: Request, target: Target, proxy: Proxy | None) -> None:
+        form = (
+            f"{target.scheme}://{target.origin}{target.path}"
+            if proxy is not None and target.scheme == "http"
+            else target.path
+        )
+        lines = [f"{request.method} {form} HTTP/1.1", f"Host: {target.origin}"]
+        for name, value in request.headers.multi_items():
+            if not _valid_field(name, value):
+                raise ValueError(f"invalid header field {name[:40]!r}")
+            lines.append(f"{name}: {value}")
+        if proxy is not None and target.scheme == "http" and proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        content = request.content
+        if isinstance(content, bytes):
+            if content or request.method in ("POST", "PUT", "PATCH"):
+                lines.append(f"Content-Length: {len(content)}")
+        elif content is None:
+            if request.method in ("POST", "PUT", "PATCH"):
+                lines.append("Content-Length: 0")
+        else:
+            lines.append("Transfer-Encoding: chunked")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            if isinstance(content, bytes) or content is None:
+                if content and len(content) > _COALESCE:
+                    conn.sendall(head)
+                    conn.sendall(content)
+                else:
+                    conn.sendall(head + (content or b""))
+                return
+            conn.sendall(head)
+        except OSError as exc:
+            if not isinstance(exc, TimeoutError):
+                exc.before_response = True  # type: ignore[attr-defined]
+            raise
+        _write_chunked(conn, content)
+
+
+def _write_chunked(conn: _Conn, chunks: Iterator[bytes]) -> None:
+    """RFC 9112 §7.1 chunked coding; an error raised by ``chunks`` itself propagates unchanged."""
+    for chunk in chunks:
+        if chunk:
+            conn.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+    conn.sendall(b"0\r\n\r\n")
+
+
+def _valid_field(name: str, value: str) -> bool:
+    return (
+        bool(name)
+        and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
+        and not any(c in value for c in "\r\n\0")
+    )
+
+
+def _check_head(response: http.client.HTTPResponse, headers: Headers, method: str) -> None:
+    """What ``http.client`` tolerates but a registry never sends (see the module docstring)."""
+    size = sum(len(k) + len(v) + 4 for k, v in headers.multi_items())
+    if size > MAX_HEADER_BYTES:
+        raise MalformedMessage(f"response header fields exceed {MAX_HEADER_BYTES // 1024} KiB")
+    lengths = headers.get_list("content-length")
+    if lengths and not response.chunked:
+        values = {v.strip() for value in lengths for v in value.split(",")}
+        if len(values) != 1:
+            raise MalformedMessage("conflicting Content-Length values")
+        (value,) = values
+        if not (value.isascii() and value.isdigit() and len(value) <= MAX_LENGTH_DIGITS):
+            raise MalformedMessage(f"invalid Content-Length ({value[:24]!r}{'…' if len(value) > 24 else ''})")
+        if response.length is None and response.status not in (204, 304) and method != "HEAD":
+            response.length = int(value)

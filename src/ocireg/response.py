@@ -1,0 +1,253 @@
+"""ocireg's own HTTP message types: :class:`Headers`, :class:`Request` and the streamed :class:`Response`.
+
+These are the only HTTP types that cross a module boundary (client, auth and operations see nothing of
+``http.client``). A response body is read through :meth:`Response.iter_raw` (as received: blobs, whose digest
+covers the bytes on the wire) or :meth:`Response.iter_bytes` (``Content-Encoding`` undone, for JSON); every
+failure while reading is raised as an ocireg error naming ``Response.what``:
+
+* the body stopped arriving or the deadline passed → :class:`~ocireg.errors.TransportError` (exit 5);
+* the connection dropped mid-body → :class:`~ocireg.errors.TransportError`;
+* the bytes break HTTP/1.1 framing or the declared encoding → :class:`~ocireg.errors.ProtocolViolation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
+
+from ocireg.errors import ProtocolViolation, TransportError
+
+__all__ = [
+    "Body",
+    "DeadlineExceeded",
+    "Headers",
+    "MalformedMessage",
+    "Request",
+    "Response",
+]
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class MalformedMessage(ValueError):
+    """The peer's bytes are not HTTP/1.1 (status line, headers, framing or encoding): a protocol violation."""
+
+
+class DeadlineExceeded(TimeoutError):
+    """The operation's total deadline passed while bytes were still being read or written."""
+
+
+class Headers(Mapping[str, str]):
+    """A case-insensitive multi-map that keeps order and repeated fields.
+
+    ``headers[name]`` and ``get`` join repeated fields with ``", "`` (RFC 9110 §5.3); ``get_list`` returns them
+    one by one (``WWW-Authenticate``, ``Link`` and ``Warning`` values may each contain commas).
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        self._items: list[tuple[str, str, str]] = [(k.lower(), k, v) for k, v in pairs]
+
+    def __getitem__(self, name: str) -> str:
+        key = name.lower()
+        values = [v for k, _, v in self._items if k == key]
+        if not values:
+            raise KeyError(name)
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = name.lower()
+        return any(k == key for k, _, _ in self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: list[str] = []
+        for key, _, _ in self._items:
+            if key not in seen:
+                seen.append(key)
+        return iter(seen)
+
+    def __len__(self) -> int:
+        return len({k for k, _, _ in self._items})
+
+    def get_list(self, name: str) -> list[str]:
+        key = name.lower()
+        return [v for k, _, v in self._items if k == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every field as sent, names in their original case."""
+        return [(name, v) for _, name, v in self._items]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.multi_items()!r})"
+
+
+class Request:
+    """One request as the wire layer sends it (and as a test double of the transport receives it)."""
+
+    __slots__ = ("content", "headers", "method", "url")
+
+    def __init__(
+        self, method: str, url: str, headers: Headers, content: bytes | Iterator[bytes] | None = None
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.content = content
+
+    def read(self) -> bytes:
+        """The body as bytes (a streamed body is consumed)."""
+        if self.content is None:
+            return b""
+        if isinstance(self.content, bytes):
+            return self.content
+        self.content = b"".join(self.content)
+        return self.content
+
+
+class Body(Protocol):
+    """Where a response body comes from: the wire, or a test double.
+
+    ``read`` returns up to ``size`` bytes, ``b""`` at the end, and raises ``TimeoutError`` (a step timeout, or
+    :class:`DeadlineExceeded`), ``OSError`` (connection lost) or :class:`MalformedMessage`. ``close`` gives the
+    connection back to its pool if the body was read to its end and the connection may be kept, else drops it.
+    """
+
+    def read(self, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class _Empty:
+    def read(self, size: int) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        return None
+
+
+class Response:
+    """Status, headers, the final URL and a streamed body; close it (``with``, or read it to the end)."""
+
+    __slots__ = ("_body", "_closed", "headers", "reason", "status", "url", "what")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Headers,
+        *,
+        url: str,
+        body: Body | None = None,
+        reason: str = "",
+        what: str = "response",
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.url = url
+        self.reason = reason
+        self.what = what
+        self._body: Body = body if body is not None else _Empty()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status}>"
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status in REDIRECT_STATUSES and "location" in self.headers
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._body.close()
+
+    def iter_raw(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        """The body as received, at most ``chunk_size`` bytes at a time; closes the response at the end."""
+        try:
+            while True:
+                chunk = self._read(chunk_size)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            self.close()
+
+    def iter_bytes(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        """The body with ``Content-Encoding`` (gzip, deflate) undone; each chunk at most ``chunk_size`` bytes.
+
+        Decoded output is produced at most ``chunk_size`` bytes at a time, so a caller counting toward a cap
+        stops a compression bomb at the cap, not after inflating it.
+        """
+        encoding = self.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            yield from self.iter_raw(chunk_size)
+            return
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            self.close()
+            raise ProtocolViolation(
+                f"{self.what}: body in an encoding ocireg did not ask for ({encoding[:40]!r})"
+            )
+        import zlib
+
+        # wbits 16+MAX: gzip container; for deflate try zlib-wrapped first (RFC 9110 §8.4.1.2), raw if that fails.
+        wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+        decoder = zlib.decompressobj(wbits)
+        first = True
+        try:
+            for raw in self.iter_raw(chunk_size):
+                pending = raw
+                while pending:
+                    try:
+                        out = decoder.decompress(pending, chunk_size)
+                    except zlib.error as exc:
+                        if first and encoding == "deflate":
+                            decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+                            first = False
+                            continue
+                        raise ProtocolViolation(f"{self.what}: body could not be decoded ({exc})") from exc
+                    first = False
+                    pending = decoder.unconsumed_tail
+                    if out:
+                        yield out
+            tail = decoder.flush()
+            if tail:
+                yield tail
+        finally:
+            self.close()
+
+    def read(self) -> bytes:
+        """The whole decoded body, uncapped (only for bodies known to be small; else ``read_capped``)."""
+        return b"".join(self.iter_bytes())
+
+    def _read(self, size: int) -> bytes:
+        if self._closed:
+            return b""
+        try:
+            return self._body.read(size)
+        except DeadlineExceeded as exc:
+            self.close()
+            raise TransportError(
+                f"{self.what}: gave up while the body was arriving: the deadline passed",
+                hint="raise it with --timeout if the registry is just slow",
+            ) from exc
+        except TimeoutError as exc:
+            self.close()
+            raise TransportError(f"{self.what}: the body stopped arriving ({type(exc).__name__})") from exc
+        except MalformedMessage as exc:
+            self.close()
+            raise ProtocolViolation(
+                f"{self.what}: the registry did not answer in HTTP: malformed body ({exc})",
+                hint="something that is not a registry (or a broken proxy) answers on that host and port",
+            ) from exc
+        except OSError as exc:
+            self.close()
+            raise TransportError(f"{self.what}: connection lost while reading the body ({exc})") from exc
