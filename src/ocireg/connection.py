@@ -422,7 +422,10 @@ class Connections:
         if proxy is not None and target.scheme == "http" and proxy.authorization:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
         content = request.content
-        if isinstance(content, bytes):
+        framed = "content-length" in request.headers  # a streamed body of known size goes as it is
+        if framed:
+            pass
+        elif isinstance(content, bytes):
             if content or request.method in ("POST", "PUT", "PATCH"):
                 lines.append(f"Content-Length: {len(content)}")
         elif content is None:
@@ -444,15 +447,20 @@ class Connections:
             if not isinstance(exc, TimeoutError):
                 exc.before_response = True  # type: ignore[attr-defined]
             raise
-        _write_chunked(conn, content)
+        _write_stream(conn, content, chunked=not framed)
 
 
-def _write_chunked(conn: _Conn, chunks: Iterator[bytes]) -> None:
-    """RFC 9112 §7.1 chunked coding; an error raised by ``chunks`` itself propagates unchanged."""
+def _write_stream(conn: _Conn, chunks: Iterator[bytes], *, chunked: bool) -> None:
+    """A streamed body: as it is (``Content-Length`` given) or in RFC 9112 §7.1 chunked coding.
+
+    An error raised by ``chunks`` itself (a digest mismatch, the source registry failing) propagates unchanged;
+    the connection is then dropped, so the registry never sees a complete body.
+    """
     for chunk in chunks:
         if chunk:
-            conn.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-    conn.sendall(b"0\r\n\r\n")
+            conn.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+    if chunked:
+        conn.sendall(b"0\r\n\r\n")
 
 
 def _valid_field(name: str, value: str) -> bool:

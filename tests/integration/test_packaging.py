@@ -96,8 +96,12 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
         "Issues",
     }
     requires = " ".join(metadata.get_all("Requires-Dist") or [])
-    for dependency in ("httpx2", "platformdirs", "rich"):
+    for dependency in ("platformdirs", "rich"):
         assert dependency in requires
+    # #16: HTTP on the standard library; truststore only where the platform has no OpenSSL CA store.
+    assert "httpx" not in requires
+    truststore = [r for r in metadata.get_all("Requires-Dist") or [] if r.startswith("truststore")]
+    assert truststore and all("sys_platform" in r and "linux" not in r for r in truststore)
     assert "ocireg = ocireg.cli:run" in entry_points
 
 

@@ -1,4 +1,4 @@
-"""Sanity tests of the rig itself, with raw httpx2 only (never ocireg).
+"""Sanity tests of the rig itself, with the rig's own HTTP client only (never ocireg).
 
 Why: every integration test trusts the rig to behave like GitLab + distribution 2.8. These tests pin the
 behaviours the client code relies on (challenge format, silent scope dropping, the four manifest types, one-page
@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx2
 import pytest
 
 from rig import (
@@ -29,6 +28,7 @@ from rig import (
     ManyTags,
     Rig,
     decode_jwt,
+    httpclient,
 )
 from rig.seed import DOCKER_MANIFEST, OCI_MANIFEST
 from rig.tokenserver import (
@@ -49,12 +49,12 @@ from rig.tokenserver import (
 
 def fetch_token(
     rig: Rig, scopes: Sequence[str], auth: tuple[str, str] | None = None, **params: str
-) -> httpx2.Response:
+) -> httpclient.Response:
     """GET the realm like a Docker client would."""
     assert rig.realm is not None
     query = [("service", SERVICE), *(("scope", s) for s in scopes), *params.items()]
     with rig.raw_client(base_url="") as client:
-        resp: httpx2.Response = client.get(rig.realm, params=query, auth=auth)
+        resp: httpclient.Response = client.get(rig.realm, params=query, auth=auth)
     return resp
 
 
@@ -68,13 +68,13 @@ def token_for(rig: Rig, scopes: Sequence[str], auth: tuple[str, str] | None = No
 
 def get_manifest(
     rig: Rig, repo: str, ref: str, authorization: str | None, accept: str = ACCEPT_ALL
-) -> httpx2.Response:
+) -> httpclient.Response:
     """GET a manifest with the given Accept and Authorization."""
     headers = {"Accept": accept}
     if authorization:
         headers["Authorization"] = authorization
     with rig.raw_client() as client:
-        resp: httpx2.Response = client.get(f"/v2/{repo}/manifests/{ref}", headers=headers)
+        resp: httpclient.Response = client.get(f"/v2/{repo}/manifests/{ref}", headers=headers)
     return resp
 
 
@@ -395,7 +395,7 @@ def test_tls_rig_with_ca_file(tls_rig: Rig) -> None:
     resp = get_manifest(tls_rig, REPO, "index", f"Bearer {token}")
     assert resp.status_code == 200
     assert resp.headers["Docker-Content-Digest"] == tls_rig.seeded.index.digest
-    with httpx2.Client(trust_env=False, timeout=5) as untrusting, pytest.raises(httpx2.ConnectError):
+    with httpclient.Client(timeout=5) as untrusting, pytest.raises(httpclient.ConnectError):
         untrusting.get(f"{tls_rig.url}/v2/")
 
 

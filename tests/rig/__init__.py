@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
+from . import httpclient
 from .pki import Pki, ServerCert
 from .registry import (
     BASIC_PASSWORD,
@@ -164,16 +163,14 @@ class Rig:
         """Client SSLContext trusting the rig CA (TLS variant), else None."""
         return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
 
-    def raw_client(self, **kwargs: Any) -> httpx2.Client:
-        """An httpx2 client for assertions: base_url = registry, verify = rig CA, environment ignored."""
+    def raw_client(self, **kwargs: Any) -> httpclient.Client:
+        """The rig's own HTTP client (:mod:`rig.httpclient`) for assertions: base_url = registry, verify = rig CA, environment ignored."""
         kwargs.setdefault("base_url", self.url)
         kwargs.setdefault("verify", self.ssl_context() or True)
-        kwargs.setdefault("trust_env", False)
         kwargs.setdefault("timeout", 10.0)
-        kwargs.setdefault("follow_redirects", False)
-        return httpx2.Client(**kwargs)
+        return httpclient.Client(**kwargs)
 
-    def get_manifest(self, repo: str, reference: str) -> httpx2.Response:
+    def get_manifest(self, repo: str, reference: str) -> httpclient.Response:
         """GET ``repo``'s manifest ``reference`` (tag or digest) with full rights and every Accept type.
 
         For assertions about what the registry holds, not for code under test (the body is read)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import httpx2
+from .httpclient import Client, Response
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -282,7 +282,7 @@ class SeedError(RuntimeError):
 
 
 class Pusher:
-    """Raw HTTP push helper bound to one registry. Thread-safe (httpx2 clients are)."""
+    """Raw HTTP push helper bound to one registry. Thread-safe (each thread keeps its own connections)."""
 
     def __init__(
         self,
@@ -300,13 +300,7 @@ class Pusher:
         self._authorization = authorization
         self._auth_cache: dict[tuple[str, tuple[str, ...]], str | None] = {}
         self._lock = threading.Lock()
-        self.client = httpx2.Client(
-            verify=verify,
-            trust_env=False,
-            timeout=timeout,
-            follow_redirects=False,
-            limits=httpx2.Limits(max_connections=32, max_keepalive_connections=32),
-        )
+        self.client = Client(verify=verify, timeout=timeout)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -329,7 +323,7 @@ class Pusher:
         return {"Authorization": value} if value else {}
 
     @staticmethod
-    def _check(resp: httpx2.Response, expected: int, what: str) -> None:
+    def _check(resp: Response, expected: int, what: str) -> None:
         if resp.status_code != expected:
             raise SeedError(f"{what}: expected {expected}, got {resp.status_code}: {resp.text[:500]}")
 

@@ -222,9 +222,9 @@ def test_sec_realm_address_class_must_match_the_registry(
 
 @pytest.mark.parametrize("realm", ["https://[::1/token", "https://[zz]/token", "https://\u0080/token"])
 def test_validate_realm_malformed_url_is_realm_rejected(realm: str) -> None:
-    """SEC: realm validation / BI: WWW-Authenticate fuzzing — a realm Python's urljoin or httpx2's URL parser
+    """SEC: realm validation / BI: WWW-Authenticate fuzzing — a realm Python's urljoin or ocireg's URL splitter
     refuses (unclosed IPv6 bracket, bad address, invalid IDNA host) is RealmRejected; it used to escape as
-    ValueError / httpx2.InvalidURL (an internal error)."""
+    ValueError (an internal error)."""
     with pytest.raises(RealmRejected):
         validate_realm(realm, "https://registry.example.com")
 

@@ -6,10 +6,10 @@ import io
 import subprocess
 import sys
 
-import httpx2
 import pytest
 
 from ocireg.cli import main
+from ocireg.connection import Connections
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, stdin: str = "") -> tuple[int, str, str]:
@@ -23,7 +23,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("network I/O attempted")
 
-    monkeypatch.setattr(httpx2.Client, "send", refuse)
+    monkeypatch.setattr(Connections, "send", refuse)
 
 
 @pytest.mark.parametrize(
@@ -107,9 +107,12 @@ def test_help_documents_exit_codes_and_credentials() -> None:
     assert "exit codes" in out and "CI_JOB_TOKEN" in out and "examples" in out
 
 
-def test_version_does_not_import_httpx2() -> None:
-    """Start-up: `ocireg --version` must not import the HTTP stack."""
-    probe = "import sys; from ocireg.cli import main; main(['--version']); print('httpx2' in sys.modules)"
+def test_version_does_not_import_the_http_layer() -> None:
+    """Start-up: `ocireg --version` must not import the HTTP stack (ours, http.client, ssl)."""
+    probe = (
+        "import sys; from ocireg.cli import main; main(['--version']); "
+        "print(any(m in sys.modules for m in ('ocireg.connection', 'http.client', 'ssl')))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 
 from ocireg import errors
 from ocireg.cli.exitcodes import ExitCode, exit_code_for, worst
+from ocireg.response import Headers
 
 
 def _classify(status: int, body: bytes = b"", **headers: str) -> errors.OciregError:
-    return errors.from_response(status, httpx2.Headers(headers), body, what="manifest x")
+    return errors.from_response(status, Headers(headers), body, what="manifest x")
 
 
 @pytest.mark.parametrize(

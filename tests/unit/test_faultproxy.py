@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx2
 import pytest
 import trustme
 
@@ -48,6 +47,7 @@ from rig.faultproxy import (
     status,
     truncate,
 )
+from rig.httpclient import Client, RemoteProtocolError, TransportError
 from rig.proxy_fixtures import FaultProxyFactory, SinkFactory
 from rig.sink import Sink
 
@@ -267,8 +267,8 @@ def proxy(upstream: Upstream, fault_proxy_factory: FaultProxyFactory) -> FaultPr
 
 
 @pytest.fixture
-def client(proxy: FaultProxy) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=proxy.url, timeout=5.0) as c:
+def client(proxy: FaultProxy) -> Iterator[Client]:
+    with Client(base_url=proxy.url, timeout=5.0) as c:
         yield c
 
 
@@ -282,7 +282,7 @@ def _wait(predicate: Any, seconds: float = 2.0) -> bool:
     return bool(predicate())
 
 
-def _drain(client: httpx2.Client, path: str, into: bytearray) -> None:
+def _drain(client: Client, path: str, into: bytearray) -> None:
     """Read a streamed body into ``into`` (kept when the read fails) after checking the full length."""
     with client.stream("GET", path) as r:
         assert r.headers["content-length"] == str(len(BIG))
@@ -295,9 +295,7 @@ def _drain(client: httpx2.Client, path: str, into: bytearray) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_forwards_body_status_and_headers(
-    client: httpx2.Client, proxy: FaultProxy, upstream: Upstream
-) -> None:
+def test_forwards_body_status_and_headers(client: Client, proxy: FaultProxy, upstream: Upstream) -> None:
     r = client.get("/small", headers={"Authorization": SECRET, "X-Custom": "1"})
     assert r.status_code == 200
     assert r.content == SMALL
@@ -321,7 +319,7 @@ def test_forwards_body_status_and_headers(
     assert proxy.requests[-1].query == "n=1&access_token=<redacted>&scope=x"
 
 
-def test_head_and_chunked_upstream(client: httpx2.Client) -> None:
+def test_head_and_chunked_upstream(client: Client) -> None:
     head = client.head("/small")
     assert head.status_code == 200
     assert head.headers["content-length"] == str(len(SMALL))
@@ -332,7 +330,7 @@ def test_head_and_chunked_upstream(client: httpx2.Client) -> None:
     assert client.get("/small").content == SMALL  # the connection survived both
 
 
-def test_large_body_streams_byte_exact(client: httpx2.Client) -> None:
+def test_large_body_streams_byte_exact(client: Client) -> None:
     with client.stream("GET", "/big") as r:
         digest = hashlib.sha256()
         for piece in r.iter_raw():
@@ -340,7 +338,7 @@ def test_large_body_streams_byte_exact(client: httpx2.Client) -> None:
     assert digest.hexdigest() == hashlib.sha256(BIG).hexdigest()
 
 
-def test_response_is_streamed_not_buffered(client: httpx2.Client, upstream: Upstream) -> None:
+def test_response_is_streamed_not_buffered(client: Client, upstream: Upstream) -> None:
     # The upstream sends half, then waits; the first half must reach the client before it continues.
     with client.stream("GET", "/stall") as r:
         got = 0
@@ -353,7 +351,7 @@ def test_response_is_streamed_not_buffered(client: httpx2.Client, upstream: Upst
     assert got == STALL_SIZE
 
 
-def test_request_bodies_content_length_and_chunked(client: httpx2.Client) -> None:
+def test_request_bodies_content_length_and_chunked(client: Client) -> None:
     data = random.Random(2).randbytes(3 * 1024 * 1024 + 7)
     r = client.put("/echo", content=data)
     doc = r.json()
@@ -374,7 +372,7 @@ def test_upstream_down_is_502(fault_proxy_factory: FaultProxyFactory) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proxy = fault_proxy_factory(f"http://127.0.0.1:{port}")
-    with httpx2.Client(base_url=proxy.url, timeout=3) as c:
+    with Client(base_url=proxy.url, timeout=3) as c:
         assert c.get("/v2/").status_code == 502
         assert c.get("/v2/").status_code == 502
     assert proxy.connections_opened == 1
@@ -385,9 +383,7 @@ def test_upstream_down_is_502(fault_proxy_factory: FaultProxyFactory) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_status_with_times_then_fall_through(
-    client: httpx2.Client, proxy: FaultProxy, upstream: Upstream
-) -> None:
+def test_status_with_times_then_fall_through(client: Client, proxy: FaultProxy, upstream: Upstream) -> None:
     rule = Rule("GET", r"^/small$", status(429, {"Retry-After": "1"}, b"slow down"), times=2)
     proxy.set_rules([rule, Rule("*", r"/small", status(503))])
     first, second, third = (client.get("/small") for _ in range(3))
@@ -401,7 +397,7 @@ def test_status_with_times_then_fall_through(
     assert proxy.requests[0].actions == ("status",)
 
 
-def test_status_html_and_head(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_status_html_and_head(client: Client, proxy: FaultProxy) -> None:
     page = b"<html><body>Sign in to the Wi-Fi</body></html>"
     proxy.set_rules([Rule("*", r"/manifests/", status(200, {"Content-Type": "text/html"}, page))])
     assert client.get("/v2/repo/manifests/a").content == page
@@ -409,9 +405,9 @@ def test_status_html_and_head(client: httpx2.Client, proxy: FaultProxy) -> None:
     assert (head.status_code, head.headers["content-length"], head.content) == (200, str(len(page)), b"")
 
 
-def test_reset_before_response(client: httpx2.Client, proxy: FaultProxy, upstream: Upstream) -> None:
+def test_reset_before_response(client: Client, proxy: FaultProxy, upstream: Upstream) -> None:
     proxy.set_rules([Rule("GET", r"/small", reset(), times=1)])
-    with pytest.raises(httpx2.TransportError):
+    with pytest.raises(TransportError):
         client.get("/small")
     assert client.get("/small").content == SMALL
     assert proxy.wait_idle()
@@ -419,33 +415,33 @@ def test_reset_before_response(client: httpx2.Client, proxy: FaultProxy, upstrea
     assert upstream.state.count("GET", "/small") == 1
 
 
-def test_reset_mid_body(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_reset_mid_body(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("GET", r"/big", reset_mid_body(100_000))])
     got = bytearray()
-    with pytest.raises(httpx2.TransportError):
+    with pytest.raises(TransportError):
         _drain(client, "/big", got)
     assert len(got) <= 100_000
     assert got == BIG[: len(got)]
     assert _wait(lambda: proxy.requests[-1].outcome == "reset-mid-body")
 
 
-def test_truncate(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_truncate(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("GET", r"/big", truncate(1000))])
     got = bytearray()
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises(RemoteProtocolError):
         _drain(client, "/big", got)
     assert got == BIG[:1000]
     assert _wait(lambda: proxy.requests[-1].outcome == "truncated")
 
 
-def test_delay(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_delay(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("GET", r"/small", delay(0.3))])
     start = time.monotonic()
     assert client.get("/small").content == SMALL
     assert time.monotonic() - start >= 0.3
 
 
-def test_drip(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_drip(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("GET", r"/big", drip(1024 * 1024, 0.1))])
     start = time.monotonic()
     with client.stream("GET", "/big") as r:
@@ -455,25 +451,22 @@ def test_drip(client: httpx2.Client, proxy: FaultProxy) -> None:
     assert max(sizes) <= 1024 * 1024
 
 
-def test_redirect_to_sink_carries_no_credentials(
-    client: httpx2.Client, proxy: FaultProxy, sink: Sink
-) -> None:
+def test_redirect_to_sink_carries_no_credentials(client: Client, proxy: FaultProxy, sink: Sink) -> None:
     proxy.set_rules([Rule("GET", r"/v2/repo/blobs/", redirect(lambda pq: sink.url + pq))])
     r = client.get("/v2/repo/blobs/sha256:abc?x=1", headers={"Authorization": SECRET})
     assert r.status_code == 307
     assert r.headers["location"] == f"{sink.url}/v2/repo/blobs/sha256:abc?x=1"
-    followed = client.get(
-        "/v2/repo/blobs/sha256:abc", headers={"Authorization": SECRET}, follow_redirects=True
-    )
+    hop = client.get("/v2/repo/blobs/sha256:abc", headers={"Authorization": SECRET})
+    followed = client.get(hop.headers["location"])  # followed as a client does: no Authorization across origins
     assert followed.json() == {"sink": True}
     assert [q.path for q in sink.requests] == ["/v2/repo/blobs/sha256:abc"]
-    assert sink.credentials_received() == []  # httpx drops Authorization on a cross-origin redirect
+    assert sink.credentials_received() == []
     proxy.set_rules([Rule("GET", r"/moved", redirect("http://127.0.0.1:9/elsewhere", status=302))])
     moved = client.get("/moved")
     assert (moved.status_code, moved.headers["location"]) == (302, "http://127.0.0.1:9/elsewhere")
 
 
-def test_header_edits(client: httpx2.Client, proxy: FaultProxy, upstream: Upstream) -> None:
+def test_header_edits(client: Client, proxy: FaultProxy, upstream: Upstream) -> None:
     proxy.set_rules(
         [
             Rule(
@@ -509,7 +502,7 @@ def test_header_edits(client: httpx2.Client, proxy: FaultProxy, upstream: Upstre
     assert client.post("/upload").headers["location"] == f"{upstream.url}/v2/upload/uuid-1?_state=abc"
 
 
-def test_replace_body(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_replace_body(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("GET", r"^/small$", replace_body(lambda old: old.upper() + b"!"))])
     r = client.get("/small")
     assert r.content == SMALL.upper() + b"!"
@@ -522,7 +515,7 @@ def test_replace_body(client: httpx2.Client, proxy: FaultProxy) -> None:
     assert client.head("/small").headers["content-length"] == str(len(SMALL))
 
 
-def test_huge_body_endless_stops_when_client_leaves(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_huge_body_endless_stops_when_client_leaves(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules(
         [Rule("GET", r"/blob", huge_body(None, content_type="application/json", prefix=b'{"a":"'))]
     )
@@ -539,7 +532,7 @@ def test_huge_body_endless_stops_when_client_leaves(client: httpx2.Client, proxy
     assert proxy.requests[-1].outcome == "client-gone"
 
 
-def test_huge_body_with_length(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_huge_body_with_length(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("GET", r"/blob", huge_body(3 * 1024 * 1024, chunked=False))])
     r = client.get("/blob")
     assert r.headers["content-length"] == str(3 * 1024 * 1024)
@@ -587,7 +580,7 @@ def test_gzip_bomb(proxy: FaultProxy) -> None:
     assert total == inflated  # the trailer (CRC, size) is valid too
 
 
-def test_gzip_bomb_endless(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_gzip_bomb_endless(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("GET", r"/bomb", huge_body(None, gzip_bomb=True))])
     d = zlib.decompressobj(31)
     inflated = 0
@@ -601,7 +594,7 @@ def test_gzip_bomb_endless(client: httpx2.Client, proxy: FaultProxy) -> None:
     assert proxy.wait_idle()
 
 
-def _walk(client: httpx2.Client, path: str) -> list[tuple[dict[str, Any], str | None]]:
+def _walk(client: Client, path: str) -> list[tuple[dict[str, Any], str | None]]:
     pages = []
     url: str | None = path
     for _ in range(20):
@@ -615,7 +608,7 @@ def _walk(client: httpx2.Client, path: str) -> list[tuple[dict[str, Any], str | 
     return pages
 
 
-def test_paginate_tags_and_catalog(client: httpx2.Client, proxy: FaultProxy, upstream: Upstream) -> None:
+def test_paginate_tags_and_catalog(client: Client, proxy: FaultProxy, upstream: Upstream) -> None:
     proxy.set_rules([Rule("GET", r"/tags/list|/_catalog", paginate(10))])
     pages = _walk(client, "/v2/repo/tags/list")
     assert [len(p["tags"]) for p, _ in pages] == [10, 10, 5]
@@ -634,7 +627,7 @@ def test_paginate_tags_and_catalog(client: httpx2.Client, proxy: FaultProxy, ups
     assert client.get("/small").content == SMALL  # other paths fall through
 
 
-def test_emulated_oci_tag_delete(client: httpx2.Client, proxy: FaultProxy, upstream: Upstream) -> None:
+def test_emulated_oci_tag_delete(client: Client, proxy: FaultProxy, upstream: Upstream) -> None:
     proxy.set_rules(
         [Rule("DELETE", r"/manifests/", emulate_oci_tag_delete()), Rule("GET", r"/tags/list", paginate(100))]
     )
@@ -660,7 +653,7 @@ def test_emulated_oci_tag_delete(client: httpx2.Client, proxy: FaultProxy, upstr
     assert client.get("/v2/repo/manifests/a", headers=auth).status_code == 200
 
 
-def test_emulated_tag_delete_filters_unpaginated_tags_list(client: httpx2.Client, proxy: FaultProxy) -> None:
+def test_emulated_tag_delete_filters_unpaginated_tags_list(client: Client, proxy: FaultProxy) -> None:
     proxy.set_rules([Rule("DELETE", r"/manifests/", emulate_oci_tag_delete())])
     assert client.delete("/v2/repo/manifests/t05", headers={"Authorization": "Basic eDp5"}).status_code == 202
     proxy.clear_rules()
@@ -682,7 +675,7 @@ def test_counters_and_peak_concurrency(proxy: FaultProxy) -> None:
     results: list[int] = []
 
     def one() -> None:
-        with httpx2.Client(base_url=proxy.url, timeout=5) as c:
+        with Client(base_url=proxy.url, timeout=5) as c:
             results.append(c.get("/small", headers={"Authorization": "Basic dTpw"}).status_code)
 
     threads = [threading.Thread(target=one) for _ in range(5)]
@@ -703,7 +696,7 @@ def test_counters_and_peak_concurrency(proxy: FaultProxy) -> None:
     assert (proxy.count(), proxy.peak_concurrency, proxy.connections_opened) == (0, 0, 0)
 
 
-def test_keep_alive_reuse(client: httpx2.Client, proxy: FaultProxy, upstream: Upstream) -> None:
+def test_keep_alive_reuse(client: Client, proxy: FaultProxy, upstream: Upstream) -> None:
     for _ in range(10):
         assert client.get("/small").status_code == 200
     assert client.put("/echo", content=b"x" * 1000).json()["length"] == 1000
@@ -714,7 +707,7 @@ def test_keep_alive_reuse(client: httpx2.Client, proxy: FaultProxy, upstream: Up
 
 def test_idle_timeout_closes_keep_alive(upstream: Upstream, fault_proxy_factory: FaultProxyFactory) -> None:
     proxy = fault_proxy_factory(upstream.url, idle_timeout=0.2)
-    with httpx2.Client(base_url=proxy.url, timeout=5) as c:
+    with Client(base_url=proxy.url, timeout=5) as c:
         assert c.get("/small").status_code == 200
         time.sleep(0.4)
         assert c.get("/small").status_code == 200
@@ -724,10 +717,10 @@ def test_idle_timeout_closes_keep_alive(upstream: Upstream, fault_proxy_factory:
 def test_stop_is_clean_and_bounded(upstream: Upstream) -> None:
     proxy = FaultProxy(upstream.url)
     with proxy:
-        idle = httpx2.Client(base_url=proxy.url, timeout=5)
+        idle = Client(base_url=proxy.url, timeout=5)
         assert idle.get("/small").status_code == 200  # leaves an idle keep-alive connection
         proxy.set_rules([Rule("GET", r"/slow", delay(30)), Rule("GET", r"/endless", huge_body(None))])
-        hung = threading.Thread(target=lambda: _quiet(lambda: httpx2.get(proxy.url + "/slow", timeout=5)))
+        hung = threading.Thread(target=lambda: _quiet(lambda: Client(timeout=5).get(proxy.url + "/slow")))
         hung.start()
         assert _wait(lambda: proxy.in_flight == 1)
         start = time.monotonic()
@@ -742,7 +735,7 @@ def test_stop_is_clean_and_bounded(upstream: Upstream) -> None:
 
 
 def _quiet(fn: Any) -> None:
-    with contextlib.suppress(httpx2.HTTPError):
+    with contextlib.suppress(TransportError):
         fn()
 
 
@@ -760,7 +753,7 @@ def test_tls_proxy_and_tls_upstream(tmp_path: Any, fault_proxy_factory: FaultPro
         proxy = fault_proxy_factory(server.base, ca_file=str(ca_file), tls_context=proxy_ctx)
         assert proxy.url.startswith("https://127.0.0.1:")
         client_ctx = ssl.create_default_context(cafile=str(ca_file))
-        with httpx2.Client(base_url=proxy.url, verify=client_ctx, timeout=5) as c:
+        with Client(base_url=proxy.url, verify=client_ctx, timeout=5) as c:
             for _ in range(3):
                 assert c.get("/small").content == SMALL
             with c.stream("GET", "/big") as r:
@@ -783,7 +776,7 @@ def _sha(value: str) -> str:
 
 def test_sink_records_credentials_without_values(sink: Sink) -> None:
     assert sink.host in ("127.0.0.2", "127.0.0.3") or (sink.fallback and sink.host == "127.0.0.1")
-    with httpx2.Client(timeout=5) as c:
+    with Client(timeout=5) as c:
         assert c.get(sink.url + "/v2/").json() == {"sink": True}
         assert sink.credentials_received() == []
         c.get(sink.url + "/v2/x", headers={"Authorization": SECRET})
@@ -808,12 +801,12 @@ def test_sink_records_credentials_without_values(sink: Sink) -> None:
 
 def test_sink_challenge_and_custom_response(sink: Sink) -> None:
     realm = sink.challenge(scope="repository:x:pull")
-    r = httpx2.get(sink.url + "/v2/", timeout=5)
+    r = Client(timeout=5).get(sink.url + "/v2/")
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == f'Bearer realm="{realm}",service="sink",scope="repository:x:pull"'
     assert realm == f"{sink.url}/token"
     sink.set_response(500, {"Content-Type": "text/plain"}, "boom")
-    r = httpx2.get(sink.url + "/anything", timeout=5)
+    r = Client(timeout=5).get(sink.url + "/anything")
     assert (r.status_code, r.text) == (500, "boom")
 
 
@@ -825,7 +818,7 @@ def test_sink_https(tmp_path: Any, sink_factory: SinkFactory) -> None:
     assert server.https_url is not None
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
-    r = httpx2.get(server.https_url + "/v2/", headers={"Authorization": SECRET}, verify=client_ctx, timeout=5)
+    r = Client(verify=client_ctx, timeout=5).get(server.https_url + "/v2/", headers={"Authorization": SECRET})
     assert r.status_code == 200
     (event,) = server.credentials_received()
     assert (event.tls, event.scheme, event.sha256) == (True, "Bearer", _sha(SECRET))
@@ -851,7 +844,7 @@ def test_upstream_error_after_local_body_discard(fault_proxy_factory: FaultProxy
         port = s.getsockname()[1]
     proxy = fault_proxy_factory(f"http://127.0.0.1:{port}")
     proxy.set_rules([Rule("DELETE", r"/manifests/", emulate_oci_tag_delete())])
-    with httpx2.Client(base_url=proxy.url, timeout=3) as c:
+    with Client(base_url=proxy.url, timeout=3) as c:
         r = c.request("DELETE", "/v2/repo/manifests/a", content=b"unexpected body")
         assert r.status_code == 502
         assert c.put("/v2/repo/manifests/a", content=b"x" * 10_000).status_code == 502

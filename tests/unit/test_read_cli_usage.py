@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 
-import httpx2
 import pytest
 
 from ocireg.cli import main
+from ocireg.connection import Connections
 
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -21,7 +21,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("network I/O attempted")
 
-    monkeypatch.setattr(httpx2.Client, "send", refuse)
+    monkeypatch.setattr(Connections, "send", refuse)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Reliability and security policies that need no server (FT, SEC, LD, BI), with property tests where they fit.
 
-The transport runs over ``httpx2.MockTransport`` and a fake clock (``time.monotonic``/``time.sleep`` patched), so
+The transport runs over a test double of its wire (``tests/wiredouble.py``) and a fake clock (``time.monotonic``/``time.sleep`` patched), so
 retry counts and waits are exact and no test sleeps. Companion of the integration tests in
 ``tests/integration/test_faults.py``, ``test_security.py`` and ``test_load.py``.
 """
@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +34,7 @@ from ocireg.errors import (
     TransportError,
 )
 from ocireg.reference import parse_reference, parse_registry
+from ocireg.response import Headers, Request, Response
 from ocireg.transport import (
     SAFE_QUERY_PARAMS,
     Deadline,
@@ -44,7 +45,9 @@ from ocireg.transport import (
     redact_url,
 )
 
-Handler = Callable[[httpx2.Request], httpx2.Response]
+from wiredouble import Scripted, respond
+
+Handler = Callable[[Request], Response]
 ALICE = Credential(username="alice", password="alice-password", source="test")
 REF = parse_reference("registry.example.invalid/group/app:v1")
 MANIFEST_URL = "https://registry.example.invalid/v2/group/app/manifests/v1"
@@ -81,8 +84,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 def _transport(handler: Handler, **config: Any) -> Transport:
     cfg = TransportConfig(**config)
-    http = httpx2.Client(transport=httpx2.MockTransport(handler), follow_redirects=False)
-    return Transport(cfg, http=http)
+    return Transport(cfg, wire=Scripted(handler))
 
 
 def _client(handler: Handler, credential: Credential | None = ALICE, **config: Any) -> RegistryClient:
@@ -93,11 +95,11 @@ def _client(handler: Handler, credential: Credential | None = ALICE, **config: A
 class Counter:
     """A MockTransport handler answering from a list (the last answer repeats); counts calls per method."""
 
-    def __init__(self, *answers: httpx2.Response | Exception) -> None:
+    def __init__(self, *answers: Response | Exception) -> None:
         self.answers = list(answers)
-        self.calls: list[httpx2.Request] = []
+        self.calls: list[Request] = []
 
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+    def __call__(self, request: Request) -> Response:
         self.calls.append(request)
         answer = self.answers[min(len(self.calls) - 1, len(self.answers) - 1)]
         if isinstance(answer, Exception):
@@ -105,7 +107,7 @@ class Counter:
         return answer
 
 
-def _send(transport: Transport, method: str, content: Any = None) -> httpx2.Response:
+def _send(transport: Transport, method: str, content: Any = None) -> Response:
     return transport.send(method, MANIFEST_URL, content=content, deadline=Deadline(60), what="t")
 
 
@@ -117,9 +119,9 @@ def _send(transport: Transport, method: str, content: Any = None) -> httpx2.Resp
 @pytest.mark.parametrize("code", [408, 429, 499, 500, 502, 503, 504, 522])
 def test_ft_retried_statuses_unit(clock: FakeClock, code: int) -> None:
     """FT: the status matrix — retried statuses get 1 + retries attempts, with a bounded full-jitter backoff."""
-    handler = Counter(httpx2.Response(code))
+    handler = Counter(respond(code))
     response = _send(_transport(handler, retries=3), "GET")
-    assert response.status_code == code
+    assert response.status == code
     assert len(handler.calls) == 4
     assert len(clock.sleeps) == 3
     assert all(0 <= s <= 0.5 * 2**i for i, s in enumerate(clock.sleeps)), clock.sleeps
@@ -128,8 +130,8 @@ def test_ft_retried_statuses_unit(clock: FakeClock, code: int) -> None:
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 405, 409, 501])
 def test_ft_not_retried_statuses_unit(clock: FakeClock, code: int) -> None:
     """FT: the status matrix — statuses that are a definite answer are never retried."""
-    handler = Counter(httpx2.Response(code))
-    assert _send(_transport(handler), "GET").status_code == code
+    handler = Counter(respond(code))
+    assert _send(_transport(handler), "GET").status == code
     assert len(handler.calls) == 1
     assert clock.sleeps == []
 
@@ -144,13 +146,13 @@ def test_ft_safe_replay_by_method(clock: FakeClock) -> None:
         ("PUT", iter([b"stream"]), 1),
         ("HEAD", None, 4),
     ]:
-        handler = Counter(httpx2.Response(503))
+        handler = Counter(respond(503))
         _send(_transport(handler), method, content)
         assert len(handler.calls) == expected, (method, content)
-    handler = Counter(httpx2.ConnectError("refused"), httpx2.Response(200))
-    assert _send(_transport(handler), "GET").status_code == 200
+    handler = Counter(ConnectionRefusedError("refused"), respond(200))
+    assert _send(_transport(handler), "GET").status == 200
     assert len(handler.calls) == 2
-    failing = Counter(httpx2.ConnectError("refused"))
+    failing = Counter(ConnectionRefusedError("refused"))
     with pytest.raises(TransportError):
         _send(_transport(failing), "POST", b"x")
     assert len(failing.calls) == 1
@@ -159,7 +161,7 @@ def test_ft_safe_replay_by_method(clock: FakeClock) -> None:
 def test_ft_credentialed_token_request_not_retried_unit(clock: FakeClock) -> None:
     """FT: safe replay — a token request with Basic credentials is sent once (5xx or reset); anonymous is retried."""
     for credential, expected in [(ALICE, 1), (Credential(source="anonymous"), 4)]:
-        handler = Counter(httpx2.ReadError("reset"))
+        handler = Counter(ConnectionResetError("reset"))
         auth = Authenticator(_transport(handler))
         with pytest.raises(TransportError):
             auth.authorize(
@@ -177,16 +179,16 @@ def test_ft_credentialed_token_request_not_retried_unit(clock: FakeClock) -> Non
 def test_ft_retry_after_shared_per_host(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """LD: 429 storm with shared per-host backoff — one worker's Retry-After holds every request to that host
     (and only that host) until it passes."""
-    handler = Counter(httpx2.Response(429, headers={"Retry-After": "7"}), httpx2.Response(200))
+    handler = Counter(respond(429, headers={"Retry-After": "7"}), respond(200))
     transport = _transport(handler)
-    assert _send(transport, "GET").status_code == 200
+    assert _send(transport, "GET").status == 200
     assert clock.sleeps == [7.0]
     # Worker B starts 2 s into worker A's Retry-After wait: B must not send before A's 7 s are over.
     clock.sleeps.clear()
-    storm = Counter(httpx2.Response(429, headers={"Retry-After": "7"}), httpx2.Response(200))
+    storm = Counter(respond(429, headers={"Retry-After": "7"}), respond(200))
     shared = _transport(storm)
     sent_at: list[float] = []
-    other = Counter(httpx2.Response(200))
+    other = Counter(respond(200))
     other_host = _transport(other)
     real_sleep = clock.sleep
     nested = {"done": False}
@@ -204,7 +206,7 @@ def test_ft_retry_after_shared_per_host(clock: FakeClock, monkeypatch: pytest.Mo
         real_sleep(max(0.0, seconds - (clock.now - started) - 2.0))
 
     monkeypatch.setattr(transport_module.time, "sleep", sleep_and_start_worker_b)
-    assert _send(shared, "GET").status_code == 200  # worker A
+    assert _send(shared, "GET").status == 200  # worker A
     monkeypatch.setattr(transport_module.time, "sleep", real_sleep)
     assert sent_at and sent_at[0] == pytest.approx(5.0), sent_at  # B waited the 5 s left of A's Retry-After
     assert len(storm.calls) == 3 and len(other.calls) == 1
@@ -233,14 +235,14 @@ def test_ft_gate_wait_never_exceeds_the_deadline(clock: FakeClock) -> None:
 
 def test_ft_retry_after_too_long_fails_fast_unit(clock: FakeClock) -> None:
     """FT: Retry-After beyond the deadline or the cap — no waiting, the advertised wait is reported (exit 7)."""
-    handler = Counter(httpx2.Response(429, headers={"Retry-After": "30"}))
+    handler = Counter(respond(429, headers={"Retry-After": "30"}))
     transport = _transport(handler, retry_after_cap=60.0)
     with pytest.raises(RateLimited) as excinfo:
         transport.send("GET", MANIFEST_URL, deadline=Deadline(10), what="t")
     assert excinfo.value.retry_after == 30.0
-    beyond_cap = Counter(httpx2.Response(429, headers={"Retry-After": "120"}))
+    beyond_cap = Counter(respond(429, headers={"Retry-After": "120"}))
     # beyond the cap the 429 itself is handed back: from_response turns it into RateLimited (120 s advertised)
-    assert _send(_transport(beyond_cap, retry_after_cap=60.0), "GET").status_code == 429
+    assert _send(_transport(beyond_cap, retry_after_cap=60.0), "GET").status == 429
     assert len(handler.calls) == len(beyond_cap.calls) == 1
     assert clock.sleeps == []
 
@@ -262,17 +264,9 @@ def test_deadline_clamp_property(budget: float, timeout: float) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _stream_then_fail(data: bytes) -> Iterator[bytes]:
+def _BrokenStream(data: bytes) -> Iterator[bytes]:
     yield data
-    raise httpx2.ReadError("connection reset by peer")
-
-
-class _BrokenStream(httpx2.SyncByteStream):
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __iter__(self) -> Iterator[bytes]:
-        return _stream_then_fail(self.data)
+    raise ConnectionResetError("connection reset by peer")
 
 
 def test_ft_manifest_body_cut_short_is_fetched_again_once(clock: FakeClock) -> None:
@@ -285,13 +279,13 @@ def test_ft_manifest_body_cut_short_is_fetched_again_once(clock: FakeClock) -> N
         }
     ).encode()
     ctype = {"Content-Type": "application/vnd.oci.image.index.v1+json"}
-    cut = httpx2.Response(200, headers=ctype, stream=_BrokenStream(body[:10]))
-    handler = Counter(cut, httpx2.Response(200, headers=ctype, content=body))
+    cut = respond(200, headers=ctype, stream=_BrokenStream(body[:10]))
+    handler = Counter(cut, respond(200, headers=ctype, content=body))
     with _client(handler, None) as client:
         assert client.get_manifest(REF).raw == body
     assert len(handler.calls) == 2
-    always = Counter(httpx2.Response(200, headers=ctype, stream=_BrokenStream(body[:10])))
-    always.answers = [httpx2.Response(200, headers=ctype, stream=_BrokenStream(body[:10])) for _ in range(3)]
+    always = Counter(respond(200, headers=ctype, stream=_BrokenStream(body[:10])))
+    always.answers = [respond(200, headers=ctype, stream=_BrokenStream(body[:10])) for _ in range(3)]
     with _client(always, None) as client, pytest.raises(TransportError):
         client.get_manifest(REF)
     assert len(always.calls) == 2
@@ -308,8 +302,8 @@ def test_body_cap_constants() -> None:
     assert MANIFEST_LIMIT == 8 * 1024 * 1024
 
 
-def _challenge() -> httpx2.Response:
-    return httpx2.Response(
+def _challenge() -> Response:
+    return respond(
         401,
         headers={"WWW-Authenticate": 'Bearer realm="https://gitlab.example.invalid/jwt/auth",service="s"'},
     )
@@ -323,9 +317,9 @@ def test_bi_token_body_over_64k_fails(clock: FakeClock, encoding: str | None) ->
     if encoding:
         raw, headers = gzip.compress(raw), {**headers, "Content-Encoding": "gzip"}
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        if request.url.host == "gitlab.example.invalid":
-            return httpx2.Response(200, headers=headers, content=raw)
+    def handler(request: Request) -> Response:
+        if urlsplit(request.url).hostname == "gitlab.example.invalid":
+            return respond(200, headers=headers, content=raw)
         return _challenge()
 
     with _client(handler) as client, pytest.raises(BodyTooLarge):
@@ -340,7 +334,7 @@ def test_bi_manifest_over_8mib_fails(clock: FakeClock, encoding: str | None) -> 
     if encoding:
         raw, headers = gzip.compress(raw), {**headers, "Content-Encoding": "gzip"}
         assert len(raw) < 64 * 1024  # a bomb: small on the wire
-    handler = Counter(httpx2.Response(200, headers=headers, content=raw))
+    handler = Counter(respond(200, headers=headers, content=raw))
     with _client(handler, None) as client, pytest.raises(BodyTooLarge):
         client.get_manifest(REF)
 
@@ -350,10 +344,10 @@ def test_bi_huge_error_body_is_dropped_not_fatal(clock: FakeClock) -> None:
     body = json.dumps(
         {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "x" * (10 * 1024 * 1024)}]}
     ).encode()
-    handler = Counter(httpx2.Response(404, content=body))
+    handler = Counter(respond(404, content=body))
     with _client(handler, None) as client, pytest.raises(NotFound):
         client.get_manifest(REF)
-    handler = Counter(httpx2.Response(500, content=body))
+    handler = Counter(respond(500, content=body))
     with _client(handler, None, retries=0) as client, pytest.raises(RegistryError):
         client.get_manifest(REF)
 
@@ -373,7 +367,7 @@ def test_sec_plain_http_only_by_policy(monkeypatch: pytest.MonkeyPatch) -> None:
         return "http"
 
     monkeypatch.setattr(Transport, "_probe_loopback", probe)
-    handler = Counter(httpx2.Response(200))
+    handler = Counter(respond(200))
     public = parse_registry("registry.example.invalid:5000")
     lookalikes = [parse_registry(n) for n in ("localhost.example.invalid", "127.0.0.1.nip.example.invalid")]
     policy = _transport(handler)
@@ -423,7 +417,7 @@ def test_sec_redact_url_hides_every_unknown_query_value(name: str, base: str) ->
 
 def test_sec_debug_headers_redact_urls() -> None:
     """SEC: redaction — Location, Link and WWW-Authenticate are logged with query values and userinfo hidden."""
-    headers = httpx2.Headers(
+    headers = Headers(
         [
             ("Location", f"https://storage.example.invalid/blob?X-Amz-Signature={CANARY}&digest=sha256:ab"),
             ("Location", f"https://user:{CANARY}@storage.example.invalid/blob"),
@@ -466,7 +460,7 @@ def test_sec_refused_realm_is_named_without_secrets() -> None:
 def test_ld_forget_keeps_a_fresh_token_another_worker_fetched() -> None:
     """LD: no stampede at expiry — a worker whose old token was refused must not drop the new token another
     worker already fetched (else each refused worker fetches its own)."""
-    auth = Authenticator(_transport(Counter(httpx2.Response(500))))
+    auth = Authenticator(_transport(Counter(respond(500))))
     scopes = ("repository:group/app:pull",)
     key_registry = "registry.example.invalid"
     fresh = Token(value="fresh", expires_at=time.time() + 300, scopes=scopes)

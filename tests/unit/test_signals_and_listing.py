@@ -1,6 +1,6 @@
 """Registry signals (Warning, RateLimit) and list pagination edges the real registry cannot produce (BI, SEC).
 
-httpx2.MockTransport stands in for the registry only here: page caps, PAGINATION_NUMBER_INVALID and
+A test double of the wire (tests/wiredouble.py) stands in for the registry only here: page caps, PAGINATION_NUMBER_INVALID and
 ambiguous next links are protocol edges distribution 2.8 never sends. Nothing is contacted.
 """
 
@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import httpx2
 import pytest
 
 import ocireg.client as client_module
 from ocireg.client import RegistryClient
 from ocireg.errors import BodyTooLarge, NotFound, ProtocolViolation
 from ocireg.reference import parse_registry, parse_repository
+from ocireg.response import Request, Response
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
 from ocireg.transport import Transport, TransportConfig
+
+from wiredouble import Scripted, params, path, respond
 
 HOST = "127.0.0.1:1"  # never contacted: every request is answered by the MockTransport
 
@@ -65,15 +67,14 @@ def test_rate_limit_text() -> None:
 # -------------------------------------------------------------------------------------- a mocked registry
 
 
-def _client(handler: Callable[[httpx2.Request], httpx2.Response], **config: object) -> RegistryClient:
+def _client(handler: Callable[[Request], Response], **config: object) -> RegistryClient:
     settings = TransportConfig(plain_http_hosts=frozenset({HOST}), retries=0, **config)  # type: ignore[arg-type]
-    http = httpx2.Client(transport=httpx2.MockTransport(handler), follow_redirects=False)
-    return RegistryClient(config=settings, transport=Transport(settings, http=http))
+    return RegistryClient(config=settings, transport=Transport(settings, wire=Scripted(handler)))
 
 
-def _page(tags: object, link: str | None = None, **headers: str) -> httpx2.Response:
+def _page(tags: object, link: str | None = None, **headers: str) -> Response:
     extra = {"Link": link} if link else {}
-    return httpx2.Response(
+    return respond(
         200,
         headers={"Content-Type": "application/json", **extra, **headers},
         content=json.dumps({"tags": tags}),
@@ -84,8 +85,8 @@ def test_bi_warning_shown_once_per_run_and_rate_limit_kept() -> None:
     """BI: the same Warning on every response reaches the warn callback once; the last quota is kept."""
     seen: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        last = request.url.params.get("last")
+    def handler(request: Request) -> Response:
+        last = params(request).get("last")
         link = None if last == "c" else f'</v2/g/a/tags/list?last={"b" if last is None else "c"}>; rel="next"'
         return _page(
             [last or "a"],
@@ -104,11 +105,11 @@ def test_bi_tags_pagination_number_invalid_retried_without_n() -> None:
     """BI: distribution answers 400 PAGINATION_NUMBER_INVALID when n is above its maximum: ask without n."""
     asked: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        asked.append(str(request.url))
-        if "n=" in str(request.url):
+    def handler(request: Request) -> Response:
+        asked.append(request.url)
+        if "n=" in request.url:
             body = {"errors": [{"code": "PAGINATION_NUMBER_INVALID", "message": "invalid number of results"}]}
-            return httpx2.Response(400, json=body)
+            return respond(400, json=body)
         return _page(["v1", "v2"])
 
     with _client(handler) as client:
@@ -121,7 +122,7 @@ def test_bi_tags_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_module, "MAX_LIST_PAGES", 5)
     count = 0
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: Request) -> Response:
         nonlocal count
         count += 1
         return _page([f"t{count}"], f'</v2/g/a/tags/list?last=t{count}>; rel="next"')
@@ -134,14 +135,14 @@ def test_bi_tags_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bi_tags_ambiguous_and_empty_pages() -> None:
     """BI: two different next links, or a page that brings nothing new but says 'next', are refused."""
 
-    def two_links(request: httpx2.Request) -> httpx2.Response:
+    def two_links(request: Request) -> Response:
         return _page(["a"], '</v2/g/a/tags/list?last=a>; rel="next", </v2/g/a/tags/list?last=z>; rel="next"')
 
     with _client(two_links) as client, pytest.raises(ProtocolViolation, match="more than one"):
         client.tags(parse_repository(f"{HOST}/g/a"))
 
-    def empty_with_next(request: httpx2.Request) -> httpx2.Response:
-        last = request.url.params.get("last", "")
+    def empty_with_next(request: Request) -> Response:
+        last = params(request).get("last", "")
         return _page([] if last else ["a"], f'</v2/g/a/tags/list?last=a{last}>; rel="next"')
 
     with _client(empty_with_next) as client, pytest.raises(ProtocolViolation, match="nothing new"):
@@ -151,10 +152,10 @@ def test_bi_tags_ambiguous_and_empty_pages() -> None:
 def test_bi_tags_duplicates_across_pages_kept_once_and_404() -> None:
     """BI: a tag repeated on the next page (concurrent push) is listed once; NAME_UNKNOWN is NotFound."""
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        if "/g/missing/" in request.url.path:
-            return httpx2.Response(404, json={"errors": [{"code": "NAME_UNKNOWN", "message": "repository"}]})
-        if request.url.params.get("last"):
+    def handler(request: Request) -> Response:
+        if "/g/missing/" in path(request):
+            return respond(404, json={"errors": [{"code": "NAME_UNKNOWN", "message": "repository"}]})
+        if params(request).get("last"):
             return _page(["b", "c"])
         return _page(["a", "b"], '</v2/g/a/tags/list?last=b>; rel="next"')
 
@@ -168,7 +169,7 @@ def test_bi_tags_page_body_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     """BI: a page above LIST_PAGE_LIMIT fails (BodyTooLarge, exit 6) instead of being truncated."""
     monkeypatch.setattr(client_module, "LIST_PAGE_LIMIT", 1000)
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: Request) -> Response:
         return _page([f"tag{i}" for i in range(500)])
 
     with _client(handler) as client, pytest.raises(BodyTooLarge, match="limit"):
@@ -179,10 +180,10 @@ def test_catalog_limit_and_scope() -> None:
     """The catalog asks for n=min(limit, page size) with scope registry:catalog:*, and stops at the limit."""
     asked: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        asked.append(str(request.url))
+    def handler(request: Request) -> Response:
+        asked.append(request.url)
         body = {"repositories": ["a/b", "c/d", "e/f"]}
-        return httpx2.Response(200, json=body, headers={"Link": '</v2/_catalog?last=e/f&n=3>; rel="next"'})
+        return respond(200, json=body, headers={"Link": '</v2/_catalog?last=e/f&n=3>; rel="next"'})
 
     with _client(handler) as client:
         assert client.catalog(parse_registry(HOST), limit=2) == ["a/b", "c/d"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
-import httpx2
 import pytest
 
 from ocireg.errors import BodyTooLarge, TransportError
+from ocireg.response import Headers, Response
 from ocireg.transport import Deadline, _redact_headers, _retry_after, read_capped, redact_url
+
+from wiredouble import respond, transport
 
 
 def test_redact_url_hides_userinfo_and_unknown_query_values() -> None:
@@ -21,7 +23,7 @@ def test_redact_url_hides_userinfo_and_unknown_query_values() -> None:
 
 
 def test_redact_headers_never_shows_authorization_value() -> None:
-    headers = httpx2.Headers({"Authorization": "Basic YWxpY2U6c2VjcmV0", "Cookie": "s=1", "Accept": "x"})
+    headers = Headers({"Authorization": "Basic YWxpY2U6c2VjcmV0", "Cookie": "s=1", "Accept": "x"})
     shown = _redact_headers(headers)
     assert "YWxpY2U6c2VjcmV0" not in shown
     assert "authorization: Basic ***" in shown
@@ -64,8 +66,8 @@ def test_deadline() -> None:
     assert Deadline(10).clamp(30) <= 10
 
 
-def _response(body: bytes, headers: dict[str, str] | None = None) -> httpx2.Response:
-    return httpx2.Response(200, headers=headers or {}, content=body)
+def _response(body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return respond(200, headers=headers or {}, content=body)
 
 
 def test_read_capped_fails_instead_of_truncating() -> None:
@@ -82,7 +84,7 @@ def test_read_capped_counts_decoded_bytes_of_gzip_bomb() -> None:
     import gzip
 
     bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))
-    response = httpx2.Response(200, headers={"content-encoding": "gzip"}, content=bomb)
+    response = respond(200, headers={"content-encoding": "gzip"}, content=bomb)
     with pytest.raises(BodyTooLarge):
         read_capped(response, 64 * 1024, deadline=Deadline(5), what="t")
 
@@ -114,15 +116,15 @@ def test_retry_after_unicode_digit_on_the_wire_is_a_typed_error(status: int, raw
     from ocireg.client import RegistryClient
     from ocireg.errors import OciregError, RateLimited, RegistryError
     from ocireg.reference import parse_reference
-    from ocireg.transport import Transport, TransportConfig
+    from ocireg.response import Request
+    from ocireg.transport import TransportConfig
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(status, headers=[(b"retry-after", raw)])
+    def handler(request: Request) -> Response:
+        return respond(status, headers=[(b"retry-after", raw)])
 
     for retries in (0, 1):
         config = TransportConfig(retries=retries, backoff_base=0.0)
-        http = httpx2.Client(transport=httpx2.MockTransport(handler))
-        client = RegistryClient(config=config, transport=Transport(config, http=http))
+        client = RegistryClient(config=config, transport=transport(handler, config))
         with client, pytest.raises(OciregError) as info:
             client.exists(parse_reference("registry.example.invalid/group/app:v1"))
         assert isinstance(info.value, RateLimited if status == 429 else RegistryError)
