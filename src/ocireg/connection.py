@@ -144,7 +144,16 @@ class _Conn:
 
     def sendall(self, data: bytes) -> None:
         self.sock.settimeout(self.budget())
-        self.sock.sendall(data)
+        try:
+            self.sock.sendall(data)
+        except TimeoutError as exc:
+            raise self.timed_out() from exc
+
+    def timed_out(self) -> TimeoutError:
+        """The step timeout, or :class:`DeadlineExceeded` if the wait was cut short by the total deadline."""
+        if self.end is not None and self.end - time.monotonic() < 0.05:
+            return DeadlineExceeded("the deadline passed")
+        return TimeoutError("timed out")
 
     def alive(self) -> bool:
         """False if the peer closed (or wrote) while the connection sat idle: it must not be reused."""
@@ -197,7 +206,10 @@ class _Wire(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         sock = self._conn.sock
         sock.settimeout(self._conn.budget())
-        return sock.recv_into(buffer)
+        try:
+            return sock.recv_into(buffer)
+        except TimeoutError as exc:
+            raise self._conn.timed_out() from exc
 
 
 class _SocketView:
