@@ -237,7 +237,7 @@ class _WireBody:
         try:
             data = response.read(size)
         except http.client.IncompleteRead as exc:
-            if isinstance(exc.__context__, ValueError):
+            if _caused_by_value_error(exc):
                 # http.client reports a chunk-size line that is not hex as IncompleteRead: a protocol violation
                 raise MalformedMessage("a chunk header is not a hexadecimal size") from exc
             raise ConnectionError(
@@ -473,6 +473,15 @@ def _write_stream(conn: _Conn, chunks: Iterator[bytes], *, chunked: bool) -> Non
             conn.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
     if chunked:
         conn.sendall(b"0\r\n\r\n")
+
+
+def _caused_by_value_error(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ValueError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _valid_field(name: str, value: str) -> bool:

@@ -182,7 +182,7 @@ def test_sec_realm_in_any_socket_spelling_is_refused_for_a_public_registry(host:
     form, so it is refused the same way; ``validate_realm`` used to accept all of these."""
     for scheme in ("https", "http"):
         registry = f"{scheme}://registry.example.com"
-        with pytest.raises(RealmRejected, match="realm"):  # httpx2 refuses some spellings as URLs outright
+        with pytest.raises(RealmRejected, match="realm"):  # the URL splitter refuses some spellings outright
             validate_realm(f"{scheme}://{host}/jwt/auth", registry)
 
 
