@@ -457,7 +457,8 @@ def test_redirect_to_sink_carries_no_credentials(client: Client, proxy: FaultPro
     assert r.status_code == 307
     assert r.headers["location"] == f"{sink.url}/v2/repo/blobs/sha256:abc?x=1"
     hop = client.get("/v2/repo/blobs/sha256:abc", headers={"Authorization": SECRET})
-    followed = client.get(hop.headers["location"])  # followed as a client does: no Authorization across origins
+    # followed as a client does: no Authorization across origins
+    followed = client.get(hop.headers["location"])
     assert followed.json() == {"sink": True}
     assert [q.path for q in sink.requests] == ["/v2/repo/blobs/sha256:abc"]
     assert sink.credentials_received() == []
