@@ -448,3 +448,17 @@ def test_bi_hostile_location_cannot_inject_a_header_line() -> None:
         connection.split_url("http://h.test:99999/")
     with pytest.raises(ValueError):
         connection.split_url("ftp://h.test/")
+
+
+def test_sec_linux_trust_comes_from_openssl_never_truststore() -> None:
+    """#16: macOS/Windows trust through truststore; Linux builds its context from OpenSSL's CA store and never
+    imports truststore (it is not even installed there)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, ssl; from ocireg.transport import _system_trust_context; ctx = _system_trust_context(); "
+        "print(ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname, 'truststore' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "False"]
