@@ -11,11 +11,10 @@ import json
 import secrets
 from pathlib import Path
 
-import httpx2
 import pytest
 
 from clirunner import Result, creds, run_cli
-from rig import Rig
+from rig import Rig, httpclient
 from rig.tokenserver import (
     ACCESS_DENIED_MESSAGE,
     ALICE,
@@ -80,11 +79,11 @@ def cli(argv: list[str], env: dict[str, str] | None = None) -> Result:
 
 def token_answer(
     rig: Rig, scopes: list[str], auth: tuple[str, str] | None, service: str = SERVICE
-) -> httpx2.Response:
+) -> httpclient.Response:
     assert rig.realm is not None
     query = [("service", service), *(("scope", s) for s in scopes)]
     with rig.raw_client(base_url="") as client:
-        response: httpx2.Response = client.get(rig.realm, params=query, auth=auth)
+        response: httpclient.Response = client.get(rig.realm, params=query, auth=auth)
     return response
 
 
