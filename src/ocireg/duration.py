@@ -10,17 +10,18 @@ import re
 
 from ocireg.errors import UsageError
 
-__all__ = ["MAX_DURATION", "format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION", "format_days", "format_duration", "parse_duration"]
 
 MAX_DURATION = 7 * 24 * 3600.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, *, maximum: float = MAX_DURATION) -> float:
     """Parse ``90s``, ``10m``, ``1h30m``, ``500ms``, ``2d`` or a bare number of seconds into seconds.
 
-    Raises :class:`UsageError` for anything else (negative, empty, unknown unit, more than 7 days).
+    Raises :class:`UsageError` for anything else (negative, empty, unknown unit, more than ``maximum``
+    seconds: 7 days unless the caller allows more, as ``prune --older-than`` does for retention ages).
     """
     value = text.strip().lower()
     if not value:
@@ -43,9 +44,17 @@ def parse_duration(text: str) -> float:
             pos = match.end()
         if pos != len(value) or not units_seen:
             raise UsageError(f"invalid duration {text!r} (use e.g. 90s, 10m, 1h30m, 500ms)")
-    if math.isnan(seconds) or seconds > MAX_DURATION:
-        raise UsageError(f"invalid duration {text!r}: at most 7 days")
+    if math.isnan(seconds) or seconds > maximum:
+        raise UsageError(f"invalid duration {text!r}: at most {format_days(maximum)}")
     return seconds
+
+
+def format_days(seconds: float) -> str:
+    """``604800`` → ``7 days`` (limits in messages); shorter spans as :func:`format_duration`."""
+    if seconds >= 86400 and float(seconds / 86400).is_integer():
+        days = int(seconds // 86400)
+        return f"{days} day{'s' if days != 1 else ''}"
+    return format_duration(seconds)
 
 
 def format_duration(seconds: float) -> str:

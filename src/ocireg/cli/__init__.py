@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "ocireg.cli.read",
     "ocireg.cli.authcmd",
     "ocireg.cli.write",
+    "ocireg.cli.prune",
     "ocireg.cli.completion",
 )
 
@@ -47,6 +48,7 @@ COMMAND_INDEX: dict[str, str] = {
     "delete": "ocireg.cli.write",
     "login": "ocireg.cli.write",
     "logout": "ocireg.cli.write",
+    "prune": "ocireg.cli.prune",
     "completion": "ocireg.cli.completion",
 }
 COMMAND_SUMMARY: dict[str, str] = {
@@ -65,6 +67,7 @@ COMMAND_SUMMARY: dict[str, str] = {
     "delete": "delete a tag (never other tags silently)",
     "login": "check credentials and store them where Docker does",
     "logout": "erase stored credentials for a registry",
+    "prune": "delete the tags a retention policy selects (plan only without --yes)",
     "completion": "print a shell completion script (bash, zsh or fish)",
 }
 

@@ -61,6 +61,9 @@ class NullProgress:
     def describe(self, text: str) -> None:
         pass
 
+    def reset(self, total: int | None, description: str) -> None:
+        """Start a new phase of the same work (e.g. ``prune``: resolving tags, then reading image dates)."""
+
 
 class ProgressBar(NullProgress):
     """A rich progress bar on stderr (transient: it is erased when the work is done)."""
@@ -114,6 +117,10 @@ class ProgressBar(NullProgress):
     def describe(self, text: str) -> None:
         with self._lock:
             self._progress.update(self._task, description=text)
+
+    def reset(self, total: int | None, description: str) -> None:
+        with self._lock:
+            self._progress.reset(self._task, total=total, description=description)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,601 @@
+"""Retention policies (``ocireg prune``): which tags of a repository to delete, planned first, deleted safely.
+
+Three parts, kept apart so each can be trusted on its own:
+
+* :func:`plan_prune` — **pure**: (tags with digests and times, a :class:`Policy`, now) → a :class:`Plan` that
+  says for every tag ``delete`` or ``keep`` and why. No registry, no clock, no environment.
+* :func:`gather` — the registry side: every tag, its digest, and (when the policy needs one) its time from an
+  :class:`AgeSource`. :class:`ConfigCreated` reads the image configuration's ``created`` — for an index its
+  ``org.opencontainers.image.created`` annotation (image-spec ``annotations.md``), else the newest child's
+  config — fetched once per distinct digest, ``jobs`` at a time.
+* :func:`execute` — deletes the planned tags one by one through :func:`ocireg.operations.delete.delete` (the
+  same path as ``ocireg delete``: the OCI tag delete, or ``untag``; never a manifest delete, so never another
+  tag's image). The reference carries the planned digest, so a tag moved since the plan is refused, not
+  deleted. A failure on one tag does not stop the others; ``should_stop`` is asked between tags only, so an
+  interrupt never leaves a tag half-deleted (``untag`` is two requests).
+
+The steps of the planner, in order (the first that applies gives the reason):
+
+1. a tag not chosen by the selectors (``match`` globs — any of them — and ``regex``, both when both are
+   given) is kept; with neither, every tag is chosen;
+2. ``latest`` is kept unless a ``match`` pattern is exactly ``latest``;
+3. a tag matching a ``keep`` glob is kept;
+4. a tag named in the deploy files, or whose digest they name, is kept (``keep_tags`` / ``keep_digests``);
+5. a tag whose digest or, when the policy needs it, time could not be determined is kept (the reason says why);
+   with ``by="semver"`` and ``keep_last``, a tag that is not a version is kept likewise;
+6. ``keep_last`` N: the N newest of the remaining candidates (by ``by``; ties broken by version, then name,
+   the greater counting as newer) are kept;
+7. ``older_than``: a candidate younger than that is kept;
+8. everything left is deleted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ocireg.errors import InvalidReference, NotFound, OciregError, Refused, Unsupported, UsageError
+from ocireg.reference import Digest, Reference, Repository
+from ocireg.semver import parse_version, version_sort_key
+from ocireg.text import escape
+
+if TYPE_CHECKING:
+    from ocireg.client import RegistryClient
+    from ocireg.manifest import Index, Manifest
+
+__all__ = [
+    "BY_MODES",
+    "DEFAULT_MAX_DELETE",
+    "INDEX_CREATED_ANNOTATION",
+    "AgeSource",
+    "ByMode",
+    "ConfigCreated",
+    "Gathered",
+    "Outcome",
+    "Plan",
+    "PlanEntry",
+    "Policy",
+    "TagState",
+    "check_max_delete",
+    "execute",
+    "gather",
+    "parse_time",
+    "plan_prune",
+]
+
+ByMode = Literal["created", "published", "semver", "name"]
+BY_MODES: tuple[ByMode, ...] = ("created", "published", "semver", "name")
+DEFAULT_MAX_DELETE = 500
+#: image-spec annotations.md: "date and time on which the image was built, conforming to RFC 3339".
+INDEX_CREATED_ANNOTATION = "org.opencontainers.image.created"
+_MAX_PATTERN = 1024
+_MAX_CHILDREN = 64  # children of one index read for its time (a platform index has a handful)
+LATEST = "latest"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class TagState:
+    """What the registry said about one tag: its digest and time, or why they are unknown (``problem``)."""
+
+    tag: str
+    digest: Digest | None = None
+    time: datetime | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What to delete (see the module docstring for the order of the steps).
+
+    ``older_than`` is in seconds. At least one of ``match``, ``regex``, ``older_than``, ``keep_last`` is
+    required: a policy without any would delete every tag.
+    """
+
+    match: tuple[str, ...] = ()
+    regex: str | None = None
+    keep: tuple[str, ...] = ()
+    older_than: float | None = None
+    keep_last: int | None = None
+    keep_tags: frozenset[str] = frozenset()
+    keep_digests: frozenset[Digest] = frozenset()
+    by: ByMode = "created"
+    max_delete: int = DEFAULT_MAX_DELETE
+    _compiled: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (
+            self.match or self.regex is not None or self.older_than is not None or self.keep_last is not None
+        ):
+            raise UsageError(
+                "prune needs a selection: at least one of --match, --regex, --older-than, --keep-last "
+                "(without one every tag would be deleted)"
+            )
+        if self.by not in BY_MODES:
+            raise UsageError(f"unknown --by {escape(str(self.by))!r}: use one of {', '.join(BY_MODES)}")
+        if self.keep_last is not None and self.keep_last < 0:
+            raise UsageError("--keep-last must be 0 or more")
+        if self.older_than is not None and self.older_than < 0:
+            raise UsageError("--older-than must not be negative")
+        if self.max_delete < 0:
+            raise UsageError("--max-delete must be 0 or more")
+        for pattern in (*self.match, *self.keep):
+            if len(pattern) > _MAX_PATTERN:
+                raise UsageError(f"pattern longer than {_MAX_PATTERN} characters")
+        if self.regex is not None:
+            if len(self.regex) > _MAX_PATTERN:
+                raise UsageError(f"--regex longer than {_MAX_PATTERN} characters")
+            try:
+                object.__setattr__(self, "_compiled", re.compile(self.regex))
+            except re.error as exc:
+                raise UsageError(
+                    f"--regex {escape(self.regex)!r} is not a valid regular expression: {exc}"
+                ) from None
+
+    @property
+    def needs_time(self) -> bool:
+        """Whether tag times are needed at all (not for ``--keep-last`` by semver or name alone)."""
+        return self.older_than is not None or (
+            self.keep_last is not None and self.by in ("created", "published")
+        )
+
+    def chooses(self, tag: str) -> bool:
+        if self.match and not any(fnmatch.fnmatchcase(tag, p) for p in self.match):
+            return False
+        return self._compiled is None or self._compiled.search(tag) is not None
+
+
+# ---------------------------------------------------------------------------------------------------- planner
+
+Action = Literal["delete", "keep"]
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One tag of the plan: ``delete`` or ``keep``, and why (a sentence for people)."""
+
+    tag: str
+    digest: Digest | None
+    time: datetime | None
+    action: Action
+    reason: str
+
+    def age(self, now: datetime) -> float | None:
+        return None if self.time is None else (now - self.time).total_seconds()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every tag of the repository with its action, in the registry's order."""
+
+    entries: tuple[PlanEntry, ...]
+    now: datetime
+
+    @property
+    def deletes(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.entries if e.action == "delete")
+
+    @property
+    def keeps(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.entries if e.action == "keep")
+
+
+def plan_prune(tags: Sequence[TagState], policy: Policy, *, now: datetime) -> Plan:
+    """Decide for every tag (pure; see the module docstring for the steps and their order)."""
+    decided: dict[str, tuple[Action, str]] = {}
+    candidates: list[TagState] = []
+    literal_latest = LATEST in policy.match
+    seen: set[str] = set()
+    unique: list[TagState] = []
+    for state in tags:
+        if state.tag not in seen:  # a listing that repeats a tag gets one decision
+            seen.add(state.tag)
+            unique.append(state)
+    for state in unique:
+        reason = _kept_before_ordering(state, policy, literal_latest)
+        if reason is not None:
+            decided[state.tag] = ("keep", reason)
+        else:
+            candidates.append(state)
+    if policy.keep_last is not None and policy.keep_last > 0:
+        ranked = sorted(candidates, key=lambda s: _order_key(s, policy.by), reverse=True)
+        for rank, state in enumerate(ranked[: policy.keep_last], start=1):
+            decided[state.tag] = ("keep", f"--keep-last {policy.keep_last}: newest #{rank} by {policy.by}")
+    for state in candidates:
+        if state.tag in decided:
+            continue
+        if policy.older_than is not None and state.time is not None:  # step 5 kept every tag without one
+            age = (now - state.time).total_seconds()
+            if age < policy.older_than:
+                decided[state.tag] = (
+                    "keep",
+                    f"younger than --older-than {_days(policy.older_than)} (age {_days(max(age, 0.0))})",
+                )
+                continue
+        decided[state.tag] = ("delete", _delete_reason(state, policy, now))
+    entries = tuple(PlanEntry(s.tag, s.digest, s.time, decided[s.tag][0], decided[s.tag][1]) for s in unique)
+    return Plan(entries, now)
+
+
+def _kept_before_ordering(state: TagState, policy: Policy, literal_latest: bool) -> str | None:
+    tag = state.tag
+    if not policy.chooses(tag):
+        return "not selected by --match/--regex"
+    if tag == LATEST and not literal_latest:
+        return "'latest' is kept unless --match latest names it"
+    for pattern in policy.keep:
+        if fnmatch.fnmatchcase(tag, pattern):
+            return f"--keep {pattern}"
+    if tag in policy.keep_tags:
+        return "referenced in --keep-files"
+    if state.digest is not None and state.digest in policy.keep_digests:
+        return f"its image {state.digest} is referenced in --keep-files"
+    if state.digest is None:
+        return f"digest unknown: {state.problem or 'not resolved'}"
+    if policy.needs_time and state.time is None:
+        return f"age unknown: {state.problem or 'no time recorded'}"
+    if policy.keep_last is not None and policy.by == "semver" and parse_version(tag) is None:
+        return "not a version (--by semver orders versions only)"
+    return None
+
+
+def _order_key(state: TagState, by: ByMode) -> tuple[object, ...]:
+    """Greater is newer. Ties (equal times: tags on one image) go to the greater version, then name."""
+    tie = version_sort_key(state.tag)
+    if by in ("created", "published"):
+        return (state.time or _EPOCH, tie)  # step 5 kept every tag without a time
+    if by == "semver":
+        return (tie,)
+    return (state.tag,)
+
+
+def _delete_reason(state: TagState, policy: Policy, now: datetime) -> str:
+    parts = []
+    if policy.match or policy.regex is not None:
+        parts.append("selected")
+    if policy.older_than is not None and state.time is not None:
+        parts.append(
+            f"older than {_days(policy.older_than)} (age {_days((now - state.time).total_seconds())})"
+        )
+    if policy.keep_last is not None:
+        parts.append(f"not among the {policy.keep_last} newest by {policy.by}")
+    return ", ".join(parts) or "selected"
+
+
+def _days(seconds: float) -> str:
+    """A short age for reasons: ``14d``, ``3d4h``, ``5h``, ``12m``, ``40s``."""
+    total = int(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+# ------------------------------------------------------------------------------------------------------ times
+
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
+)
+
+
+def parse_time(text: object) -> datetime | None:
+    """An RFC 3339 time (as image configs and GitLab write them, nanoseconds included) in UTC, or ``None``.
+
+    A time without a zone is taken as UTC (Docker writes ``Z``; some tools omit it). Years before 1970 or
+    after 9999 — and anything unparseable — are ``None`` ("unknown"), never a guess.
+    """
+    if not isinstance(text, str) or len(text) > 64:
+        return None
+    match = _RFC3339.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    micro = int((match.group(7) or "0")[:6].ljust(6, "0"))
+    offset = timedelta(0)
+    if match.group(9):
+        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
+        if match.group(9) == "-":
+            offset = -offset
+    try:
+        moment = datetime(year, month, day, hour, minute, min(second, 59), micro, tzinfo=timezone(offset))
+    except ValueError:
+        return None
+    if moment.year < 1970:
+        return (
+            None  # "0001-01-01T00:00:00Z" is Go's zero time: reproducible builds write it, it means "unknown"
+        )
+    return moment.astimezone(timezone.utc)
+
+
+# ------------------------------------------------------------------------------------------------ age sources
+
+
+class AgeSource(Protocol):
+    """Where tag times come from. ``times`` answers for the distinct digests it is given (``jobs`` at a time),
+    each as a time or a problem (a sentence); it raises only when it cannot work at all."""
+
+    name: str
+
+    def times(
+        self,
+        client: RegistryClient,
+        repository: Repository,
+        digests: Sequence[Digest],
+        *,
+        jobs: int,
+        on_step: Callable[[], None] | None = None,
+    ) -> dict[Digest, datetime | str]: ...
+
+
+class ConfigCreated:
+    """The image configuration's ``created`` (image-spec ``config.md``), once per distinct digest.
+
+    For an index (or Docker manifest list): its ``org.opencontainers.image.created`` annotation, else the
+    newest ``created`` among its children's configs (children shared by several indexes are read once).
+    """
+
+    name = "created"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._children: dict[Digest, datetime | str] = {}
+
+    def times(
+        self,
+        client: RegistryClient,
+        repository: Repository,
+        digests: Sequence[Digest],
+        *,
+        jobs: int,
+        on_step: Callable[[], None] | None = None,
+    ) -> dict[Digest, datetime | str]:
+        from ocireg.operations.workers import run_bounded
+
+        def one(digest: Digest) -> datetime | str:
+            try:
+                return self._time_of(client, repository, digest, depth=0)
+            finally:
+                if on_step is not None:
+                    on_step()
+
+        unique = list(dict.fromkeys(digests))
+        futures = run_bounded(one, unique, jobs=max(1, jobs), name="ocireg-prune-age")
+        answers: dict[Digest, datetime | str] = {}
+        for digest, future in zip(unique, futures, strict=True):
+            error = future.exception()
+            if isinstance(error, OciregError):
+                answers[digest] = _problem(error)
+            elif error is not None:
+                raise error
+            else:
+                answers[digest] = future.result()
+        return answers
+
+    def _time_of(
+        self, client: RegistryClient, repository: Repository, digest: Digest, *, depth: int
+    ) -> datetime | str:
+        from ocireg.manifest import Index
+
+        document = client.get_manifest(Reference(repository, None, digest))
+        if isinstance(document, Index):
+            return self._index_time(client, repository, document, depth=depth)
+        return self._manifest_time(client, repository, document)
+
+    @staticmethod
+    def _manifest_time(client: RegistryClient, repository: Repository, manifest: Manifest) -> datetime | str:
+        config = client.get_image_config(Reference(repository, None, manifest.digest), manifest)
+        created = parse_time(config.get("created"))
+        if created is None:
+            return "the image config has no valid 'created' time"
+        return created
+
+    def _index_time(
+        self, client: RegistryClient, repository: Repository, index: Index, *, depth: int
+    ) -> datetime | str:
+        annotated = parse_time(index.annotations.get(INDEX_CREATED_ANNOTATION))
+        if annotated is not None:
+            return annotated
+        if depth > 1:
+            return "nested indexes too deep to date"
+        children = [d for d in index.manifests if not _is_attestation(d.annotations)][:_MAX_CHILDREN]
+        newest: datetime | None = None
+        for child in children:
+            with self._lock:
+                known = self._children.get(child.digest)
+            if known is None:
+                try:
+                    known = self._time_of(client, repository, child.digest, depth=depth + 1)
+                except NotFound:
+                    known = "child manifest missing"
+                with self._lock:
+                    self._children[child.digest] = known
+            if isinstance(known, datetime) and (newest is None or known > newest):
+                newest = known
+        if newest is None:
+            return "the index has no annotation and no child with a valid 'created' time"
+        return newest
+
+
+def _is_attestation(annotations: Mapping[str, str]) -> bool:
+    # BuildKit stores provenance/SBOM attestations as index children with platform unknown/unknown and this
+    # annotation (moby/buildkit docs/attestations/attestation-storage.md); they carry no image config time.
+    return annotations.get("vnd.docker.reference.type") == "attestation-manifest"
+
+
+def _problem(error: OciregError) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# ----------------------------------------------------------------------------------------------------- gather
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The tags of a repository as :func:`gather` found them, and how many requests it took per kind."""
+
+    states: tuple[TagState, ...]
+    source: str | None
+    distinct_digests: int
+
+
+def gather(
+    client: RegistryClient,
+    repository: Repository,
+    *,
+    needs_time: bool,
+    source: AgeSource | None = None,
+    jobs: int = 8,
+    on_step: Callable[[], None] | None = None,
+    on_phase: Callable[[str, int], None] | None = None,
+) -> Gathered:
+    """Every tag of ``repository`` with its digest (one HEAD per tag, ``jobs`` at a time) and, with
+    ``needs_time``, its time from ``source`` (default :class:`ConfigCreated`), once per distinct digest.
+
+    A tag that cannot be resolved or dated carries the reason; only an unreadable tag list raises.
+    ``on_phase(description, steps)`` announces each phase, ``on_step`` is called after each step (progress).
+    """
+    from ocireg.operations.check import check_digests
+
+    tags = list(dict.fromkeys(client.tags(repository)))
+    refs: list[tuple[str, Reference]] = []
+    invalid: dict[str, str] = {}
+    for tag in tags:
+        try:
+            refs.append((tag, Reference(repository, tag)))
+        except InvalidReference:
+            # The registry listed something that is not a tag: it never goes into a URL.
+            invalid[tag] = "the registry listed it, but it is not a valid tag"
+    if on_phase is not None:
+        on_phase("resolving tags", len(refs))
+
+    def resolved(index: int, result: object) -> None:
+        if on_step is not None:
+            on_step()
+
+    results = {r.text: r for r in check_digests(client, refs, jobs=jobs, on_result=resolved)}
+    digests: dict[str, Digest] = {}
+    problems: dict[str, str] = dict(invalid)
+    for tag, _ref in refs:
+        result = results[tag]
+        if result.digest is not None:
+            digests[tag] = result.digest
+        elif isinstance(result.error, NotFound):
+            problems[tag] = "gone: deleted since it was listed"
+        else:
+            problems[tag] = _problem(result.error) if result.error else "not resolved"
+    distinct = list(dict.fromkeys(digests.values()))
+    times: Mapping[Digest, datetime | str] = {}
+    used: str | None = None
+    if needs_time and distinct:
+        source = source or ConfigCreated()
+        used = source.name
+        if on_phase is not None:
+            on_phase(f"reading image dates ({used})", len(distinct))
+        times = source.times(client, repository, distinct, jobs=jobs, on_step=on_step)
+    states = []
+    for tag in tags:
+        digest = digests.get(tag)
+        answer = times.get(digest) if digest is not None else None
+        states.append(
+            TagState(
+                tag,
+                digest,
+                answer if isinstance(answer, datetime) else None,
+                problems.get(tag) or (answer if isinstance(answer, str) else None),
+            )
+        )
+    return Gathered(tuple(states), used, len(distinct))
+
+
+# ---------------------------------------------------------------------------------------------------- execute
+
+Status = Literal["deleted", "absent", "failed", "skipped"]
+INTERRUPTED_NOTE = "interrupted before this tag: not deleted"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one planned delete.
+
+    ``deleted``; ``absent`` (gone already: deleting is idempotent); ``failed`` with its ``error``; ``skipped``:
+    not attempted, either after an interrupt (``note``, no error) or because the registry refused the first
+    tag delete in a way that applies to every tag (``error`` is that refusal).
+    """
+
+    entry: PlanEntry
+    status: Status
+    error: OciregError | None = None
+    note: str | None = None
+
+
+def check_max_delete(plan: Plan, max_delete: int) -> None:
+    """Refuse (:class:`~ocireg.errors.Refused`, exit 2) a plan that deletes more than ``max_delete`` tags."""
+    count = len(plan.deletes)
+    if count > max_delete:
+        raise Refused(
+            f"the plan deletes {count} tags, more than --max-delete {max_delete}; nothing was deleted",
+            hint="check the plan (run without --yes), then raise --max-delete if it is right",
+        )
+
+
+def execute(
+    client: RegistryClient,
+    repository: Repository,
+    plan: Plan,
+    *,
+    untag: bool = False,
+    max_delete: int = DEFAULT_MAX_DELETE,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Delete the plan's ``delete`` entries one at a time (see the module docstring); return every outcome.
+
+    Raises :class:`~ocireg.errors.Refused` before any request when the plan exceeds ``max_delete``. A registry
+    without the OCI tag delete refuses the first tag (:class:`~ocireg.errors.Unsupported`, ``--untag`` named in
+    its hint); the rest are then skipped with that refusal, without a request each.
+    """
+    check_max_delete(plan, max_delete)
+    outcomes: list[Outcome] = []
+    refusal: Unsupported | None = None
+    for entry in plan.deletes:
+        if should_stop():
+            outcome = Outcome(entry, "skipped", note=INTERRUPTED_NOTE)
+        elif refusal is not None:
+            outcome = Outcome(
+                entry, "skipped", refusal, note="not attempted: the registry refused the first one"
+            )
+        else:
+            outcome = _delete_one(client, repository, entry, untag=untag)
+            if isinstance(outcome.error, Unsupported):
+                refusal = outcome.error
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes
+
+
+def _delete_one(client: RegistryClient, repository: Repository, entry: PlanEntry, *, untag: bool) -> Outcome:
+    from ocireg.operations.delete import delete
+
+    # tag@digest: delete() refuses when the tag no longer points to the planned image (moved since the plan).
+    ref = Reference(repository, entry.tag, entry.digest)
+    try:
+        result = delete(client, ref, mode="untag" if untag else "tag", ignore_missing=True)
+    except OciregError as exc:
+        return Outcome(entry, "failed", exc)
+    return Outcome(entry, "absent" if result.status == "absent" else "deleted")
