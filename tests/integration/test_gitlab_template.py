@@ -267,6 +267,11 @@ resolve:
 pin:
   extends: .ocireg-pin
   variables: {OCIREG_PIN_PATHS: docker-compose.yml}
+prune:
+  extends: .ocireg-prune
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule"
+  variables: {OCIREG_PRUNE_POLICY: "--match mr-* --older-than 14d", OCIREG_PRUNE_DELETE: "1"}
 deploy:
   needs: [resolve]
   script: ['./deploy.sh "$OCIREG_REFERENCE"']
@@ -346,3 +351,97 @@ def test_template_wait_and_pin(tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: P
         "pin": ("PASS", 0),
     }, pipeline
     assert compose.read_text() == COMPOSE.format(host=tls_rig.host).replace(':v1.2.3"', f':v1.2.3@{digest}"')
+
+
+PRUNE_PIPELINE = """\
+include:
+  - local: ocireg.gitlab-ci.yml
+
+prune-plan:
+  extends: .ocireg-prune
+  image: null
+  variables:
+    OCIREG_PRUNE_REPO: "{repo}"
+    OCIREG_PRUNE_POLICY: "--match mr-* --older-than 14d"
+
+prune-delete:
+  extends: .ocireg-prune
+  image: null
+  needs: [prune-plan]
+  variables:
+    OCIREG_PRUNE_REPO: "{repo}"
+    OCIREG_PRUNE_POLICY: "--match mr-* --older-than 14d --untag"
+    OCIREG_PRUNE_DELETE: "1"
+    OCIREG_USERNAME: alice          # the rig's job token has no delete right (GitLab's: see the rig)
+    OCIREG_PASSWORD: alice-password
+
+prune-unset:
+  extends: .ocireg-prune
+  image: null
+  allow_failure:
+    exit_codes: [2]
+"""
+
+
+def _push_dated(rig: Rig, repo: str, tag: str, days: int) -> None:
+    """A tiny OCI image whose config is ``days`` old (raw HTTP, as the rig seeds)."""
+    import datetime
+    import json
+
+    from rig.seed import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, layer_gzip
+
+    created = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+    layer, diff_id = layer_gzip(f"{repo}-{tag}")
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    with rig.pusher() as pusher:
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": pusher.put_blob(repo, config), "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER, "digest": pusher.put_blob(repo, layer), "size": len(layer)}],
+        }
+        pusher.put_manifest(repo, tag, json.dumps(manifest).encode(), OCI_MANIFEST)
+
+
+def test_template_prune_plans_then_deletes(
+    tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Path, tmp_path: Path
+) -> None:
+    """#17 Template: .ocireg-prune writes the plan (artifact ocireg-prune.txt, also in the log) and deletes
+    nothing unless OCIREG_PRUNE_DELETE is "1"; then it deletes exactly the planned tags; a job without a
+    policy is a usage error (exit 2). The policy's mr-* reaches ocireg unexpanded although files match it."""
+    _require_command(ocireg_bin, "prune")
+    import secrets
+
+    repo = f"group/project/prune-tpl-{secrets.token_hex(4)}"
+    for tag, days in (("mr-1", 30), ("mr-2", 2), ("main", 30)):
+        _push_dated(tls_rig, repo, tag, days)
+    project = make_project(tmp_path / "project", PRUNE_PIPELINE.format(repo=f"{tls_rig.host}/{repo}"))
+    (project / "mr-decoy").write_text("a file the shell would match for mr-*\n")
+
+    plan = run_pipeline(gitlab_ci_local, ocireg_bin, project, runner_variables(tls_rig), "prune-plan")
+    assert plan.code == 0, plan
+    assert plan.jobs == {"prune-plan": ("PASS", 0)}, plan
+    text = (project / "ocireg-prune.txt").read_text()
+    assert "delete 1, keep 2 (nothing changed" in text, text
+    assert "delete 1, keep 2" in plan.log("prune-plan")
+    assert tls_rig.get_manifest(repo, "mr-1").status_code == 200
+
+    pipeline = run_pipeline(gitlab_ci_local, ocireg_bin, project, runner_variables(tls_rig))
+    assert pipeline.code == 0, pipeline
+    assert pipeline.jobs == {
+        "prune-plan": ("PASS", 0),
+        "prune-delete": ("PASS", 0),
+        "prune-unset": ("WARN", 2),
+    }, pipeline
+    assert "set OCIREG_PRUNE_POLICY" in pipeline.log("prune-unset")
+    assert "pruned " in (project / "ocireg-prune.txt").read_text()
+    assert tls_rig.get_manifest(repo, "mr-1").status_code == 404
+    assert tls_rig.get_manifest(repo, "mr-2").status_code == 200
+    assert tls_rig.get_manifest(repo, "main").status_code == 200
