@@ -308,7 +308,8 @@ def test_pc_prune_registry_without_tag_delete_refuses_then_untag(token_rig: Rig)
     ref = f"{token_rig.host}/{repo}"
     code, doc, err = prune_json([ref, "--match", "mr-*", "--yes"])
     assert code == 6, err
-    assert "--untag" in err and "nothing was deleted" in err
+    assert "add --untag" in err and "nothing was deleted" in err
+    assert "--manifest" not in err  # prune never deletes by digest: delete's third way is not offered
     assert err.count("ocireg: error:") == 1  # one explanation, not one per tag
     outcomes = sorted(str(e.get("outcome")) for e in doc["tags"] if e["action"] == "delete")  # type: ignore[union-attr]
     assert outcomes == ["failed", "skipped"]
@@ -494,3 +495,21 @@ def test_ld_prune_2000_tags_within_request_and_memory_budget(
     assert len(proxy.deleted_tags[many_dated]) == 20
     delete_phase = [r for r in proxy.requests[before:] if r.method == "DELETE" and r.path != "/v2/"]
     assert len(delete_phase) == 20
+
+
+def test_pc_prune_progress_on_a_terminal_only(token_rig: Rig, tmp_path: Path) -> None:
+    """#17 Output: a progress display on a terminal (stderr a pty) while deleting; stdout stays plain text."""
+    from integration.test_progress import ANSI, run_with_pty_stderr
+
+    repo = fresh_repo("prune-tty")
+    with token_rig.pusher() as pusher:
+        for i in range(6):
+            push_dated(pusher, repo, f"mr-{i}", ago(30), f"{repo}-{i}")
+    env = {k: v for k, v in subprocess_env(ALICE_ENV).items() if k not in ("NO_COLOR", "OCIREG_PROGRESS")}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "100"})
+    argv = ["prune", f"{token_rig.host}/{repo}", "--match", "mr-*", "--untag", "--yes"]
+    code, stdout, terminal = run_with_pty_stderr(argv, env, tmp_path)
+    assert code == 0, terminal
+    assert "deleting" in terminal and ANSI.search(terminal)
+    assert not ANSI.search(stdout)
+    assert stdout.splitlines()[-1] == f"pruned {token_rig.host}/{repo}: 6 deleted; kept 0"

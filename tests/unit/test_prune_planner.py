@@ -201,7 +201,7 @@ def _policy(args: dict[str, Any], *, keep_last: bool = True) -> Policy:
     return Policy(**args)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(tags=TAGS, data=st.data())
 def test_pc_prune_property_kept_is_never_deleted(tags: list[TagState], data: st.DataObject) -> None:
     """#17 property: every tag excluded by --keep, latest, --keep-files or an unknown age is kept; every
@@ -220,7 +220,7 @@ def test_pc_prune_property_kept_is_never_deleted(tags: list[TagState], data: st.
             assert (NOW - entry.time).total_seconds() >= policy.older_than
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(tags=TAGS, n=st.integers(0, 15), by=st.sampled_from(["created", "semver", "name"]))
 def test_pc_prune_property_keep_last_keeps_min_n_candidates(tags: list[TagState], n: int, by: str) -> None:
     """#17 property: --keep-last N (alone) keeps exactly min(N, candidates); the kept are the newest."""
@@ -232,7 +232,7 @@ def test_pc_prune_property_keep_last_keeps_min_n_candidates(tags: list[TagState]
     assert len(plan.deletes) == len(candidates) - len(by_keep_last)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tags=TAGS, data=st.data())
 def test_pc_prune_property_idempotent(tags: list[TagState], data: st.DataObject) -> None:
     """#17 property: deleting is idempotent — planning again over what is left deletes nothing more (for a
@@ -246,7 +246,7 @@ def test_pc_prune_property_idempotent(tags: list[TagState], data: st.DataObject)
     assert actions(second) == {t: a for t, a in actions(first).items() if t not in deleted}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tags=TAGS, data=st.data())
 def test_pc_prune_property_keep_last_converges(tags: list[TagState], data: st.DataObject) -> None:
     """#17 property: with --keep-last, a second run over what is left deletes nothing more either: the N

@@ -174,7 +174,7 @@ class PlanEntry:
 
 @dataclass(frozen=True)
 class Plan:
-    """Every tag of the repository with its action, in the registry's order."""
+    """Every tag of the repository with its action, sorted by tag name."""
 
     entries: tuple[PlanEntry, ...]
     now: datetime
@@ -221,7 +221,11 @@ def plan_prune(tags: Sequence[TagState], policy: Policy, *, now: datetime) -> Pl
                 )
                 continue
         decided[state.tag] = ("delete", _delete_reason(state, policy, now))
-    entries = tuple(PlanEntry(s.tag, s.digest, s.time, decided[s.tag][0], decided[s.tag][1]) for s in unique)
+    # Sorted by name: the registry's order differs between registries (and runs); plans should diff cleanly.
+    entries = tuple(
+        PlanEntry(s.tag, s.digest, s.time, decided[s.tag][0], decided[s.tag][1])
+        for s in sorted(unique, key=lambda s: s.tag)
+    )
     return Plan(entries, now)
 
 
@@ -596,6 +600,15 @@ def _delete_one(client: RegistryClient, repository: Repository, entry: PlanEntry
     ref = Reference(repository, entry.tag, entry.digest)
     try:
         result = delete(client, ref, mode="untag" if untag else "tag", ignore_missing=True)
+    except Unsupported as exc:
+        if not untag and exc.hint and "--untag" in exc.hint:
+            # The registry has no tag delete (not "deletes disabled"): name prune's way out, not delete's
+            # --manifest, which prune never uses (it would take other tags with the image).
+            exc.hint = (
+                "add --untag: each tag gets a throw-away placeholder manifest, which is then deleted by digest; "
+                "other tags on the same image stay"
+            )
+        return Outcome(entry, "failed", exc)
     except OciregError as exc:
         return Outcome(entry, "failed", exc)
     return Outcome(entry, "absent" if result.status == "absent" else "deleted")
