@@ -127,39 +127,95 @@ def _link_value(text: str, i: int) -> tuple[Link, int]:
         params.setdefault(name, value)
 
 
+def _skip_value(text: str, i: int) -> int:
+    """The index of the comma that ends the (malformed) link-value starting at ``text[i]``, or ``len(text)``.
+
+    Commas inside ``<...>`` and quoted strings are data; an unclosed one runs to the end of the header value.
+    """
+    n = len(text)
+    while i < n:
+        char = text[i]
+        if char == ",":
+            return i
+        if char == "<":
+            end = text.find(">", i + 1)
+            i = n if end < 0 else end + 1
+        elif char == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+        else:
+            i += 1
+    return n
+
+
+def _parse_values(values: str | Sequence[str]) -> tuple[list[Link], LinkError | None]:
+    """Every link-value that parses, in order, and the first fault met (``None`` if there was none).
+
+    Each header line is parsed on its own (as regclient's ``httplink.Parse`` does), and within a line a
+    malformed link-value is skipped up to the comma that ends it: one broken link-value does not take the
+    valid ``rel="next"`` beside it down. Length and control characters are checked over all lines first and
+    refuse the whole header.
+    """
+    text = _join(values)
+    lines = [text] if isinstance(values, str) else [v for v in values if isinstance(v, str)]
+    links: list[Link] = []
+    first_error: LinkError | None = None
+    for line in lines:
+        i = 0
+        while True:
+            i = _skip_ows(line, i)
+            while i < len(line) and line[i] == ",":
+                i = _skip_ows(line, i + 1)
+            if i >= len(line):
+                break
+            try:
+                if line[i] != "<":
+                    raise LinkError(f"Link header: expected '<' at {escape(line[i])!r}")
+                link, i = _link_value(line, i)
+            except LinkError as exc:
+                first_error = first_error or exc
+                i = _skip_value(line, i)
+                continue
+            links.append(link)
+    return links, first_error
+
+
 def parse_link_header(values: str | Sequence[str]) -> list[Link]:
     """Parse one or more ``Link`` header values into links, in order.
 
     Accepts ``<uri>; rel="next"``, ``<uri>; rel=next``, several links separated by commas (commas inside
-    ``<...>`` and quoted strings are data), several header lines, and extra parameters. Raises only
-    :class:`LinkError`.
+    ``<...>`` and quoted strings are data), several header lines, and extra parameters. A malformed link-value
+    is skipped and the others are kept (#13 item 7). Raises only :class:`LinkError`: for an overlong header or
+    control characters, and when link-values were there but none of them parsed.
     """
-    text = _join(values)
-    links: list[Link] = []
-    i = 0
-    while True:
-        i = _skip_ows(text, i)
-        while i < len(text) and text[i] == ",":
-            i = _skip_ows(text, i + 1)
-        if i >= len(text):
-            return links
-        if text[i] != "<":
-            raise LinkError(f"Link header: expected '<' at {escape(text[i])!r}")
-        link, i = _link_value(text, i)
-        links.append(link)
+    links, error = _parse_values(values)
+    if error is not None and not links:
+        raise error
+    return links
 
 
 def next_link(values: str | Sequence[str] | None) -> str | None:
     """The target of the ``rel="next"`` link, or ``None`` when there is none.
 
-    Two different ``next`` targets are ambiguous and raise :class:`LinkError`.
+    A malformed link-value beside a valid ``rel="next"`` is ignored. Without a valid ``next``, a malformed
+    link-value raises :class:`LinkError` instead of answering "no next page": it may have been the next link,
+    and a listing silently cut after its first page would be a wrong answer. Two different ``next`` targets
+    are ambiguous and raise :class:`LinkError` too (regclient takes the first; ocireg cannot know which page
+    is the real one).
     """
     if values is None or (not isinstance(values, str) and not values):
         return None
-    targets = {link.target for link in parse_link_header(values) if "next" in link.rels}
+    links, error = _parse_values(values)
+    targets = {link.target for link in links if "next" in link.rels}
     if len(targets) > 1:
         raise LinkError('Link header has more than one different rel="next" target')
-    return targets.pop() if targets else None
+    if targets:
+        return targets.pop()
+    if error is not None:
+        raise error
+    return None
 
 
 def _port(scheme: str, port: int | None) -> int | None:

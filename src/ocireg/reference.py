@@ -21,7 +21,14 @@ Grammar (github.com/distribution/reference, ``reference.go``)::
 
 The first ``/``-separated component is a domain only if it contains ``.`` or ``:`` or is ``localhost``;
 otherwise the name lives on Docker Hub (``docker.io``), where one-component names get the ``library/``
-prefix. The full normalised name (``domain/path``) may have at most 255 characters.
+prefix. The repository path (without the domain, with Docker Hub's ``library/``) may have at most 255
+characters, as in current distribution/reference (``RepositoryNameTotalLengthMax``, checked on the path since
+v0.6.0): ``example.com/`` + 255 characters is valid.
+
+Where ocireg differs from distribution/reference: a first component with upper-case letters (``Docker/app``)
+is a registry host to Docker (``splitDockerDomain``: "uppercase namespaces are not allowed"); ocireg refuses
+the reference instead (exit 2), because such a name is almost always a mistyped Docker Hub namespace and
+credentials must not go to a host nobody meant.
 """
 
 from __future__ import annotations
@@ -58,10 +65,13 @@ DOCKER_HUB_API = "registry-1.docker.io"
 #: Host names that all mean Docker Hub; they normalise to :data:`DOCKER_HUB`.
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
+#: Longest repository path (the name without its domain), distribution/reference ``RepositoryNameTotalLengthMax``.
 NAME_TOTAL_LENGTH_MAX = 255
 TAG_LENGTH_MAX = 128
 #: Supported digest algorithms and the exact number of hex digits each one has.
 DIGEST_ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
+
+_IMAGE_ID = re.compile(r"[a-f0-9]{64}")
 
 # Messages quote user text; very long input is cut so a message stays readable.
 _QUOTE_MAX = 200
@@ -246,9 +256,15 @@ class Registry:
 
     @property
     def is_loopback(self) -> bool:
-        """``localhost``, 127.0.0.0/8 or ``::1`` (or ``::ffff:127.x.y.z``): the hosts that may use HTTP."""
+        """``localhost`` and ``*.localhost``, 127.0.0.0/8 or ``::1`` (or ``::ffff:127.x.y.z``): the hosts that may
+        use HTTP.
+
+        ``*.localhost`` names are loopback by RFC 6761 §6.3 (resolvers should answer them with the loopback
+        address), as the realm policy already treats them; the transport still checks that the address it
+        connected to is a loopback one before it falls back to plain HTTP.
+        """
         host = self.hostname
-        if host == "localhost":
+        if host == "localhost" or host.endswith(".localhost"):
             return True
         try:
             address = ipaddress.ip_address(host)
@@ -417,8 +433,8 @@ class Repository:
             path = f"library/{path}"
             object.__setattr__(self, "path", path)
         problem = _path_problem(path)
-        if problem is None and len(self.registry.name) + 1 + len(path) > NAME_TOTAL_LENGTH_MAX:
-            problem = f"repository name longer than {NAME_TOTAL_LENGTH_MAX} characters"
+        if problem is None and len(path) > NAME_TOTAL_LENGTH_MAX:
+            problem = f"repository path longer than {NAME_TOTAL_LENGTH_MAX} characters ({len(path)})"
         if problem is not None:
             raise _raise("repository", f"{self.registry.name}/{path}", problem)
 
@@ -508,6 +524,9 @@ def _parse(text: str, default_tag: str | None, kind: str) -> Reference:
         _check_characters(text)
         if "://" in text:
             raise _Problem("a reference has no scheme; remove the 'https://' part")
+        if _IMAGE_ID.fullmatch(text):
+            # distribution/reference ParseNormalizedNamed: "cannot specify 64-byte hexadecimal strings"
+            raise _Problem("a 64-digit hex string is an image ID, not a repository name")
         rest, at, digest_text = text.partition("@")
         digest: Digest | None = None
         if at:
@@ -538,8 +557,8 @@ def _parse(text: str, default_tag: str | None, kind: str) -> Reference:
         problem = _path_problem(path)
         if problem is not None:
             raise _Problem(problem)
-        if len(registry.name) + 1 + len(path) > NAME_TOTAL_LENGTH_MAX:
-            raise _Problem(f"repository name longer than {NAME_TOTAL_LENGTH_MAX} characters")
+        if len(path) > NAME_TOTAL_LENGTH_MAX:
+            raise _Problem(f"repository path longer than {NAME_TOTAL_LENGTH_MAX} characters ({len(path)})")
         if tag is None and digest is None:
             tag = default_tag
         return Reference(Repository(registry, path), tag, digest)

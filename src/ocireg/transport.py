@@ -38,6 +38,8 @@ from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
 from ocireg.text import KnownSecrets, escape
 
 if TYPE_CHECKING:
+    import socket
+
     from ocireg.reference import Registry
 
 __all__ = [
@@ -409,7 +411,9 @@ class Transport:
         """Docker's rule for loopback registries: TLS if the port speaks it, else plain HTTP.
 
         The probe is a bare TLS handshake (no HTTP request), so it costs no request at the registry. ``None``
-        when nothing answers on the port: undecided, and nothing may be remembered (#14 item 8).
+        when nothing answers on the port: undecided, and nothing may be remembered (#14 item 8). A name
+        (``localhost``, ``*.localhost`` by RFC 6761) falls back to plain HTTP only when the address it
+        resolved to is a loopback one: a resolver that sends ``registry.localhost`` elsewhere gets HTTPS.
         """
         import socket
 
@@ -427,6 +431,8 @@ class Transport:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         try:
+            if not _peer_is_loopback(sock):
+                return "https"
             with ctx.wrap_socket(sock, server_hostname=hostname) as tls:
                 tls.settimeout(timeout)
             return "https"
@@ -704,6 +710,19 @@ def _policy_names(host: str, port: int) -> tuple[str, ...]:
 def _origin(url: str) -> tuple[str, str, int]:
     target = split_url(url)
     return (target.scheme, target.host, target.port)
+
+
+def _peer_is_loopback(sock: socket.socket) -> bool:
+    """Whether ``sock`` is connected to a loopback address (127.0.0.0/8, ``::1``, ``::ffff:127.x.y.z``)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(sock.getpeername()[0].partition("%")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def _proxy_exempt(host: str, no_proxy: tuple[str, ...]) -> bool:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 from pathlib import Path
 
 import pytest
 
 from clirunner import creds, run_cli
 from rig import Rig
-from rig.faultproxy import Rule, add_header, rewrite_header
+from rig.faultproxy import Rule, add_header, paginate, rewrite_header
 from rig.proxy_fixtures import FaultProxyFactory
 from rig.seed import SeededManifest
 from rig.tokenserver import ALICE, ALICE_PASSWORD
@@ -152,3 +153,88 @@ def test_bi_only_malformed_challenges_is_a_registry_error(
     result = run_cli(["exists", "--plain-http", proxy.netloc, f"{proxy.netloc}/{PROJECT}:oci"], ALICE_ENV)
     assert result.code == 6, result.err
     assert "WWW-Authenticate" in result.err
+
+
+# ---------------------------------------------------------------------------------------------- item 5
+
+
+def test_bi_long_repository_path_on_a_long_host_reaches_the_registry(open_rig: Rig) -> None:
+    """#13 item 5: a long path is valid whatever the host's length (host + path > 255): digest reaches the
+    registry instead of refusing the reference (exit 2 before); a path over 255 is still refused."""
+    # 242 characters: as long as distribution 2.8 itself takes (it answers 500 from about 245 on)
+    path = "group/" + "/".join(["p" * 60] * 3) + "/" + "q" * 53
+    assert len(path) == 242
+    with open_rig.pusher() as pusher:
+        seeded = pusher.push_image(path, "v1", label="long-path")
+    ref = f"{open_rig.host}/{path}:v1"
+    assert len(ref.rsplit(":", 1)[0]) > 255
+    result = run_cli(["digest", ref])
+    assert result.code == 0, result.err
+    assert result.out.strip() == seeded.digest
+    too_long = run_cli(["exists", f"{open_rig.host}/{path}{'q' * 14}:v1"])
+    assert too_long.code == 2
+    assert "longer than 255" in too_long.err
+
+
+# ---------------------------------------------------------------------------------------------- item 6
+
+
+def test_sec_dot_localhost_registry_falls_back_to_plain_http(
+    open_rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#13 item 6: ``registry.localhost:PORT`` is loopback (RFC 6761) and, like ``localhost``, falls back to
+    plain HTTP when its port does not speak TLS. The machine's resolver is made to answer ``*.localhost`` with
+    127.0.0.1, as systemd-resolved and RFC 6761 §6.3 resolvers do (glibc's files+dns here does not)."""
+    real = socket.getaddrinfo
+
+    def rfc6761(host: object, *args: object, **kwargs: object) -> object:
+        if host in ("registry.localhost", "notlocalhost.example"):  # only loopback is ever contacted
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rfc6761)
+    port = open_rig.host.rpartition(":")[2]
+    ref = f"registry.localhost:{port}/{PROJECT}:oci"
+    result = run_cli(["digest", "--no-token-cache", ref])
+    assert result.code == 0, result.err
+    assert result.out.strip() == open_rig.seeded.digest(PROJECT, "oci")
+    # Not a suffix match: a name merely ending in "localhost" is not loopback and gets no plain-HTTP fallback
+    # (even though it resolves to 127.0.0.1 here: the name decides, as for any other registry).
+    other = run_cli(["digest", "--no-token-cache", f"notlocalhost.example:{port}/{PROJECT}:oci"])
+    assert other.code == 5
+
+
+# ---------------------------------------------------------------------------------------------- item 7
+
+
+def _with_broken_link_value(old: str | None) -> str | None:
+    return f'</v2/elsewhere> rel=broken, {old}, <unclosed; rel="x' if old else None
+
+
+def test_bi_link_with_a_malformed_value_still_pages(
+    token_rig: Rig, fault_proxy_factory: FaultProxyFactory
+) -> None:
+    """#13 item 7: the proxy pages tags two at a time and puts malformed link-values before and after each
+    ``rel="next"``: every tag still comes back, exactly once."""
+    proxy = fault_proxy_factory(token_rig.url)
+    proxy.set_rules(
+        [
+            Rule(
+                "GET",
+                r"/tags/list",
+                [
+                    paginate(2),
+                    rewrite_header("Link", _with_broken_link_value),
+                ],
+            )
+        ]
+    )
+    result = run_cli(
+        ["tags", "-o", "json", "--sort", "none", "--plain-http", proxy.netloc, f"{proxy.netloc}/{PROJECT}"],
+        ALICE_ENV,
+    )
+    assert result.code == 0, result.err
+    expected = list(token_rig.seeded.tags(PROJECT))
+    assert len(expected) > 2
+    assert json.loads(result.out)["tags"] == expected
+    assert proxy.count("GET", r"/tags/list") >= len(expected) // 2
