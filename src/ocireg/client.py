@@ -226,14 +226,21 @@ class RegistryClient:
         """A fresh deadline for one operation (``config.deadline`` seconds)."""
         return Deadline(self.config.deadline)
 
-    def credential_for(self, registry: Registry) -> Credential:
-        """The credential used for ``registry``, looked up once (a helper runs at most once per registry)."""
+    def credential_for(self, registry: Registry, path: str | None = None) -> Credential:
+        """The credential used for ``registry`` (for the repository ``path`` in it, if given), looked up once.
+
+        With ``path``, a lookup that knows per-repository keys (``Chain.lookup_in``: the containers auth files'
+        ``host/group/project`` keys) is asked for the repository; a helper still runs at most once per registry
+        (the sources cache its answer per host).
+        """
+        key = registry.name if path is None else f"{registry.name}/{path}"
         with self._cred_lock:
-            found = self._credentials.get(registry.name)
+            found = self._credentials.get(key)
             if found is None:
-                found = self._lookup.lookup(registry)
+                scoped = getattr(self._lookup, "lookup_in", None) if path is not None else None
+                found = scoped(registry, path) if scoped is not None else self._lookup.lookup(registry)
                 _check_sendable(found)
-                self._credentials[registry.name] = found
+                self._credentials[key] = found
             return found
 
     # -- the one request path -------------------------------------------------------------------------------
@@ -257,7 +264,7 @@ class RegistryClient:
         is answered (one token request), and once more at most on ``insufficient_scope`` or ``invalid_token``.
         """
         base = self._base_url(registry, deadline)
-        credential = self.credential_for(registry)
+        credential = self.credential_for(registry, _scope_repository(scopes))
         release = self._join_first_wave(registry, deadline)
         try:
             try:
@@ -1277,6 +1284,20 @@ def _header_digest(headers: Headers, what: str) -> Digest | None:
     except InvalidReference as exc:
         # A digest from the server goes into URLs and output: validate before use (BI: malformed digests).
         raise ProtocolViolation(f"{what}: the registry sent an invalid Docker-Content-Digest header") from exc
+
+
+def _scope_repository(scopes: tuple[str, ...]) -> str | None:
+    """The repository a request is about: the first ``repository:NAME:ACTIONS`` scope it asks for.
+
+    Every repository request passes its repository's scope first (a blob mount lists the destination before
+    the source), so per-repository credentials follow the repository written to or read from.
+    """
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        if kind == "repository":
+            name = rest.rpartition(":")[0]
+            return name or None
+    return None
 
 
 def _same_resources(scopes: tuple[str, ...], extra: str | None) -> str | None:

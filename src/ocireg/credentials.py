@@ -1,23 +1,28 @@
 """Credentials: where ocireg finds a username/password or token for a registry, and in which order.
 
-Precedence (DESIGN §3; the README repeats it). For each registry the first source that has a credential wins:
+Precedence (docs/architecture.md §3; the README repeats it). For each registry the first source that has a credential wins:
 
 1. explicit: ``--username`` + ``--password-stdin`` (:class:`StaticSource`), then
    ``OCIREG_USERNAME``/``OCIREG_PASSWORD`` (:class:`EnvSource`);
 2. GitLab CI, only for ``CI_REGISTRY`` (the adapter's source, passed in as ``extra`` by the CLI);
 3. ``DOCKER_AUTH_CONFIG`` (:class:`DockerAuthConfigSource`: JSON in ``config.json`` format, as GitLab
    runners use);
-4. ``REGISTRY_AUTH_FILE``, then ``${XDG_RUNTIME_DIR}/containers/auth.json``, then
-   ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json`` (:class:`ConfigFileSource`). Within one file,
-   per host: ``credHelpers[host]`` > ``credsStore`` > ``auths[host]``. As in Docker, the chosen helper or
+4. the containers auth files in containers-auth.json(5) order: ``REGISTRY_AUTH_FILE``, then
+   ``${XDG_RUNTIME_DIR}/containers/auth.json``, then ``${XDG_CONFIG_HOME:-~/.config}/containers/auth.json``;
+   then ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json`` (:class:`ConfigFileSource`). Within one
+   file, per host: ``credHelpers[host]`` > ``credsStore`` > ``auths``. As in Docker, the chosen helper or
    store is authoritative for that file: when it has no credential for the host, the file has none (``auths``
-   is not consulted behind its back);
+   is not consulted behind its back). In the containers files an ``auths`` key may name a namespace
+   (``host/group/project``): the longest namespace of the repository wins, then the host key
+   (containers/image ``pkg/docker/config``); Docker's ``config.json`` and ``DOCKER_AUTH_CONFIG`` (the same
+   format) are matched by host only, as Docker reads them, so a check uses the account ``docker pull`` will;
 5. anonymous.
 
-Keys match the exact normalised ``host[:port]`` only: the Docker Hub aliases (``docker.io``,
+Host keys match the exact normalised ``host[:port]`` only: the Docker Hub aliases (``docker.io``,
 ``index.docker.io``, ``https://index.docker.io/v1/``, ``registry-1.docker.io``) are one key; a scheme and the
-``/v1/`` or ``/v2/`` path of old URL-style keys are ignored; keys naming a repository (podman's
-``host/namespace`` keys) are ignored. There is no prefix or substring matching.
+``/v1/`` or ``/v2/`` path of old URL-style keys are ignored. Namespace keys match whole path components
+(``host/group`` covers ``host/group/app``, never ``host/groupie``). There is no other prefix or substring
+matching.
 
 A broken source (malformed file, missing, failing or hanging helper) raises
 :class:`~ocireg.errors.CredentialError` naming the file or the helper; it never falls through silently to the
@@ -70,6 +75,7 @@ __all__ = [
     "erase_credential",
     "held_secrets",
     "helper_server_url",
+    "namespace_key",
     "registry_key",
     "run_helper",
     "store_credential",
@@ -242,7 +248,7 @@ class _AuthDocument:
     The top-level structure is validated up front; an ``auths`` entry is validated when its host is asked for.
     """
 
-    def __init__(self, doc: object, *, origin: str) -> None:
+    def __init__(self, doc: object, *, origin: str, namespaces: bool = False) -> None:
         self.origin = origin
         if not isinstance(doc, dict):
             raise self._error("is not a JSON object")
@@ -267,12 +273,43 @@ class _AuthDocument:
         self.store: str | None = store
         self.auths: dict[str, tuple[str, object]] = _index_by_registry(auths)
         self.helpers: dict[str, tuple[str, object]] = _index_by_registry(helpers)
+        # Per-repository keys ("host/group/project"): read in the containers auth files, listed as ignored in
+        # Docker's files (see ConfigFileSource).
+        self.namespaces = namespaces
+        self.namespace_keys: dict[str, tuple[str, object]] = {}
+        for key, value in auths.items():
+            name = namespace_key(key) if isinstance(key, str) else None
+            if name is not None:
+                self.namespace_keys.setdefault(name, (key, value))
 
     def _error(self, what: str, *, hint: str | None = None) -> CredentialError:
         return CredentialError(
             f"{self.origin}: {what}",
             hint=hint or f"fix or remove {self.origin}; it must be in docker config.json format",
         )
+
+    def uses_helper(self, registry: Registry) -> bool:
+        """True when ``credHelpers[host]`` or ``credsStore`` answers for ``registry`` (then ``auths`` is not read)."""
+        return registry.name in self.helpers or self.store is not None
+
+    def from_namespace(
+        self, registry: Registry, path: str
+    ) -> tuple[str, tuple[Credential | None, str]] | None:
+        """The longest ``auths`` key naming a namespace of ``registry/path`` and what it holds, if there is one.
+
+        containers-auth.json(5) and containers/image (``pkg/docker/config/config.go`` ``authKeyLookupOrder``):
+        ``host/a/b/c`` is looked up as ``host/a/b/c``, ``host/a/b``, ``host/a``; whole path components only.
+        The longest key present decides for this file, even when its entry holds nothing (as there).
+        """
+        if not self.namespaces or not self.namespace_keys:
+            return None
+        parts = path.split("/")
+        for end in range(len(parts), 0, -1):
+            name = f"{registry.name}/{'/'.join(parts[:end])}"
+            found = self.namespace_keys.get(name)
+            if found is not None:
+                return name, self._from_entry(found, namespace=True)
+        return None
 
     def resolve(
         self, registry: Registry, *, env: Mapping[str, str], timeout: float
@@ -301,8 +338,29 @@ class _AuthDocument:
     def _from_auths(self, registry: Registry) -> tuple[Credential | None, str]:
         host = registry.name
         found = self.auths.get(host)
+        ignored = self._ignored_namespaces(host)
         if found is None:
-            return None, f"no entry for {host}"
+            return None, f"no entry for {host}{ignored}"
+        cred, outcome = self._from_entry(found)
+        return cred, outcome + ignored
+
+    def _ignored_namespaces(self, host: str) -> str:
+        """For ``auth explain``: namespace keys for ``host`` that a Docker-format source does not read."""
+        if self.namespaces:
+            return ""
+        keys = [key for name, (key, _) in self.namespace_keys.items() if name.startswith(f"{host}/")]
+        if not keys:
+            return ""
+        shown = ", ".join(_show_key(key) for key in keys[:3]) + (", ..." if len(keys) > 3 else "")
+        return f" (per-repository keys are not read here, as Docker does not read them: {shown})"
+
+    def _from_entry(
+        self, found: tuple[str, object], *, namespace: bool = False
+    ) -> tuple[Credential | None, str]:
+        """The credential an ``auths`` entry holds (``found`` = original key, value) and the outcome text.
+
+        A credential from a per-repository key names that key in its source (it shows in error messages).
+        """
         key, entry = found
         where = f'"auths" entry {_show_key(key)}'
         if not isinstance(entry, dict):
@@ -325,17 +383,18 @@ class _AuthDocument:
             password=password or None,
             identity_token=fields["identitytoken"],
             registry_token=fields["registrytoken"],
-            source=f"{self.origin} (auths)",
+            source=f"{self.origin} (auths {_show_key(key)})" if namespace else f"{self.origin} (auths)",
         )
         if cred.is_anonymous:
             return None, f"entry {_show_key(key)} holds no credential"
-        return cred, f"found {cred.describe()}"
+        return cred, f"found {cred.describe()}, key {_show_key(key)}"
 
     def stored_secrets(self) -> set[str]:
         """The ``auth``, ``password``, ``identitytoken`` and ``registrytoken`` strings of every entry, and the
         password inside each ``auth``; entries that would not parse are skipped (a lookup reports them)."""
         found: set[str] = set()
-        for _, entry in self.auths.values():
+        # per-repository entries hold credentials too (#13 item 3), also where ocireg does not read them
+        for _, entry in [*self.auths.values(), *self.namespace_keys.values()]:
             if not isinstance(entry, dict):
                 continue
             for name in ("auth", "password", "identitytoken", "registrytoken"):
@@ -430,6 +489,25 @@ class _DocumentSource:
             doc = self._doc
         return doc.stored_secrets() if doc is not None else set()
 
+    def lookup_explained_in(self, registry: Registry, path: str) -> tuple[Credential | None, str]:
+        """Like :meth:`lookup_explained`, for the repository ``registry/path``: a per-repository key of a
+        containers auth file wins over the host key (longest namespace first), unless a credential helper or
+        store answers for the host. Helper answers stay cached per host."""
+        with self._lock:
+            if not self._loaded:
+                self._doc = self._load()
+                self._loaded = True
+            doc = self._doc
+        if doc is not None and not doc.uses_helper(registry):
+            hit = doc.from_namespace(registry, path)
+            if hit is not None:
+                return hit[1]
+        return self.lookup_explained(registry)
+
+    def lookup_in(self, registry: Registry, path: str) -> Credential | None:
+        """The credential for the repository ``registry/path`` (see :meth:`lookup_explained_in`)."""
+        return self.lookup_explained_in(registry, path)[0]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
@@ -458,7 +536,15 @@ class DockerAuthConfigSource(_DocumentSource):
 
 
 class ConfigFileSource(_DocumentSource):
-    """A docker ``config.json`` or podman ``auth.json``. A missing file is no source (``None``, silently)."""
+    """A docker ``config.json`` or podman ``auth.json``. A missing file is no source (``None``, silently).
+
+    ``namespaces``: read per-repository ``auths`` keys (``host/group/project``), as the containers auth files
+    (containers-auth.json(5)) allow: the longest namespace of the repository wins, then the host. Docker's own
+    ``config.json`` is read with ``namespaces=False``, as Docker reads it: by host only (docker/cli
+    ``cli/config/configfile``). containers/image also reads namespace keys from Docker's file, as "an
+    extension"; ocireg does not, so that a gate checks with the account ``docker pull`` will use, and
+    ``auth explain`` lists the keys it did not read.
+    """
 
     def __init__(
         self,
@@ -467,10 +553,12 @@ class ConfigFileSource(_DocumentSource):
         env: Mapping[str, str],
         helper_timeout: float = 10.0,
         label: str | None = None,
+        namespaces: bool = False,
     ) -> None:
         super().__init__(env, helper_timeout)
         self.path = Path(path)
         self.name = label or str(path)
+        self.namespaces = namespaces
         self._missing_text = "file not found"
 
     def _load(self) -> _AuthDocument | None:
@@ -494,7 +582,7 @@ class ConfigFileSource(_DocumentSource):
                 f"{origin}: not valid JSON",
                 hint=f"fix or remove {origin}; it must be in docker config.json format",
             ) from None
-        return _AuthDocument(doc, origin=origin)
+        return _AuthDocument(doc, origin=origin, namespaces=self.namespaces)
 
 
 # ------------------------------------------------------------------------------------------------------ Chain
@@ -514,22 +602,36 @@ class Chain:
                 return cred
         return self._anonymous(registry)
 
+    def lookup_in(self, registry: Registry, path: str) -> Credential:
+        """The credential for the repository ``registry/path``: as :meth:`lookup`, but a source that knows
+        per-repository keys (the containers auth files) is asked for the repository."""
+        for source in self.sources:
+            scoped = getattr(source, "lookup_in", None)
+            cred = scoped(registry, path) if scoped is not None else source.lookup(registry)
+            if cred is not None:
+                return cred
+        return self._anonymous(registry)
+
     def _anonymous(self, registry: Registry) -> Credential:
         names = ", ".join(source.name for source in self.sources) or "no sources"
         return Credential(source=f"anonymous (no credential for {registry.name} in: {names})")
 
-    def explain(self, registry: Registry) -> list[tuple[str, str]]:
+    def explain(self, registry: Registry, path: str | None = None) -> list[tuple[str, str]]:
         """``(source name, outcome)`` for each source consulted, in order, then the result; never a secret.
 
-        Stops at the first source with a credential. A broken source gives an outcome starting with
-        ``error:`` and ends the list (a lookup would fail there); this method itself never raises
-        :class:`~ocireg.errors.CredentialError`.
+        With ``path`` (the repository within ``registry``), sources with per-repository keys are asked for the
+        repository, and the outcome names the key that matched. Stops at the first source with a credential.
+        A broken source gives an outcome starting with ``error:`` and ends the list (a lookup would fail
+        there); this method itself never raises :class:`~ocireg.errors.CredentialError`.
         """
         rows: list[tuple[str, str]] = []
         for source in self.sources:
             explained = getattr(source, "lookup_explained", None)
+            scoped = getattr(source, "lookup_explained_in", None) if path is not None else None
             try:
-                if explained is not None:
+                if scoped is not None and path is not None:
+                    cred, outcome = scoped(registry, path)
+                elif explained is not None:
                     cred, outcome = explained(registry)
                 else:
                     cred = source.lookup(registry)
@@ -550,21 +652,38 @@ class Chain:
 def docker_sources(
     env: Mapping[str, str], home: Path, *, helper_timeout: float = 10.0
 ) -> list[CredentialSource]:
-    """DESIGN §3 items 3–4 in order: ``DOCKER_AUTH_CONFIG``, ``REGISTRY_AUTH_FILE``,
-    ``${XDG_RUNTIME_DIR}/containers/auth.json``, ``$DOCKER_CONFIG/config.json`` else
-    ``HOME/.docker/config.json``.
+    """Precedence items 3–4 in order: ``DOCKER_AUTH_CONFIG``; the containers auth files in
+    containers-auth.json(5) order, ``REGISTRY_AUTH_FILE``, ``${XDG_RUNTIME_DIR}/containers/auth.json`` (podman's
+    file on Linux), ``${XDG_CONFIG_HOME:-HOME/.config}/containers/auth.json`` (podman's file on macOS and
+    Windows, and for rootless setups without a runtime directory); then ``$DOCKER_CONFIG/config.json`` else
+    ``HOME/.docker/config.json``. The containers files read per-repository keys; the Docker-format sources
+    do not (see :class:`ConfigFileSource`).
     """
     sources: list[CredentialSource] = [DockerAuthConfigSource(env, helper_timeout=helper_timeout)]
     auth_file = env.get("REGISTRY_AUTH_FILE")
     if auth_file:
-        sources.append(ConfigFileSource(Path(auth_file), env=env, helper_timeout=helper_timeout))
+        sources.append(
+            ConfigFileSource(Path(auth_file), env=env, helper_timeout=helper_timeout, namespaces=True)
+        )
     runtime_dir = env.get("XDG_RUNTIME_DIR")
     if runtime_dir:
         sources.append(
             ConfigFileSource(
-                Path(runtime_dir) / "containers" / "auth.json", env=env, helper_timeout=helper_timeout
+                Path(runtime_dir) / "containers" / "auth.json",
+                env=env,
+                helper_timeout=helper_timeout,
+                namespaces=True,
             )
         )
+    config_home = env.get("XDG_CONFIG_HOME") or str(Path(home) / ".config")
+    sources.append(
+        ConfigFileSource(
+            Path(config_home) / "containers" / "auth.json",
+            env=env,
+            helper_timeout=helper_timeout,
+            namespaces=True,
+        )
+    )
     docker_config = env.get("DOCKER_CONFIG")
     config_dir = Path(docker_config) if docker_config else Path(home) / ".docker"
     sources.append(ConfigFileSource(config_dir / "config.json", env=env, helper_timeout=helper_timeout))
@@ -641,6 +760,26 @@ def registry_key(text: str) -> str | None:
         return parse_registry(host).name
     except InvalidReference:
         return None
+
+
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*")
+
+
+def namespace_key(text: str) -> str | None:
+    """Normalise a per-repository ``auths`` key (``host[:port]/group[/project...]``) to ``registry.name/path``.
+
+    None for anything else: host-only keys, URL-style keys (a scheme), and keys whose path is not a
+    repository path (a tag, a digest, upper case, empty components), which containers/image refuses to
+    write (``validateKey``) and could never match a repository.
+    """
+    key = text.strip()
+    if _SCHEME.match(key):
+        return None
+    host, slash, path = key.partition("/")
+    if not slash or not path or not all(_PATH_COMPONENT.fullmatch(part) for part in path.split("/")):
+        return None
+    name = registry_key(host)
+    return None if name is None else f"{name}/{path}"
 
 
 def helper_server_url(registry: Registry) -> str:

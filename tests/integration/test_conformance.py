@@ -6,7 +6,9 @@ Each test names the issue item it covers; the transcribed reference cases themse
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import secrets
 import socket
 from pathlib import Path
@@ -18,7 +20,7 @@ from rig import Rig
 from rig.faultproxy import Rule, add_header, paginate, rewrite_header
 from rig.proxy_fixtures import FaultProxyFactory
 from rig.seed import SeededManifest
-from rig.tokenserver import ALICE, ALICE_PASSWORD
+from rig.tokenserver import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD
 
 ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
 PROJECT = "group/project"
@@ -238,3 +240,68 @@ def test_bi_link_with_a_malformed_value_still_pages(
     assert len(expected) > 2
     assert json.loads(result.out)["tags"] == expected
     assert proxy.count("GET", r"/tags/list") >= len(expected) // 2
+
+
+# ---------------------------------------------------------------------------------------------- items 2, 3
+
+
+def _auth(user: str, password: str) -> dict[str, str]:
+    return {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def _write(path: Path, auths: dict[str, dict[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"auths": auths}))
+    return path
+
+
+def test_sec_podman_persistent_auth_file_is_read(token_rig: Rig, isolated_env: Path) -> None:
+    """#13 item 2: ``${XDG_CONFIG_HOME}/containers/auth.json`` (podman's file on macOS, rootless) is read: the
+    private image is found with alice's login there (before: anonymous, access denied)."""
+    path = _write(
+        Path(os.environ["XDG_CONFIG_HOME"]) / "containers" / "auth.json",
+        {token_rig.host: _auth(ALICE, ALICE_PASSWORD)},
+    )
+    result = run_cli(["exists", token_rig.ref(PROJECT, "oci")])
+    assert result.code == 0, result.err
+    explain = run_cli(["auth", "explain", token_rig.ref(PROJECT, "oci")])
+    assert explain.code == 0, explain.err
+    assert str(path) in explain.out
+    assert ALICE_PASSWORD not in result.both + explain.both
+
+
+def test_sec_per_repository_key_wins_over_the_host_key(token_rig: Rig) -> None:
+    """#13 item 3: in podman's auth.json, ``host/group/project`` (alice) wins for that project over ``host``
+    (bob, no rights there); other repositories get bob's host entry; ``auth explain`` names the key that matched."""
+    host = token_rig.host
+    _write(
+        Path(os.environ["XDG_RUNTIME_DIR"]) / "containers" / "auth.json",
+        {host: _auth(BOB, BOB_PASSWORD), f"{host}/{PROJECT}": _auth(ALICE, ALICE_PASSWORD)},
+    )
+    assert run_cli(["exists", token_rig.ref(PROJECT, "oci")]).code == 0
+    nested = run_cli(["exists", token_rig.ref("group/sub/project/image", "latest")])
+    assert nested.code == 4, nested.err  # bob: denied (the namespace key does not cover group/sub)
+    explain = run_cli(["auth", "explain", "-o", "json", token_rig.ref(PROJECT, "oci")])
+    assert explain.code == 0, explain.err
+    outcomes = [row["outcome"] for row in json.loads(explain.out)["credentials"]["sources"]]
+    assert any(f"key '{host}/{PROJECT}'" in o and "user 'alice'" in o for o in outcomes), outcomes
+    # One batch, two repositories, two accounts: each reference is asked with its own credential.
+    batch = run_cli(["exists", token_rig.ref(PROJECT, "oci"), token_rig.ref("public/app", "latest")])
+    assert batch.code == 0, batch.err
+    assert ALICE_PASSWORD not in explain.both + batch.both
+    assert BOB_PASSWORD not in explain.both + batch.both
+
+
+def test_sec_docker_config_matches_by_host_only(token_rig: Rig) -> None:
+    """#13 item 3, as Docker reads its own file: a ``host/group/project`` key in ``~/.docker/config.json`` is not
+    read (bob's host entry is used, exit 4), and ``auth explain`` lists the key it did not read."""
+    host = token_rig.host
+    _write(
+        Path(os.environ["DOCKER_CONFIG"]) / "config.json",
+        {host: _auth(BOB, BOB_PASSWORD), f"{host}/{PROJECT}": _auth(ALICE, ALICE_PASSWORD)},
+    )
+    result = run_cli(["exists", token_rig.ref(PROJECT, "oci")])
+    assert result.code == 4, result.err
+    explain = run_cli(["auth", "explain", token_rig.ref(PROJECT, "oci")])
+    assert "per-repository keys are not read here" in explain.out
+    assert f"'{host}/{PROJECT}'" in explain.out

@@ -195,10 +195,16 @@ def test_docker_sources_order_and_names(tmp_path: Path, home: Path) -> None:
         "DOCKER_AUTH_CONFIG",
         str(tmp_path / "a.json"),
         str(tmp_path / "run" / "containers" / "auth.json"),
+        # #13 item 2: podman's persistent file (XDG_CONFIG_HOME unset: ~/.config)
+        str(home / ".config" / "containers" / "auth.json"),
         str(tmp_path / "dc" / "config.json"),
     ]
     names = [source.name for source in docker_sources({}, home)]
-    assert names == ["DOCKER_AUTH_CONFIG", str(home / ".docker" / "config.json")]
+    assert names == [
+        "DOCKER_AUTH_CONFIG",
+        str(home / ".config" / "containers" / "auth.json"),
+        str(home / ".docker" / "config.json"),
+    ]
 
 
 def test_default_chain_order(home: Path) -> None:
@@ -844,7 +850,10 @@ def test_explain_never_shows_secrets(tmp_path: Path, home: Path) -> None:
     assert rows == [
         ("OCIREG_USERNAME/OCIREG_PASSWORD", "not set"),
         ("DOCKER_AUTH_CONFIG", "no entry for registry.example.com"),
-        (str(tmp_path / "a.json"), f"found user 'alice' from {tmp_path / 'a.json'} (auths)"),
+        (
+            str(tmp_path / "a.json"),
+            f"found user 'alice' from {tmp_path / 'a.json'} (auths), key 'registry.example.com'",  # #13 item 3
+        ),
     ]
     for canary in CANARIES:
         assert canary not in repr(rows)

@@ -19,8 +19,11 @@ credentials, first match wins (per registry host):
   2. inside GitLab CI, for CI_REGISTRY only: CI_REGISTRY_USER/CI_REGISTRY_PASSWORD,
      then gitlab-ci-token/CI_JOB_TOKEN, then CI_DEPLOY_USER/CI_DEPLOY_PASSWORD
   3. DOCKER_AUTH_CONFIG (JSON, as GitLab runners use)
-  4. REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, $DOCKER_CONFIG/config.json
-     or ~/.docker/config.json (credHelpers > credsStore > auths)
+  4. REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+     ${XDG_CONFIG_HOME:-~/.config}/containers/auth.json (podman; a key may name a
+     namespace, host/group/project: the longest one wins, then the host), then
+     $DOCKER_CONFIG/config.json or ~/.docker/config.json (by host, as Docker)
+     (in each: credHelpers > credsStore > auths; 'ocireg auth explain' shows the pick)
   5. anonymous"""
 
 

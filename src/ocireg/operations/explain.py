@@ -146,8 +146,9 @@ def explain(
 def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Chain | None) -> None:
     registry = ref.registry
     if chain is not None:
-        report.sources = chain.explain(registry)
-    credential = client.credential_for(registry)  # a broken source raises CredentialError (exit 3)
+        report.sources = chain.explain(registry, ref.repository.path)
+    # the credential the requests for this repository use; a broken source raises CredentialError (exit 3)
+    credential = client.credential_for(registry, ref.repository.path)
     report.credential = credential.describe()
     report.username = credential.username
     report.anonymous = credential.is_anonymous
