@@ -205,6 +205,7 @@ class RegistryClient:
         self._cache = cache
         self.auth = Authenticator(self.transport, cache=cache)
         self._credentials: dict[str, Credential] = {}
+        self._identities: dict[Credential, Credential] = {}
         self._cred_lock = threading.Lock()
         self._first_wave: dict[str, threading.Event] = {}
         self._first_lock = threading.Lock()
@@ -240,6 +241,9 @@ class RegistryClient:
                 scoped = getattr(self._lookup, "lookup_in", None) if path is not None else None
                 found = scoped(registry, path) if scoped is not None else self._lookup.lookup(registry)
                 _check_sendable(found)
+                # One object per identity: its fingerprint (a deliberately slow hash) is computed once, not
+                # once per repository of a batch.
+                found = self._identities.setdefault(found, found)
                 self._credentials[key] = found
             return found
 

@@ -1,6 +1,7 @@
 """Credentials: where ocireg finds a username/password or token for a registry, and in which order.
 
-Precedence (docs/architecture.md §3; the README repeats it). For each registry the first source that has a credential wins:
+Precedence (docs/architecture.md §3; the README repeats it). For each registry the first source that has a
+credential wins:
 
 1. explicit: ``--username`` + ``--password-stdin`` (:class:`StaticSource`), then
    ``OCIREG_USERNAME``/``OCIREG_PASSWORD`` (:class:`EnvSource`);

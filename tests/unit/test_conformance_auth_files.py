@@ -272,3 +272,25 @@ def test_sec_auth_file_namespace_secrets_are_held(tmp_path: Path) -> None:
         )
         chain = Chain([ConfigFileSource(path, env={}, namespaces=namespaces)])
         assert "ns-secret-1" in held_secrets(chain)
+
+
+def test_sec_per_repository_lookup_keeps_one_identity_per_account(tmp_path: Path) -> None:
+    """#13 item 3: the client asks per repository, but one account stays one object (its fingerprint, a slow
+    hash, is computed once per batch); a namespace key gives another identity only where it matches."""
+    from ocireg.client import RegistryClient
+    from ocireg.credentials import EnvSource
+
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps({"auths": {"r.example.com/group": {"username": "alice", "password": "a"}}}))
+    chain = Chain(
+        [
+            ConfigFileSource(path, env={}, namespaces=True),
+            EnvSource({"OCIREG_USERNAME": "bob", "OCIREG_PASSWORD": "b"}),
+        ]
+    )
+    registry = parse_registry("r.example.com")
+    with RegistryClient(chain) as client:
+        one, two = client.credential_for(registry, "app/one"), client.credential_for(registry, "app/two")
+        assert one is two and one.username == "bob"
+        assert client.credential_for(registry, "group/app").username == "alice"
+        assert client.credential_for(registry) is one
