@@ -24,6 +24,8 @@ from rig.tokenserver import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD
 
 ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
 PROJECT = "group/project"
+# Inside project group/project (alice may pull), away from the seeded repository's tag list.
+VARIANTS_REPO = f"{PROJECT}/variants"
 
 # The issue's index: a v3 build listed first, the baseline amd64 image second, and an arm64/v9 build.
 VARIANT_PLATFORMS = (("linux", "amd64", "v3"), ("linux", "amd64", None), ("linux", "arm64", "v9"))
@@ -31,10 +33,10 @@ VARIANT_PLATFORMS = (("linux", "amd64", "v3"), ("linux", "amd64", None), ("linux
 
 @pytest.fixture(scope="module")
 def variant_index(token_rig: Rig) -> SeededManifest:
-    """An OCI index ``group/project:variants-<random>`` with the children [amd64/v3, amd64, arm64/v9] (raw seeding)."""
+    """An OCI index ``group/project/variants:variants-<random>`` with the children [amd64/v3, amd64, arm64/v9] (raw seeding)."""
     with token_rig.pusher() as pusher:
         return pusher.push_index(
-            PROJECT, f"variants-{secrets.token_hex(3)}", label="variants", platforms=VARIANT_PLATFORMS
+            VARIANTS_REPO, f"variants-{secrets.token_hex(3)}", label="variants", platforms=VARIANT_PLATFORMS
         )
 
 
@@ -58,7 +60,7 @@ def test_pc_digest_platform_takes_the_exact_variant(
     token_rig: Rig, variant_index: SeededManifest, asked: str, arch: str, variant: str | None
 ) -> None:
     """#13 item 1: ``digest --platform`` follows containerd's strict matcher on an index with variant children."""
-    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    ref = token_rig.ref(VARIANTS_REPO, variant_index.tag or "")
     result = run_cli(["digest", "--platform", asked, ref], ALICE_ENV)
     assert result.code == 0, result.err
     assert result.out.strip() == _child(variant_index, arch, variant).digest
@@ -68,7 +70,7 @@ def test_pc_digest_platform_without_its_variant_is_absent(
     token_rig: Rig, variant_index: SeededManifest
 ) -> None:
     """#13 item 1: ``--platform linux/arm64`` never takes arm64/v9: exit 1, the platforms listed, the way out named."""
-    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    ref = token_rig.ref(VARIANTS_REPO, variant_index.tag or "")
     result = run_cli(["digest", "--platform", "linux/arm64", ref], ALICE_ENV)
     assert result.code == 1, result.err
     assert "sha256:" not in result.out
@@ -78,7 +80,7 @@ def test_pc_digest_platform_without_its_variant_is_absent(
 
 def test_pc_inspect_platform_takes_the_exact_variant(token_rig: Rig, variant_index: SeededManifest) -> None:
     """#13 item 1: ``inspect --platform linux/amd64`` inspects the baseline child, not amd64/v3."""
-    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    ref = token_rig.ref(VARIANTS_REPO, variant_index.tag or "")
     result = run_cli(["inspect", "-o", "json", "--platform", "linux/amd64", ref], ALICE_ENV)
     assert result.code == 0, result.err
     doc = json.loads(result.out)
@@ -92,7 +94,7 @@ def test_pc_copy_platform_takes_the_exact_variant(
     token_rig: Rig, open_rig: Rig, variant_index: SeededManifest
 ) -> None:
     """#13 item 1: ``copy --platform linux/amd64`` copies the baseline child; arm64 without v9 copies nothing."""
-    ref = token_rig.ref(PROJECT, variant_index.tag or "")
+    ref = token_rig.ref(VARIANTS_REPO, variant_index.tag or "")
     dst_repo = f"mirror/variants-{secrets.token_hex(3)}"
     result = run_cli(
         ["copy", "--platform", "linux/amd64", ref, f"{open_rig.host}/{dst_repo}:amd64"], ALICE_ENV
@@ -114,7 +116,7 @@ def test_pc_pin_platform_takes_the_exact_variant(
     """#13 item 1: ``pin --platform linux/amd64`` pins the baseline child (pin and check resolve through
     ``RegistryClient.digest``)."""
     path = tmp_path / "Dockerfile"
-    image = f"{token_rig.host}/{PROJECT}:{variant_index.tag}"
+    image = f"{token_rig.host}/{VARIANTS_REPO}:{variant_index.tag}"
     path.write_text(f"FROM {image}\n")
     result = run_cli(["pin", "--platform", "linux/amd64", "--write", str(path)], ALICE_ENV)
     assert result.code == 0, result.err
@@ -218,6 +220,12 @@ def test_bi_link_with_a_malformed_value_still_pages(
 ) -> None:
     """#13 item 7: the proxy pages tags two at a time and puts malformed link-values before and after each
     ``rel="next"``: every tag still comes back, exactly once."""
+    repo = f"{PROJECT}/paged-{secrets.token_hex(3)}"  # its own repository: other tests add tags to PROJECT
+    expected = [f"t{i}" for i in range(7)]
+    with token_rig.pusher() as pusher:
+        image = pusher.push_image(repo, expected[0], label="paged")
+        for tag in expected[1:]:
+            pusher.tag(image, tag)
     proxy = fault_proxy_factory(token_rig.url)
     proxy.set_rules(
         [
@@ -232,12 +240,10 @@ def test_bi_link_with_a_malformed_value_still_pages(
         ]
     )
     result = run_cli(
-        ["tags", "-o", "json", "--sort", "none", "--plain-http", proxy.netloc, f"{proxy.netloc}/{PROJECT}"],
+        ["tags", "-o", "json", "--sort", "none", "--plain-http", proxy.netloc, f"{proxy.netloc}/{repo}"],
         ALICE_ENV,
     )
     assert result.code == 0, result.err
-    expected = list(token_rig.seeded.tags(PROJECT))
-    assert len(expected) > 2
     assert json.loads(result.out)["tags"] == expected
     assert proxy.count("GET", r"/tags/list") >= len(expected) // 2
 
