@@ -19,6 +19,7 @@ if str(_TESTS_DIR) not in sys.path:  # make ``import rig`` work whatever the imp
     sys.path.insert(0, str(_TESTS_DIR))
 
 from rig import ManyTags, Pki, Rig, Variant, seed_many_tags, start_rig  # noqa: E402
+from rig.gitlab_fixtures import gitlab_rig, gitlab_rig_session  # noqa: E402, F401
 from rig.proxy_fixtures import fault_proxy_factory, sink, sink_factory  # noqa: E402, F401
 from rig.registry import REQUIRE_RIG_ENV  # noqa: E402
 

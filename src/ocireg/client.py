@@ -17,11 +17,12 @@ the registry said the thing is absent. One ``RegistryClient`` can talk to many r
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
-from urllib.parse import urljoin, urlsplit
+from typing import Literal, Protocol
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from ocireg.auth import Authenticator, merge_scopes, parse_challenges, read_capped_quiet, usable_bearer
 from ocireg.connection import split_url
@@ -41,6 +42,7 @@ from ocireg.errors import (
     Unsupported,
     UsageError,
     from_response,
+    parse_error_body,
 )
 from ocireg.manifest import (
     Descriptor,
@@ -67,11 +69,15 @@ from ocireg.transport import Deadline, Transport, TransportConfig, read_capped, 
 
 __all__ = [
     "CATALOG_SCOPE",
+    "GITLAB_TAG_SORTS",
     "BlobStream",
     "CredentialLookup",
+    "GitLabTagSort",
     "ManifestInfo",
     "Referrers",
     "RegistryClient",
+    "RegistryFeatures",
+    "TagDetail",
     "referrers_tag",
     "verified_chunks",
 ]
@@ -90,6 +96,11 @@ MAX_LIST_ITEMS = 1_000_000
 MAX_REFERRERS = 10_000
 #: The token scope for ``/v2/_catalog`` (Docker token spec; GitLab grants it to admins only).
 CATALOG_SCOPE = "registry:catalog:*"
+#: Tags per page of GitLab's ``/gitlab/v1`` tags list: its maximum ``n`` (gitlab-org/container-registry
+#: ``registry/handlers/repositories.go``, ``nQueryParamValueMax``).
+GITLAB_TAGS_PAGE = 1000
+GitLabTagSort = Literal["name", "-name", "published_at", "-published_at"]
+GITLAB_TAG_SORTS: tuple[GitLabTagSort, ...] = ("name", "-name", "published_at", "-published_at")
 
 
 def referrers_tag(subject: Digest) -> str:
@@ -175,6 +186,56 @@ class Referrers:
     source: str
 
 
+@dataclass(frozen=True)
+class TagDetail:
+    """One tag as GitLab's registry describes it (``GET /gitlab/v1/repositories/<path>/tags/list/``).
+
+    Field by field from gitlab-org/container-registry ``docs/spec/gitlab/api.md`` ("List Repository Tags"):
+    ``digest`` of the tagged manifest (an index's own digest for multi-platform images), its ``media_type``,
+    ``size`` (``size_bytes``: the image's size as the registry's database counts it), ``config_digest`` (None
+    for an index), ``created_at``, ``updated_at`` (None until the tag was moved to another manifest) and
+    ``published_at`` (the later of the two; None from registries older than 3.85), all timezone-aware UTC.
+    """
+
+    name: str
+    digest: Digest
+    media_type: str | None
+    size: int | None
+    config_digest: Digest | None
+    created_at: dt.datetime | None
+    updated_at: dt.datetime | None
+    published_at: dt.datetime | None
+
+    @property
+    def published(self) -> dt.datetime | None:
+        """``published_at``, else the later of ``created_at`` and ``updated_at`` (older registries)."""
+        if self.published_at is not None:
+            return self.published_at
+        known = [t for t in (self.created_at, self.updated_at) if t is not None]
+        return max(known) if known else None
+
+
+@dataclass(frozen=True)
+class RegistryFeatures:
+    """What a registry's ``GET /v2/`` answer says about it (gitlab-org/container-registry ``registry/handlers/
+    app.go``, ``distributionAPIBase``): ``version`` from ``Gitlab-Container-Registry-Version`` (None elsewhere),
+    ``features`` from ``Gitlab-Container-Registry-Features`` (e.g. ``tag_delete``), ``database`` from
+    ``Gitlab-Container-Registry-Database-Enabled`` (None when not sent)."""
+
+    version: str | None = None
+    features: frozenset[str] = frozenset()
+    database: bool | None = None
+
+    @property
+    def is_gitlab(self) -> bool:
+        return self.version is not None or bool(self.features)
+
+    @property
+    def tag_delete(self) -> bool:
+        """The registry deletes a single tag (GitLab's ``tag_delete`` extension)."""
+        return "tag_delete" in self.features
+
+
 class RegistryClient:
     """A client for OCI / Docker Registry v2 registries.
 
@@ -211,6 +272,10 @@ class RegistryClient:
         self._first_lock = threading.Lock()
         self._bases: dict[str, str] = {}  # registry name -> base URL, once decided
         self._schemes_from_cache: set[str] = set()  # registries whose scheme a previous run decided
+        # GitLab extensions, per registry name for this client's life: /v2/ headers seen, /gitlab/v1 available.
+        self._features: dict[str, RegistryFeatures] = {}
+        self._gitlab_v1: dict[str, bool] = {}
+        self._ext_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -272,7 +337,7 @@ class RegistryClient:
         release = self._join_first_wave(registry, deadline)
         try:
             try:
-                return self._request(
+                response = self._request(
                     method,
                     registry,
                     base,
@@ -296,7 +361,7 @@ class RegistryClient:
                 fresh = self._reprobe(registry, base, deadline) if wrong_scheme and replayable else None
                 if fresh is None:
                     raise
-                return self._request(
+                response = self._request(
                     method,
                     registry,
                     fresh,
@@ -309,6 +374,9 @@ class RegistryClient:
                     what=what,
                     ok=ok,
                 )
+            if path == "/v2/" and response.status == 200:
+                self._note_features(registry, response.headers)  # GitLab's extension headers, when seen
+            return response
         finally:
             if release is not None:
                 release.set()
@@ -1199,6 +1267,158 @@ class RegistryClient:
         visited.add(following)
         return following
 
+    # -- GitLab registry extensions (issue #12) -------------------------------------------------------------
+    # gitlab-org/container-registry: ``/gitlab/v1`` (docs/spec/gitlab/api.md) needs the registry's metadata
+    # database and answers 404 without it; ``GET /v2/`` advertises the extensions in headers (registry/handlers/
+    # app.go). What a registry has is remembered per registry for the client's life: a plain OCI registry pays
+    # one 404 per process, never one per repository or per tag.
+
+    def registry_features(
+        self,
+        registry: Registry,
+        *,
+        scopes: tuple[str, ...] = (),
+        deadline: Deadline | None = None,
+        probe: bool = True,
+    ) -> RegistryFeatures | None:
+        """What ``GET /v2/`` of ``registry`` says (:class:`RegistryFeatures`), remembered once seen.
+
+        Without ``probe`` only what was already seen (``None`` if nothing was); with it one ``GET /v2/`` when
+        needed. Pass the ``scopes`` of the request that follows: the token fetched here is then reused.
+        """
+        with self._ext_lock:
+            known = self._features.get(registry.name)
+        if known is not None or not probe:
+            return known
+        deadline = deadline or self.deadline()
+        what = f"API check of {escape(str(registry))}"
+        response = self.request(
+            "GET",
+            registry,
+            "/v2/",
+            scopes=scopes,
+            headers={"Accept": "application/json"},
+            deadline=deadline,
+            what=what,
+        )
+        read_capped_quiet(response, deadline, what)
+        return self._note_features(registry, response.headers)
+
+    def _note_features(self, registry: Registry, headers: Headers) -> RegistryFeatures:
+        features = _features_from(headers)
+        with self._ext_lock:
+            self._features[registry.name] = features
+            if features.database is False:
+                self._gitlab_v1[registry.name] = False  # /gitlab/v1 needs the database: no need to ask
+        return features
+
+    def gitlab_tags(
+        self,
+        repository: Repository,
+        *,
+        name: str | None = None,
+        name_exact: str | None = None,
+        sort: GitLabTagSort = "name",
+        limit: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> list[TagDetail] | None:
+        """Every tag of ``repository`` with its digest and dates from GitLab's registry, or ``None`` elsewhere.
+
+        ``GET /gitlab/v1/repositories/<path>/tags/list/`` (gitlab-org/container-registry
+        ``docs/spec/gitlab/api.md``, "List Repository Tags"): 1,000 tags per request, pages followed through the
+        relative ``Link: <...>; rel="next"``. ``name`` keeps tags containing it (the server's partial match),
+        ``name_exact`` the one tag of that name; ``sort`` is ``name`` or ``published_at``, ``-`` for descending
+        (``published_at`` needs registry 3.85); ``limit`` stops after that many tags.
+
+        Returns ``None`` when the registry does not serve this API: any registry but GitLab's, or GitLab's
+        without its metadata database (404). That answer is remembered for the client's life, so the caller
+        falls back to ``/v2/`` (:meth:`tags`, :meth:`head_manifest`) at the cost of one request per process.
+        Raises :class:`~ocireg.errors.NotFound` for an unknown repository (``NAME_UNKNOWN``), the usual errors
+        otherwise, :class:`~ocireg.errors.ProtocolViolation` for an entry that is not a valid tag with a valid
+        digest (a tag name from the server goes into URLs and output).
+        """
+        if sort not in GITLAB_TAG_SORTS:
+            raise ValueError(f"sort must be one of {GITLAB_TAG_SORTS}")
+        if name is not None and name_exact is not None:
+            raise ValueError("name and name_exact are mutually exclusive")
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be at least 1")
+        registry = repository.registry
+        with self._ext_lock:
+            if self._gitlab_v1.get(registry.name) is False:
+                return None
+        deadline = deadline or self.deadline()
+        what = f"tag details of {escape(str(repository))}"
+        params = [("n", str(GITLAB_TAGS_PAGE if limit is None else min(limit, GITLAB_TAGS_PAGE)))]
+        if name is not None:
+            params.append(("name", name))
+        if name_exact is not None:
+            params.append(("name_exact", name_exact))
+        if sort != "name":
+            params.append(("sort", sort))
+        path = f"/gitlab/v1/repositories/{repository.path}/tags/list/"
+        current = f"{path}?{urlencode(params)}"
+        visited = {current}
+        details: list[TagDetail] = []
+        seen: set[str] = set()
+        for page in range(MAX_LIST_PAGES):
+            response = self.request(
+                "GET",
+                registry,
+                current,
+                scopes=(repository.scope("pull"),),
+                headers={"Accept": "application/json"},
+                deadline=deadline,
+                what=what,
+                ok=(200, 404, 405, 501),
+            )
+            if response.status != 200:
+                error_body = read_capped_quiet(response, deadline, what)
+                if page == 0 and (response.status != 404 or not parse_error_body(error_body)):
+                    # A 404 without an OCI error body (or 405/501): no /gitlab/v1 here. Not GitLab's registry,
+                    # or GitLab's without its metadata database (registry/handlers/app.go, dbAssertionhandler).
+                    with self._ext_lock:
+                        self._gitlab_v1[registry.name] = False
+                    return None
+                raise from_response(response.status, response.headers, error_body, what=what)
+            with self._ext_lock:
+                self._gitlab_v1[registry.name] = True
+            links = response.headers.get_list("link")
+            body = read_capped(response, LIST_PAGE_LIMIT, deadline=deadline, what=what)
+            fresh = [d for d in _tag_details(body, repository, what) if d.name not in seen]
+            seen.update(d.name for d in fresh)
+            details.extend(fresh)
+            if limit is not None and len(details) >= limit:
+                return details[:limit]
+            if len(details) > MAX_LIST_ITEMS:
+                raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
+            if name_exact is not None:
+                return details  # the server ignores paging for an exact name (and sends no Link)
+            following = self._next_page(registry, links, current, visited, bool(fresh), deadline, what)
+            if following is None:
+                return details
+            current = following
+        raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
+
+    def delete_tag_reference(self, ref: Reference, *, deadline: Deadline | None = None) -> None:
+        """``DELETE /v2/<name>/tags/reference/<tag>``: GitLab's own single-tag delete (registry 2.8-gitlab to
+        3.x, advertised as ``tag_delete``; removed in 4.0 in favour of the OCI tag delete of
+        :meth:`delete_manifest`). It removes the tag only, never the manifest or other tags."""
+        if ref.tag is None:
+            raise ValueError("delete_tag_reference needs a tag")
+        deadline = deadline or self.deadline()
+        what = f"delete of {escape(str(ref))}"
+        response = self.request(
+            "DELETE",
+            ref.registry,
+            f"/v2/{ref.repository.path}/tags/reference/{ref.tag}",
+            scopes=(ref.repository.scope("pull", "delete"),),
+            deadline=deadline,
+            what=what,
+            ok=(200, 202, 204),
+        )
+        read_capped_quiet(response, deadline, what)
+
 
 class BlobStream:
     """An open blob GET (from :meth:`RegistryClient.open_blob`): ``size`` and the raw ``chunks()``."""
@@ -1360,3 +1580,66 @@ def _page_items(body: bytes, key: str, what: str) -> list[str]:
         if not isinstance(item, str) or not item:
             raise ProtocolViolation(f"{what}: {key!r} holds a non-string or empty entry")
     return value
+
+
+def _features_from(headers: Headers) -> RegistryFeatures:
+    version = (headers.get("gitlab-container-registry-version") or "").strip()[:100] or None
+    raw = headers.get("gitlab-container-registry-features") or ""
+    features = frozenset(f.strip().lower()[:100] for f in raw.split(",")[:50] if f.strip())
+    database_text = (headers.get("gitlab-container-registry-database-enabled") or "").strip().lower()
+    database = {"true": True, "false": False}.get(database_text)
+    return RegistryFeatures(version=version, features=features, database=database)
+
+
+def _timestamp(value: object, field: str, what: str) -> dt.datetime | None:
+    """An ISO 8601 timestamp of the GitLab API (``2023-05-01T00:00:01.000Z``), timezone-aware UTC."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise ProtocolViolation(f"{what}: {field} is not a timestamp")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise ProtocolViolation(f"{what}: {field} {escape(value)!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _tag_details(body: bytes, repository: Repository, what: str) -> list[TagDetail]:
+    """One page of ``/gitlab/v1`` tags: a JSON array of objects; names and digests validated before use."""
+    from ocireg.manifest import loads_strict
+
+    # loads_strict parses objects only: wrap the array so the same strict rules apply to it.
+    doc = loads_strict(b'{"tags":' + bytes(body) + b"}", what=what, error=ProtocolViolation)["tags"]
+    if not isinstance(doc, list):
+        raise ProtocolViolation(f"{what}: the answer is not a JSON array")
+    out = []
+    for item in doc:
+        if not isinstance(item, dict):
+            raise ProtocolViolation(f"{what}: an entry is not an object")
+        name, digest, config = item.get("name"), item.get("digest"), item.get("config_digest")
+        try:
+            if not isinstance(name, str) or not isinstance(digest, str):
+                raise InvalidReference("missing name or digest")
+            Reference(repository, name)
+            parsed = Digest.parse(digest)
+            config_digest = Digest.parse(config) if isinstance(config, str) and config else None
+        except InvalidReference:
+            shown = escape(str(name))[:200]
+            raise ProtocolViolation(f"{what}: entry {shown!r} has an invalid tag name or digest") from None
+        media_type = item.get("media_type")
+        size = item.get("size_bytes")
+        out.append(
+            TagDetail(
+                name=name,
+                digest=parsed,
+                media_type=media_type[:255] if isinstance(media_type, str) and media_type else None,
+                size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+                config_digest=config_digest,
+                created_at=_timestamp(item.get("created_at"), "created_at", what),
+                updated_at=_timestamp(item.get("updated_at"), "updated_at", what),
+                published_at=_timestamp(item.get("published_at"), "published_at", what),
+            )
+        )
+    return out

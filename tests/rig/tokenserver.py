@@ -285,6 +285,7 @@ class _Knobs:
     oauth_post: bool = False
     clock_offset: float = 0.0
     exp_skew: float = 0.0
+    tag_protection: dict[str, TagProtection] = field(default_factory=dict)
 
 
 T = TypeVar("T")
@@ -541,6 +542,10 @@ class TokenServer:
     """Seconds added to ``exp`` only. ``ttl=5, exp_skew=-60`` makes tokens the registry (60 s leeway) rejects
     about 5 s after issue while ``expires_in`` still says 5."""
 
+    tag_protection = _Knob[dict[str, "TagProtection"]]()
+    """Project path -> :class:`TagProtection`: GitLab's protected/immutable tag rules, put into each token's
+    access entries as ``meta`` (see :func:`with_tag_meta`)."""
+
     def reset(self) -> None:
         """Restore every knob to its default and forget recorded requests."""
         with self._lock:
@@ -628,6 +633,7 @@ class TokenServer:
             knobs = _Knobs(**vars(self._knobs))
             knobs.extra_fields = dict(knobs.extra_fields)
             knobs.fail_headers = dict(knobs.fail_headers)
+            knobs.tag_protection = dict(knobs.tag_protection)
         parts = urlsplit(h.path)
         query = {k: tuple(v) for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         auth_header = h.headers.get("Authorization")
@@ -722,7 +728,7 @@ class TokenServer:
         decision = container_registry_decision(identity, scopes)
         if decision.status != 200:
             return _json_reply(decision.status, decision.body, username=username, scopes=scopes)
-        access = list(decision.access)
+        access = with_tag_meta(list(decision.access), identity, knobs.tag_protection)
         token, issued = self._sign(identity.subject if identity else "", access, knobs.ttl, knobs)
         reply = _json_reply(200, self._token_payload(knobs.response_style, token, issued, knobs))
         reply.username, reply.scopes, reply.granted = username, scopes, _granted_strings(access)
@@ -759,7 +765,7 @@ class TokenServer:
                 scopes=scopes,
                 username=username,
             )
-        access = grant(identity, scopes)
+        access = with_tag_meta(grant(identity, scopes), identity, knobs.tag_protection)
         token, issued = self._sign(identity.subject, access, knobs.ttl, knobs)
         payload = self._token_payload("access_token", token, issued, knobs)
         payload["scope"] = " ".join(_granted_strings(access))
@@ -943,3 +949,57 @@ def _authenticate(username: str, password: str) -> Identity | None:
         return find_for_git_client(username, password)
     except Unauthorized:
         return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Protected and immutable container tags in the token (issue #12; the registry side is rig/gitlabfront.py)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagProtection:
+    """A project's container tag rules, as GitLab hands them to its registry inside the token.
+
+    gitlab-org/gitlab ``app/services/auth/container_registry_authentication_service.rb`` (``access_metadata``,
+    ``tag_deny_access_patterns``) and its EE override (``tag_immutable_patterns``): each repository entry of
+    ``access`` gets ``meta: {"project_path": ..., "tag_deny_access_patterns": {"push": [...], "delete": [...]},
+    "tag_immutable_patterns": [...]}``. Deny patterns are listed for every granted action among push/delete
+    (``*`` counts as both), empty for administrators, absent for anonymous callers and when the project has no
+    protection rules; immutable patterns apply to everyone whose grant includes push or delete. The rig has no
+    roles, so ``push``/``delete`` are the patterns a non-admin identity may not push/delete.
+    """
+
+    push: tuple[str, ...] = ()
+    delete: tuple[str, ...] = ()
+    immutable: tuple[str, ...] = ()
+
+
+def with_tag_meta(
+    access: list[AccessEntry], identity: Identity | None, rules: Mapping[str, TagProtection]
+) -> list[AccessEntry]:
+    """``access`` with GitLab's ``meta`` added to repository entries of projects that have ``rules``."""
+    out: list[AccessEntry] = []
+    for entry in access:
+        project = project_of(entry["name"]) if entry.get("type") == "repository" else None
+        rule = rules.get(project) if project is not None else None
+        if rule is None:
+            out.append(entry)
+            continue
+        actions = set(entry["actions"])
+        if "*" in actions:
+            actions |= {"push", "delete"}
+        meta: dict[str, Any] = {"project_path": project}
+        user = identity.user if identity is not None else None
+        if user is not None and (
+            rule.push or rule.delete
+        ):  # GitLab: no user (anonymous, deploy token), no list
+            admin = user.admin
+            meta["tag_deny_access_patterns"] = {
+                action: [] if admin else list(getattr(rule, action))
+                for action in ("push", "delete")
+                if action in actions
+            }
+        if rule.immutable and actions & {"push", "delete"}:
+            meta["tag_immutable_patterns"] = list(rule.immutable)
+        out.append({**entry, "meta": meta})
+    return out
