@@ -43,6 +43,7 @@ from ocireg.errors import (
     UsageError,
     from_response,
     parse_error_body,
+    unchallenged_401,
 )
 from ocireg.manifest import (
     Descriptor,
@@ -462,7 +463,7 @@ class RegistryClient:
                     f"{what}: a redirect target on another host asked for credentials; refused"
                 )
             challenge_values = response.headers.get_list("www-authenticate")
-            read_capped_quiet(response, deadline, what)
+            unauthorized_body = read_capped_quiet(response, deadline, what)
             challenges = parse_challenges(challenge_values)
             bearer = usable_bearer(challenges)
             if first_wave is not None:
@@ -472,7 +473,8 @@ class RegistryClient:
                     self.auth.remember_challenge(registry.name, bearer)
                 first_wave.set()
             if not challenges:
-                raise AuthenticationFailed(f"{what}: HTTP 401 without a WWW-Authenticate challenge")
+                # GitLab's protected/immutable tags answer 401 without a challenge: access denied (exit 4).
+                raise unchallenged_401(unauthorized_body, what=what)
             if authorization is not None:
                 error = bearer.error if bearer else None
                 widened = merge_scopes(scopes, _same_resources(scopes, bearer.scope if bearer else None))

@@ -7,6 +7,7 @@ The CLI maps each class to one exit code (``ocireg.cli.exitcodes``); library use
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -35,6 +36,8 @@ __all__ = [
     "UsageError",
     "from_response",
     "parse_error_body",
+    "retry_after_seconds",
+    "unchallenged_401",
 ]
 
 # Error bodies are read up to this size (DESIGN §4: token and error bodies 64 KiB).
@@ -208,24 +211,80 @@ def parse_error_body(
     return tuple(details)
 
 
-def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
+#: ``Retry-After`` delta-seconds; GitLab's rate limiting writes a fraction with ``%f`` (``1.500000``), so up to
+#: nine decimals are accepted besides RFC 9110's integers.
+_DELTA_SECONDS = re.compile(r"(\d+)(?:\.(\d{1,9}))?")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds (``120``, or ``1.500000`` as GitLab writes it) or an HTTP-date
+    (RFC 9110 §10.2.3); ``None`` when absent or unparseable. Huge values are cut to 10**9 s (callers cap)."""
     if value is None:
         return None
     value = value.strip()
-    if value.isascii() and value.isdigit():  # str.isdigit() also accepts "²", which float() refuses
-        return float(min(int(value[:12]), 10**9))
+    match = _DELTA_SECONDS.fullmatch(value) if value.isascii() and len(value) <= 64 else None
+    if match is not None:
+        return 1e9 if len(match.group(1)) > 12 else min(float(value), 1e9)
     try:
         from email.utils import parsedate_to_datetime
 
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
+    if when is None:
+        return None
     import datetime as _dt
 
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.timezone.utc)
     return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
+
+
+def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    return retry_after_seconds(headers.get("retry-after"))
+
+
+def _seconds(value: float) -> str:
+    """``2``, ``1.5``: a wait as people read it."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+#: GitLab's registry refuses pushes and deletes that its tag rules forbid with 401 and *no* challenge
+#: (gitlab-org/container-registry ``registry/api/v2/errors.go``): access denied, not a login failure.
+TAG_RULE_CODES = frozenset({"PROTECTED_TAG", "IMMUTABLE_TAG", "PROTECTED_MANIFEST"})
+_RULES_WHERE = "Settings > Packages and registries > Container registry"
+_TAG_RULE_HINTS = {
+    "PROTECTED_TAG": (
+        "the project protects this tag: only the roles its protected container tag rules name may push or "
+        f"delete it ({_RULES_WHERE} > Protected container tags); ask a Maintainer, or use a tag no rule covers"
+    ),
+    "IMMUTABLE_TAG": (
+        "the project's tag immutability rules make this tag unchangeable once pushed: nobody may overwrite or "
+        f"delete it ({_RULES_WHERE}, immutable tag rules); push a new tag instead"
+    ),
+    "PROTECTED_MANIFEST": (
+        "GitLab refuses deletes by digest while protected or immutable tag rules apply to you (such a delete "
+        "would take every tag on the image with it): delete the tag itself (ocireg delete REPO:TAG), or ask a "
+        f"Maintainer; the rules are in {_RULES_WHERE}"
+    ),
+}
+
+
+def unchallenged_401(body: bytes, *, what: str) -> OciregError:
+    """A 401 without ``WWW-Authenticate``: GitLab's tag rules (``PROTECTED_TAG``, ``IMMUTABLE_TAG``,
+    ``PROTECTED_MANIFEST``) are :class:`PermissionDenied` with the registry's code, message and detail and a hint
+    naming the rules; anything else stays :class:`AuthenticationFailed` (nothing to answer the 401 with)."""
+    details = parse_error_body(body)
+    rule = next((d for d in details if d.code in TAG_RULE_CODES), None)
+    if rule is None:
+        summary = "; ".join(str(d) for d in details[:3])
+        suffix = f" ({summary})" if summary else ""
+        return AuthenticationFailed(f"{what}: HTTP 401 without a WWW-Authenticate challenge{suffix}")
+    detail = rule.detail if isinstance(rule.detail, str) and rule.detail else None
+    shown = f"{rule}" + (f" — {escape(detail[:300])}" if detail else "")
+    return PermissionDenied(
+        f"{what}: refused by the project's tag rules ({shown})", hint=_TAG_RULE_HINTS[rule.code]
+    )
 
 
 def from_response(
@@ -257,7 +316,7 @@ def from_response(
         return PermissionDenied(f"{what}: access denied (HTTP {status}){suffix}")
     if status == 429 or "TOOMANYREQUESTS" in codes:
         wait = _retry_after_seconds(headers)
-        advertised = f"; the registry asks to wait {wait:.0f}s" if wait is not None else ""
+        advertised = f"; the registry asks to wait {_seconds(wait)}s" if wait is not None else ""
         return RateLimited(f"{what}: rate limited (HTTP {status}){advertised}{suffix}", retry_after=wait)
     if status in (405, 501) or codes & _UNSUPPORTED_CODES:
         return Unsupported(

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ocireg.connection import Connections, Proxy, ProxyRefused, parse_proxy, split_url
-from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError
+from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError, retry_after_seconds
 from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
 from ocireg.text import KnownSecrets, escape
@@ -217,21 +217,9 @@ class _HostGate:
 
 
 def _retry_after(value: str | None, cap: float) -> float | None:
-    """Parse ``Retry-After`` as delta-seconds or HTTP-date (RFC 9110 §10.2.3)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # str.isdigit() also accepts "²", which int() refuses
-        return float(min(int(value[:12]), 10**9))
-    import email.utils  # only for a date-valued Retry-After: importing email costs start-up time
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    """Parse ``Retry-After``: delta-seconds, fractional as GitLab writes them (``1.500000``), or an HTTP-date
+    (RFC 9110 §10.2.3); one parser with :func:`ocireg.errors.retry_after_seconds`."""
+    return retry_after_seconds(value)
 
 
 def _describe_connect_error(exc: Exception) -> tuple[str, str | None]:

@@ -19,7 +19,7 @@ Read from gitlab-org/container-registry at v4.32.0 (mirror tigrisdata/container-
   ``TAG_PATTERN_COUNT_LIMIT_EXCEEDED``. Patterns are RE2, matched unanchored (Python ``re.search``).
 * **OCI tag delete** ``DELETE /v2/<name>/manifests/<tag>`` (registry 3.80 / GitLab 16.4): removes only that tag,
   done here on the registry's filesystem storage (``_manifests/tags/<tag>``, what distribution's ``Untag``
-  removes). ``DELETE /v2/<name>/tags/reference/<tag>``, GitLab's older single-tag delete (2.8-gitlab, removed
+  removes); with ``version`` below 3.80 it is distribution's own answer (400). ``DELETE /v2/<name>/tags/reference/<tag>``, GitLab's older single-tag delete (2.8-gitlab, removed
   in 4.0), is served while ``version`` is below 4.
 * **``GET /v2/``** answers ``Gitlab-Container-Registry-Version``, ``Gitlab-Container-Registry-Features:
   tag_delete`` (``version/version.go``, ``ExtFeatures``) and ``Gitlab-Container-Registry-Database-Enabled``
@@ -464,6 +464,8 @@ class GitLabFront:
         if method == "DELETE":
             if is_digest:
                 return self._delete_digest(h, name, body)
+            if _version(knobs.version) < (3, 80):
+                return self._forward(h, body)  # before 3.80 a tag delete here is distribution's 400
             return self._delete_tag(h, name, ref, body)
         return self._forward(h, body)
 
@@ -807,8 +809,15 @@ class GitLabFront:
 
 
 def _major(version: str) -> int:
-    head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else 0
+    return _version(version)[0]
+
+
+def _version(version: str) -> tuple[int, int]:
+    parts = version.split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (0, 0)
 
 
 def _match(tag: str, patterns: Sequence[str], code: str, invalid: str, word: str) -> _Reply | None:

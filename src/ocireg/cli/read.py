@@ -43,13 +43,19 @@ examples:
   ocireg tags --latest --pre registry.example.com/group/project   # pre-releases count too
   ocireg tags --regex '^[0-9a-f]{{8}}$' --digests -o json registry.example.com/group/project
   ocireg tags                                   # inside GitLab CI: $CI_REGISTRY_IMAGE
+  ocireg tags --sort published --reverse --limit 5 :    # GitLab: the 5 pushed last
+  ocireg tags --latest --by published --match 'mr-*'    # GitLab: the tag pushed last
 
 Steps, in this order: --match and --regex filter (both must pass; --regex searches,
 anchor it with ^...$); --latest keeps the highest semantic version ([v]X.Y.Z, no
-pre-releases unless --pre); --sort (name: code-point order; semver: versions by
-precedence, then other tags by name; none: registry order), --reverse; --limit keeps
-the first N; --digests resolves what is left, --jobs at a time.
+pre-releases unless --pre), or with --by published the tag pushed last; --sort (name:
+code-point order; semver: versions by precedence, then other tags by name; published:
+oldest push first; none: registry order), --reverse; --limit keeps the first N;
+--digests resolves what is left, --jobs at a time.
 Every page of a paginated registry is read (Link: rel="next", same host only).
+On GitLab's registry (with its metadata database) --digests and the published modes
+read /gitlab/v1 (one request per 1,000 tags, no HEAD per tag); elsewhere --digests
+sends one HEAD per tag and the published modes exit 6 (no push dates recorded).
 --latest exits 1 when no tag is a release.
 
 {EXIT_CODE_HELP}"""
@@ -111,11 +117,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     query.add_argument("--match", metavar="GLOB", help="keep tags matching this shell pattern, e.g. 'v1.*'")
     query.add_argument("--regex", metavar="RE", help="keep tags in which this regular expression is found")
     query.add_argument(
-        "--sort", choices=("name", "semver", "none"), default="name", help="order (default: name)"
+        "--sort",
+        choices=("name", "semver", "published", "none"),
+        default="name",
+        help="order (default: name; published: oldest push first, GitLab only)",
     )
     query.add_argument("--reverse", action="store_true", help="reverse the order")
     query.add_argument("--latest", action="store_true", help="only the highest release ([v]X.Y.Z)")
     query.add_argument("--pre", action="store_true", help="with --latest: pre-releases (X.Y.Z-rc1) count too")
+    query.add_argument(
+        "--by",
+        choices=("semver", "published"),
+        default="semver",
+        help="with --latest: highest version (default) or the tag pushed last (published, GitLab only)",
+    )
     query.add_argument("--limit", type=_count, metavar="N", help="at most N tags (after sorting)")
     query.add_argument("--digests", action="store_true", help="also resolve each tag's manifest digest")
     query.add_argument(
@@ -326,6 +341,10 @@ def cmd_tags(ctx: Context) -> int:
     args = ctx.args
     if args.pre and not args.latest:
         raise UsageError("--pre works with --latest")
+    if args.by != "semver" and not args.latest:
+        raise UsageError("--by works with --latest")
+    if args.pre and args.by == "published":
+        raise UsageError("--pre works with --latest --by semver")
     query = TagQuery(
         match=args.match,
         regex=args.regex,
@@ -334,12 +353,15 @@ def cmd_tags(ctx: Context) -> int:
         latest=args.latest,
         pre=args.pre,
         limit=args.limit,
+        by=args.by,
     )
     repository = _repository(ctx)
     listing = list_tags(ctx.client(), repository, query, digests=args.digests, jobs=args.jobs)
     code = worst(exit_code_for(entry.error) for entry in listing.entries)
     if args.latest and not listing.entries:
         kind = "[v]X.Y.Z" if args.pre else "[v]X.Y.Z, not a pre-release"
+        if args.by == "published":
+            kind = "with a push date"
         ctx.err(f"ocireg: no release tag ({kind}) among the selected tags of {escape(str(repository))}")
         code = worst([code, ExitCode.ABSENT])
     _render_tags(ctx, listing, code)
@@ -354,14 +376,17 @@ def _render_tags(ctx: Context, listing: TagListing, code: int) -> None:
             "total": listing.total,
             "count": len(listing.entries),
             "tags": listing.tags,
+            "source": listing.source,
         }
-        if args.digests:
+        if args.digests or listing.source == "gitlab":
             entries = []
             for entry in listing.entries:
                 item: dict[str, object] = {
                     "tag": entry.tag,
                     "digest": str(entry.digest) if entry.digest else None,
                 }
+                if entry.published is not None:
+                    item["published_at"] = entry.published.isoformat().replace("+00:00", "Z")
                 if entry.error is not None:
                     item["error"] = error_json(entry.error)
                 entries.append(item)

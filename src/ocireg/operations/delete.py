@@ -6,7 +6,10 @@ that digest with it (distribution untags them all). ``latest`` and ``v1.2.3`` on
 
 ``tag`` (default)
     The OCI tag delete, ``DELETE /v2/<name>/manifests/<tag>`` (distribution spec 1.1, distribution v3,
-    GitLab >= 16.4): removes exactly that tag. Registries without it (distribution 2.8 answers
+    GitLab >= 16.4): removes exactly that tag. GitLab's registry advertises its own single-tag delete in
+    ``GET /v2/`` (``Gitlab-Container-Registry-Features: tag_delete``); before registry 3.80 that is
+    ``DELETE /v2/<name>/tags/reference/<tag>``, which is used when the header says so (seen already, or asked
+    for once after the OCI delete was refused). Registries without either (distribution 2.8 answers
     ``400 DIGEST_INVALID``) get a refusal naming the two other ways; nothing is deleted.
 ``untag``
     Swap a unique throw-away manifest onto the tag (an OCI manifest on the empty config
@@ -20,6 +23,7 @@ that digest with it (distribution untags them all). ``latest`` and ``v1.2.3`` on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Sequence
@@ -120,16 +124,46 @@ def delete(
     if dry_run:
         return DeleteResult(ref, mode, "would-delete", current, (ref.tag or "",))
     try:
-        client.delete_manifest(tag_ref)
+        _delete_tag(client, tag_ref, current)
     except NotFound:
         if ignore_missing:
             return DeleteResult(ref, mode, "absent", current)
         raise
-    except (Unsupported, RegistryError) as exc:
-        if isinstance(exc, Unsupported) or exc.status == 400:
-            raise _tag_delete_refused(client, tag_ref, current, exc) from None
-        raise
     return DeleteResult(ref, mode, "deleted", current, (ref.tag or "",))
+
+
+#: The first GitLab registry with the OCI tag delete (gitlab-org/container-registry CHANGELOG, 3.80.0); older
+#: ones that advertise ``tag_delete`` have only ``DELETE /v2/<name>/tags/reference/<tag>``.
+OCI_TAG_DELETE_SINCE = (3, 80)
+
+
+def _delete_tag(client: RegistryClient, ref: Reference, current: Digest) -> None:
+    """Delete exactly one tag: the OCI tag delete, or GitLab's ``tags/reference`` where its headers say so."""
+    seen = client.registry_features(ref.registry, probe=False)
+    if seen is not None and seen.tag_delete and _version(seen.version) < OCI_TAG_DELETE_SINCE:
+        client.delete_tag_reference(ref)  # no OCI tag delete there: no need to try it first
+        return
+    try:
+        client.delete_manifest(ref)
+    except (Unsupported, RegistryError) as exc:
+        if not (isinstance(exc, Unsupported) or exc.status == 400):
+            raise
+        features = seen or client.registry_features(
+            ref.registry, scopes=(ref.repository.scope("pull", "delete"),)
+        )
+        if features is not None and features.tag_delete and seen is None:
+            client.delete_tag_reference(ref)
+            return
+        raise _tag_delete_refused(client, ref, current, exc) from None
+
+
+def _version(text: str | None) -> tuple[int, int]:
+    """``3.79.1-gitlab`` -> (3, 79); unknown -> a version after every known one (try the OCI delete)."""
+    parts = (text or "").lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (10**6, 0)
 
 
 def _resolve(client: RegistryClient, ref: Reference) -> Digest:
@@ -234,6 +268,17 @@ def _tags_on(
 ) -> list[str]:
     """Every tag of ``repository`` that points to ``digest`` (list, then resolve each; errors propagate:
     a tag that cannot be resolved might be one that would disappear)."""
+    try:
+        details = client.gitlab_tags(repository)  # GitLab: every tag's digest in one request per 1,000 tags
+    except RegistryError:
+        details = None  # a broken /gitlab/v1 answer: resolve through /v2/ as everywhere else
+    if details is not None:
+        sharing = {d.name for d in details if d.digest == digest}
+        if known is not None and known not in {d.name for d in details}:
+            with contextlib.suppress(NotFound):  # listings can lag behind; the tag we resolved counts
+                if client.digest(Reference(repository, known)) == digest:
+                    sharing.add(known)
+        return sorted(sharing)
     tags = list(dict.fromkeys(client.tags(repository)))
     if known is not None and known not in tags:
         tags.append(known)  # listings can lag behind (eventual consistency); the tag we resolved counts

@@ -4,47 +4,67 @@ The order of the steps is fixed and documented because it decides the answer:
 
 1. ``match`` (shell glob, :func:`fnmatch.fnmatchcase`) and ``regex`` (:func:`re.search`; anchor it with
    ``^...$`` for a full match) keep the tags that pass both;
-2. ``latest`` keeps only the highest semantic version (:mod:`ocireg.semver`; pre-releases only with ``pre``);
-3. ``sort``: ``name`` (code-point order), ``semver`` (versions by precedence, then every other tag by name) or
-   ``none`` (the registry's order); ``reverse`` flips the result;
+2. ``latest`` keeps only the highest semantic version (:mod:`ocireg.semver`; pre-releases only with ``pre``),
+   or with ``by="published"`` the tag published last;
+3. ``sort``: ``name`` (code-point order), ``semver`` (versions by precedence, then every other tag by name),
+   ``published`` (oldest first, ties by name) or ``none`` (the registry's order); ``reverse`` flips the result;
 4. ``limit`` keeps the first N;
 5. digests, if asked for, are resolved for what is left, concurrently (``jobs``), reusing the batch checker of
    ``ocireg exists``/``digest``.
+
+On GitLab's registry (with its metadata database) the listing comes from ``/gitlab/v1``
+(:meth:`~ocireg.client.RegistryClient.gitlab_tags`) whenever digests or publication dates are needed: one request
+per 1,000 tags instead of one ``HEAD`` per tag. Elsewhere ``/v2/`` tags/list and ``HEAD`` requests are used, and
+``published`` (sort or latest) is refused: only GitLab's registry records when a tag was pushed.
 
 :func:`select_tags` (steps 1-4) is pure; :func:`list_tags` adds the registry.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from ocireg.errors import InvalidReference, OciregError, ProtocolViolation, UsageError
+from ocireg.errors import (
+    InvalidReference,
+    OciregError,
+    ProtocolViolation,
+    RegistryError,
+    Unsupported,
+    UsageError,
+)
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.semver import Precedence, parse_version, version_sort_key
 from ocireg.text import escape
 
 if TYPE_CHECKING:
-    from ocireg.client import RegistryClient
+    from ocireg.client import RegistryClient, TagDetail
 
 __all__ = [
+    "LATEST_BY",
     "SORT_MODES",
+    "LatestBy",
     "SortMode",
     "TagEntry",
     "TagListing",
     "TagQuery",
+    "latest_published",
     "latest_tag",
     "list_tags",
     "select_tags",
     "sort_tags",
 ]
 
-SortMode = Literal["name", "semver", "none"]
-SORT_MODES: tuple[SortMode, ...] = ("name", "semver", "none")
+SortMode = Literal["name", "semver", "published", "none"]
+SORT_MODES: tuple[SortMode, ...] = ("name", "semver", "published", "none")
+LatestBy = Literal["semver", "published"]
+LATEST_BY: tuple[LatestBy, ...] = ("semver", "published")
 _MAX_PATTERN = 1024
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,7 @@ class TagQuery:
     latest: bool = False
     pre: bool = False
     limit: int | None = None
+    by: LatestBy = "semver"
     _compiled: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +86,8 @@ class TagQuery:
             raise UsageError(f"unknown sort {escape(str(self.sort))!r}: use one of {', '.join(SORT_MODES)}")
         if self.limit is not None and self.limit < 1:
             raise UsageError("--limit must be at least 1")
+        if self.by not in LATEST_BY:
+            raise UsageError(f"unknown --by {escape(str(self.by))!r}: use one of {', '.join(LATEST_BY)}")
         if self.match is not None and len(self.match) > _MAX_PATTERN:
             raise UsageError(f"--match pattern longer than {_MAX_PATTERN} characters")
         if self.regex is not None:
@@ -77,6 +100,11 @@ class TagQuery:
                     f"--regex {escape(self.regex)!r} is not a valid regular expression: {exc}"
                 ) from None
             object.__setattr__(self, "_compiled", compiled)
+
+    @property
+    def needs_published(self) -> bool:
+        """True when the answer depends on when tags were published (GitLab's ``/gitlab/v1`` only)."""
+        return self.sort == "published" or (self.latest and self.by == "published")
 
     def keeps(self, tag: str) -> bool:
         """True when ``tag`` passes ``match`` and ``regex``."""
@@ -101,10 +129,23 @@ def latest_tag(tags: Sequence[str], *, pre: bool = False) -> str | None:
     return best[1] if best is not None else None
 
 
-def sort_tags(tags: Sequence[str], mode: SortMode, *, reverse: bool = False) -> list[str]:
-    """``tags`` sorted by ``mode`` (``none`` keeps the given order), reversed if asked."""
+def sort_tags(
+    tags: Sequence[str],
+    mode: SortMode,
+    *,
+    reverse: bool = False,
+    published: Mapping[str, dt.datetime] | None = None,
+) -> list[str]:
+    """``tags`` sorted by ``mode`` (``none`` keeps the given order), reversed if asked.
+
+    ``published`` (tag -> publication time) is needed for ``mode="published"``: oldest first, ties by name, tags
+    without a date first."""
     if mode == "name":
         ordered = sorted(tags)
+    elif mode == "published":
+        if published is None:
+            raise ValueError("sorting by publication needs the publication times")
+        ordered = sorted(tags, key=lambda t: (_EPOCH if (when := published.get(t)) is None else when, t))
     elif mode == "semver":
         ordered = sorted(tags, key=version_sort_key)
     else:
@@ -114,13 +155,26 @@ def sort_tags(tags: Sequence[str], mode: SortMode, *, reverse: bool = False) -> 
     return ordered
 
 
-def select_tags(tags: Sequence[str], query: TagQuery) -> list[str]:
-    """Steps 1-4 of the module docstring over a list of tags (pure)."""
+def latest_published(tags: Sequence[str], published: Mapping[str, dt.datetime]) -> str | None:
+    """The tag published last (ties go to the larger name); tags without a date never win."""
+    dated = [(published[t], t) for t in tags if t in published]
+    return max(dated)[1] if dated else None
+
+
+def select_tags(
+    tags: Sequence[str], query: TagQuery, published: Mapping[str, dt.datetime] | None = None
+) -> list[str]:
+    """Steps 1-4 of the module docstring over a list of tags (pure); ``published`` for the ``published`` modes."""
+    if query.needs_published and published is None:
+        raise ValueError("this query needs the publication times")
     kept = [tag for tag in tags if query.keeps(tag)]
     if query.latest:
-        best = latest_tag(kept, pre=query.pre)
+        if query.by == "published":
+            best = latest_published(kept, published or {})
+        else:
+            best = latest_tag(kept, pre=query.pre)
         kept = [best] if best is not None else []
-    kept = sort_tags(kept, query.sort, reverse=query.reverse)
+    kept = sort_tags(kept, query.sort, reverse=query.reverse, published=published)
     if query.limit is not None:
         kept = kept[: query.limit]
     return kept
@@ -133,6 +187,7 @@ class TagEntry:
     tag: str
     digest: Digest | None = None
     error: OciregError | None = None
+    published: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +198,8 @@ class TagListing:
     total: int
     entries: tuple[TagEntry, ...]
     query: TagQuery
+    source: str = "v2"
+    """Where the listing came from: ``"v2"`` (tags/list, HEAD per digest) or ``"gitlab"`` (``/gitlab/v1``)."""
 
     @property
     def tags(self) -> list[str]:
@@ -165,6 +222,24 @@ def list_tags(
     only when the tag list cannot be read.
     """
     query = query or TagQuery()
+    details = None
+    if digests or query.needs_published:
+        details = _gitlab_details(client, repository)
+    if details is not None:
+        every = [d.name for d in details]
+        published = {d.name: when for d in details if (when := d.published) is not None}
+        by_name = {d.name: d for d in details}
+        selected = select_tags(every, query, published)
+        entries = tuple(TagEntry(tag, by_name[tag].digest, published=published.get(tag)) for tag in selected)
+        return TagListing(
+            repository=repository, total=len(every), entries=entries, query=query, source="gitlab"
+        )
+    if query.needs_published:
+        raise Unsupported(
+            f"{escape(str(repository))}: sorting or choosing tags by publication date needs GitLab's registry "
+            "with its metadata database (/gitlab/v1); this registry does not record when a tag was pushed",
+            hint="use --sort semver / --latest (by version) instead",
+        )
     every = client.tags(repository, page_size=page_size)
     selected = select_tags(every, query)
     if not digests:
@@ -172,6 +247,15 @@ def list_tags(
     else:
         entries = _with_digests(client, repository, selected, jobs=jobs)
     return TagListing(repository=repository, total=len(every), entries=entries, query=query)
+
+
+def _gitlab_details(client: RegistryClient, repository: Repository) -> list[TagDetail] | None:
+    """GitLab's ``/gitlab/v1`` listing, or None to use ``/v2/``: where the registry has none, or where its
+    answer is broken (a registry error there must not fail what ``/v2/`` can still answer)."""
+    try:
+        return client.gitlab_tags(repository)
+    except RegistryError:
+        return None
 
 
 def _with_digests(
