@@ -10,7 +10,7 @@ of ocireg's time is the interpreter itself and how much is ocireg's own start-up
 With TOKEN ``-`` the token is read from ``FLOOR_TOKEN`` in the environment (keeps it off the command line).
 
 ``--httpx2`` sends the same HEAD through ``httpx2.Client`` instead of ``http.client``: the least any CLI built on
-httpx2 (as DESIGN requires of ocireg) pays. Set beside the stdlib floor and ``ocireg exists``, it splits a warm
+httpx2 (as ocireg was before its own transport) pays. Set beside the stdlib floor and ``ocireg exists``, it splits a warm
 check's time into the interpreter, the HTTP library's import and set-up, and ocireg's own work.
 """
 

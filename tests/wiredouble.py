@@ -1,6 +1,6 @@
 """A test double of ocireg's wire (:class:`ocireg.transport.Wire`): a handler answers each request in-process.
 
-Only for protocol edge cases the real registry cannot produce (DESIGN: real parts, not mocks). Everything above
+Only for protocol edge cases the real registry cannot produce (docs/testing.md: real parts, not mocks). Everything above
 the wire — retries, redirects, the deadline, caps, auth — runs for real; the handler gets ocireg's own
 :class:`~ocireg.response.Request` and returns a :class:`~ocireg.response.Response` built by :func:`respond`, or
 raises what the wire raises (``ConnectionRefusedError``, ``ConnectionResetError``, ``TimeoutError``,

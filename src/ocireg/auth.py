@@ -9,7 +9,7 @@ One code path serves every flow (pull, push, delete, re-challenge): the client s
   404/405 the way GitLab's ``/jwt/auth`` does.
 * Basic: the registry's own host only.
 
-Rules that come from advisories (DESIGN §4): the realm is validated before any connection to it
+Rules that come from advisories (docs/architecture.md §4): the realm is validated before any connection to it
 (:func:`validate_realm`); token requests follow no redirects; a 401 from the token service is never retried
 (GitLab counts failed Basic logins towards its abuse throttling).
 """
@@ -295,7 +295,7 @@ def host_class(host: str) -> str | None:
 def validate_realm(realm: str, registry_url: str) -> str:
     """Check a token realm before any connection to it, and return it as an absolute URL.
 
-    The rules (DESIGN §4; the 2026 realm SSRF fixes in other clients; CVE-2024-3727 for the general issue of
+    The rules (docs/architecture.md §4; the 2026 realm SSRF fixes in other clients; CVE-2024-3727 for the general issue of
     registries steering clients): https only, unless the registry itself is plain HTTP; no userinfo; a realm
     on a loopback, link-local or private address (in any spelling the socket layer accepts, see
     :func:`host_class`) only for a registry in the same class. A relative realm is resolved against the
@@ -831,7 +831,7 @@ class Authenticator:
         err = from_response(
             response.status, response.headers, body, what=what, redact=self._transport.secrets.redact
         )
-        # A 404 from the token service says nothing about the image: never "absent" (DESIGN §2, exit 1).
+        # A 404 from the token service says nothing about the image: never "absent" (docs/architecture.md §2, exit 1).
         if isinstance(err, OciregError) and not isinstance(err, RegistryError | NotFound):
             raise err
         raise RegistryError(f"{what}: token service answered HTTP {response.status}", status=response.status)

@@ -83,7 +83,7 @@ __all__ = [
     "verified_chunks",
 ]
 
-MANIFEST_LIMIT = 8 * 1024 * 1024  # DESIGN §4: manifests are capped at 8 MiB
+MANIFEST_LIMIT = 8 * 1024 * 1024  # docs/architecture.md §4: manifests are capped at 8 MiB
 CONFIG_LIMIT = 8 * 1024 * 1024
 #: Bytes per read when streaming a blob: memory per transfer stays at a few chunks whatever the blob size.
 BLOB_CHUNK_SIZE = 1024 * 1024
@@ -457,7 +457,7 @@ class RegistryClient:
                     status=401,
                 )
             if urlsplit(response.url).netloc != urlsplit(base).netloc:
-                # A challenge from another host (after a redirect) never gets our credentials (DESIGN §4).
+                # A challenge from another host (after a redirect) never gets our credentials (docs/architecture.md §4).
                 response.close()
                 raise PermissionDenied(
                     f"{what}: a redirect target on another host asked for credentials; refused"
@@ -605,7 +605,7 @@ class RegistryClient:
         scopes: tuple[str, ...] | None = None,
     ) -> Response:
         # All four manifest types in Accept, always: distribution 2.8 answers 404 for an OCI index otherwise
-        # (DESIGN §5), which would be a false "absent".
+        # (docs/architecture.md §5), which would be a false "absent".
         return self.request(
             method,
             ref.registry,
@@ -852,7 +852,7 @@ class RegistryClient:
         """PUT the exact bytes ``raw`` as ``ref`` (its digest if it has one, else its tag) with ``media_type``.
 
         Returns the digest of ``raw``. The registry's ``Docker-Content-Digest`` must describe those same bytes
-        (DESIGN §4: a digest that disagrees with the body is an error), and so must ``ref.digest``.
+        (docs/architecture.md §4: a digest that disagrees with the body is an error), and so must ``ref.digest``.
         """
         return self._put_manifest(ref, raw, media_type, deadline=deadline, scopes=scopes)[0]
 
@@ -917,7 +917,7 @@ class RegistryClient:
 
         By digest this removes the manifest *and every tag pointing to it* (distribution untags them all); by
         tag it is the OCI tag delete (distribution v3, GitLab >= 16.4), which distribution 2.8 refuses with
-        ``400 DIGEST_INVALID``. ``delete`` is its own token action (DESIGN §5): it is asked for up front, and a
+        ``400 DIGEST_INVALID``. ``delete`` is its own token action (docs/architecture.md §5): it is asked for up front, and a
         registry that wants more gets the one re-auth of :meth:`request`. A registry with deletes disabled
         answers 405 ``UNSUPPORTED`` (:class:`~ocireg.errors.Unsupported`), which is never retried.
         """
@@ -1091,7 +1091,7 @@ class RegistryClient:
         except ValueError as exc:
             raise ProtocolViolation(f"{what}: invalid upload Location") from exc
         if target is None or (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-            # Credentials go only to the registry (DESIGN §4): an upload Location elsewhere (SSRF, a storage
+            # Credentials go only to the registry (docs/architecture.md §4): an upload Location elsewhere (SSRF, a storage
             # host, a downgrade to http) is refused rather than sent our Authorization or our data.
             raise ProtocolViolation(
                 f"{what}: the registry sent an upload Location on another origin "
@@ -1575,7 +1575,7 @@ def _page_items(body: bytes, key: str, what: str) -> list[str]:
         raise ProtocolViolation(f"{what}: the answer has no {key!r} list")
     value = doc[key]
     if value is None:
-        return []  # distribution 2.8 answers "tags": null for a repository without tags (DESIGN §5)
+        return []  # distribution 2.8 answers "tags": null for a repository without tags (docs/architecture.md §5)
     if not isinstance(value, list):
         raise ProtocolViolation(f"{what}: {key!r} is not a list")
     for item in value:

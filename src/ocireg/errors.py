@@ -40,7 +40,7 @@ __all__ = [
     "unchallenged_401",
 ]
 
-# Error bodies are read up to this size (DESIGN §4: token and error bodies 64 KiB).
+# Error bodies are read up to this size (docs/architecture.md §4: token and error bodies 64 KiB).
 ERROR_BODY_LIMIT = 64 * 1024
 
 
@@ -131,7 +131,7 @@ class ChallengeError(ProtocolViolation):
 
 
 class RealmRejected(ProtocolViolation):
-    """The token realm failed the realm policy (DESIGN §4); nothing was sent to it."""
+    """The token realm failed the realm policy (docs/architecture.md §4); nothing was sent to it."""
 
 
 class DigestMismatch(RegistryError):

@@ -5,7 +5,7 @@ Inside a job (``GITLAB_CI=true``) GitLab's runner provides the variables used he
 
 * credentials for the project's own registry (``CI_REGISTRY``), in this order: ``CI_REGISTRY_USER`` /
   ``CI_REGISTRY_PASSWORD``, else ``gitlab-ci-token`` / ``CI_JOB_TOKEN``, else ``CI_DEPLOY_USER`` /
-  ``CI_DEPLOY_PASSWORD`` (DESIGN §3, item 2) — never sent to any other registry;
+  ``CI_DEPLOY_PASSWORD`` (docs/architecture.md §3, item 2) — never sent to any other registry;
 * the ``:TAG`` and ``@sha256:…`` shorthands for ``$CI_REGISTRY_IMAGE:TAG`` / ``$CI_REGISTRY_IMAGE@sha256:…``;
 * credentials for the group dependency proxy's host (``CI_DEPENDENCY_PROXY_SERVER``, e.g. ``gitlab.com:443``;
   an image written ``${CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX}/alpine:3`` with or without the ``:443``):

@@ -4,7 +4,7 @@ The distribution spec paginates ``/v2/<name>/tags/list`` and ``/v2/_catalog`` wi
 ``Link: </v2/<name>/tags/list?n=100&last=b>; rel="next"``
 (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-tags). A registry, or anything
 between us and it, chooses that URL, so following it is a trust decision: :func:`resolve_next` allows only the
-same scheme, host and endpoint path (a ``Link`` to another host would carry our token there: DESIGN §4,
+same scheme, host and endpoint path (a ``Link`` to another host would carry our token there: docs/architecture.md §4,
 "never forward Authorization across hosts ... Link").
 
 Pure: no I/O. Every failure raises :class:`LinkError` (a :class:`~ocireg.errors.ProtocolViolation`), and

@@ -39,7 +39,7 @@ __all__ = [
     "select_platform",
 ]
 
-#: Manifests larger than this are refused (DESIGN §4: manifest bodies are capped at 8 MiB).
+#: Manifests larger than this are refused (docs/architecture.md §4: manifest bodies are capped at 8 MiB).
 MANIFEST_SIZE_LIMIT = 8 * 1024 * 1024
 #: Deepest nesting of arrays and objects :func:`loads_strict` accepts (a manifest needs about 4).
 JSON_MAX_DEPTH = 64

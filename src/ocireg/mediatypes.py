@@ -67,7 +67,7 @@ SCHEMA1_TYPES = frozenset({DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED})
 
 #: The Accept list for every manifest request (HEAD and GET). Always all four: distribution 2.8 (Debian's
 #: docker-registry 2.8.2) answers ``404 MANIFEST_UNKNOWN`` for an OCI index unless the request accepts all of
-#: them, which would be a false "absent" (DESIGN §5). Schema 1 is deliberately not accepted.
+#: them, which would be a false "absent" (docs/architecture.md §5). Schema 1 is deliberately not accepted.
 MANIFEST_ACCEPT: tuple[str, ...] = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2)
 ACCEPT_HEADER = ", ".join(MANIFEST_ACCEPT)
 

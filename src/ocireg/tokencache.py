@@ -1,6 +1,6 @@
 """A token cache shared by successive ``ocireg`` processes, so a warm check costs one HTTP request.
 
-Safety rules (DESIGN §4):
+Safety rules (docs/architecture.md §4):
 
 * one JSON file under the user cache directory; the directory is 0700 and the file 0600, written atomically
   (temporary file + ``os.replace``) under an advisory lock so concurrent writers merge instead of clobbering;

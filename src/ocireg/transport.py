@@ -7,7 +7,7 @@ Policies (each cited where implemented):
 * **Plain HTTP** only for ``plain_http_hosts`` or, like Docker, for loopback registries whose port does not speak
   TLS (:meth:`Transport.base_url`).
 * **Redirects** are followed here, hop by hop: never https→http, never ``Authorization`` to another host, at most
-  :data:`MAX_REDIRECTS` hops (DESIGN §4, CVE-2020-15157).
+  :data:`MAX_REDIRECTS` hops (docs/architecture.md §4, CVE-2020-15157).
 * **Retries** only for idempotent methods, for connection errors and 408/429/499/500/502/503/504/522, with full
   jitter backoff, ``Retry-After`` honoured (capped) and shared per host, all inside one total deadline.
 * **Body caps**: :func:`read_capped` fails with :class:`BodyTooLarge` instead of truncating, counting decoded
@@ -57,7 +57,7 @@ MAX_REDIRECTS = 5
 MAX_WARNINGS = 20
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-# Query parameters that may appear in a debug log; every other value is replaced by "***" (DESIGN §4).
+# Query parameters that may appear in a debug log; every other value is replaced by "***" (docs/architecture.md §4).
 SAFE_QUERY_PARAMS = frozenset(
     {"service", "scope", "n", "last", "mount", "from", "digest", "account", "client_id", "offline_token"}
 )
@@ -165,7 +165,7 @@ def redact_url(url: str) -> str:
 
 
 # Headers whose values carry URLs (a realm, a redirect target, a next page): shown with query values and
-# userinfo redacted, since a realm or a signed storage URL may hold a secret in its query (DESIGN §4).
+# userinfo redacted, since a realm or a signed storage URL may hold a secret in its query (docs/architecture.md §4).
 _URL_HEADERS = frozenset({"location", "link", "www-authenticate"})
 _QUERY_IN_TEXT = re.compile(r"\?([^\s\"'<>]*)")
 _USERINFO_IN_TEXT = re.compile(r"(?<=://)[^/\s\"'<>@]*@")
@@ -361,7 +361,7 @@ class Transport:
     # -- scheme policy --------------------------------------------------------------------------------------
 
     def base_url(self, registry: Registry, deadline: Deadline) -> str:
-        """``https://host`` or, by policy, ``http://host`` for this registry (DESIGN §4)."""
+        """``https://host`` or, by policy, ``http://host`` for this registry (docs/architecture.md §4)."""
         host = registry.api_host
         with self._schemes_lock:
             known = self._schemes.get(host)
@@ -545,7 +545,7 @@ class Transport:
             except ValueError as exc:
                 raise ProtocolViolation(f"{what}: invalid redirect target") from exc
             if origin[0] == "https" and scheme == "http":
-                # Never downgrade (DESIGN §4).
+                # Never downgrade (docs/architecture.md §4).
                 raise ProtocolViolation(
                     f"{what}: refusing redirect from https to http ({redact_url(target)})"
                 )

@@ -305,7 +305,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_is_shown_on_a_terminal_only(token_rig: Rig, open_rig: Rig) -> None:
-    """Output rule (DESIGN §6): progress on a TTY stderr only; none when piped or with NO_COLOR; stdout unchanged."""
+    """Output rule (docs/architecture.md §6): progress on a TTY stderr only; none when piped or with NO_COLOR; stdout unchanged."""
     from ocireg.cli import main
 
     seeded = _fresh(token_rig, "oci")

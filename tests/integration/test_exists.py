@@ -129,7 +129,7 @@ def test_gitlab_token_kinds(token_rig: Rig, user: str, secret: str) -> None:
 
 
 def test_docker_auth_config(token_rig: Rig) -> None:
-    """DESIGN §3 item 3: DOCKER_AUTH_CONFIG as GitLab runners set it."""
+    """docs/architecture.md §3 item 3: DOCKER_AUTH_CONFIG as GitLab runners set it."""
     auth = base64.b64encode(f"{ALICE}:{ALICE_PASSWORD}".encode()).decode()
     env = {"DOCKER_AUTH_CONFIG": json.dumps({"auths": {token_rig.host: {"auth": auth}}})}
     result = run_cli(["exists", token_rig.ref("group/project", "oci")], env)
@@ -137,7 +137,7 @@ def test_docker_auth_config(token_rig: Rig) -> None:
 
 
 def test_config_json_via_credential_helper(token_rig: Rig, isolated_env: Path, tmp_path: Path) -> None:
-    """DESIGN §3 item 4: ~/.docker/config.json credHelpers → docker-credential-<name> get."""
+    """docs/architecture.md §3 item 4: ~/.docker/config.json credHelpers → docker-credential-<name> get."""
     helpers = Path(__file__).resolve().parents[1] / "helpers"
     store = tmp_path / "helper-store.json"
     store.write_text(json.dumps({token_rig.host: {"Username": ALICE, "Secret": ALICE_PASSWORD}}))
@@ -330,7 +330,7 @@ def test_quiet_prints_nothing(token_rig: Rig) -> None:
 
 
 def test_password_stdin(token_rig: Rig) -> None:
-    """DESIGN §3 item 1: --username + --password-stdin (never a password in argv)."""
+    """docs/architecture.md §3 item 1: --username + --password-stdin (never a password in argv)."""
     result = run_cli(
         ["exists", "--username", ALICE, "--password-stdin", token_rig.ref("group/project", "oci")],
         stdin=ALICE_PASSWORD + "\n",
@@ -339,7 +339,7 @@ def test_password_stdin(token_rig: Rig) -> None:
 
 
 def test_explicit_credentials_beat_docker_config(token_rig: Rig, isolated_env: Path) -> None:
-    """DESIGN §3: explicit credentials win over config.json."""
+    """docs/architecture.md §3: explicit credentials win over config.json."""
     auth = base64.b64encode(f"{BOB}:{BOB_PASSWORD}".encode()).decode()
     (isolated_env / ".docker" / "config.json").write_text(
         json.dumps({"auths": {token_rig.host: {"auth": auth}}})

@@ -59,7 +59,7 @@ def test_malformed_digest_header_is_rejected(token_rig: Rig, fault_proxy_factory
 
 
 def test_identity_token_uses_oauth2_post(token_rig: Rig, isolated_env: Path) -> None:
-    """DESIGN §3: config.json identitytoken → OAuth2 refresh-token POST to the realm."""
+    """docs/architecture.md §3: config.json identitytoken → OAuth2 refresh-token POST to the realm."""
     assert token_rig.token_server is not None
     token_rig.token_server.oauth_post = True
     config = {"auths": {token_rig.host: {"identitytoken": ALICE_REFRESH_TOKEN}}}

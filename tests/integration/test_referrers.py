@@ -1,4 +1,4 @@
-"""``ocireg referrers`` and ``RegistryClient.referrers`` (DESIGN §1 client: referrers; OCI distribution-spec v1.1).
+"""``ocireg referrers`` and ``RegistryClient.referrers`` (docs/architecture.md §1 client: referrers; OCI distribution-spec v1.1).
 
 distribution 2.8 has no referrers API, so the tag-schema fallback runs against the real registry: the artifacts
 and the ``sha256-<hex>`` index are pushed the way oras does on such registries. The API path (a v1.1

@@ -135,7 +135,7 @@ def test_index_child_by_digest(token_rig: Rig) -> None:
 
 
 def test_index_without_full_accept_is_a_false_404(token_rig: Rig) -> None:
-    """DESIGN §5: distribution 2.8 answers 404 MANIFEST_UNKNOWN for an OCI index if Accept lacks its type."""
+    """docs/architecture.md §5: distribution 2.8 answers 404 MANIFEST_UNKNOWN for an OCI index if Accept lacks its type."""
     resp = get_manifest(
         token_rig, REPO, "index", token_rig.bearer(REPO), accept=f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
     )
@@ -167,7 +167,7 @@ def test_bob_gets_empty_access_and_registry_says_insufficient_scope(token_rig: R
 
 
 def test_unknown_project_looks_exactly_like_denied(token_rig: Rig) -> None:
-    """DESIGN §5: even root gets an empty access list for a project that does not exist (never a 404)."""
+    """docs/architecture.md §5: even root gets an empty access list for a project that does not exist (never a 404)."""
     resp = fetch_token(token_rig, [pull("nope/missing")], (ROOT, ROOT_PASSWORD))
     assert resp.status_code == 200
     assert decode_jwt(resp.json()["token"])[1]["access"] == []
@@ -336,7 +336,7 @@ def test_expired_token_rejected_by_registry(token_rig: Rig) -> None:
 
 
 def test_delete_is_its_own_action(token_rig: Rig) -> None:
-    """DESIGN §5: a pull,push token gets 401 insufficient_scope on DELETE; a delete token gets 202."""
+    """docs/architecture.md §5: a pull,push token gets 401 insufficient_scope on DELETE; a delete token gets 202."""
     repo = f"{REPO}/delete-check"
     with token_rig.pusher() as pusher:
         image = pusher.push_image(repo, "doomed", label=f"doomed-{os.getpid()}-{time.time_ns()}")
@@ -351,7 +351,7 @@ def test_delete_is_its_own_action(token_rig: Rig) -> None:
 
 
 def test_many_tags_in_one_page(token_rig: Rig, many_tags_repo: ManyTags) -> None:
-    """PC/DESIGN §5: distribution 2.8 ignores ``n`` and returns all 1,500 tags in one page, no Link."""
+    """PC/docs/architecture.md §5: distribution 2.8 ignores ``n`` and returns all 1,500 tags in one page, no Link."""
     assert len(many_tags_repo.tags) == MANY_TAGS_COUNT
     with token_rig.raw_client() as client:
         resp = client.get(

@@ -1,6 +1,6 @@
 """Security tests (SEC): a hostile or misconfigured registry, proxy or config never gets ocireg to leak a credential.
 
-Each test names the rule of DESIGN §4 it checks and, in SECURITY.md, the advisory behind it. The credential
+Each test names the rule of docs/architecture.md §4 it checks and, in SECURITY.md, the advisory behind it. The credential
 sink (a server on 127.0.0.2/3) records any credential it receives; every test that involves it asserts it
 received none. Only loopback addresses are ever contacted: "public" registry names end in ``.invalid`` and are
 reached through the fault proxy acting as an HTTP proxy (``ALL_PROXY``), so DNS is never asked.

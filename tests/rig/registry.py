@@ -1,6 +1,6 @@
 """Run Debian's ``docker-registry`` (distribution 2.8.2) as a subprocess for the integration rig.
 
-Why a real registry: DESIGN.md §5 lists behaviours (404 for an OCI index without the full Accept list, one-page
+Why a real registry: docs/architecture.md §5 lists behaviours (404 for an OCI index without the full Accept list, one-page
 tags/list, ``delete`` as its own token action, 60 s token leeway) that only the real binary reproduces faithfully.
 
 Each ``RegistryProcess`` owns a temp directory with its config, storage root and log file, listens on

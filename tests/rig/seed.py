@@ -31,7 +31,7 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
-#: The four manifest types, in the order DESIGN.md §5 says every manifest request must accept.
+#: The four manifest types, in the order docs/architecture.md §5 says every manifest request must accept.
 MANIFEST_TYPES: tuple[str, ...] = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 ACCEPT_ALL = ", ".join(MANIFEST_TYPES)
 

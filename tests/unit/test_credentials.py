@@ -158,7 +158,7 @@ def build_levels(tmp_path: Path, home: Path, present: set[str]) -> tuple[dict[st
 
 @pytest.mark.parametrize("top", range(len(LEVELS)), ids=LEVELS)
 def test_precedence_each_level_beats_the_next(tmp_path: Path, home: Path, top: int) -> None:
-    """DESIGN §3 precedence: with every level from ``top`` down configured, ``top`` wins."""
+    """docs/architecture.md §3 precedence: with every level from ``top`` down configured, ``top`` wins."""
     present = set(LEVELS[top:])
     _, chain = build_levels(tmp_path, home, present)
     cred = chain.lookup(EXAMPLE)
@@ -919,7 +919,7 @@ def test_credential_equality_ignores_cached_fingerprint() -> None:
 
 
 def test_module_never_reads_os_environ_and_imports_only_allowed_modules() -> None:
-    """DESIGN §1: credentials imports stdlib, ocireg.errors/text/reference; no os.environ."""
+    """docs/architecture.md §1: credentials imports stdlib, ocireg.errors/text/reference; no os.environ."""
     source = Path(credmod.__file__).read_text(encoding="utf-8")
     tree = ast.parse(source)
     assert "environ" not in {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}

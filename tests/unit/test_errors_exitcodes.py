@@ -1,4 +1,4 @@
-"""Classification by cause (errors.from_response) and the exit-code contract (DESIGN §2)."""
+"""Classification by cause (errors.from_response) and the exit-code contract (docs/architecture.md §2)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_error_message_escapes_control_characters() -> None:
 
 
 def test_worst_order() -> None:
-    """DESIGN §2: 2 > 5 > 6 > 7 > 3 > 4 > 1 > 0."""
+    """docs/architecture.md §2: 2 > 5 > 6 > 7 > 3 > 4 > 1 > 0."""
     assert worst([0, 1, 4]) == ExitCode.DENIED
     assert worst([1, 3, 4]) == ExitCode.AUTH_FAILED
     assert worst([3, 7]) == ExitCode.RATE_LIMITED

@@ -1,4 +1,4 @@
-"""The GitLab CI adapter: credentials only for CI_REGISTRY, shorthand, CA hosts (DESIGN §3)."""
+"""The GitLab CI adapter: credentials only for CI_REGISTRY, shorthand, CA hosts (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

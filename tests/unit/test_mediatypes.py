@@ -1,4 +1,4 @@
-"""Unit tests for ocireg.mediatypes: the Accept list every manifest request sends (PC-accept, DESIGN §5)."""
+"""Unit tests for ocireg.mediatypes: the Accept list every manifest request sends (PC-accept, docs/architecture.md §5)."""
 
 from __future__ import annotations
 

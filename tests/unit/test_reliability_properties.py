@@ -297,7 +297,7 @@ def test_ft_manifest_body_cut_short_is_fetched_again_once(clock: FakeClock) -> N
 
 
 def test_body_cap_constants() -> None:
-    """BI: body caps (DESIGN §4) — token and error bodies 64 KiB, manifests 8 MiB."""
+    """BI: body caps (docs/architecture.md §4) — token and error bodies 64 KiB, manifests 8 MiB."""
     assert TOKEN_BODY_LIMIT == ERROR_BODY_LIMIT == 64 * 1024
     assert MANIFEST_LIMIT == 8 * 1024 * 1024
 

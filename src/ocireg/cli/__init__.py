@@ -100,6 +100,8 @@ def _version_report() -> str:
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
+            if ";" in requirement:
+                continue  # a platform-conditional dependency (truststore off Linux) is not in use here
             version = "not installed"
         lines.append(f"{name} {version}")
     return "\n".join(lines) + "\n"

@@ -131,7 +131,8 @@ def _text(report: Explanation) -> list[str]:
         if challenge.scheme == "none":
             rows.append(["challenge", "none (the registry answered without asking for credentials)"])
         else:
-            from ocireg.transport import redact_url  # a realm's query may hold a secret (DESIGN §4)
+            # A realm's query may hold a secret (docs/architecture.md §4).
+            from ocireg.transport import redact_url
 
             params = [
                 f'{name}="{escape(value)}"'
@@ -176,7 +177,8 @@ def _text(report: Explanation) -> list[str]:
 
 
 def _redacted(url: str | None) -> str | None:
-    from ocireg.transport import redact_url  # a realm's query may hold a secret (DESIGN §4)
+    # A realm's query may hold a secret (docs/architecture.md §4).
+    from ocireg.transport import redact_url
 
     return redact_url(url) if url else None
 

@@ -1,7 +1,7 @@
 """Turn parsed arguments and the environment into settings, a client and output helpers.
 
 This is where the process environment enters ocireg: ``cli.main(argv, env)`` passes it in once and everything
-below receives explicit values (DESIGN §1).
+below receives explicit values (docs/architecture.md §1).
 """
 
 from __future__ import annotations

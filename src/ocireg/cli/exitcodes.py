@@ -1,4 +1,4 @@
-"""The exit-code contract (DESIGN §2): the one place that maps errors to exit codes."""
+"""The exit-code contract (docs/architecture.md §2): the one place that maps errors to exit codes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Output: text for people, versioned JSON/JSONL for programs, dotenv for GitLab's dotenv reports.
 
-Data goes to stdout, diagnostics to stderr (DESIGN §6). Everything a registry sent is escaped in text output.
+Data goes to stdout, diagnostics to stderr (docs/architecture.md §6). Everything a registry sent is escaped in text output.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ MAX_INDEX_DEPTH = 4
 #: Referrers of referrers followed this deep (image <- SBOM <- signature of the SBOM is 2).
 MAX_REFERRER_DEPTH = 3
 # Layers the registry does not distribute (Windows base layers): fetched from their ``urls`` by the runtime,
-# never copied; ocireg does not follow foreign URLs either (DESIGN §4).
+# never copied; ocireg does not follow foreign URLs either (docs/architecture.md §4).
 _NONDISTRIBUTABLE = frozenset(
     {
         mediatypes.DOCKER_LAYER_FOREIGN,

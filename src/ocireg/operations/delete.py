@@ -1,4 +1,4 @@
-"""Delete a tag without ever removing other tags silently (DESIGN §4, TESTING PC: safe tag delete).
+"""Delete a tag without ever removing other tags silently (docs/architecture.md §4, TESTING PC: safe tag delete).
 
 The trap: the registry API deletes *manifests*, by digest, and a manifest delete takes every tag pointing to
 that digest with it (distribution untags them all). ``latest`` and ``v1.2.3`` on one image: "delete

@@ -11,7 +11,7 @@ https://distribution.github.io/distribution/spec/auth/token/), made visible:
    verifying the signature, for display only;
 6. the registry's answer to the manifest ``HEAD`` with that token.
 
-GitLab's token service silently drops scopes the caller may not have and still answers 200 (DESIGN §5), so an
+GitLab's token service silently drops scopes the caller may not have and still answers 200 (docs/architecture.md §5), so an
 empty ``access`` list is the one place the real reason shows: a misspelt project path, a missing role, or a
 missing job-token allowlist entry. :func:`explain` never raises for what it diagnoses: the failure is kept in
 :attr:`Explanation.error`, whose class gives the exit code the same way it does for ``ocireg exists``.

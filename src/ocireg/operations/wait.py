@@ -4,7 +4,7 @@ A deploy job often starts while the image is still being pushed by another pipel
 cheap (one request per reference per round with a warm token), but it must not turn a refused password or a
 denied project into ten minutes of silence: those end the wait at once (exit 3/4). "Still absent" at the
 deadline is reported only for references the registry last called absent; a reference whose last answer was a
-network or registry fault reports that fault instead (DESIGN §2: absent is only ever a registry statement).
+network or registry fault reports that fault instead (docs/architecture.md §2: absent is only ever a registry statement).
 
 Backoff: the first pause is ``first_delay`` (1 s), doubling each round up to ``interval``; a ``Retry-After``
 the registry sent with a 429 stretches the next pause (RFC 9110 §10.2.3). The last round runs at the deadline.
