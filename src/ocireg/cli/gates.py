@@ -2,14 +2,13 @@
 
 ``wait`` polls until images exist; ``check`` verifies every image a set of deployment files refers to; ``pin``
 rewrites those references to ``repo:tag@sha256:…``. The logic lives in :mod:`ocireg.operations.wait`,
-:mod:`ocireg.operations.files` and :mod:`ocireg.operations.pin`; this module parses, calls and renders.
+:mod:`ocireg.operations.check` and :mod:`ocireg.operations.pin`; this module parses, calls and renders.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ocireg.cli import COMMAND_SUMMARY
@@ -21,16 +20,16 @@ from ocireg.cli.options import (
     positive_duration,
 )
 from ocireg.cli.render import error_json, print_error, result_json, text_table, write_json
-from ocireg.errors import InvalidReference, OciregError, UsageError
+from ocireg.errors import OciregError, UsageError
 from ocireg.text import escape
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
     from ocireg.operations import CheckResult
+    from ocireg.operations.check import FileResult
     from ocireg.operations.files import FileProblem, Finding, Scan, VariablePolicy
     from ocireg.operations.pin import FilePlan, PinChange
     from ocireg.operations.wait import WaitOutcome, WaitProgress
-    from ocireg.reference import Digest, Reference
 
 __all__ = ["add_allow_env_option", "cmd_check", "cmd_pin", "cmd_wait", "register", "variable_policy"]
 
@@ -365,15 +364,6 @@ def _result_row(result: CheckResult) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _FileResult:
-    finding: Finding
-    reference: Reference | None
-    status: str  # present, absent, error, skipped
-    digest: Digest | None = None
-    error: OciregError | None = None
-
-
 def _scan(ctx: Context) -> tuple[Scan, int]:
     """Scan the paths; report unreadable/unparsable files. Returns the scan and USAGE if a named file failed."""
     from ocireg.operations.files import scan_paths
@@ -399,40 +389,13 @@ def _print_problem(ctx: Context, problem: FileProblem, *, error: bool) -> None:
         ctx.warn(f"{where}: skipped: {message}")
 
 
-def _check_findings(ctx: Context, findings: Sequence[Finding]) -> list[_FileResult]:
-    from ocireg.operations import check_exists
-    from ocireg.reference import parse_reference
-
-    results: list[_FileResult | None] = [None] * len(findings)
-    unique: dict[str, Reference] = {}
-    refs: dict[int, Reference] = {}
-    for i, finding in enumerate(findings):
-        if finding.text is None:
-            results[i] = _FileResult(finding, None, "skipped")
-            continue
-        try:
-            ref = parse_reference(finding.text)
-        except InvalidReference as exc:
-            results[i] = _FileResult(finding, None, "error", error=exc)
-            continue
-        refs[i] = ref
-        unique.setdefault(str(ref), ref)
-    checked = (
-        {r.text: r for r in check_exists(ctx.client(), list(unique.items()), jobs=int(ctx.args.jobs))}
-        if unique
-        else {}
-    )
-    for i, ref in refs.items():
-        outcome = checked[str(ref)]
-        results[i] = _FileResult(findings[i], ref, outcome.status, outcome.digest, outcome.error)
-    return [r for r in results if r is not None]
-
-
 def cmd_check(ctx: Context) -> int:
     scan, code = _scan(ctx)
     if code != ExitCode.OK:
         return code
-    results = _check_findings(ctx, scan.findings)
+    from ocireg.operations.check import check_findings
+
+    results = check_findings(ctx.client(), scan.findings, jobs=int(ctx.args.jobs))
     code = worst(exit_code_for(r.error) for r in results)
     skipped = [r for r in results if r.status == "skipped"]
     if skipped and ctx.args.strict:
@@ -453,7 +416,7 @@ def _finding_json(finding: Finding) -> dict[str, object]:
     }
 
 
-def _render_check(ctx: Context, scan: Scan, results: Sequence[_FileResult], code: ExitCode) -> None:
+def _render_check(ctx: Context, scan: Scan, results: Sequence[FileResult], code: ExitCode) -> None:
     if not results:
         ctx.warn(f"no image references found in {len(scan.files)} file(s)")
     if ctx.output == "json" and not ctx.quiet:

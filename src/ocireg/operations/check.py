@@ -1,131 +1,69 @@
-"""Batch existence and digest checks: the heart of `ocireg exists` and `ocireg digest`.
+"""``ocireg check`` as a library function: the image references found in deploy files, each checked to exist.
 
-Batch work shares one :class:`~ocireg.client.RegistryClient` (one connection pool, one token per scope) across
-a bounded thread pool, and returns one result per reference in input order.
+:func:`check_files` scans paths and checks what it found; :func:`check_findings` checks findings already
+scanned (the CLI scans first, to report unreadable files its own way). Each distinct reference is asked once,
+with the exists batch of :mod:`ocireg.operations.batch`; every finding gets its own result, in scan order.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ocireg.client import RegistryClient
-from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError
-from ocireg.manifest import Platform
-from ocireg.operations.workers import run_bounded
+from ocireg.errors import InvalidReference, OciregError
+from ocireg.operations.batch import check_exists
+from ocireg.operations.files import Finding, Scan, VariablePolicy, scan_paths
 from ocireg.reference import Digest, Reference, parse_reference
-from ocireg.transport import Deadline
 
-__all__ = ["MAX_JOBS", "CheckResult", "check_digests", "check_exists", "parse_references"]
-
-MAX_JOBS = 32
+__all__ = ["FileResult", "check_files", "check_findings"]
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    """The answer for one reference: present (with digest), absent (registry said so), or an error."""
+class FileResult:
+    """One finding's outcome: ``present`` (with digest), ``absent``, ``error`` or ``skipped`` (not resolved)."""
 
-    text: str
+    finding: Finding
     reference: Reference | None
+    status: str
     digest: Digest | None = None
-    media_type: str | None = None
     error: OciregError | None = None
 
-    @property
-    def status(self) -> str:
-        if self.error is None:
-            return "present"
-        if isinstance(self.error, NotFound):
-            return "absent"
-        return "error"
 
-
-def parse_references(texts: Sequence[str]) -> list[tuple[str, Reference | InvalidReference]]:
-    """Parse every reference before any network I/O; invalid ones come back as their error."""
-    out: list[tuple[str, Reference | InvalidReference]] = []
-    for text in texts:
+def check_findings(client: RegistryClient, findings: Sequence[Finding], *, jobs: int = 8) -> list[FileResult]:
+    """Check every finding; a skipped finding stays skipped, an invalid reference is its error."""
+    results: list[FileResult | None] = [None] * len(findings)
+    unique: dict[str, Reference] = {}
+    refs: dict[int, Reference] = {}
+    for i, finding in enumerate(findings):
+        if finding.text is None:
+            results[i] = FileResult(finding, None, "skipped")
+            continue
         try:
-            out.append((text, parse_reference(text)))
+            ref = parse_reference(finding.text)
         except InvalidReference as exc:
-            out.append((text, exc))
-    return out
-
-
-def _run_batch(
-    refs: Sequence[tuple[str, Reference]],
-    one: Callable[[str, Reference], CheckResult],
-    *,
-    jobs: int,
-    fail_fast: bool,
-    on_result: Callable[[int, CheckResult], None] | None,
-) -> list[CheckResult]:
-    jobs = max(1, min(jobs, MAX_JOBS, len(refs) or 1))
-    results: list[CheckResult | None] = [None] * len(refs)
-    stop = threading.Event()
-
-    def work(index: int) -> None:
-        text, ref = refs[index]
-        if stop.is_set():
-            result = CheckResult(text, ref, error=RegistryError("not checked: stopped at the first error"))
-        else:
-            result = one(text, ref)
-            if fail_fast and result.status == "error":
-                stop.set()
-        results[index] = result
-        if on_result is not None:
-            on_result(index, result)
-
-    if jobs == 1:
-        for i in range(len(refs)):
-            work(i)
-    else:
-        # Ctrl-C (FT: SIGINT): queued references are cancelled and the interrupt reaches the CLI at once.
-        for future in run_bounded(work, range(len(refs)), jobs=jobs, name="ocireg", on_interrupt=stop.set):
-            future.result()
+            results[i] = FileResult(finding, None, "error", error=exc)
+            continue
+        refs[i] = ref
+        unique.setdefault(str(ref), ref)
+    checked = {r.text: r for r in check_exists(client, list(unique.items()), jobs=jobs)} if unique else {}
+    for i, ref in refs.items():
+        outcome = checked[str(ref)]
+        results[i] = FileResult(findings[i], ref, outcome.status, outcome.digest, outcome.error)
     return [r for r in results if r is not None]
 
 
-def check_exists(
+def check_files(
     client: RegistryClient,
-    refs: Sequence[tuple[str, Reference]],
+    paths: Sequence[str],
+    env: Mapping[str, str],
     *,
+    policy: VariablePolicy | None = None,
     jobs: int = 8,
-    fail_fast: bool = False,
-    on_result: Callable[[int, CheckResult], None] | None = None,
-    deadline: float | None = None,
-) -> list[CheckResult]:
-    """HEAD each manifest: present with its digest, absent only on a registry 404, else the error.
+) -> tuple[Scan, list[FileResult]]:
+    """Scan ``paths`` (``env`` expands variables, guarded by ``policy``) and check every reference found.
 
-    ``deadline``: seconds each reference may take, retries included (default: the client's ``config.deadline``).
+    Files that cannot be read or parsed are in ``Scan.problems``; the caller decides what they mean.
     """
-
-    def one(text: str, ref: Reference) -> CheckResult:
-        try:
-            info = client.head_manifest(ref, deadline=Deadline(deadline) if deadline is not None else None)
-        except OciregError as exc:
-            return CheckResult(text, ref, error=exc)
-        return CheckResult(text, ref, digest=info.digest, media_type=info.media_type)
-
-    return _run_batch(refs, one, jobs=jobs, fail_fast=fail_fast, on_result=on_result)
-
-
-def check_digests(
-    client: RegistryClient,
-    refs: Sequence[tuple[str, Reference]],
-    *,
-    platform: Platform | None = None,
-    jobs: int = 8,
-    fail_fast: bool = False,
-    on_result: Callable[[int, CheckResult], None] | None = None,
-) -> list[CheckResult]:
-    """Resolve each reference to its digest (with ``platform``: that platform's image digest)."""
-
-    def one(text: str, ref: Reference) -> CheckResult:
-        try:
-            digest = client.digest(ref, platform=platform)
-        except OciregError as exc:
-            return CheckResult(text, ref, error=exc)
-        return CheckResult(text, ref, digest=digest)
-
-    return _run_batch(refs, one, jobs=jobs, fail_fast=fail_fast, on_result=on_result)
+    scan = scan_paths(paths, env, policy=policy)
+    return scan, check_findings(client, scan.findings, jobs=jobs)

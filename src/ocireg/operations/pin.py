@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, PlatformNotFound, RegistryError, UsageError
 from ocireg.manifest import Platform
-from ocireg.operations.check import CheckResult, check_digests, check_exists
+from ocireg.operations.batch import CheckResult, check_digests, check_exists
 from ocireg.operations.files import Finding, Scan, Target, VariablePolicy, find_in_text
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.text import escape

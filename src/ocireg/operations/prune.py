@@ -473,7 +473,7 @@ def gather(
     A tag that cannot be resolved or dated carries the reason; only an unreadable tag list raises.
     ``on_phase(description, steps)`` announces each phase, ``on_step`` is called after each step (progress).
     """
-    from ocireg.operations.check import check_digests
+    from ocireg.operations.batch import check_digests
 
     tags = list(dict.fromkeys(client.tags(repository)))
     refs: list[tuple[str, Reference]] = []

@@ -261,7 +261,7 @@ def _gitlab_details(client: RegistryClient, repository: Repository) -> list[TagD
 def _with_digests(
     client: RegistryClient, repository: Repository, tags: Sequence[str], *, jobs: int
 ) -> tuple[TagEntry, ...]:
-    from ocireg.operations.check import check_digests
+    from ocireg.operations.batch import check_digests
 
     refs: list[tuple[str, Reference]] = []
     invalid: dict[str, OciregError] = {}

@@ -30,7 +30,7 @@ from ocireg.errors import (
     TransportError,
     UsageError,
 )
-from ocireg.operations.check import CheckResult, check_exists
+from ocireg.operations.batch import CheckResult, check_exists
 from ocireg.reference import Reference
 
 __all__ = [
