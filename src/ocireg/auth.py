@@ -40,6 +40,7 @@ from ocireg.errors import (
     RealmRejected,
     RegistryError,
     from_response,
+    unchallenged_401,
 )
 from ocireg.response import Response
 from ocireg.text import escape
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from ocireg.tokencache import TokenCache
 
 __all__ = [
+    "AuthFlow",
     "Authenticator",
     "Challenge",
     "Token",
@@ -519,6 +521,55 @@ class Authenticator:
         # client, not once per worker or reference (GitLab counts every failed login towards its throttling).
         self._rejected: dict[str, AuthenticationFailed] = {}
         self.token_requests = 0
+        self._waves: dict[str, threading.Event] = {}  # registry -> the first wave (see AuthFlow)
+
+    def flow(
+        self,
+        registry: str,
+        registry_url: str,
+        scopes: tuple[str, ...],
+        credential: Credential,
+        *,
+        deadline: Deadline,
+        what: str,
+        streamed: bool = False,
+        wait: float = 0.0,
+    ) -> AuthFlow:
+        """The authentication of one request (:class:`AuthFlow`): use it as a context manager.
+
+        ``streamed``: the body cannot be sent twice; ``wait``: at most this long for the first request to
+        ``registry`` to learn its challenge (the first wave).
+        """
+        return AuthFlow(
+            self,
+            registry=registry,
+            registry_url=registry_url,
+            scopes=scopes,
+            credential=credential,
+            deadline=deadline,
+            what=what,
+            streamed=streamed,
+            wait=wait,
+        )
+
+    def _join_wave(self, registry: str, wait: float) -> threading.Event | None:
+        """Let the first request to a registry learn its challenge alone; concurrent ones wait for that answer.
+
+        Without this, every worker of a batch opens with an unauthenticated request and collects its own 401
+        (``--jobs 16``: 16 wasted round trips and 16 token requests raced through the single-flight lock).
+        Returns the event to set once this request has an answer: the leader's, or a follower's that stopped
+        waiting. A follower waits at most ``wait`` seconds: when the leader's request hangs (one slow manifest
+        at the head of a batch), the others learn the challenge themselves instead of failing with it, and the
+        first of them to get an answer releases everyone still waiting.
+        """
+        with self._lock:
+            event = self._waves.get(registry)
+            if event is None:
+                event = self._waves[registry] = threading.Event()
+                return event
+        if event.is_set() or event.wait(wait):
+            return None
+        return event
 
     # -- pre-emptive ----------------------------------------------------------------------------------------
 
@@ -837,6 +888,229 @@ class Authenticator:
         raise RegistryError(f"{what}: token service answered HTTP {response.status}", status=response.status)
 
 
+class AuthFlow:
+    """The authentication of one request: one registry, one scope set, one credential (#15 item 1).
+
+    The request loop asks :meth:`headers` before each attempt, hands each 401 to :meth:`challenged` and any
+    other refusal to :meth:`failure`; the flow decides the rest, in the manner of go-containerregistry's
+    ``bearerTransport.RoundTrip`` (docs/architecture.md §7):
+
+    * what to send: a cached token; or, the registry's realm being known, a token fetched before the first
+      attempt (no 401 round trip), never for a streamed body;
+    * on a 401: answer the challenge with one token request; on ``insufficient_scope`` naming more actions on
+      the resources asked for, widen the scopes once (``delete`` is its own action, docs/architecture.md §5);
+      a cached token the registry no longer accepts is dropped and fetched afresh once; anything else gives
+      up with an error by cause (exit 3 rejected, exit 4 denied);
+    * the first wave: while the first request to a registry learns its challenge, the others wait for it
+      (:meth:`Authenticator._join_wave`); leaving the ``with`` block releases them whatever happened.
+    """
+
+    def __init__(
+        self,
+        auth: Authenticator,
+        *,
+        registry: str,
+        registry_url: str,
+        scopes: tuple[str, ...],
+        credential: Credential,
+        deadline: Deadline,
+        what: str,
+        streamed: bool,
+        wait: float | None,
+    ) -> None:
+        self._auth = auth
+        self.registry = registry
+        self.registry_url = registry_url
+        self.scopes = scopes
+        self.credential = credential
+        self._deadline = deadline
+        self._what = what
+        self._streamed = streamed
+        self._wait = wait  # None: this flow takes no part in the first wave
+        self._wave: threading.Event | None = None
+        self._authorization: str | None = None
+        self._started = False
+        self._fetched = 0  # token requests made by this flow
+
+    def __enter__(self) -> AuthFlow:
+        if self._wait is not None:
+            self._wave = self._auth._join_wave(self.registry, self._wait)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release()
+
+    def moved(self, registry_url: str) -> AuthFlow:
+        """The same flow afresh for the registry's new base URL (its scheme changed, #14 item 8)."""
+        return AuthFlow(
+            self._auth,
+            registry=self.registry,
+            registry_url=registry_url,
+            scopes=self.scopes,
+            credential=self.credential,
+            deadline=self._deadline,
+            what=self._what,
+            streamed=self._streamed,
+            wait=None,
+        )
+
+    def header(self) -> str | None:
+        """The ``Authorization`` value to send now (``None``: send without one and learn the challenge)."""
+        if not self._started:
+            self._started = True
+            self._authorization = self._first_header()
+        return self._authorization
+
+    def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``extra`` with the ``Authorization`` value of :meth:`header`, if any."""
+        out = dict(extra or {})
+        authorization = self.header()
+        if authorization:
+            out["Authorization"] = authorization
+        return out
+
+    def on_attempt(self, status: int | None) -> None:
+        """For :meth:`Transport.send`: any answer but a 401 (a 429 or 503 being retried too) says there is no
+        challenge to learn; the workers waiting on the first wave may go and share the backoff."""
+        if status != 401:
+            self._release()
+
+    def challenged(self, response: Response) -> None:
+        """Answer a 401: afterwards :meth:`header` is the value to send again. Raises when the flow gives up."""
+        if self._streamed:
+            # A streamed body was consumed by this attempt and cannot be sent again after the challenge
+            # (upload_blob authorizes with its POST first, so this means the token died mid-upload).
+            response.close()
+            raise RegistryError(
+                f"{self._what}: the registry asked for authentication again during a streamed upload",
+                hint="the token expired while uploading; run the command again",
+                status=401,
+            )
+        if urlsplit(response.url).netloc != urlsplit(self.registry_url).netloc:
+            # A challenge from another host (after a redirect) never gets our credentials (docs/architecture.md §4).
+            response.close()
+            raise PermissionDenied(
+                f"{self._what}: a redirect target on another host asked for credentials; refused"
+            )
+        values = response.headers.get_list("www-authenticate")
+        body = read_capped_quiet(response, self._deadline, self._what)
+        challenges = parse_challenges(values)
+        bearer = usable_bearer(challenges)
+        if self._wave is not None:
+            # The realm is known now: the waiting workers fetch their tokens (single-flight per scope) instead
+            # of each collecting a 401 first.
+            if bearer is not None:
+                self._auth.remember_challenge(self.registry, bearer)
+            self._release()
+        if not challenges:
+            # GitLab's protected/immutable tags answer 401 without a challenge: access denied (exit 4).
+            raise unchallenged_401(body, what=self._what)
+        if self._authorization is not None:
+            self._after_refusal(bearer)
+        if self._fetched >= 2:
+            raise self._refused(bearer)
+        self._authorization = self._auth.authorize(
+            registry=self.registry,
+            registry_url=self.registry_url,
+            challenges=challenges,
+            scopes=self.scopes,
+            credential=self.credential,
+            deadline=self._deadline,
+            stale=self._authorization,
+        )
+        self._fetched += 1
+
+    def failure(self, response: Response) -> OciregError:
+        """The error for an answer that is neither a 401 nor wanted; a denial carries a hint on the grant."""
+        body = read_capped_quiet(response, self._deadline, self._what)
+        redact = self._auth._transport.secrets.redact
+        failure = from_response(response.status, response.headers, body, what=self._what, redact=redact)
+        if isinstance(failure, PermissionDenied):
+            failure.hint = failure.hint or self.denied_hint()
+        return failure
+
+    def denied_hint(self) -> str:
+        """Why access to the scopes was denied: no credentials, an empty grant, or a grant without them."""
+        wanted = " ".join(self.scopes)
+        credential = self.credential
+        if credential.is_anonymous:
+            return no_credentials_hint(self.registry, credential).replace(
+                f"no credentials were found for {self.registry}",
+                f"no credentials were found for {self.registry}, and anonymous access to {wanted} is not allowed",
+                1,
+            )
+        token = self._auth.last_token(self.registry, self.scopes, credential)
+        if token is not None and token.granted() == []:
+            return (
+                f"the token service granted no access for {wanted} to {credential.describe()}. "
+                + empty_access_hint()
+                + ". 'ocireg auth explain REF' shows the details"
+            )
+        return f"{credential.describe()} is not allowed {wanted}; 'ocireg auth explain REF' shows what was granted"
+
+    def _first_header(self) -> str | None:
+        auth = self._auth
+        authorization = auth.cached_header(self.registry, self.scopes, self.credential)
+        if authorization is None and not self._streamed:
+            known = auth.known_challenge(self.registry)
+            if known is not None:
+                # The registry's realm is known: fetch the token first and skip the 401 round trip. If the
+                # realm moved, the registry answers 401 and challenged() refreshes once.
+                authorization = auth.authorize(
+                    registry=self.registry,
+                    registry_url=self.registry_url,
+                    challenges=[known],
+                    scopes=self.scopes,
+                    credential=self.credential,
+                    deadline=self._deadline,
+                )
+        return authorization
+
+    def _after_refusal(self, bearer: Challenge | None) -> None:
+        """The registry refused the value sent: widen the scopes once, drop a stale token once, or give up."""
+        error = bearer.error if bearer else None
+        widened = merge_scopes(self.scopes, same_resources(self.scopes, bearer.scope if bearer else None))
+        if error == "insufficient_scope" and widened != self.scopes and self._fetched < 2:
+            self.scopes = widened  # e.g. DELETE needs the "delete" action: one re-auth (PC)
+            return
+        fetched_here = self._auth.fetched_here(
+            self.registry, self.scopes, self.credential, self._authorization
+        )
+        if self._fetched == 0 and not (error == "insufficient_scope" and fetched_here):
+            # A cached token the registry no longer accepts (expired early, revoked, invalid_token, or from the
+            # disk cache with an outdated grant): forget it and fetch a fresh one, once. A token this process
+            # fetched that lacks the scope would come back the same (GitLab drops scopes silently): that is
+            # refused, not re-fetched per reference (LD: single-flight).
+            self._auth.forget(self.registry, self.scopes, self.credential, stale=self._authorization)
+            return
+        raise self._refused(bearer)
+
+    def _refused(self, bearer: Challenge | None) -> OciregError:
+        """Giving up: Basic credentials rejected, access denied, or a token the registry does not accept."""
+        registry, credential = self.registry, self.credential
+        if bearer is None:
+            return AuthenticationFailed(
+                f"{self._what}: {registry} rejected the credentials ({credential.describe()})",
+                hint="check the user name and password",
+            )
+        token = self._auth.last_token(registry, self.scopes, credential)
+        granted = token.grants(self.scopes[0]) if token is not None and self.scopes else None
+        if credential.is_anonymous:
+            return PermissionDenied(f"{self._what}: anonymous access denied", hint=self.denied_hint())
+        if bearer.error == "insufficient_scope" or granted is False:
+            return PermissionDenied(
+                f"{self._what}: access denied for {credential.describe()}", hint=self.denied_hint()
+            )
+        return AuthenticationFailed(
+            f"{self._what}: the registry rejected the token obtained for {credential.describe()}",
+            hint="the token service and the registry disagree (issuer, service or clock); try --debug",
+        )
+
+    def _release(self) -> None:
+        if self._wave is not None:
+            self._wave.set()
+
+
 def read_capped_quiet(response: Response, deadline: Deadline, what: str) -> bytes:
     """Read an error body up to the error cap; a too-large or broken error body is dropped, not fatal."""
     try:
@@ -1047,3 +1321,12 @@ def merge_scopes(scopes: tuple[str, ...], extra: str | None) -> tuple[str, ...]:
             if action and action not in bucket:
                 bucket.append(action)
     return tuple(f"{k}:{n}:{','.join(a)}" for (k, n), a in merged.items())
+
+
+def same_resources(scopes: tuple[str, ...], extra: str | None) -> str | None:
+    """Keep only the challenge scopes that name resources we asked for: a registry cannot widen us elsewhere."""
+    if not extra:
+        return None
+    names = {s.rsplit(":", 1)[0] for s in scopes}
+    kept = [s for s in extra.split() if s.rsplit(":", 1)[0] in names]
+    return " ".join(kept) or None

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from ocireg.auth import Authenticator, merge_scopes, parse_challenges, read_capped_quiet, usable_bearer
+from ocireg.auth import Authenticator, AuthFlow, read_capped_quiet
 from ocireg.connection import split_url
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import (
-    AuthenticationFailed,
     CredentialError,
     DigestMismatch,
     InvalidReference,
@@ -43,7 +43,6 @@ from ocireg.errors import (
     UsageError,
     from_response,
     parse_error_body,
-    unchallenged_401,
 )
 from ocireg.manifest import (
     Descriptor,
@@ -269,9 +268,6 @@ class RegistryClient:
         self._credentials: dict[str, Credential] = {}
         self._identities: dict[Credential, Credential] = {}
         self._cred_lock = threading.Lock()
-        self._first_wave: dict[str, threading.Event] = {}
-        self._first_lock = threading.Lock()
-        self._bases: dict[str, str] = {}  # registry name -> base URL, once decided
         self._schemes_from_cache: set[str] = set()  # registries whose scheme a previous run decided
         # GitLab extensions, per registry name for this client's life: /v2/ headers seen, /gitlab/v1 available.
         self._features: dict[str, RegistryFeatures] = {}
@@ -331,265 +327,110 @@ class RegistryClient:
         """Send a request to ``registry`` with authentication; return the open response if its status is in ``ok``.
 
         Any other status is classified by :func:`ocireg.errors.from_response` and raised. On a 401 the challenge
-        is answered (one token request), and once more at most on ``insufficient_scope`` or ``invalid_token``.
+        is answered (one token request), and once more at most on ``insufficient_scope`` or ``invalid_token``
+        (:class:`ocireg.auth.AuthFlow` decides).
         """
         base = self._base_url(registry, deadline)
         credential = self.credential_for(registry, _scope_repository(scopes))
-        release = self._join_first_wave(registry, deadline)
-        try:
+        streamed = content is not None and not isinstance(content, bytes)
+        wait = deadline.clamp(self.config.timeout) / 2
+        flow = self.auth.flow(
+            registry.name,
+            base,
+            scopes,
+            credential,
+            deadline=deadline,
+            what=what,
+            streamed=streamed,
+            wait=wait,
+        )
+        with flow:
+            send = functools.partial(self._exchange, method, path, headers, content, deadline, what, ok)
             try:
-                response = self._request(
-                    method,
-                    registry,
-                    base,
-                    base + path,
-                    scopes=scopes,
-                    credential=credential,
-                    headers=headers,
-                    content=content,
-                    deadline=deadline,
-                    what=what,
-                    ok=ok,
-                    first_wave=release,
-                )
+                response = send(flow)
             except (TransportError, RegistryError) as exc:
-                # A TLS request to a port that now speaks plain HTTP fails as a network error; a plain one to
-                # a port that now speaks TLS, as a network error or (Go's TLS server) an HTTP 400.
-                wrong_scheme = isinstance(exc, TransportError) or (
-                    base.startswith("http:") and getattr(exc, "status", None) == 400
-                )
-                replayable = content is None or isinstance(content, bytes)
-                fresh = self._reprobe(registry, base, deadline) if wrong_scheme and replayable else None
+                fresh = None if streamed else self._reprobe(exc, registry, base, deadline)
                 if fresh is None:
                     raise
-                response = self._request(
-                    method,
-                    registry,
-                    fresh,
-                    fresh + path,
-                    scopes=scopes,
-                    credential=credential,
-                    headers=headers,
-                    content=content,
-                    deadline=deadline,
-                    what=what,
-                    ok=ok,
-                )
-            if path == "/v2/" and response.status == 200:
-                self._note_features(registry, response.headers)  # GitLab's extension headers, when seen
-            return response
-        finally:
-            if release is not None:
-                release.set()
+                response = send(flow.moved(fresh))
+        if path == "/v2/" and response.status == 200:
+            self._note_features(registry, response.headers)  # GitLab's extension headers, when seen
+        return response
 
-    def _join_first_wave(self, registry: Registry, deadline: Deadline) -> threading.Event | None:
-        """Let the first request to a registry learn its challenge alone; concurrent ones wait for that answer.
-
-        Without this, every worker of a batch opens with an unauthenticated request and collects its own 401
-        (``--jobs 16``: 16 wasted round trips and 16 token requests raced through the single-flight lock).
-        Returns the event to set once this request has an answer: the leader's, or a follower's that stopped
-        waiting. A follower waits at most half of its own budget: when the leader's request hangs (one slow
-        manifest at the head of a batch), the others learn the challenge themselves instead of failing with it,
-        and the first of them to get an answer releases everyone still waiting.
-        """
-        with self._first_lock:
-            event = self._first_wave.get(registry.name)
-            if event is None:
-                event = self._first_wave[registry.name] = threading.Event()
-                return event
-        if event.is_set() or event.wait(deadline.clamp(self.config.timeout) / 2):
-            return None
-        return event
-
-    def _request(
+    def _exchange(
         self,
         method: str,
-        registry: Registry,
-        base: str,
-        url: str,
-        *,
-        scopes: tuple[str, ...],
-        credential: Credential,
+        path: str,
         headers: Mapping[str, str] | None,
         content: bytes | Iterator[bytes] | None,
         deadline: Deadline,
         what: str,
         ok: tuple[int, ...],
-        first_wave: threading.Event | None = None,
+        flow: AuthFlow,
     ) -> Response:
-        authorization = self.auth.cached_header(registry.name, scopes, credential)
-        if authorization is None and (content is None or isinstance(content, bytes)):
-            known = self.auth.known_challenge(registry.name)
-            if known is not None:
-                # The registry's realm is known: fetch the token first and skip the 401 round trip. If the
-                # realm moved, the registry answers 401 and the ordinary path below refreshes once.
-                authorization = self.auth.authorize(
-                    registry=registry.name,
-                    registry_url=base,
-                    challenges=[known],
-                    scopes=scopes,
-                    credential=credential,
-                    deadline=deadline,
-                )
-        fetched = 0
+        """One request under ``flow``: each 401 goes to the flow, which answers it or gives up (#15 item 1)."""
+        url = flow.registry_url + path
         while True:
-            send_headers = dict(headers or {})
-            if authorization:
-                send_headers["Authorization"] = authorization
             response = self.transport.send(
                 method,
                 url,
-                headers=send_headers,
+                headers=flow.headers(headers),
                 content=content,
                 deadline=deadline,
                 what=what,
-                on_attempt=None if first_wave is None else _release_unless_challenged(first_wave),
+                on_attempt=flow.on_attempt,
             )
             if response.status != 401:
                 break
-            if content is not None and not isinstance(content, bytes):
-                # A streamed body was consumed by this attempt and cannot be sent again after the challenge
-                # (upload_blob authorizes with its POST first, so this means the token died mid-upload).
-                response.close()
-                raise RegistryError(
-                    f"{what}: the registry asked for authentication again during a streamed upload",
-                    hint="the token expired while uploading; run the command again",
-                    status=401,
-                )
-            if urlsplit(response.url).netloc != urlsplit(base).netloc:
-                # A challenge from another host (after a redirect) never gets our credentials (docs/architecture.md §4).
-                response.close()
-                raise PermissionDenied(
-                    f"{what}: a redirect target on another host asked for credentials; refused"
-                )
-            challenge_values = response.headers.get_list("www-authenticate")
-            unauthorized_body = read_capped_quiet(response, deadline, what)
-            challenges = parse_challenges(challenge_values)
-            bearer = usable_bearer(challenges)
-            if first_wave is not None:
-                # The realm is known now: the waiting workers fetch their tokens (single-flight per scope)
-                # instead of each collecting a 401 first.
-                if bearer is not None:
-                    self.auth.remember_challenge(registry.name, bearer)
-                first_wave.set()
-            if not challenges:
-                # GitLab's protected/immutable tags answer 401 without a challenge: access denied (exit 4).
-                raise unchallenged_401(unauthorized_body, what=what)
-            if authorization is not None:
-                error = bearer.error if bearer else None
-                widened = merge_scopes(scopes, _same_resources(scopes, bearer.scope if bearer else None))
-                if error == "insufficient_scope" and widened != scopes and fetched < 2:
-                    scopes = widened  # e.g. DELETE needs the "delete" action: one re-auth (PC)
-                elif fetched == 0 and not (
-                    error == "insufficient_scope"
-                    and self.auth.fetched_here(registry.name, scopes, credential, authorization)
-                ):
-                    # A cached token the registry no longer accepts (expired early, revoked, invalid_token, or
-                    # from the disk cache with an outdated grant): forget it and fetch a fresh one, once. A token
-                    # this process fetched that lacks the scope would come back the same (GitLab drops scopes
-                    # silently): that is refused below, not re-fetched per reference (LD: single-flight).
-                    self.auth.forget(registry.name, scopes, credential, stale=authorization)
-                else:
-                    raise self._refused(registry, scopes, credential, error, what, basic=bearer is None)
-            if fetched >= 2:
-                raise self._refused(
-                    registry, scopes, credential, bearer.error if bearer else None, what, basic=bearer is None
-                )
-            authorization = self.auth.authorize(
-                registry=registry.name,
-                registry_url=base,
-                challenges=challenges,
-                scopes=scopes,
-                credential=credential,
-                deadline=deadline,
-                stale=authorization,
-            )
-            fetched += 1
+            flow.challenged(response)
         if response.status in ok:
             return response
-        body = read_capped_quiet(response, deadline, what)
-        failure = from_response(
-            response.status, response.headers, body, what=what, redact=self.transport.secrets.redact
-        )
-        if isinstance(failure, PermissionDenied):
-            token = self.auth.last_token(registry.name, scopes, credential)
-            failure.hint = failure.hint or _denied_hint(registry, scopes, credential, token)
-        raise failure
+        raise flow.failure(response)
 
     def _base_url(self, registry: Registry, deadline: Deadline) -> str:
         """The registry's base URL; the token cache remembers loopback scheme probes across processes."""
-        base = self._bases.get(registry.name)
-        if base is not None:  # every request of a batch asks: decide once per registry
-            return base
         host = registry.api_host
+        decided = self.transport.known_scheme(host)
+        if decided is not None:  # every request of a batch asks: the transport decides once per host
+            return f"{decided}://{host}"
         if self._cache is None or not registry.is_loopback:
-            base = self.transport.base_url(registry, deadline)
-        else:
-            known = self._cache.scheme_for(host)
-            if known is not None:
-                self.transport.remember_scheme(host, known)
-                self._schemes_from_cache.add(registry.name)
-            base = self.transport.base_url(registry, deadline)
-            decided = self.transport.known_scheme(host)
-            if decided is not None and decided != known:
-                self._cache.remember_scheme(host, decided)
-        if self.transport.known_scheme(host) is not None:
-            self._bases[registry.name] = base  # an undecided probe (nothing listening) is asked again
+            return self.transport.base_url(registry, deadline)
+        known = self._cache.scheme_for(host)
+        if known is not None:
+            self.transport.remember_scheme(host, known)
+            self._schemes_from_cache.add(registry.name)
+        base = self.transport.base_url(registry, deadline)
+        decided = self.transport.known_scheme(host)
+        if decided is not None and decided != known:
+            self._cache.remember_scheme(host, decided)
         return base
 
-    def _reprobe(self, registry: Registry, base: str, deadline: Deadline) -> str | None:
-        """A new base URL if the scheme remembered from an earlier run was wrong, else ``None`` (#14 item 8).
+    def _reprobe(
+        self, exc: TransportError | RegistryError, registry: Registry, base: str, deadline: Deadline
+    ) -> str | None:
+        """A new base URL if ``exc`` looks like the wrong scheme and the scheme remembered from an earlier run
+        was wrong, else ``None`` (#14 item 8).
 
-        A loopback registry may have moved between TLS and plain HTTP since the scheme was stored: when a
-        request with the stored scheme fails, the port is probed again, once per process; if the probe now
-        says otherwise, the cache is corrected and the request is sent again with the new scheme.
+        A TLS request to a port that now speaks plain HTTP fails as a network error; a plain one to a port that
+        now speaks TLS, as a network error or (Go's TLS server) an HTTP 400. A loopback registry may have moved
+        between TLS and plain HTTP since the scheme was stored: the port is probed again, once per process; if
+        the probe now says otherwise, the cache is corrected and the request is sent again with the new scheme.
         """
-        if registry.name not in self._schemes_from_cache:
+        wrong_scheme = isinstance(exc, TransportError) or (
+            base.startswith("http:") and getattr(exc, "status", None) == 400
+        )
+        if not wrong_scheme or registry.name not in self._schemes_from_cache:
             return None
         self._schemes_from_cache.discard(registry.name)
         host = registry.api_host
-        self._bases.pop(registry.name, None)
         self.transport.forget_scheme(host)
         fresh = self.transport.base_url(registry, deadline)
         decided = self.transport.known_scheme(host)
         if decided is None or fresh == base:
             return None
-        self._bases[registry.name] = fresh
         if self._cache is not None:
             self._cache.remember_scheme(host, decided)
         return fresh
-
-    def _refused(
-        self,
-        registry: Registry,
-        scopes: tuple[str, ...],
-        credential: Credential,
-        error: str | None,
-        what: str,
-        *,
-        basic: bool = False,
-    ) -> OciregError:
-        if basic:
-            return AuthenticationFailed(
-                f"{what}: {registry} rejected the credentials ({credential.describe()})",
-                hint="check the user name and password",
-            )
-        token = self.auth.last_token(registry.name, scopes, credential)
-        granted = token.grants(scopes[0]) if token is not None and scopes else None
-        if credential.is_anonymous:
-            return PermissionDenied(
-                f"{what}: anonymous access denied",
-                hint=_denied_hint(registry, scopes, credential, token),
-            )
-        if error == "insufficient_scope" or granted is False:
-            return PermissionDenied(
-                f"{what}: access denied for {credential.describe()}",
-                hint=_denied_hint(registry, scopes, credential, token),
-            )
-        return AuthenticationFailed(
-            f"{what}: the registry rejected the token obtained for {credential.describe()}",
-            hint="the token service and the registry disagree (issuer, service or clock); try --debug",
-        )
 
     # -- manifests ------------------------------------------------------------------------------------------
 
@@ -1489,18 +1330,6 @@ def verified_chunks(chunks: Iterable[bytes], digest: Digest, size: int, *, what:
         yield held
 
 
-def _release_unless_challenged(first_wave: threading.Event) -> Callable[[int | None], None]:
-    """Release the workers waiting on the first request as soon as an attempt answers anything but a 401
-    (a 429 or 503 being retried says there is no challenge to learn; the others may go and share the backoff).
-    """
-
-    def on_attempt(status: int | None) -> None:
-        if status != 401:
-            first_wave.set()
-
-    return on_attempt
-
-
 def _header_digest(headers: Headers, what: str) -> Digest | None:
     value = headers.get("docker-content-digest")
     if value is None:
@@ -1524,38 +1353,6 @@ def _scope_repository(scopes: tuple[str, ...]) -> str | None:
             name = rest.rpartition(":")[0]
             return name or None
     return None
-
-
-def _same_resources(scopes: tuple[str, ...], extra: str | None) -> str | None:
-    """Keep only the challenge scopes that name resources we asked for: a registry cannot widen us elsewhere."""
-    if not extra:
-        return None
-    names = {s.rsplit(":", 1)[0] for s in scopes}
-    kept = [s for s in extra.split() if s.rsplit(":", 1)[0] in names]
-    return " ".join(kept) or None
-
-
-def _denied_hint(
-    registry: Registry, scopes: tuple[str, ...], credential: Credential, token: object | None
-) -> str:
-    from ocireg.auth import Token, empty_access_hint, no_credentials_hint
-
-    wanted = " ".join(scopes)
-    if credential.is_anonymous:
-        return no_credentials_hint(str(registry), credential).replace(
-            f"no credentials were found for {registry}",
-            f"no credentials were found for {registry}, and anonymous access to {wanted} is not allowed",
-            1,
-        )
-    if isinstance(token, Token) and token.granted() == []:
-        return (
-            f"the token service granted no access for {wanted} to {credential.describe()}. "
-            + empty_access_hint()
-            + ". 'ocireg auth explain REF' shows the details"
-        )
-    return (
-        f"{credential.describe()} is not allowed {wanted}; 'ocireg auth explain REF' shows what was granted"
-    )
 
 
 def _is_index(media_type: str | None) -> bool:
