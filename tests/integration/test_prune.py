@@ -30,8 +30,18 @@ from integration.faultkit import (
 from clirunner import creds, run_cli
 from rig import ACCEPT_ALL, Rig
 from rig.faultproxy import FaultProxy, Rule, delay, emulate_oci_tag_delete, location_via_proxy
+from rig.gitlab_fixtures import GitLabRig
 from rig.proxy_fixtures import FaultProxyFactory
-from rig.seed import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Pusher, layer_gzip, sha256_digest
+from rig.seed import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    Pusher,
+    layer_gzip,
+    seed_many_tags,
+    sha256_digest,
+)
 from rig.tokenserver import ALICE, ALICE_PASSWORD, JOB_TOKEN
 
 ALICE_ENV = {**creds(ALICE, ALICE_PASSWORD), "OCIREG_TOKEN_CACHE": "0"}
@@ -346,38 +356,194 @@ def test_pc_prune_max_delete_refuses_everything(token_rig: Rig) -> None:
         assert tag_digest(token_rig, repo, f"mr-{i}") is not None
 
 
-def test_pc_prune_job_token_in_gitlab_ci(token_rig: Rig, fault_proxy_factory: FaultProxyFactory) -> None:
+def test_pc_prune_job_token_in_gitlab_ci(gitlab_rig: GitLabRig) -> None:
     """#17 GitLab CI: `ocireg prune :` means $CI_REGISTRY_IMAGE and authenticates with the job token. The plan
-    needs only pull; the deletes need what GitLab grants a job token in its own project (the rig says which):
-    deleted where it may, exit 4 per tag (never "absent", nothing deleted) where it may not."""
+    needs only pull (the /gitlab/v1 listing included); GitLab lets a job token delete in its own project, so
+    --yes deletes the planned tag with the OCI tag delete and nothing else."""
     repo = fresh_repo("prune-ci")
-    with token_rig.pusher() as pusher:
-        push_dated(pusher, repo, "mr-1", ago(30), f"{repo}-1")
-        push_dated(pusher, repo, "keep-me", ago(30), f"{repo}-k")
-    proxy = fault_proxy_factory(token_rig.url)
-    proxy.add_rule(Rule("DELETE", "/manifests/", emulate_oci_tag_delete()))
+    with gitlab_rig.pusher() as pusher:
+        kept, _ = push_dated(pusher, repo, "mr-1", ago(30), f"{repo}-1")
+        push_dated(pusher, repo, "keep-me", ago(30), f"{repo}-1")
+        push_dated(pusher, repo, "mr-2", ago(30), f"{repo}-2")
+    old = NOW - timedelta(days=30)
+    for tag in ("mr-1", "keep-me", "mr-2"):
+        gitlab_rig.gitlab.set_tag_times(repo, tag, old)
     env = {
         "OCIREG_TOKEN_CACHE": "0",
         "GITLAB_CI": "true",
-        "CI_REGISTRY": proxy.netloc,
-        "CI_REGISTRY_IMAGE": f"{proxy.netloc}/{repo}",
+        "CI_REGISTRY": gitlab_rig.host,
+        "CI_REGISTRY_IMAGE": f"{gitlab_rig.host}/{repo}",
         "CI_JOB_TOKEN": JOB_TOKEN,
     }
     code, doc, err = prune_json([":", "--match", "mr-*", "--older-than", "7d"], env)
     assert code == 0, err
-    assert doc["repository"] == f"{proxy.netloc}/{repo}"
-    assert by_tag(doc)["mr-1"]["action"] == "delete"
-    assert token_rig.token_server is not None
+    assert doc["repository"] == f"{gitlab_rig.host}/{repo}"
+    assert doc["age_source"] == "published"
+    assert {t: e["action"] for t, e in by_tag(doc).items()} == {
+        "mr-1": "delete",
+        "mr-2": "delete",
+        "keep-me": "keep",
+    }
+    gitlab_rig.gitlab.clear_requests()
     code, doc, err = prune_json([":", "--match", "mr-*", "--older-than", "7d", "--yes"], env)
-    # GitLab lets a job token delete in its own project; whether the rig grants it is the rig's model (#12).
-    if code == 0:
+    assert code == 0, err
+    assert {t: e.get("outcome") for t, e in by_tag(doc).items()} == {
+        "mr-1": "deleted",
+        "mr-2": "deleted",
+        "keep-me": None,
+    }
+    assert tag_digest(gitlab_rig, repo, "mr-1") is None
+    assert tag_digest(gitlab_rig, repo, "mr-2") is None
+    assert tag_digest(gitlab_rig, repo, "keep-me") == kept  # the image stays for its other tag
+    # tag deletes only (the OCI tag delete), never a delete by digest
+    assert gitlab_rig.gitlab.count("DELETE", r"/manifests/(mr-1|mr-2)$") == 2
+    assert gitlab_rig.gitlab.count("DELETE", r"/manifests/sha256:") == 0
+
+
+@pytest.fixture
+def published(gitlab_rig: GitLabRig) -> Dated:
+    """On the GitLab rig, publication dates that contradict the images' build dates: mr-old was built 2 days
+    ago but pushed 30 days ago, mr-new built 60 days ago and pushed 1 day ago; an index pushed 40 days ago;
+    mr-moved pushed 50 days ago, moved to another image 3 days ago (published_at = updated_at); latest 90d."""
+    repo = fresh_repo("prune-published")
+    digests: dict[str, str] = {}
+    with gitlab_rig.pusher() as pusher:
+        digests["mr-old"] = push_dated(pusher, repo, "mr-old", ago(2), f"{repo}-old")[0]
+        digests["mr-new"] = push_dated(pusher, repo, "mr-new", ago(60), f"{repo}-new")[0]
+        digests["mr-index"] = push_dated_index(pusher, repo, "mr-index", [ago(5), ago(5)], f"{repo}-ix")
+        digests["mr-moved"] = push_dated(pusher, repo, "mr-moved", ago(70), f"{repo}-moved")[0]
+        digests["latest"] = push_dated(pusher, repo, "latest", ago(1), f"{repo}-latest")[0]
+    front = gitlab_rig.gitlab
+    front.set_tag_times(repo, "mr-old", NOW - timedelta(days=30))
+    front.set_tag_times(repo, "mr-new", NOW - timedelta(days=1))
+    front.set_tag_times(repo, "mr-index", NOW - timedelta(days=40))
+    front.set_tag_times(repo, "mr-moved", NOW - timedelta(days=50), NOW - timedelta(days=3))
+    front.set_tag_times(repo, "latest", NOW - timedelta(days=90))
+    return Dated(repo, digests)
+
+
+def test_pc_prune_ages_from_gitlab_published_at_without_reading_images(
+    gitlab_rig: GitLabRig, published: Dated
+) -> None:
+    """#17 Age / #12: on GitLab's registry the age is the tag's `published_at` from /gitlab/v1 (one request
+    per 1,000 tags, with the digests), not the image's build time: the plan costs the tags page and nothing
+    else — not one HEAD per tag, not one manifest or config read per image."""
+    gitlab_rig.gitlab.clear_requests()
+    code, doc, err = prune_json(
+        [f"{gitlab_rig.host}/{published.repo}", "--match", "mr-*", "--older-than", "14d"]
+    )
+    assert code == 0, err
+    assert doc["age_source"] == "published"
+    expected = {
+        "mr-old": ("delete", 30),  # built 2 days ago, pushed 30 days ago
+        "mr-new": ("keep", 1),  # built 60 days ago, pushed yesterday
+        "mr-index": ("delete", 40),
+        "mr-moved": ("keep", 3),  # moved to another image 3 days ago: published_at is the move
+        "latest": ("keep", 90),
+    }
+    tags = by_tag(doc)
+    for tag, (action, days) in expected.items():
+        entry = tags[tag]
+        assert (entry["action"], entry["digest"]) == (action, published.digests[tag]), (tag, entry)
+        assert isinstance(entry["age"], int) and abs(entry["age"] - days * 86400) < 3600, (tag, entry)
+    front = gitlab_rig.gitlab
+    assert front.count("HEAD") == 0
+    assert front.count("GET", r"^/v2/.+/(manifests|blobs)/") == 0
+    listed = [r for r in front.requests if r.path.startswith("/gitlab/v1/") and r.status == 200]
+    assert len(listed) == 1
+    assert all(r.method == "GET" for r in front.requests)
+
+
+def test_pc_prune_keep_last_by_published_or_created_on_gitlab(
+    gitlab_rig: GitLabRig, published: Dated
+) -> None:
+    """#17 --by: on GitLab --keep-last orders by publication by default (and with --by published); --by
+    created orders by the images' build times, read once per distinct image (configs only then); --by name
+    and semver need no times at all. --yes deletes through GitLab's OCI tag delete."""
+    ref = f"{gitlab_rig.host}/{published.repo}"
+    front = gitlab_rig.gitlab
+
+    def plan(*extra: str) -> dict[str, str]:
+        code, doc, err = prune_json([ref, "--match", "mr-*", "--keep-last", "2", *extra])
         assert code == 0, err
-        assert proxy.deleted_tags == {repo: frozenset({"mr-1"})}
-    else:
-        assert code == 4, err
-        assert by_tag(doc)["mr-1"]["outcome"] == "failed"
-        assert proxy.deleted_tags == {}
-        assert tag_digest(token_rig, repo, "mr-1") is not None
+        return {t: e["action"] for t, e in by_tag(doc).items() if t.startswith("mr-")}
+
+    front.clear_requests()
+    newest_pushed = {"mr-new": "keep", "mr-moved": "keep", "mr-old": "delete", "mr-index": "delete"}
+    assert plan() == newest_pushed
+    assert plan("--by", "published") == newest_pushed
+    assert front.count("GET", r"^/v2/.+/(manifests|blobs)/") == 0
+    assert plan("--by", "created") == {  # built: mr-old 2d, mr-index 5d, mr-new 60d, mr-moved 70d
+        "mr-old": "keep",
+        "mr-index": "keep",
+        "mr-new": "delete",
+        "mr-moved": "delete",
+    }
+    # one config per distinct image: mr-old, mr-new, mr-moved, latest and the index's two children
+    assert front.count("GET", r"^/v2/.+/blobs/") == 6
+    assert front.count("HEAD") == 0
+
+    code, _, err = prune_json([ref, "--match", "mr-*", "--keep-last", "2", "--yes"])
+    assert code == 0, err
+    assert tag_digest(gitlab_rig, published.repo, "mr-old") is None
+    assert tag_digest(gitlab_rig, published.repo, "mr-index") is None
+    assert tag_digest(gitlab_rig, published.repo, "mr-new") == published.digests["mr-new"]
+
+
+def test_pc_prune_by_published_refused_where_no_publication_dates(
+    token_rig: Rig, gitlab_rig: GitLabRig
+) -> None:
+    """#17 --by published: distribution 2.8 (and GitLab's registry without its metadata database) record no
+    publication dates — refused before any delete (exit 6, the alternative named), never another order."""
+    repo = fresh_repo("prune-nopub")
+    for rig in (token_rig, gitlab_rig):
+        with rig.pusher() as pusher:
+            push_dated(pusher, repo, "mr-1", ago(30), f"{repo}-1")
+            push_dated(pusher, repo, "mr-2", ago(20), f"{repo}-2")
+    gitlab_rig.gitlab.configure(database=False)
+    for rig in (token_rig, gitlab_rig):
+        result = run_cli(
+            ["prune", f"{rig.host}/{repo}", "--keep-last", "1", "--by", "published", "--yes", "--untag"],
+            ALICE_ENV,
+        )
+        assert result.code == 6, result.both
+        assert "publication" in result.err and "--by created" in result.err
+        assert "Traceback" not in result.err
+        assert tag_digest(rig, repo, "mr-1") is not None and tag_digest(rig, repo, "mr-2") is not None
+    # without the database the age falls back to the images' build times
+    code, doc, err = prune_json([f"{gitlab_rig.host}/{repo}", "--older-than", "25d"])
+    assert code == 0, err
+    assert doc["age_source"] == "created"
+    assert {t: e["action"] for t, e in by_tag(doc).items()} == {"mr-1": "delete", "mr-2": "keep"}
+
+
+def test_ld_prune_gitlab_1200_tags_pages_and_deletes_only(gitlab_rig: GitLabRig) -> None:
+    """#17 LD / #12: 1,200 tags on GitLab's registry — the plan is two /gitlab/v1 pages (1,000 tags each) and
+    nothing per tag or per image; --yes adds exactly one DELETE per planned tag (requests ≤ pages + deletes,
+    plus the token challenges)."""
+    repo = fresh_repo("prune-glmany")
+    seeded = seed_many_tags(gitlab_rig, repo, 1200)
+    old = NOW - timedelta(days=30)
+    doomed = sorted(seeded.tags)[:15]
+    for tag in doomed:
+        gitlab_rig.gitlab.set_tag_times(repo, tag, old)
+    front = gitlab_rig.gitlab
+    front.clear_requests()
+    ref = f"{gitlab_rig.host}/{repo}"
+    code, doc, err = prune_json([ref, "--older-than", "14d"])
+    assert code == 0, err
+    assert doc["summary"] == {"tags": 1200, "delete": 15, "keep": 1185}
+    work = [r for r in front.requests if r.status != 401]
+    assert [r.path for r in work] == [f"/gitlab/v1/repositories/{repo}/tags/list/"] * 2
+    front.clear_requests()
+    code, doc, err = prune_json([ref, "--older-than", "14d", "--yes"])
+    assert code == 0, err
+    assert doc["summary"]["deleted"] == 15
+    work = [r for r in front.requests if r.status != 401 and r.path != "/v2/"]
+    assert sum(1 for r in work if r.path.startswith("/gitlab/v1/")) == 2
+    deletes = [r for r in work if r.method == "DELETE"]
+    assert sorted(r.path.rsplit("/", 1)[1] for r in deletes) == doomed
+    assert len(work) <= 2 + 2 * len(doomed), [(r.method, r.path) for r in work]
 
 
 def test_ft_prune_ctrl_c_reports_what_was_done_and_leaves_no_tag_half_deleted(

@@ -43,7 +43,7 @@ def test_bi_prune_help_has_examples_order_and_exit_codes() -> None:
         ([REPO, "--older-than", "3651d"], "at most 3650 days"),
         ([REPO, "--keep-last", "-1"], "--keep-last"),
         ([REPO, "--match", "x", "-o", "dotenv"], "invalid choice"),
-        ([REPO, "--match", "x", "--by", "published"], "invalid choice"),
+        ([REPO, "--match", "x", "--by", "newest"], "invalid choice"),
     ],
 )
 def test_bi_prune_usage_errors_exit_2_before_any_request(argv: list[str], message: str) -> None:

@@ -36,7 +36,7 @@ def digest(n: int) -> Digest:
 
 def state(tag: str, days: float | None, image: int = 1) -> TagState:
     time = None if days is None else NOW - timedelta(days=days)
-    return TagState(tag, digest(image), time, None if time is not None else "no 'created' time")
+    return TagState(tag, digest(image), time, None if time is not None else "no 'created' time", created=time)
 
 
 def actions(plan: Plan) -> dict[str, str]:
@@ -122,6 +122,38 @@ def test_pc_prune_keep_last_ties_go_to_version_then_name() -> None:
     assert actions(plan) == {"v1.2.0": "delete", "v1.10.0": "keep", "v1.9.0": "delete", "nightly": "keep"}
 
 
+def test_pc_prune_keep_last_by_age_published_or_created() -> None:
+    """#17 --by: --keep-last orders by the tag's age by default (``time``: GitLab's published_at where it
+    answers), by ``published`` or by ``created`` (the image's build time) when asked — each its own field, so
+    an image built long ago but pushed yesterday is new by publication and old by build time. A tag without
+    the time asked for is kept, and the reason says which time is missing."""
+
+    def dated(tag: str, pushed: float | None, built: float | None, image: int) -> TagState:
+        published = None if pushed is None else NOW - timedelta(days=pushed)
+        created = None if built is None else NOW - timedelta(days=built)
+        return TagState(tag, digest(image), published, None, published=published, created=created)
+
+    tags = [dated("rebuilt", 1, 60, 1), dated("fresh", 5, 2, 2), dated("old", 30, 30, 3)]
+    by_age = plan_prune(tags, Policy(keep_last=1), now=NOW)
+    assert actions(by_age) == {"rebuilt": "keep", "fresh": "delete", "old": "delete"}
+    assert "newest #1 by age" in {e.tag: e.reason for e in by_age.entries}["rebuilt"]
+    by_published = plan_prune(tags, Policy(keep_last=1, by="published"), now=NOW)
+    assert actions(by_published) == actions(by_age)
+    by_created = plan_prune(tags, Policy(keep_last=1, by="created"), now=NOW)
+    assert actions(by_created) == {"rebuilt": "delete", "fresh": "keep", "old": "delete"}
+
+    unknown = [*tags, dated("unpublished", None, 1, 4), dated("unbuilt", 2, None, 5)]
+    plan = plan_prune(unknown, Policy(keep_last=1, by="published"), now=NOW)
+    entry = {e.tag: e for e in plan.entries}
+    assert entry["unpublished"].action == "keep"
+    assert entry["unpublished"].reason.startswith("publication time unknown")
+    assert entry["unbuilt"].action == "delete"  # its publication time is known
+    plan = plan_prune(unknown, Policy(keep_last=1, by="created"), now=NOW)
+    entry = {e.tag: e for e in plan.entries}
+    assert entry["unbuilt"].action == "keep" and entry["unbuilt"].reason.startswith("build time unknown")
+    assert entry["unpublished"].action == "keep" and "newest #1 by created" in entry["unpublished"].reason
+
+
 def test_pc_prune_unresolved_tag_is_kept() -> None:
     """#17 Age: a tag whose digest or age cannot be determined is kept and the reason says why."""
     gone = TagState("x", None, None, "gone: deleted since it was listed")
@@ -163,6 +195,7 @@ TAGS = st.lists(
         st.integers(0, 40),
         st.one_of(st.none(), st.floats(0, 60)),
         st.integers(1, 6),
+        st.one_of(st.none(), st.floats(0, 60)),
     ),
     max_size=40,
 ).map(
@@ -172,10 +205,13 @@ TAGS = st.lists(
             digest(image),
             None if days is None else NOW - timedelta(days=days),
             None if days is not None else "unknown",
+            published=None if pushed is None else NOW - timedelta(days=pushed),
+            created=None if days is None else NOW - timedelta(days=days),
         )
-        for prefix, n, days, image in rows
+        for prefix, n, days, image, pushed in rows
     ]
 )
+BY = st.sampled_from([None, "created", "published", "semver", "name"])
 POLICY_ARGS = st.fixed_dictionaries(
     {
         "match": st.sampled_from([(), ("mr-*",), ("mr-*", "sha-*"), ("latest",), ("*",)]),
@@ -185,7 +221,7 @@ POLICY_ARGS = st.fixed_dictionaries(
         "keep_last": st.one_of(st.none(), st.integers(0, 12)),
         "keep_tags": st.frozensets(st.sampled_from(["mr-1", "sha-2", "v1.3"]), max_size=2),
         "keep_digests": st.frozensets(st.integers(1, 6).map(digest), max_size=2),
-        "by": st.sampled_from(["created", "semver", "name"]),
+        "by": BY,
     }
 )
 
@@ -221,7 +257,7 @@ def test_pc_prune_property_kept_is_never_deleted(tags: list[TagState], data: st.
 
 
 @settings(max_examples=150, deadline=None)
-@given(tags=TAGS, n=st.integers(0, 15), by=st.sampled_from(["created", "semver", "name"]))
+@given(tags=TAGS, n=st.integers(0, 15), by=BY)
 def test_pc_prune_property_keep_last_keeps_min_n_candidates(tags: list[TagState], n: int, by: str) -> None:
     """#17 property: --keep-last N (alone) keeps exactly min(N, candidates); the kept are the newest."""
     policy = Policy(keep_last=n, by=by)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import argparse
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -56,16 +57,21 @@ Selection, in this order (the first that applies decides):
      (compose, Kubernetes, .gitlab-ci.yml, Dockerfile, Helm values, kustomize; read as
      'ocireg check' reads them) and every tag on an image they reference by digest
   5. a tag whose digest or age cannot be determined is kept (the reason says why)
-  6. --keep-last N keeps the N newest candidates (--by created: the image's build
-     time; semver: the highest versions, non-versions kept; name: the greatest names);
+  6. --keep-last N keeps the N newest candidates: by default the youngest by age (see
+     Ages); --by published: pushed last (GitLab only); created: the image's build
+     time; semver: the highest versions, non-versions kept; name: the greatest names;
      ties (tags on one image) go to the higher version, then the greater name
   7. --older-than DURATION keeps candidates younger than that (14d, 36h, 90m)
   8. the rest is deleted
 At least one of --match, --regex, --older-than, --keep-last is required (exit 2).
 
-Ages: the image config's 'created' (for a multi-platform index: its
-org.opencontainers.image.created annotation, else its newest platform image), read once
-per distinct image, --jobs at a time.
+Ages: on GitLab's registry (with its metadata database) the tag's published_at from
+/gitlab/v1 — when it was pushed, or last moved to another image — with every tag's
+digest, 1,000 tags per request. Elsewhere the image config's 'created' (for a
+multi-platform index: its org.opencontainers.image.created annotation, else its newest
+platform image), read once per distinct image, --jobs at a time, after one HEAD per tag;
+--by created reads these on GitLab too. --by published where the registry records no
+publication dates (not GitLab's, or without its database) is refused (exit 6).
 
 --max-delete N (default {DEFAULT_MAX_DELETE}) refuses, with exit 2 and nothing deleted, a plan that
 would delete more than N tags. -o json prints the schema-1 envelope (one entry per tag
@@ -111,9 +117,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sel.add_argument(
         "--by",
-        choices=["created", "semver", "name"],
-        default="created",
-        help="what 'newest' means for --keep-last (default: created, the image's build time)",
+        choices=["created", "published", "semver", "name"],
+        default=None,
+        help="what 'newest' means for --keep-last (default: the age — published on GitLab's registry, "
+        "else created)",
     )
     act = p.add_argument_group("deleting")
     act.add_argument("--yes", "-y", action="store_true", help="delete; without it only the plan is printed")
@@ -269,10 +276,15 @@ def cmd_prune(ctx: Context) -> int:
             client,
             repository,
             needs_time=policy.needs_time,
+            needs_created=policy.needs_created,
+            needs_published=policy.needs_published,
             jobs=args.jobs,
             on_step=bar.advance,
             on_phase=lambda description, total: bar.reset(total, description),
         )
+    if policy.by is None and policy.keep_last is not None and gathered.source in ("created", "published"):
+        # ordered by age: say which time that was
+        policy = replace(policy, by="published" if gathered.source == "published" else "created")
     plan = plan_prune(gathered.states, policy, now=datetime.now(timezone.utc))
     if not args.yes:
         _render(ctx, repository, plan, None, gathered.source, ExitCode.OK, dry_run=True)

@@ -4,10 +4,15 @@ Three parts, kept apart so each can be trusted on its own:
 
 * :func:`plan_prune` — **pure**: (tags with digests and times, a :class:`Policy`, now) → a :class:`Plan` that
   says for every tag ``delete`` or ``keep`` and why. No registry, no clock, no environment.
-* :func:`gather` — the registry side: every tag, its digest, and (when the policy needs one) its time from an
-  :class:`AgeSource`. :class:`ConfigCreated` reads the image configuration's ``created`` — for an index its
+* :func:`gather` — the registry side: every tag, its digest and its times. On GitLab's registry with its
+  metadata database, ``GET /gitlab/v1/repositories/<path>/tags/list/`` (gitlab-org/container-registry
+  ``docs/spec/gitlab/api.md``, "List Repository Tags") gives all three for 1,000 tags per request: the age is
+  then the tag's ``published_at`` (when it was pushed, or last moved to another image). Elsewhere the tags come
+  from ``/v2/`` (one ``HEAD`` per tag for its digest) and the age is the image's build time from an
+  :class:`AgeSource`: :class:`ConfigCreated` reads the image configuration's ``created`` — for an index its
   ``org.opencontainers.image.created`` annotation (image-spec ``annotations.md``), else the newest child's
-  config — fetched once per distinct digest, ``jobs`` at a time.
+  config — fetched once per distinct digest, ``jobs`` at a time (on GitLab too, when ``--by created`` asks
+  for build times).
 * :func:`execute` — deletes the planned tags one by one through :func:`ocireg.operations.delete.delete` (the
   same path as ``ocireg delete``: the OCI tag delete, or ``untag``; never a manifest delete, so never another
   tag's image). The reference carries the planned digest, so a tag moved since the plan is refused, not
@@ -21,10 +26,12 @@ The steps of the planner, in order (the first that applies gives the reason):
 2. ``latest`` is kept unless a ``match`` pattern is exactly ``latest``;
 3. a tag matching a ``keep`` glob is kept;
 4. a tag named in the deploy files, or whose digest they name, is kept (``keep_tags`` / ``keep_digests``);
-5. a tag whose digest or, when the policy needs it, time could not be determined is kept (the reason says why);
-   with ``by="semver"`` and ``keep_last``, a tag that is not a version is kept likewise;
-6. ``keep_last`` N: the N newest of the remaining candidates (by ``by``; ties broken by version, then name,
-   the greater counting as newer) are kept;
+5. a tag whose digest or, when the policy needs it, time (its age, or the time ``by`` orders by) could not be
+   determined is kept (the reason says why); with ``by="semver"`` and ``keep_last``, a tag that is not a
+   version is kept likewise;
+6. ``keep_last`` N: the N newest of the remaining candidates (by ``by``: ``created`` the image's build time,
+   ``published`` the tag's publication time, ``semver``, ``name``, or — ``None`` — the tag's age, whichever
+   time that is; ties broken by version, then name, the greater counting as newer) are kept;
 7. ``older_than``: a candidate younger than that is kept;
 8. everything left is deleted.
 """
@@ -39,13 +46,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ocireg.errors import InvalidReference, NotFound, OciregError, Refused, Unsupported, UsageError
+from ocireg.errors import (
+    InvalidReference,
+    NotFound,
+    OciregError,
+    Refused,
+    RegistryError,
+    Unsupported,
+    UsageError,
+)
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.semver import parse_version, version_sort_key
 from ocireg.text import escape
 
 if TYPE_CHECKING:
-    from ocireg.client import RegistryClient
+    from ocireg.client import RegistryClient, TagDetail
     from ocireg.manifest import Index, Manifest
 
 __all__ = [
@@ -84,12 +99,19 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 @dataclass(frozen=True)
 class TagState:
-    """What the registry said about one tag: its digest and time, or why they are unknown (``problem``)."""
+    """What the registry said about one tag, or why something is unknown (``problem``).
+
+    ``time`` is the tag's age (what ``older_than`` measures): ``published`` where the registry records it,
+    else ``created``. ``published``: when the tag was pushed or last moved (GitLab's ``published_at``);
+    ``created``: the image's build time (its config's ``created``), when it was read.
+    """
 
     tag: str
     digest: Digest | None = None
     time: datetime | None = None
     problem: str | None = None
+    published: datetime | None = None
+    created: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +119,8 @@ class Policy:
     """What to delete (see the module docstring for the order of the steps).
 
     ``older_than`` is in seconds. At least one of ``match``, ``regex``, ``older_than``, ``keep_last`` is
-    required: a policy without any would delete every tag.
+    required: a policy without any would delete every tag. ``by`` orders ``keep_last``; ``None`` (the
+    default) orders by the tag's age, the same time ``older_than`` measures.
     """
 
     match: tuple[str, ...] = ()
@@ -107,7 +130,7 @@ class Policy:
     keep_last: int | None = None
     keep_tags: frozenset[str] = frozenset()
     keep_digests: frozenset[Digest] = frozenset()
-    by: ByMode = "created"
+    by: ByMode | None = None
     max_delete: int = DEFAULT_MAX_DELETE
     _compiled: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -119,7 +142,7 @@ class Policy:
                 "prune needs a selection: at least one of --match, --regex, --older-than, --keep-last "
                 "(without one every tag would be deleted)"
             )
-        if self.by not in BY_MODES:
+        if self.by is not None and self.by not in BY_MODES:
             raise UsageError(f"unknown --by {escape(str(self.by))!r}: use one of {', '.join(BY_MODES)}")
         if self.keep_last is not None and self.keep_last < 0:
             raise UsageError("--keep-last must be 0 or more")
@@ -142,10 +165,18 @@ class Policy:
 
     @property
     def needs_time(self) -> bool:
-        """Whether tag times are needed at all (not for ``--keep-last`` by semver or name alone)."""
-        return self.older_than is not None or (
-            self.keep_last is not None and self.by in ("created", "published")
-        )
+        """Whether tag ages are needed: for ``older_than``, and for ``keep_last`` ordered by age."""
+        return self.older_than is not None or (self.keep_last is not None and self.by is None)
+
+    @property
+    def needs_created(self) -> bool:
+        """Whether the images' build times are needed (``keep_last`` by ``created``)."""
+        return self.keep_last is not None and self.by == "created"
+
+    @property
+    def needs_published(self) -> bool:
+        """Whether publication times are needed (``keep_last`` by ``published``: GitLab's registry only)."""
+        return self.keep_last is not None and self.by == "published"
 
     def chooses(self, tag: str) -> bool:
         if self.match and not any(fnmatch.fnmatchcase(tag, p) for p in self.match):
@@ -208,7 +239,10 @@ def plan_prune(tags: Sequence[TagState], policy: Policy, *, now: datetime) -> Pl
     if policy.keep_last is not None and policy.keep_last > 0:
         ranked = sorted(candidates, key=lambda s: _order_key(s, policy.by), reverse=True)
         for rank, state in enumerate(ranked[: policy.keep_last], start=1):
-            decided[state.tag] = ("keep", f"--keep-last {policy.keep_last}: newest #{rank} by {policy.by}")
+            decided[state.tag] = (
+                "keep",
+                f"--keep-last {policy.keep_last}: newest #{rank} by {policy.by or 'age'}",
+            )
     for state in candidates:
         if state.tag in decided:
             continue
@@ -246,16 +280,21 @@ def _kept_before_ordering(state: TagState, policy: Policy, literal_latest: bool)
         return f"digest unknown: {state.problem or 'not resolved'}"
     if policy.needs_time and state.time is None:
         return f"age unknown: {state.problem or 'no time recorded'}"
+    if policy.needs_created and state.created is None:
+        return f"build time unknown: {state.problem or 'no created time'}"
+    if policy.needs_published and state.published is None:
+        return f"publication time unknown: {state.problem or 'not recorded by the registry'}"
     if policy.keep_last is not None and policy.by == "semver" and parse_version(tag) is None:
         return "not a version (--by semver orders versions only)"
     return None
 
 
-def _order_key(state: TagState, by: ByMode) -> tuple[object, ...]:
+def _order_key(state: TagState, by: ByMode | None) -> tuple[object, ...]:
     """Greater is newer. Ties (equal times: tags on one image) go to the greater version, then name."""
     tie = version_sort_key(state.tag)
-    if by in ("created", "published"):
-        return (state.time or _EPOCH, tie)  # step 5 kept every tag without a time
+    if by in (None, "created", "published"):
+        when = state.time if by is None else state.created if by == "created" else state.published
+        return (when or _EPOCH, tie)  # step 5 kept every tag without that time
     if by == "semver":
         return (tie,)
     return (state.tag,)
@@ -270,7 +309,7 @@ def _delete_reason(state: TagState, policy: Policy, now: datetime) -> str:
             f"older than {_days(policy.older_than)} (age {_days((now - state.time).total_seconds())})"
         )
     if policy.keep_last is not None:
-        parts.append(f"not among the {policy.keep_last} newest by {policy.by}")
+        parts.append(f"not among the {policy.keep_last} newest by {policy.by or 'age'}")
     return ", ".join(parts) or "selected"
 
 
@@ -450,11 +489,17 @@ def _problem(error: OciregError) -> str:
 
 @dataclass(frozen=True)
 class Gathered:
-    """The tags of a repository as :func:`gather` found them, and how many requests it took per kind."""
+    """The tags of a repository as :func:`gather` found them.
+
+    ``source``: where the ages came from — ``"published"`` (GitLab's ``/gitlab/v1``), ``"created"`` (the
+    images' configs) or ``None`` (no ages were needed or none could be read). ``listing``: ``"gitlab"`` or
+    ``"v2"``. ``distinct_digests``: how many different images the tags point to.
+    """
 
     states: tuple[TagState, ...]
     source: str | None
     distinct_digests: int
+    listing: str = "v2"
 
 
 def gather(
@@ -462,28 +507,108 @@ def gather(
     repository: Repository,
     *,
     needs_time: bool,
+    needs_created: bool = False,
+    needs_published: bool = False,
     source: AgeSource | None = None,
     jobs: int = 8,
     on_step: Callable[[], None] | None = None,
     on_phase: Callable[[str, int], None] | None = None,
 ) -> Gathered:
-    """Every tag of ``repository`` with its digest (one HEAD per tag, ``jobs`` at a time) and, with
-    ``needs_time``, its time from ``source`` (default :class:`ConfigCreated`), once per distinct digest.
+    """Every tag of ``repository`` with its digest and the times asked for (see the module docstring).
+
+    GitLab's ``/gitlab/v1`` is asked first: where it answers, one request per 1,000 tags gives every digest
+    and publication time, and the age (``needs_time``) is the publication time. Elsewhere: ``/v2/`` tags/list,
+    one ``HEAD`` per tag (``jobs`` at a time), and the age is the build time from ``source`` (default
+    :class:`ConfigCreated`), read once per distinct digest — as it is, on any registry, with
+    ``needs_created``. ``needs_published`` on a registry without publication times raises
+    :class:`~ocireg.errors.Unsupported` before anything per tag is asked.
 
     A tag that cannot be resolved or dated carries the reason; only an unreadable tag list raises.
     ``on_phase(description, steps)`` announces each phase, ``on_step`` is called after each step (progress).
     """
+    details = _gitlab_details(client, repository)
+    if details is None and needs_published:
+        raise Unsupported(
+            f"{escape(str(repository))}: --by published needs publication dates, which only GitLab's registry "
+            "with its metadata database records (/gitlab/v1); this registry does not record when a tag was "
+            "pushed",
+            hint="use --by created (the image's build time), --by semver or --by name",
+        )
+    tags: list[str]
+    digests: dict[str, Digest] = {}
+    published: dict[str, datetime] = {}
+    problems: dict[str, str] = {}
+    if details is not None:
+        tags = [d.name for d in details]
+        for detail in details:
+            digests[detail.name] = detail.digest
+            when = detail.published
+            if when is not None:
+                published[detail.name] = when
+            else:
+                problems[detail.name] = "GitLab's registry recorded no publication time"
+    else:
+        tags = list(dict.fromkeys(client.tags(repository)))
+        digests, problems = _resolve(client, repository, tags, jobs=jobs, on_step=on_step, on_phase=on_phase)
+    distinct = list(dict.fromkeys(digests.values()))
+    created: Mapping[Digest, datetime | str] = {}
+    if (needs_created or (needs_time and details is None)) and distinct:
+        reader = source or ConfigCreated()
+        if on_phase is not None:
+            on_phase(f"reading image dates ({reader.name})", len(distinct))
+        created = reader.times(client, repository, distinct, jobs=jobs, on_step=on_step)
+    states = []
+    for tag in tags:
+        digest = digests.get(tag)
+        answer = created.get(digest) if digest is not None else None
+        built = answer if isinstance(answer, datetime) else None
+        pushed = published.get(tag)
+        states.append(
+            TagState(
+                tag,
+                digest,
+                pushed if details is not None else built,
+                problems.get(tag) or (answer if isinstance(answer, str) else None),
+                published=pushed,
+                created=built,
+            )
+        )
+    if details is not None:
+        used: str | None = "published"
+    else:
+        used = (source.name if source is not None else ConfigCreated.name) if created else None
+    return Gathered(tuple(states), used, len(distinct), "gitlab" if details is not None else "v2")
+
+
+def _gitlab_details(client: RegistryClient, repository: Repository) -> list[TagDetail] | None:
+    """GitLab's ``/gitlab/v1`` listing, or None to use ``/v2/``: where the registry has none, or where its
+    answer is broken (a registry error there must not fail what ``/v2/`` can still answer)."""
+    try:
+        return client.gitlab_tags(repository)
+    except RegistryError:
+        return None
+
+
+def _resolve(
+    client: RegistryClient,
+    repository: Repository,
+    tags: Sequence[str],
+    *,
+    jobs: int,
+    on_step: Callable[[], None] | None,
+    on_phase: Callable[[str, int], None] | None,
+) -> tuple[dict[str, Digest], dict[str, str]]:
+    """Each tag's digest through ``/v2/`` (one ``HEAD`` each, ``jobs`` at a time), or why it has none."""
     from ocireg.operations.batch import check_digests
 
-    tags = list(dict.fromkeys(client.tags(repository)))
     refs: list[tuple[str, Reference]] = []
-    invalid: dict[str, str] = {}
+    problems: dict[str, str] = {}
     for tag in tags:
         try:
             refs.append((tag, Reference(repository, tag)))
         except InvalidReference:
             # The registry listed something that is not a tag: it never goes into a URL.
-            invalid[tag] = "the registry listed it, but it is not a valid tag"
+            problems[tag] = "the registry listed it, but it is not a valid tag"
     if on_phase is not None:
         on_phase("resolving tags", len(refs))
 
@@ -493,7 +618,6 @@ def gather(
 
     results = {r.text: r for r in check_digests(client, refs, jobs=jobs, on_result=resolved)}
     digests: dict[str, Digest] = {}
-    problems: dict[str, str] = dict(invalid)
     for tag, _ref in refs:
         result = results[tag]
         if result.digest is not None:
@@ -502,28 +626,7 @@ def gather(
             problems[tag] = "gone: deleted since it was listed"
         else:
             problems[tag] = _problem(result.error) if result.error else "not resolved"
-    distinct = list(dict.fromkeys(digests.values()))
-    times: Mapping[Digest, datetime | str] = {}
-    used: str | None = None
-    if needs_time and distinct:
-        source = source or ConfigCreated()
-        used = source.name
-        if on_phase is not None:
-            on_phase(f"reading image dates ({used})", len(distinct))
-        times = source.times(client, repository, distinct, jobs=jobs, on_step=on_step)
-    states = []
-    for tag in tags:
-        digest = digests.get(tag)
-        answer = times.get(digest) if digest is not None else None
-        states.append(
-            TagState(
-                tag,
-                digest,
-                answer if isinstance(answer, datetime) else None,
-                problems.get(tag) or (answer if isinstance(answer, str) else None),
-            )
-        )
-    return Gathered(tuple(states), used, len(distinct))
+    return digests, problems
 
 
 # ---------------------------------------------------------------------------------------------------- execute
