@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from ocireg.client import _tag_details
+from ocireg.client.listing import _tag_details
 from ocireg.errors import (
     AuthenticationFailed,
     PermissionDenied,

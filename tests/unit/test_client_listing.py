@@ -1,4 +1,5 @@
-"""Registry signals (Warning, RateLimit) and list pagination edges the real registry cannot produce (BI, SEC).
+"""``ocireg.client.listing`` (#15 item 2): tags and catalog pagination edges the real registry cannot produce, and
+the registry signals (Warning, RateLimit) a listing carries (BI, SEC).
 
 A test double of the wire (tests/wiredouble.py) stands in for the registry only here: page caps, PAGINATION_NUMBER_INVALID and
 ambiguous next links are protocol edges distribution 2.8 never sends. Nothing is contacted.
@@ -12,56 +13,17 @@ from collections.abc import Callable
 import pytest
 
 import ocireg.client as client_module
+import ocireg.client.listing as listing_module
 from ocireg.client import RegistryClient
 from ocireg.errors import BodyTooLarge, NotFound, ProtocolViolation
 from ocireg.reference import parse_registry, parse_repository
 from ocireg.response import Request, Response
-from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
+from ocireg.signals import RateLimit
 from ocireg.transport import Transport, TransportConfig
 
 from wiredouble import Scripted, params, path, respond
 
 HOST = "127.0.0.1:1"  # never contacted: every request is answered by the MockTransport
-
-
-# ------------------------------------------------------------------------------------------------- signals
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        (['299 - "Deprecated: schema 1"'], ["Deprecated: schema 1"]),
-        (['299 registry.example.com "a, b" "Sat, 25 Aug 2012 23:34:45 GMT"'], ["a, b"]),
-        (['299 - "one", 299 - "two"'], ["one", "two"]),
-        (['199 - "not persistent"', '299 - "kept"'], ["kept"]),
-        (['299 - "say \\"hi\\""'], ['say "hi"']),
-        (['299 - "\x1b[31mred\u009b"'], ["\\x1b[31mred\\x9b"]),
-        (['299 - "' + "x" * 500 + '"'], ["x" * 300 + "…"]),
-        (["garbage", '299 - "unterminated', "299 -", ""], []),
-    ],
-)
-def test_bi_warning_header_variants(values: list[str], expected: list[str]) -> None:
-    """BI (Warning headers): 299 texts, escaped and cut short; other codes and garbage ignored."""
-    assert parse_warnings(values) == expected
-
-
-@pytest.mark.parametrize(
-    ("limit", "remaining", "expected"),
-    [
-        ("100;w=21600", "76;w=21600", RateLimit(100, 76, 21600)),
-        ("100", "0", RateLimit(100, 0, None)),
-        ("100, 100;w=21600", None, RateLimit(100, None, None)),
-        (None, "5;w=60", RateLimit(None, 5, 60)),
-        ("lots", "some", None),
-        (None, None, None),
-    ],
-)
-def test_bi_rate_limit_variants(limit: str | None, remaining: str | None, expected: RateLimit | None) -> None:
-    assert parse_rate_limit(limit, remaining) == expected
-
-
-def test_rate_limit_text() -> None:
-    assert str(RateLimit(100, 76, 21600)) == "76 of 100 requests left per 21600s"
 
 
 # -------------------------------------------------------------------------------------- a mocked registry
@@ -119,7 +81,7 @@ def test_bi_tags_pagination_number_invalid_retried_without_n() -> None:
 
 def test_bi_tags_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     """BI: a registry that never stops paginating (new content, new links) is cut off at MAX_LIST_PAGES."""
-    monkeypatch.setattr(client_module, "MAX_LIST_PAGES", 5)
+    monkeypatch.setattr(listing_module, "MAX_LIST_PAGES", 5)
     count = 0
 
     def handler(request: Request) -> Response:
@@ -167,7 +129,7 @@ def test_bi_tags_duplicates_across_pages_kept_once_and_404() -> None:
 
 def test_bi_tags_page_body_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     """BI: a page above LIST_PAGE_LIMIT fails (BodyTooLarge, exit 6) instead of being truncated."""
-    monkeypatch.setattr(client_module, "LIST_PAGE_LIMIT", 1000)
+    monkeypatch.setattr(listing_module, "LIST_PAGE_LIMIT", 1000)
 
     def handler(request: Request) -> Response:
         return _page([f"tag{i}" for i in range(500)])
