@@ -144,65 +144,91 @@ def _parse_one_header(text: str) -> tuple[list[Challenge], ChallengeError | None
 
 
 def _parse_into(text: str, out: list[Challenge]) -> None:
-    i, n = 0, len(text)
+    """Append each challenge of ``text`` to ``out`` as it completes; raise :class:`ChallengeError` at a fault."""
+    cursor = _Cursor(text)
     scheme: str | None = None
     params: dict[str, str] = {}
-
-    def skip_ws(j: int) -> int:
-        while j < n and text[j] in " \t":
-            j += 1
-        return j
-
-    def read_token(j: int) -> tuple[str, int]:
-        start = j
-        while j < n and text[j] in _TCHAR:
-            j += 1
-        return text[start:j], j
-
+    i = 0
     while True:
-        i = skip_ws(i)
-        while i < n and text[i] == ",":
-            i = skip_ws(i + 1)
-        if i >= n:
+        i = cursor.next_item(i)
+        if i >= cursor.n:
             break
-        token, j = read_token(i)
+        token, j = cursor.token(i)
         if not token:
             raise ChallengeError(f"unexpected character {escape(text[i])!r} in WWW-Authenticate")
-        k = skip_ws(j)
-        if scheme is not None and k < n and text[k] == "=" and not (k + 1 < n and text[k + 1] == "="):
-            # an auth-param of the current challenge
-            name = token.lower()
-            k = skip_ws(k + 1)
-            if k < n and text[k] == '"':
-                value, k = _read_quoted(text, k)
-            else:
-                value, k = read_token(k)
-                if not value:
-                    raise ChallengeError(f"missing value for parameter {escape(name)!r} in WWW-Authenticate")
-            if name in params:
-                raise ChallengeError(f"duplicate parameter {escape(name)!r} in WWW-Authenticate")
-            params[name] = value
-            i = skip_ws(k)
-            if i < n and text[i] != ",":
-                raise ChallengeError("expected ',' between WWW-Authenticate parameters")
+        k = cursor.skip_ws(j)
+        if scheme is not None and cursor.equals_at(k):
+            i = cursor.param(token.lower(), k, params)  # an auth-param of the current challenge
             continue
         # a new challenge starts with its scheme
         if scheme is not None:
             out.append(Challenge(scheme, params))
         scheme, params = token.lower(), {}
-        i = k
-        if i < n and text[i] not in ",":
-            # token68 form (e.g. "Negotiate abc=="): keep it as a parameter of its own
-            peek, p = read_token(i)
-            q = skip_ws(p)
-            if peek and q < n and text[q] == "=" and not (q + 1 < n and text[q + 1] == "="):
-                continue  # it's the first auth-param, handled by the loop
-            start = i
-            while i < n and text[i] not in ",":
-                i += 1
-            params["token68"] = text[start:i].strip()
+        i = cursor.token68(k, params)
     if scheme is not None:
         out.append(Challenge(scheme, params))
+
+
+class _Cursor:
+    """Positions in one ``WWW-Authenticate`` value (RFC 7235 §2.1, §4.1); each method returns where it stopped."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+
+    def skip_ws(self, j: int) -> int:
+        while j < self.n and self.text[j] in " \t":
+            j += 1
+        return j
+
+    def next_item(self, j: int) -> int:
+        """Past whitespace and empty list elements (``, ,``)."""
+        j = self.skip_ws(j)
+        while j < self.n and self.text[j] == ",":
+            j = self.skip_ws(j + 1)
+        return j
+
+    def token(self, j: int) -> tuple[str, int]:
+        start = j
+        while j < self.n and self.text[j] in _TCHAR:
+            j += 1
+        return self.text[start:j], j
+
+    def equals_at(self, k: int) -> bool:
+        """An ``=`` that starts a parameter's value (``==`` is the padding of a token68)."""
+        text = self.text
+        return k < self.n and text[k] == "=" and not (k + 1 < self.n and text[k + 1] == "=")
+
+    def param(self, name: str, k: int, params: dict[str, str]) -> int:
+        """Read ``name=value`` from the ``=`` at ``k`` into ``params``; return the index of the ``,`` or end."""
+        k = self.skip_ws(k + 1)
+        if k < self.n and self.text[k] == '"':
+            value, k = _read_quoted(self.text, k)
+        else:
+            value, k = self.token(k)
+            if not value:
+                raise ChallengeError(f"missing value for parameter {escape(name)!r} in WWW-Authenticate")
+        if name in params:
+            raise ChallengeError(f"duplicate parameter {escape(name)!r} in WWW-Authenticate")
+        params[name] = value
+        i = self.skip_ws(k)
+        if i < self.n and self.text[i] != ",":
+            raise ChallengeError("expected ',' between WWW-Authenticate parameters")
+        return i
+
+    def token68(self, i: int, params: dict[str, str]) -> int:
+        """After a scheme: a token68 (e.g. ``Negotiate abc==``) kept as a parameter of its own, or nothing when
+        the first auth-param follows (the loop reads it)."""
+        if i >= self.n or self.text[i] == ",":
+            return i
+        peek, p = self.token(i)
+        if peek and self.equals_at(self.skip_ws(p)):
+            return i
+        start = i
+        while i < self.n and self.text[i] != ",":
+            i += 1
+        params["token68"] = self.text[start:i].strip()
+        return i
 
 
 def _read_quoted(text: str, i: int) -> tuple[str, int]:
@@ -242,28 +268,33 @@ def socket_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
     id; an IPv4-mapped (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``) or NAT64 (``64:ff9b::a.b.c.d``)
     address is judged as the IPv4 address it carries. ``None`` for a DNS name (names are not resolved here).
     """
-    import socket
-
     text = host.strip("[]").split("%", 1)[0].rstrip(".").lower()
     if not text:
         return None
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
-        addr = None
+        return _inet_aton(text)
     if isinstance(addr, ipaddress.IPv6Address):
-        packed = addr.packed
-        if addr.ipv4_mapped is not None:
-            return addr.ipv4_mapped
-        if (
-            packed[:12] == bytes(12) and int(addr) > 1
-        ):  # ::a.b.c.d (deprecated, RFC 4291 §2.5.5.1); not ::, ::1
-            return ipaddress.IPv4Address(packed[12:])
-        if addr in _NAT64:
-            return ipaddress.IPv4Address(packed[12:])
-        return addr
-    if addr is not None:
-        return addr
+        return _carried_ipv4(addr)
+    return addr
+
+
+def _carried_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv4-mapped, IPv4-compatible or NAT64 address carries, else ``addr`` itself."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    packed = addr.packed
+    # ::a.b.c.d (deprecated, RFC 4291 §2.5.5.1), not :: or ::1; or the NAT64 well-known prefix (RFC 6052).
+    if (packed[:12] == bytes(12) and int(addr) > 1) or addr in _NAT64:
+        return ipaddress.IPv4Address(packed[12:])
+    return addr
+
+
+def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
+    """``text`` read as ``inet_aton`` reads a numeric IPv4 host (``127.1``, ``0x7f000001``...); ``None`` for a name."""
+    import socket
+
     if not re.fullmatch(r"[0-9a-fx.]+", text) or not text[0].isdigit():
         return None  # a name: inet_aton forms always start with a digit
     try:
@@ -1169,18 +1200,7 @@ def server_message(
     from ocireg.errors import parse_error_body
 
     details = parse_error_body(body, redact=redact)
-    text: str | None = "; ".join(str(d) for d in details[:3]) if details else None
-    if text is None:
-        try:
-            doc = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            doc = None
-        if isinstance(doc, dict):
-            for key in ("message", "error_description", "error"):
-                value = doc.get(key)
-                if isinstance(value, str) and value.strip():
-                    text = escape(redact(value.strip()) if redact else value.strip())
-                    break
+    text = "; ".join(str(d) for d in details[:3]) if details else _service_message(body, redact)
     if not text:
         return None
     if credential is not None:
@@ -1190,6 +1210,21 @@ def server_message(
     if len(text) > MAX_SERVER_MESSAGE:
         text = text[: MAX_SERVER_MESSAGE - 1] + "…"
     return text
+
+
+def _service_message(body: bytes, redact: Callable[[str], str] | None) -> str | None:
+    """``message``, ``error_description`` or ``error`` of a JSON object body (GitLab's and OAuth2's shapes)."""
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    for key in ("message", "error_description", "error"):
+        value = doc.get(key)
+        if isinstance(value, str) and value.strip():
+            return escape(redact(value.strip()) if redact else value.strip())
+    return None
 
 
 def looked_in(credential: Credential) -> str | None:
