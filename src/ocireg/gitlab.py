@@ -16,6 +16,10 @@ Inside a job (``GITLAB_CI=true``) GitLab's runner provides the variables used he
 * ``CI_SERVER_TLS_CA_FILE``, trusted for ``CI_REGISTRY`` and ``CI_SERVER_HOST`` (self-managed instances with a
   private CA).
 
+``CI_REGISTRY`` and ``CI_REGISTRY_IMAGE`` are only set where the container registry is enabled; the dependency
+proxy's variables are set independently of them, so a job without a container registry still gets the proxy's
+credentials (``registry`` is then ``None`` and there is no ``:TAG`` shorthand).
+
 The core never imports this module; the CLI plugs it in.
 """
 
@@ -35,7 +39,7 @@ __all__ = ["GitLabCI", "GitLabCISource"]
 class GitLabCI:
     """What ocireg takes from a GitLab CI job's environment."""
 
-    registry: Registry
+    registry: Registry | None
     registry_image: str | None
     server_host: str | None
     ca_file: str | None
@@ -44,15 +48,13 @@ class GitLabCI:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitLabCI | None:
-        """The job's settings, or ``None`` outside GitLab CI (or when the job has no registry)."""
+        """The job's settings, or ``None`` outside GitLab CI (or when the job has neither a container registry
+        nor a dependency proxy)."""
         if env.get("GITLAB_CI", "").lower() != "true" and env.get("CI_SERVER", "").lower() != "yes":
             return None
-        registry_text = env.get("CI_REGISTRY", "").strip()
-        if not registry_text:
-            return None
-        try:
-            registry = parse_registry(registry_text)
-        except InvalidReference:
+        registry = _registry_or_none(env.get("CI_REGISTRY", ""))
+        dependency_proxy = _registry_or_none(env.get("CI_DEPENDENCY_PROXY_SERVER", ""))
+        if registry is None and dependency_proxy is None:
             return None
         server = env.get("CI_SERVER_HOST", "").strip() or None
         server_port = env.get("CI_SERVER_PORT", "").strip()
@@ -60,11 +62,13 @@ class GitLabCI:
             server = f"{server}:{server_port}"
         return cls(
             registry=registry,
-            registry_image=env.get("CI_REGISTRY_IMAGE", "").strip() or None,
+            registry_image=(env.get("CI_REGISTRY_IMAGE", "").strip() or None)
+            if registry is not None
+            else None,
             server_host=server,
             ca_file=env.get("CI_SERVER_TLS_CA_FILE", "").strip() or None,
             env=env,
-            dependency_proxy=_registry_or_none(env.get("CI_DEPENDENCY_PROXY_SERVER", "")),
+            dependency_proxy=dependency_proxy,
         )
 
     def is_dependency_proxy(self, registry: Registry) -> bool:
@@ -85,7 +89,7 @@ class GitLabCI:
         dependency proxy's host."""
         if not self.ca_file:
             return {}
-        hosts = {self.registry.api_host: self.ca_file}
+        hosts = {self.registry.api_host: self.ca_file} if self.registry is not None else {}
         if self.server_host:
             hosts[self.server_host.lower()] = self.ca_file
         if self.dependency_proxy is not None:  # the GitLab host itself, often written host:443
@@ -106,7 +110,7 @@ class GitLabCISource:
 
     def lookup(self, registry: Registry) -> Credential | None:
         env = self._ci.env
-        if registry.name != self._ci.registry.name:
+        if self._ci.registry is None or registry.name != self._ci.registry.name:
             if not self._ci.is_dependency_proxy(registry):
                 return None
             user = env.get("CI_DEPENDENCY_PROXY_USER", "")

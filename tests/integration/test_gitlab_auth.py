@@ -413,6 +413,19 @@ def test_pc_dependency_proxy_inside_gitlab_ci(token_rig: Rig, alpine: str) -> No
     assert "no 'access' claim" in explained.out
 
 
+def test_pc_dependency_proxy_in_ci_without_container_registry(token_rig: Rig, alpine: str) -> None:
+    """#12 item 3: a project whose container registry is disabled has no CI_REGISTRY/CI_REGISTRY_IMAGE, but its
+    jobs still pull through the group's dependency proxy: the proxy's credentials are used all the same, and
+    `:TAG` is still refused (exit 2: there is no project image)."""
+    env = {k: v for k, v in proxy_env(token_rig).items() if k not in ("CI_REGISTRY", "CI_REGISTRY_IMAGE")}
+    prefix = env["CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX"]
+    present = cli(["exists", f"{prefix}/alpine:3"], env)
+    assert present.code == 0, present.both
+    shorthand = cli(["exists", ":v1"], env)
+    assert shorthand.code == 2, shorthand.both
+    assert "Traceback" not in shorthand.err
+
+
 def test_pc_dependency_proxy_outside_ci_is_denied_with_proxy_hint(token_rig: Rig, alpine: str) -> None:
     """#12 item 2: without the CI variables the proxy is anonymous: exit 4 and the dependency-proxy hint."""
     env = proxy_env(token_rig)

@@ -141,6 +141,22 @@ def test_sec_dependency_proxy_credentials_go_to_that_host_only(host: str) -> Non
     assert ci.source().lookup(parse_registry(host)) is None
 
 
+def test_sec_dependency_proxy_credentials_without_container_registry() -> None:
+    """#12 item 3: where the container registry is disabled a job has no CI_REGISTRY / CI_REGISTRY_IMAGE (GitLab's
+    predefined-variables reference: "only available if the container registry is enabled"), but the group's
+    dependency proxy variables are set all the same: the proxy's host gets its credentials, no other host gets
+    anything, and the ':TAG' shorthand stays unavailable."""
+    env = {k: v for k, v in PROXY_ENV.items() if k not in ("CI_REGISTRY", "CI_REGISTRY_IMAGE")}
+    ci = GitLabCI.from_env(env)
+    assert ci is not None
+    cred = ci.source().lookup(parse_registry("gitlab.example.com:443"))
+    assert cred is not None and (cred.username, cred.password) == ("gitlab-ci-token", "proxy-token")
+    for host in ("registry.gitlab.example.com", "gitlab.example.com:8443", "docker.io"):
+        assert ci.source().lookup(parse_registry(host)) is None, host
+    assert ci.expand(":v1") == ":v1"
+    assert GitLabCI.from_env({"GITLAB_CI": "true", "CI_JOB_TOKEN": "job-token"}) is None
+
+
 def test_pc_registry_credentials_unchanged_and_proxy_needs_both_variables() -> None:
     ci = GitLabCI.from_env(PROXY_ENV)
     assert ci is not None

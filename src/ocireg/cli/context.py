@@ -91,7 +91,7 @@ class Context:
         """Apply the GitLab CI shorthand (``:TAG`` → ``$CI_REGISTRY_IMAGE:TAG``) inside a GitLab job."""
         ci = self.gitlab
         if ci is not None:
-            return ci.expand(text)
+            text = ci.expand(text)  # unchanged in a job without a container registry (no CI_REGISTRY_IMAGE)
         if text[:1] in (":", "@"):
             raise UsageError(
                 f"invalid reference {escape(text)!r}: the ':TAG' shorthand works only inside GitLab CI "

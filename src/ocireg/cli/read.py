@@ -418,7 +418,7 @@ def _registry(ctx: Context) -> Registry:
     text = ctx.args.registry
     if not text:
         ci = ctx.gitlab
-        if ci is None:
+        if ci is None or ci.registry is None:
             raise UsageError("no registry given (outside GitLab CI pass REGISTRY, e.g. registry.example.com)")
         return ci.registry
     return parse_registry(text)

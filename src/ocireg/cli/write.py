@@ -430,7 +430,7 @@ def _registry_arg(ctx: Context) -> Registry:
     text = ctx.args.registry
     if not text:
         ci = ctx.gitlab
-        if ci is None:
+        if ci is None or ci.registry is None:
             raise UsageError(
                 "name the registry, e.g. 'ocireg login registry.example.com -u USER --password-stdin'"
             )
