@@ -15,7 +15,9 @@
   ``Content-Length`` that is not one decimal number of at most 19 digits) raise
   :class:`~ocireg.response.MalformedMessage`, never a connection error: they are not retried.
 * **Proxies**: ``https`` through an HTTP proxy via ``CONNECT`` (RFC 9110 §9.3.6), ``http`` in absolute form
-  (RFC 9112 §3.2.2); the proxy's credentials go in ``Proxy-Authorization`` only, never to the registry.
+  (RFC 9112 §3.2.2); the proxy's credentials go in ``Proxy-Authorization`` only, never to the registry. An
+  ``https://`` proxy is reached over TLS first, its certificate checked by the same TLS policy as a registry's
+  (docs/architecture.md §4); a registry's TLS then runs inside that TLS (:class:`_TlsInTls`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from functools import partial
+from typing import NamedTuple, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
 
-__all__ = ["Connections", "Proxy", "ProxyRefused", "Target", "parse_proxy", "split_url"]
+__all__ = ["Connections", "Proxy", "ProxyRefused", "ProxyTlsError", "Target", "parse_proxy", "split_url"]
 
 #: Total size of a response's header fields; a registry's are a few KiB (Go's net/http allows 1 MiB in
 #: ``Transport.MaxResponseHeaderBytes``; 64 KiB is far above any registry and bounds a hostile one early).
@@ -87,21 +90,27 @@ def split_url(url: str) -> Target:
 
 
 class Proxy(NamedTuple):
-    """An HTTP proxy: where to connect and the ``Proxy-Authorization`` value, if the URL had userinfo."""
+    """An HTTP proxy: where to connect, whether over TLS (an ``https://`` proxy URL) and the
+    ``Proxy-Authorization`` value, if the URL had userinfo."""
 
     host: str
     port: int
     authorization: str | None
+    tls: bool = False
 
     def __repr__(self) -> str:  # never shows the credentials
-        return f"Proxy({self.host}:{self.port})"
+        return f"Proxy({'https' if self.tls else 'http'}://{self.host}:{self.port})"
 
 
 def parse_proxy(url: str) -> Proxy:
-    """An ``http://[user:pass@]host[:port]`` proxy URL; ``ValueError`` for anything else."""
+    """An ``http(s)://[user:pass@]host[:port]`` proxy URL; ``ValueError`` for anything else.
+
+    The default port is the scheme's (80 / 443), as Go's ``httpproxy`` has it.
+    """
     parts = urlsplit(url)
-    if parts.scheme.lower() != "http":
-        raise ValueError("only http:// proxies are supported (the tunnel to an https registry is TLS itself)")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError("only http:// and https:// proxies are supported")
     if not parts.hostname:
         raise ValueError("proxy URL has no host")
     authorization = None
@@ -110,7 +119,8 @@ def parse_proxy(url: str) -> Proxy:
 
         raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         authorization = "Basic " + base64.b64encode(raw).decode("ascii")
-    return Proxy(parts.hostname, parts.port or 80, authorization)
+    tls = scheme == "https"
+    return Proxy(parts.hostname, parts.port or (443 if tls else 80), authorization, tls)
 
 
 class ProxyRefused(ConnectionError):
@@ -119,6 +129,17 @@ class ProxyRefused(ConnectionError):
     def __init__(self, status: int) -> None:
         super().__init__(f"the proxy refused the tunnel (HTTP {status})")
         self.status = status
+
+
+class ProxyTlsError(ConnectionError):
+    """The TLS handshake with an ``https://`` proxy failed: its certificate is not trusted, or it speaks no TLS."""
+
+    def __init__(self, proxy: Proxy, exc: ssl.SSLError) -> None:
+        reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+        untrusted = isinstance(exc, ssl.SSLCertVerificationError)
+        what = "certificate not trusted" if untrusted else "handshake failed"
+        super().__init__(f"TLS to the proxy {proxy.host}:{proxy.port}: {what} ({reason})")
+        self.untrusted = untrusted
 
 
 _RouteKey = tuple[str, str, int, int, "Proxy | None"]
@@ -130,7 +151,7 @@ class _Conn:
     __slots__ = ("end", "idle_since", "key", "sock", "step")
 
     def __init__(self, sock: socket.socket, key: _RouteKey) -> None:
-        self.sock = sock
+        self.sock: socket.socket | _TlsInTls = sock
         self.key = key
         self.step = 30.0
         self.end: float | None = None
@@ -181,6 +202,88 @@ class _Conn:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+class _TlsInTls:
+    """A registry's TLS inside the TLS to an ``https://`` proxy, with the socket methods :class:`_Conn` uses.
+
+    ``ssl`` cannot wrap an ``SSLSocket`` a second time, so the inner TLS is an ``ssl.SSLObject`` over memory
+    BIOs whose records travel through the outer socket (timeouts and non-blocking mode are the outer socket's).
+    """
+
+    def __init__(self, outer: ssl.SSLSocket, tls: ssl.SSLContext, server_hostname: str) -> None:
+        self._outer = outer
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = tls.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        self._pump(self._tls.do_handshake)
+
+    def _pump(self, step: Callable[[], _T]) -> _T:
+        """Run one ``SSLObject`` step, moving records through the outer socket until it completes."""
+        while True:
+            try:
+                result = step()
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self._outer.recv(_RECORD)  # SSLWantReadError/BlockingIOError when non-blocking
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+                continue
+            self._flush()
+            return result
+
+    def _flush(self) -> None:
+        pending = self._outgoing.read()
+        if pending:
+            self._outer.sendall(pending)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            chunk = view[:_RECORD]
+            sent = self._pump(partial(self._tls.write, chunk))
+            view = view[sent:]
+
+    def recv(self, size: int) -> bytes:
+        return self._pump(partial(self._read, size))
+
+    def recv_into(self, buffer: memoryview) -> int:
+        return self._pump(partial(self._read_into, buffer))
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return self._tls.read(size)
+        except ssl.SSLEOFError:  # the tunnel closed without close_notify: EOF, as an SSLSocket reports it
+            return b""
+
+    def _read_into(self, buffer: memoryview) -> int:
+        try:
+            # typeshed says bytes; with a buffer, SSLObject.read returns the count it wrote into it
+            return cast(int, self._tls.read(len(buffer), buffer))
+        except ssl.SSLEOFError:
+            return 0
+
+    def settimeout(self, value: float | None) -> None:
+        self._outer.settimeout(value)
+
+    def setblocking(self, flag: bool) -> None:
+        self._outer.setblocking(flag)
+
+    def fileno(self) -> int:
+        return self._outer.fileno()
+
+    def getpeername(self) -> object:
+        return self._outer.getpeername()
+
+    def close(self) -> None:
+        self._outer.close()
+
+
+#: Plaintext per TLS record (RFC 8446 §5.1: at most 2^14 bytes).
+_RECORD = 16 * 1024
+_T = TypeVar("_T")
 
 
 def _budget(step: float, end: float | None) -> float:
@@ -357,17 +460,31 @@ class Connections:
         conn.arm(timeout, end)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy is not None and proxy.tls:
+                conn.sock = self._proxy_tls(sock, proxy, conn.budget())
             if proxy is not None and tls is not None:
                 self._tunnel(conn, target, proxy)
             if tls is not None:
-                sock.settimeout(conn.budget())
-                conn.sock = tls.wrap_socket(sock, server_hostname=target.host)
+                conn.sock.settimeout(conn.budget())
+                if isinstance(conn.sock, ssl.SSLSocket):  # through an https:// proxy: TLS inside TLS
+                    conn.sock = _TlsInTls(conn.sock, tls, target.host)
+                else:
+                    conn.sock = tls.wrap_socket(sock, server_hostname=target.host)
         except BaseException:
             conn.close()
             raise
         with self._lock:
             self.opened += 1
         return conn
+
+    def _proxy_tls(self, sock: socket.socket, proxy: Proxy, budget: float) -> ssl.SSLSocket:
+        """TLS to an ``https://`` proxy, verified by the TLS policy for the proxy's host (its CA file or
+        skip-verify setting, else the system trust; docs/architecture.md §4)."""
+        sock.settimeout(budget)
+        try:
+            return self._tls(proxy.host, proxy.port).wrap_socket(sock, server_hostname=proxy.host)
+        except ssl.SSLError as exc:
+            raise ProxyTlsError(proxy, exc) from exc
 
     @staticmethod
     def _tunnel(conn: _Conn, target: Target, proxy: Proxy) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from ocireg.connection import Connections, Proxy, ProxyRefused, parse_proxy, split_url
+from ocireg.connection import Connections, Proxy, ProxyRefused, ProxyTlsError, parse_proxy, split_url
 from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError, retry_after_seconds
 from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
@@ -605,6 +605,16 @@ class Transport:
             raise TransportError(
                 f"{what}: cannot reach {host}: {exc}",
                 hint="check the proxy (HTTPS_PROXY / ALL_PROXY), its credentials and NO_PROXY",
+            ) from exc
+        except ProxyTlsError as exc:
+            raise TransportError(
+                f"{what}: cannot reach {host}: {exc}",
+                hint=(
+                    "pass --ca-file PATH with the proxy's CA certificate (the proxy's certificate is checked "
+                    "like a registry's)"
+                    if exc.untrusted
+                    else "is it an http:// proxy? check HTTPS_PROXY / ALL_PROXY"
+                ),
             ) from exc
         except (ssl.SSLError, OSError) as exc:
             reason, hint = _describe_connect_error(exc)

@@ -108,6 +108,26 @@ def test_sec_scheme_less_https_proxy_is_used_like_curl(open_rig: Rig, fault_prox
     assert proxy.count() >= 1
 
 
+def test_sec_https_proxy_url_is_used_over_tls(
+    open_rig: Rig, rig_pki: Pki, fault_proxy_factory: Any, tmp_path: Path
+) -> None:
+    """#16 regression: ``HTTPS_PROXY=https://user:secret@proxy:port`` (a proxy reached over TLS) works again —
+    the stdlib transport refused it, httpx2 accepted it. The proxy's certificate is verified like a registry's
+    (``--ca-file``): without the rig CA the same run is a network error naming the proxy. The password never
+    shows."""
+    proxy: FaultProxy = fault_proxy_factory(open_rig.url, tls_context=rig_pki.server_context("127.0.0.1"))
+    env = {**ALICE_ENV, "HTTPS_PROXY": f"https://alice:{PROXY_SECRET}@{proxy.netloc}"}
+    argv = ["exists", "--debug", "--plain-http", PUBLIC_NAME, f"{PUBLIC_NAME}/{REPO}:oci"]
+    result = run_cli([*argv[:1], "--ca-file", str(rig_pki.ca_file), *argv[1:]], env)
+    assert result.code == 0, result.err
+    assert PROXY_SECRET not in result.both
+    assert proxy.count() >= 1
+    untrusted = run_cli(argv, {**env, "OCIREG_CACHE_DIR": str(tmp_path)})
+    assert untrusted.code == 5, untrusted.err
+    assert "proxy" in untrusted.err and "not trusted" in untrusted.err
+    assert PROXY_SECRET not in untrusted.both
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [

@@ -355,6 +355,92 @@ def test_sec_https_through_a_proxy_uses_connect_and_keeps_proxy_credentials_at_t
     assert _get(plain, "http://plain.test/v2/x") == b"via proxy: http://plain.test/v2/x"
     assert transport._proxy_for("skip.test", 443) is None
     assert transport._proxy_for("127.0.0.1", 5000) is None
+    transport.close()
+    plain.close()
+
+
+def _resolving_registry_test() -> pytest.MonkeyPatch:
+    """``registry.test`` resolves nowhere: the test proxies connect to 127.0.0.1 on its behalf."""
+    original = socket.create_connection
+
+    def resolve(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        host, port = address
+        return original(("127.0.0.1" if host == "registry.test" else host, port), *args, **kwargs)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(socket, "create_connection", resolve)
+    return patch
+
+
+def _tls_server(pki: trustme.CA, name: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    pki.issue_cert(name).configure_cert(ctx)
+    return ctx
+
+
+def test_sec_https_proxy_is_reached_over_tls_then_connect_inside_it(
+    serve: Callable[..., Server], pki: trustme.CA, tmp_path: Any
+) -> None:
+    """#16 (regression from the stdlib transport): ``HTTPS_PROXY=https://proxy:3129`` — ocireg speaks TLS to the
+    proxy (its certificate verified by the same trust policy), sends CONNECT inside it and the registry's TLS
+    inside the tunnel, keeps that tunnel alive; Proxy-Authorization goes to the proxy only; plain-http targets
+    go in absolute form over the proxy's TLS; NO_PROXY and loopback still bypass it."""
+    registry = serve(lambda sock, n: None, tls=_tls_server(pki, "registry.test"))
+    registry.script = _keep_alive(registry)
+    seen: list[tuple[str, dict[str, str]]] = []
+    proxy = serve(_tunnel_proxy(seen), tls=_tls_server(pki, "127.0.0.1"))
+    ca_file = tmp_path / "ca.pem"
+    pki.cert_pem.write_to_path(str(ca_file))
+    transport = Transport(
+        TransportConfig(
+            ca_file=str(ca_file),
+            plain_http_hosts=frozenset({"plain.test"}),
+            proxy=f"https://u:p%40ss@{proxy.origin}",
+            no_proxy=("skip.test",),
+        )
+    )
+    patch = _resolving_registry_test()
+    try:
+        url = f"https://registry.test:{registry.port}/v2/"
+        assert _get(transport, url) == b"hello"
+        assert _get(transport, url) == b"hello"
+        big = transport.send("PUT", url, deadline=Deadline(20), what="t", content=b"x" * 100_000)
+        big.read()
+    finally:
+        patch.undo()
+    (line, headers), *more = seen
+    assert line == f"CONNECT registry.test:{registry.port} HTTP/1.1"
+    assert headers["proxy-authorization"] == "Basic dTpwQHNz"  # u:p@ss
+    assert more == []  # one tunnel, kept alive
+    assert proxy.connections == 1
+    assert all("proxy-authorization" not in h for _, h, _ in registry.requests)
+    assert [len(body) for _, _, body in registry.requests] == [0, 0, 100_000]
+    assert _get(transport, "http://plain.test/v2/x") == b"via proxy: http://plain.test/v2/x"
+    assert seen[-1][1]["proxy-authorization"] == "Basic dTpwQHNz"
+    assert transport._proxy_for("skip.test", 443) is None
+    assert transport._proxy_for("127.0.0.1", 5000) is None
+    assert connection.parse_proxy("https://proxy.example").port == 443
+    transport.close()  # the proxy's tunnel threads end with the connections
+
+
+def test_sec_https_proxy_with_an_untrusted_certificate_is_refused(
+    serve: Callable[..., Server], pki: trustme.CA, tmp_path: Any
+) -> None:
+    """#16: the proxy's certificate is checked like a registry's — signed by a CA ocireg does not trust, the
+    connection fails (network error naming the proxy and a --ca-file hint) before any CONNECT or credential."""
+    seen: list[tuple[str, dict[str, str]]] = []
+    proxy = serve(_tunnel_proxy(seen), tls=_tls_server(trustme.CA(), "127.0.0.1"))
+    ca_file = tmp_path / "ca.pem"
+    pki.cert_pem.write_to_path(str(ca_file))
+    transport = Transport(
+        TransportConfig(ca_file=str(ca_file), proxy=f"https://u:secret@{proxy.origin}", retries=0)
+    )
+    with pytest.raises(TransportError) as info:
+        _get(transport, "https://registry.test/v2/")
+    assert "proxy" in str(info.value) and "not trusted" in str(info.value)
+    assert info.value.hint and "--ca-file" in info.value.hint
+    assert "secret" not in str(info.value)
+    assert seen == []
 
 
 def test_sec_proxy_refusing_the_tunnel_is_a_network_error(serve: Callable[..., Server]) -> None:
