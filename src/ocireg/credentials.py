@@ -43,8 +43,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +52,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ocireg.errors import CredentialError, InvalidReference
 from ocireg.reference import Registry, parse_registry
-from ocireg.text import escape
+from ocireg.text import LazyPattern, escape
 
 if TYPE_CHECKING:
     import subprocess
@@ -88,7 +86,7 @@ _DOCKER_HUB = "docker.io"
 
 # docker-credential-helpers' errCredentialsNotFoundMessage.
 _NOT_FOUND_MESSAGE = "credentials not found"
-_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_HELPER_NAME = LazyPattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _CONFIG_SIZE_LIMIT = 4 * 1024 * 1024
 _HELPER_OUTPUT_LIMIT = 1024 * 1024
 _FINGERPRINT_SALT = b"ocireg credential fingerprint v1"
@@ -731,7 +729,7 @@ def held_secrets(chain: Chain) -> frozenset[str]:
 
 # ------------------------------------------------------------------------------------------------ config keys
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_SCHEME = LazyPattern(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def registry_key(text: str) -> str | None:
@@ -763,7 +761,7 @@ def registry_key(text: str) -> str | None:
         return None
 
 
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*")
+_PATH_COMPONENT = LazyPattern(r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*")
 
 
 def namespace_key(text: str) -> str | None:
@@ -795,11 +793,11 @@ class HelperCredentialsNotFound(CredentialError):
     """The helper said "credentials not found" (docker's ``errCredentialsNotFound``): no credential."""
 
 
-_SECRETISH_WORDS = re.compile(
+_SECRETISH_WORDS = LazyPattern(
     r"(secret|passw(or)?d|token|authorization|bearer|basic\s+[A-Za-z0-9+/=]|serverurl|username)",
     re.IGNORECASE,
 )
-_SECRETISH_RUN = re.compile(r"[A-Za-z0-9+/=_\-.~]{20,}")
+_SECRETISH_RUN = LazyPattern(r"[A-Za-z0-9+/=_\-.~]{20,}")
 
 
 def _looks_secret(line: str, payload: bytes) -> bool:
@@ -857,6 +855,8 @@ def run_helper(
     if not _HELPER_NAME.fullmatch(helper):
         raise CredentialError(f"{escape(program)!r} is not a credential helper name")
     where = f" ({origin})" if origin else ""
+    import shutil  # only when a credential helper runs: shutil costs start-up (#16)
+
     path = shutil.which(program, path=env.get("PATH", os.defpath))
     if path is None:
         kind, _, file = (origin or "").partition(" in ")
@@ -1082,6 +1082,8 @@ def _write_config(path: Path, doc: Mapping[str, object]) -> None:
     target = path.resolve() if path.is_symlink() else path
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        import tempfile  # only when writing Docker's config (#16, start-up)
+
         fd, temporary = tempfile.mkstemp(prefix=".config.json.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise CredentialError(f"cannot write {path}: {escape(exc.strerror or type(exc).__name__)}") from None

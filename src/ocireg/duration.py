@@ -9,12 +9,13 @@ import math
 import re
 
 from ocireg.errors import UsageError
+from ocireg.text import LazyPattern
 
 __all__ = ["MAX_DURATION", "format_days", "format_duration", "parse_duration"]
 
 MAX_DURATION = 7 * 24 * 3600.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_PART = LazyPattern(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 
 
 def parse_duration(text: str, *, maximum: float = MAX_DURATION) -> float:

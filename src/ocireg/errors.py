@@ -7,11 +7,10 @@ The CLI maps each class to one exit code (``ocireg.cli.exitcodes``); library use
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from ocireg.text import escape
+from ocireg.text import LazyPattern, escape
 
 __all__ = [
     "AuthenticationFailed",
@@ -213,7 +212,7 @@ def parse_error_body(
 
 #: ``Retry-After`` delta-seconds; GitLab's rate limiting writes a fraction with ``%f`` (``1.500000``), so up to
 #: nine decimals are accepted besides RFC 9110's integers.
-_DELTA_SECONDS = re.compile(r"(\d+)(?:\.(\d{1,9}))?")
+_DELTA_SECONDS = LazyPattern(r"(\d+)(?:\.(\d{1,9}))?")
 
 
 def retry_after_seconds(value: str | None) -> float | None:

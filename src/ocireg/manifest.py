@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,7 +20,7 @@ from typing import NoReturn
 from ocireg import mediatypes
 from ocireg.errors import InvalidManifest, InvalidReference, OciregError, PlatformNotFound
 from ocireg.reference import Digest
-from ocireg.text import escape
+from ocireg.text import LazyPattern, escape
 
 __all__ = [
     "JSON_MAX_DEPTH",
@@ -61,11 +60,11 @@ def _quote(value: object) -> str:
 
 # A JSON string once escapes are gone (or an unterminated one up to the end of the text): always matches once
 # started, no backtracking, so linear time on any input, hostile or not.
-_JSON_STRING = re.compile(r'"[^"]*(?:"|\Z)')
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_JSON_STRING = LazyPattern(r'"[^"]*(?:"|\Z)')
+_NOT_BRACKETS = LazyPattern(r"[^\[\]{}]+")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 # Only a \uD800-\uDFFF escape can produce an unpaired surrogate; without one the walk is skipped.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE = LazyPattern(r"\\u[dD][89abcdefABCDEF]")
 
 
 class _StrictError(Exception):
@@ -191,7 +190,7 @@ def _json_type(value: object) -> str:
 # ----------------------------------------------------------------------------------------------------
 # Platforms
 
-_PLATFORM_PART = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+_PLATFORM_PART = LazyPattern(r"[a-z0-9][a-z0-9_.-]*")
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
-import re
 from dataclasses import dataclass
 
 from ocireg.errors import InvalidReference
-from ocireg.text import escape
+from ocireg.text import LazyPattern, escape
 
 __all__ = [
     "DIGEST_ALGORITHMS",
@@ -71,22 +70,22 @@ TAG_LENGTH_MAX = 128
 #: Supported digest algorithms and the exact number of hex digits each one has.
 DIGEST_ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 
-_IMAGE_ID = re.compile(r"[a-f0-9]{64}")
+_IMAGE_ID = LazyPattern(r"[a-f0-9]{64}")
 
 # Messages quote user text; very long input is cut so a message stays readable.
 _QUOTE_MAX = 200
 # Input longer than this is refused before any further work (a reference is at most ~400 characters).
 _INPUT_MAX = 4096
 
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_TAG_CHARS = re.compile(r"[A-Za-z0-9_.-]*")
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_HEX = re.compile(r"[0-9a-f]*")
-_ACTION = re.compile(r"[a-z0-9_*-]+")
+_PATH_COMPONENT = LazyPattern(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = LazyPattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_TAG_CHARS = LazyPattern(r"[A-Za-z0-9_.-]*")
+_LABEL = LazyPattern(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_HEX = LazyPattern(r"[0-9a-f]*")
+_ACTION = LazyPattern(r"[a-z0-9_*-]+")
 # Control characters (C0, DEL, C1), line/paragraph separators, bidi overrides and Unicode whitespace.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_SPACE = re.compile(r"\s")
+_CONTROL = LazyPattern(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SPACE = LazyPattern(r"\s")
 
 
 def _quote(text: str) -> str:

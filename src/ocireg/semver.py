@@ -11,15 +11,16 @@ mistake a date tag for version 20 million). Pure: no I/O, no ocireg imports.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from ocireg.text import LazyPattern
 
 __all__ = ["Precedence", "Version", "parse_version", "version_sort_key"]
 
 # semver.org's regular expression with ASCII digits only, plus an optional leading v/V.
 _NUM = r"0|[1-9][0-9]*"
 _PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-_SEMVER = re.compile(
+_SEMVER = LazyPattern(
     rf"[vV]?(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
     rf"(?:-(?P<pre>{_PRE_ID}(?:\.{_PRE_ID})*))?"
     r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"

@@ -17,19 +17,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ocireg.text import escape
+from ocireg.text import LazyPattern, escape
 
 __all__ = ["MAX_WARNING_LENGTH", "RateLimit", "parse_rate_limit", "parse_warnings"]
 
 #: Longest warning text shown (characters, before escaping).
 MAX_WARNING_LENGTH = 300
 _MAX_HEADER = 8 * 1024
-_WARNING = re.compile(
+_WARNING = LazyPattern(
     r'\s*(?P<code>[0-9]{3})\s+(?P<agent>[^\s",]+)\s+"(?P<text>(?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?\s*(?:,|$)',
     re.DOTALL,
 )
-_QUOTA = re.compile(r"\s*(?P<value>[0-9]{1,15})\s*(?P<params>(?:;[^,]*)?)")
-_WINDOW = re.compile(r";\s*w\s*=\s*(?P<w>[0-9]{1,12})")
+_QUOTA = LazyPattern(r"\s*(?P<value>[0-9]{1,15})\s*(?P<params>(?:;[^,]*)?)")
+_WINDOW = LazyPattern(r";\s*w\s*=\s*(?P<w>[0-9]{1,12})")
 
 
 @dataclass(frozen=True)

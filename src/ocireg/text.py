@@ -8,10 +8,53 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
-__all__ = ["KnownSecrets", "escape"]
+__all__ = ["KnownSecrets", "LazyPattern", "escape"]
+
+
+class LazyPattern:
+    """``re.compile(pattern, flags)``, compiled at its first use rather than at import.
+
+    A check uses a few of the ~30 module-level patterns, and compiling them all cost more start-up than
+    anything else ocireg does at import (#16). Only the methods ocireg calls are offered, typed as ``re.Pattern``'s.
+    """
+
+    __slots__ = ("_compiled", "_flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self._flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        compiled = self._compiled
+        if compiled is None:  # two threads may both compile it: the same pattern either way
+            compiled = self._compiled = re.compile(self.pattern, self._flags)
+        return compiled
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled().fullmatch(string, pos, endpos)
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled().match(string, pos, endpos)
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled().search(string, pos, endpos)
+
+    def sub(self, repl: str | Callable[[re.Match[str]], str], string: str, count: int = 0) -> str:
+        return self.compiled().sub(repl, string, count)
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        return self.compiled().finditer(string, pos, endpos)
+
+    def findall(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> list[Any]:
+        return self.compiled().findall(string, pos, endpos)
+
 
 # Lone surrogates (a YAML or JSON "\ud800" escape) are not text: a UTF-8 stdout refuses to encode them.
 # Zero-width characters, the LRM/RLM marks and a byte order mark are invisible: shown raw, a reference or a

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -187,6 +186,7 @@ class TokenCache:
                 return
             try:
                 import fcntl
+                import tempfile  # only when a token is stored: shutil under it costs start-up (#16)
 
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
                 data = self._read()  # merge with what other processes wrote meanwhile

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import ssl
 import sys
 import threading
@@ -35,7 +34,7 @@ from ocireg.connection import Connections, Proxy, ProxyRefused, ProxyTlsError, p
 from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError, retry_after_seconds
 from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
-from ocireg.text import KnownSecrets, escape
+from ocireg.text import KnownSecrets, LazyPattern, escape
 
 if TYPE_CHECKING:
     import socket
@@ -167,8 +166,8 @@ def redact_url(url: str) -> str:
 # Headers whose values carry URLs (a realm, a redirect target, a next page): shown with query values and
 # userinfo redacted, since a realm or a signed storage URL may hold a secret in its query (docs/architecture.md §4).
 _URL_HEADERS = frozenset({"location", "link", "www-authenticate"})
-_QUERY_IN_TEXT = re.compile(r"\?([^\s\"'<>]*)")
-_USERINFO_IN_TEXT = re.compile(r"(?<=://)[^/\s\"'<>@]*@")
+_QUERY_IN_TEXT = LazyPattern(r"\?([^\s\"'<>]*)")
+_USERINFO_IN_TEXT = LazyPattern(r"(?<=://)[^/\s\"'<>@]*@")
 
 
 def _redact_urls_in(value: str) -> str:
@@ -696,7 +695,7 @@ def _system_trust_context() -> ssl.SSLContext:
     return ctx
 
 
-_HASHED_CERT = re.compile(r"[0-9a-f]{8}\.[0-9]+")
+_HASHED_CERT = LazyPattern(r"[0-9a-f]{8}\.[0-9]+")
 
 
 def _policy_names(host: str, port: int) -> tuple[str, ...]:

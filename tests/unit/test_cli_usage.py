@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -115,6 +116,62 @@ def test_version_does_not_import_the_http_layer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
+
+
+def test_version_imports_neither_typing_nor_argparse() -> None:
+    """LD start-up (#16): ``ocireg --version`` (≤ 40 ms) imports ocireg and ocireg.cli only — not typing (which
+    brings re, enum, contextlib), not argparse."""
+    probe = (
+        "import sys; from ocireg.cli import main; main(['--version']); "
+        "print(sorted(m for m in ('typing', 're', 'argparse', 'ocireg.cli.parser') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]")
+
+
+#: What a check never needs: other commands' modules and operations, the YAML/terminal/schema libraries, shutil
+#: and tempfile (bz2, lzma, random), which only writing a cache or config file needs.
+_NOT_FOR_A_CHECK = (
+    "ocireg.cli.read",
+    "ocireg.cli.write",
+    "ocireg.cli.gates",
+    "ocireg.cli.prune",
+    "ocireg.cli.authcmd",
+    "ocireg.cli.completion",
+    "ocireg.operations.copy",
+    "ocireg.operations.files",
+    "ocireg.operations.check",
+    "ocireg.operations.inspect",
+    "ocireg.operations.prune",
+    "ocireg.operations.tags",
+    "ocireg.gitlab",
+    "rich",
+    "ruamel",
+    "ruamel.yaml",
+    "jsonschema",
+    "shutil",
+    "tempfile",
+    "bz2",
+    "lzma",
+)
+
+
+def test_exists_imports_nothing_a_check_does_not_need(open_rig: Any, tmp_path: Any) -> None:
+    """LD start-up (#16): a whole ``ocireg exists REF`` against the real registry (present, exit 0, its cache
+    warm from a first run) imports none of the heavy modules a check does not use (as --help builds no command
+    module)."""
+    probe = (
+        "import sys; from ocireg.cli import main\n"
+        f"code = main(['exists', {open_rig.host + '/group/project:oci'!r}], {{'OCIREG_CACHE_DIR': {str(tmp_path)!r}}})\n"
+        f"print(code, sorted(m for m in {_NOT_FOR_A_CHECK!r} if m in sys.modules))\n"
+    )
+    for _ in range(
+        2
+    ):  # the first run may store what it learnt (that writes a file: tempfile); the second reads
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+        )
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
 
 
 def test_command_index_matches_registrations() -> None:

@@ -7,7 +7,6 @@ below receives explicit values (docs/architecture.md §1).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from ocireg.errors import CredentialError, UsageError
-from ocireg.text import escape
+from ocireg.text import LazyPattern, escape
 
 if TYPE_CHECKING:
     from ocireg.client import RegistryClient
@@ -240,7 +239,7 @@ class Context:
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 # A NO_PROXY entry: a host name, an IP address (IPv6 in brackets or not), a CIDR block, ``*``, a leading dot,
 # an optional port. Anything else (a newline, a tab, a quote) is a broken environment, not a host.
-_NO_PROXY_ENTRY = re.compile(r"[A-Za-z0-9._\-:\[\]*/%]+")
+_NO_PROXY_ENTRY = LazyPattern(r"[A-Za-z0-9._\-:\[\]*/%]+")
 
 
 def _proxy_from_env(env: Mapping[str, str]) -> str | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Mapping, Sequence
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 from ocireg import __version__
 from ocireg.cli.exitcodes import EXIT_CODE_HELP
@@ -18,6 +21,32 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageExit(self, message)
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse builds a formatter for every add_argument() and asks shutil for the width; importing shutil
+        # (bz2, lzma, fnmatch) costs more than the parser of one command (#16, start-up). Same width rule.
+        make = cast("Callable[..., argparse.HelpFormatter]", self.formatter_class)
+        return make(prog=self.prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    """The terminal width as ``shutil.get_terminal_size()`` reports it: ``COLUMNS``, the terminal, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+# argparse passes each of its own messages through gettext, which searches the locale directories for an
+# "argparse" catalogue on every call (dozens per run, one parser per command listed). Python ships no such
+# catalogue and ocireg's own messages are English: the lookup is skipped (#16, start-up).
+argparse._ = str  # type: ignore[attr-defined]
 
 
 class UsageExit(Exception):
@@ -74,7 +103,7 @@ _NESTED = {"auth": frozenset({"explain"})}
 
 def _global_option_arity() -> dict[str, bool]:
     """Every option of :func:`add_common_options` → whether it takes a value (one source for both places)."""
-    probe = argparse.ArgumentParser(add_help=False)
+    probe = _Parser(add_help=False)
     add_common_options(probe, batch=True)
     return {flag: action.nargs != 0 for action in probe._actions for flag in action.option_strings}
 

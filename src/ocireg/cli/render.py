@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ocireg.cli.exitcodes import exit_code_for
 from ocireg.errors import OciregError
-from ocireg.text import escape
+from ocireg.text import LazyPattern, escape
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
@@ -70,7 +70,7 @@ def result_json(result: CheckResult) -> dict[str, object]:
 # occur in json.dumps output) \uXXXX is the same value, so the document stays identical for a parser while
 # `cat`-ing it to a terminal stays harmless (SEC: output injection). Lone surrogates (from a "\ud800" escape in
 # an input file) are written the same way: raw, they cannot be encoded to a UTF-8 stdout at all (BI).
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_UNSAFE = LazyPattern(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def json_text(doc: object) -> str:
