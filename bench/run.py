@@ -748,6 +748,107 @@ def case_requests(runner: Runner, report: Report, world: World) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
+BIG_REPO = "group/project/big"
+BIG_MB = 200
+
+
+#: Runs one command and prints its peak RSS in KiB. A small process of its own forks it: ``ru_maxrss`` counts the
+#: memory of the process that forked, before ``exec``, so a child of this (large) bench process would inherit
+#: the bench's own peak.
+_RSS_WRAPPER = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "print(usage.ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
+def peak_rss(argv: Sequence[str], env: dict[str, str]) -> tuple[float, int, float, str]:
+    """(peak RSS in MiB, exit code, wall seconds, stderr tail) of one process."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", _RSS_WRAPPER, *argv],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    wall = time.perf_counter() - t0
+    lines = proc.stderr.strip().splitlines() or ["0"]
+    kib = int(lines[-1]) if lines[-1].isdigit() else 0
+    return kib / 1024, proc.returncode, wall, "\n".join(lines[:-1])[-800:]
+
+
+def case_blob_rss(runner: Runner, report: Report, local: World, far: World) -> None:
+    """Peak RSS of ``ocireg copy`` of an image with one 200 MB layer from the local to the far registry (another
+    registry: the layer is streamed, never mounted); ``skopeo copy`` of the same image for scale."""
+    from rig.seed import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
+
+    data = os.urandom(BIG_MB * 1024 * 1024)
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    )
+    with local.rig.pusher() as pusher:
+        layer = pusher.put_blob(BIG_REPO, data)
+        config_digest = pusher.put_blob(BIG_REPO, config.encode())
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER, "digest": layer, "size": len(data)}],
+        }
+        body = json.dumps(manifest).encode()
+        pusher.put_manifest(BIG_REPO, "1", body, OCI_MANIFEST)
+    del data
+    if not (far.ca_file and far.cert_dir):
+        raise BenchError("the far world has no CA file")
+    env = runner.ocireg_env()
+    argv = [
+        str(OCIREG),
+        "copy",
+        "--ca-file",
+        far.ca_file,
+        local.ref(BIG_REPO, "1"),
+        far.ref(BIG_REPO, "ocireg"),
+    ]
+    rss, rc, wall, err = peak_rss(argv, env)
+    if rc != 0:
+        raise BenchError(f"ocireg copy exited {rc}: {err}")
+    creds = f"{ALICE}:{ALICE_PASSWORD}"
+    skopeo = [
+        "skopeo",
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        creds,
+        "--dest-cert-dir",
+        far.cert_dir,
+        "--dest-creds",
+        creds,
+        f"docker://{local.ref(BIG_REPO, '1')}",
+        f"docker://{far.ref(BIG_REPO, 'skopeo')}",
+    ]
+    s_rss, s_rc, s_wall, s_err = peak_rss(skopeo, runner.base_env())
+    other = f"skopeo {s_rss:.0f} MB ({s_wall:.1f} s)" if s_rc == 0 else f"skopeo failed ({s_err[-120:]})"
+    report.add(
+        Row(
+            f"peak RSS, copy of a {BIG_MB} MB blob (local → far, streamed; wall {wall:.1f} s)",
+            f"{rss:.0f} MB",
+            other,
+            "—",
+            "< 100 MB",
+            yes(rss < 100),
+            {"ocireg_rss_mib": rss, "ocireg_wall": wall, "skopeo_rss_mib": s_rss, "skopeo_wall": s_wall},
+        )
+    )
+
+
 def case_breakdown(runner: Runner, report: Report, world: World) -> None:
     """Medians of separate processes that stop at successive points of an ``exists`` run."""
     steps = [
@@ -982,6 +1083,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 ("tags", lambda: case_tags(runner, report, [local, far]), 12),
                 ("start-up profile", lambda: case_breakdown(runner, report, local), 8),
+                ("blob copy RSS", lambda: case_blob_rss(runner, report, local, far), 20),
             ]
             for i, (name, step, least) in enumerate(steps):
                 later = sum(m for _, _, m in steps[i + 1 :])
