@@ -316,3 +316,30 @@ def test_kustomization_check_and_pin_against_the_registry(token_rig: Rig, tmp_pa
     path.write_text(expected.replace(d1, "sha256:" + "0" * 64), encoding="utf-8")
     gone = run_cli(["check", str(tmp_path)], env)
     assert gone.code == 1, gone.both
+
+
+def test_pin_check_verifies_pinned_digests_in_the_registry(token_rig: Rig, tmp_path: Path) -> None:
+    """#18, SEC (digest pinning): `pin --check` (online) passes pinned references whose digest exists, fails
+    (exit 1, FILE:LINE) on a pinned digest the registry does not have and on a reference without a digest;
+    `--offline` only reads the file and so passes the made-up digest. Nothing is written."""
+    host = token_rig.host
+    good = token_rig.seeded.digest(PROJECT, "oci")
+    made_up = "sha256:" + "0" * 64
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        f"services:\n  a:\n    image: {host}/{PROJECT}:oci@{good}\n  b:\n    image: {host}/{PROJECT}@{made_up}\n"
+    )
+    before = compose.read_bytes()
+    online = run_cli(["pin", "--check", str(compose)], ALICE_ENV)
+    assert online.code == 1, online.err
+    assert f"{compose}:5: " in online.err
+    assert f"{compose}:3" not in online.err
+    offline = run_cli(["pin", "--check", "--offline", str(compose)], ALICE_ENV)
+    assert offline.code == 0, offline.err
+    compose.write_text(f"services:\n  a:\n    image: {host}/{PROJECT}:oci@{good}\n")
+    assert run_cli(["pin", "--check", str(compose)], ALICE_ENV).code == 0
+    compose.write_text(f"services:\n  a:\n    image: {host}/{PROJECT}:oci\n")
+    unpinned = run_cli(["pin", "--check", str(compose)], ALICE_ENV)
+    assert unpinned.code == 1
+    assert f"{compose}:3: not pinned" in unpinned.out
+    assert before != compose.read_bytes()  # only the test rewrote it

@@ -120,3 +120,103 @@ def test_check_escapes_control_characters_from_files(tmp_path: Path) -> None:
     path.write_text('services:\n  a:\n    image: "r.example/a:1\\e[2J"\n')
     _, out, err = run(["check", str(path)])
     assert "\x1b" not in out + err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# pin --check --offline (#18): the pre-commit gate, no network at all (the autouse fixture refuses any send)
+# --------------------------------------------------------------------------------------------------------------
+
+UNPINNED_COMPOSE = """\
+services:
+  web:
+    image: registry.example.com/group/app:v1.2.3
+  db:
+    image: registry.example.com/group/db@sha256:{d}
+  cache:
+    image: registry.example.com/group/cache:7@sha256:{d}
+  worker:
+    image: registry.example.com/group/worker
+""".format(d="a" * 64)
+
+PINNED_DOCKERFILE = f"""\
+FROM registry.example.com/group/base:1@sha256:{"b" * 64} AS build
+FROM registry.example.com/group/run@sha256:{"c" * 64}
+"""
+
+
+def test_pin_check_offline_lists_every_unpinned_reference_with_file_and_line(tmp_path: Path) -> None:
+    """#18, SEC (digest pinning): `pin --check --offline` exits 1 and names FILE:LINE of each reference by tag
+    without a digest (a bare name counts: it means :latest); pinned ones pass; nothing is sent or written."""
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(UNPINNED_COMPOSE)
+    before = compose.read_bytes()
+    code, out, err = run(["pin", "--check", "--offline", str(compose)])
+    assert code == 1, err
+    assert f"{compose}:3: " in out
+    assert "registry.example.com/group/app:v1.2.3" in out
+    assert f"{compose}:9: " in out
+    assert f"{compose}:5" not in out
+    assert f"{compose}:7" not in out
+    assert "pin --write" in err  # the next step
+    assert "Traceback" not in err
+    assert compose.read_bytes() == before
+
+
+def test_pin_check_offline_passes_when_everything_is_pinned(tmp_path: Path) -> None:
+    """#18: every reference carries a digest: exit 0, nothing on stdout."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(PINNED_DOCKERFILE)
+    code, out, err = run(["pin", "--check", "--offline", str(dockerfile)])
+    assert code == 0, err
+    assert out == ""
+
+
+def test_pin_check_offline_json(tmp_path: Path) -> None:
+    """#18: -o json lists each reference with pinned true/false and the exit code."""
+    import json
+
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(UNPINNED_COMPOSE)
+    code, out, _ = run(["pin", "--check", "--offline", "-o", "json", str(compose)])
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["command"] == "pin"
+    assert [(r["line"], r["status"]) for r in doc["references"]] == [
+        (3, "unpinned"),
+        (5, "pinned"),
+        (7, "pinned"),
+        (9, "unpinned"),
+    ]
+    assert doc["exit_code"] == 1
+
+
+def test_pin_check_offline_skips_variables_and_fails_invalid_references(tmp_path: Path) -> None:
+    """#18, BI: a reference built from unset variables cannot be judged offline (skipped, reported, not a
+    failure); an invalid reference is exit 2 with FILE:LINE."""
+    ci = tmp_path / "compose.yaml"
+    ci.write_text("services:\n  a:\n    image: ${REG}/app:${TAG}\n")
+    code, _, err = run(["pin", "--check", "--offline", str(ci)])
+    assert code == 0, err
+    assert "skipped" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  a:\n    image: Bad//Ref:1\n")
+    code, _, err = run(["pin", "--check", "--offline", str(bad)])
+    assert code == 2
+    assert f"{bad}:3" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["pin", "--offline", "TMP"], "--offline"),
+        (["pin", "--check", "--write", "TMP"], "--write"),
+        (["pin", "--check", "--update", "TMP"], "--update"),
+    ],
+)
+def test_pin_check_option_conflicts_are_usage_errors(argv: list[str], message: str, tmp_path: Path) -> None:
+    """#18, BI: --offline needs --check; --check writes nothing, so --write/--update with it are exit 2."""
+    (tmp_path / "Dockerfile").write_text("FROM registry.example.com/a:1\n")
+    code, _, err = run([str(tmp_path) if a == "TMP" else a for a in argv])
+    assert code == 2
+    assert message in err.splitlines()[0]

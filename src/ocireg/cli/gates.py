@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ocireg.operations import CheckResult
     from ocireg.operations.check import FileResult
     from ocireg.operations.files import FileProblem, Finding, Scan, VariablePolicy
-    from ocireg.operations.pin import FilePlan, PinChange
+    from ocireg.operations.pin import FilePlan, PinChange, PinStatus
     from ocireg.operations.wait import WaitOutcome, WaitProgress
 
 __all__ = ["add_allow_env_option", "cmd_check", "cmd_pin", "cmd_wait", "register", "variable_policy"]
@@ -97,6 +97,8 @@ examples:
   ocireg pin --write --update .                    # refresh pins whose tag moved
   ocireg pin --platform linux/arm64 --write compose.yaml
   ocireg pin deploy/ > pin.patch && git apply pin.patch
+  ocireg pin --check --offline deploy/             # a gate: fail on references without a digest
+  ocireg pin --check deploy/                       # ... and verify the pinned digests exist
 
 Rewrites each image reference to repo:tag@sha256:… (a reference without a tag gets
 ':latest' written out). Only the image values change: comments, quoting, key order and
@@ -110,6 +112,12 @@ user), no file is written. A file that is a symbolic link to a target outside th
 paths given is skipped and reported (--follow-symlinks writes through it). References with variables, aliases or block scalars are
 reported as skipped and left alone. A kustomize image is pinned in its digest: field
 (add an empty 'digest:' to the entry); kustomize then deploys that digest.
+
+--check changes nothing and prints FILE:LINE for each reference by tag without a
+digest (exit 1; 0 when all are pinned); it also verifies each pinned digest in the
+registry (and reports a tag that moved). With --offline nothing is sent: only the
+files are read (for a pre-commit hook). References built from variables cannot be
+judged and are reported as skipped.
 
 {ALLOW_ENV_HELP}
 
@@ -238,6 +246,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
     p.add_argument("--write", "-w", action="store_true", help="rewrite the files (default: print a diff)")
     p.add_argument("--update", action="store_true", help="refresh pinned references whose tag moved")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing: exit 1 and list FILE:LINE for each reference without a digest; "
+        "verify the pinned digests in the registry",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="with --check: send nothing, only read the files (e.g. in a pre-commit hook)",
+    )
     p.add_argument(
         "--follow-symlinks",
         action="store_true",
@@ -466,6 +485,9 @@ def _render_check(ctx: Context, scan: Scan, results: Sequence[FileResult], code:
 def cmd_pin(ctx: Context) -> int:
     from ocireg.operations.pin import plan_pins, write_atomic
 
+    _check_pin_options(ctx)
+    if ctx.args.check:
+        return _pin_check(ctx)
     platform = None
     if ctx.args.platform:
         from ocireg.manifest import parse_platform
@@ -513,6 +535,77 @@ def cmd_pin(ctx: Context) -> int:
         ctx.warn(f"{escape(path)}: skipped: {reason}; not written (--follow-symlinks writes through it)")
     _render_pin(ctx, scan, plans, code, written, not_written)
     return code
+
+
+def _check_pin_options(ctx: Context) -> None:
+    if ctx.args.offline and not ctx.args.check:
+        raise UsageError(
+            "--offline works with --check only (pin without --check asks the registry)",
+            hint="ocireg pin --check --offline FILES",
+        )
+    for name in ("write", "update"):
+        if ctx.args.check and getattr(ctx.args, name):
+            raise UsageError(f"--check changes nothing; --{name} cannot go with it")
+
+
+def _pin_check(ctx: Context) -> int:
+    """``pin --check [--offline]``: a gate, nothing written (#18); exit codes as docs/architecture.md §2, an
+    unpinned reference counting as absent (1)."""
+    from ocireg.operations.pin import check_pins
+
+    scan, code = _scan(ctx)
+    if code != ExitCode.OK:
+        return code
+    platform = None
+    if ctx.args.platform:
+        from ocireg.manifest import parse_platform
+
+        platform = parse_platform(ctx.args.platform)
+    client = None if ctx.args.offline else ctx.client
+    results = check_pins(scan, ctx.env, client, platform=platform, jobs=int(ctx.args.jobs))
+    code = worst(ExitCode.ABSENT if r.status == "unpinned" else exit_code_for(r.error) for r in results)
+    _render_pin_check(ctx, scan, results, code)
+    return code
+
+
+def _render_pin_check(ctx: Context, scan: Scan, results: Sequence[PinStatus], code: ExitCode) -> None:
+    if not results:
+        ctx.warn(f"no image references found in {len(scan.files)} file(s)")
+    if ctx.output == "json" and not ctx.quiet:
+        docs = []
+        for r in results:
+            doc = _finding_json(r.finding)
+            doc.update({"status": r.status, "note": r.note})
+            if r.error is not None:
+                doc["error"] = error_json(r.error)
+            docs.append(doc)
+        write_json(
+            ctx,
+            "pin",
+            {
+                "files": scan.files,
+                "references": docs,
+                "offline": bool(ctx.args.offline),
+                "exit_code": int(code),
+            },
+        )
+    elif not ctx.quiet:
+        for r in results:
+            if r.status == "unpinned":
+                ctx.out(f"{escape(r.finding.location)}: not pinned to a digest: {escape(r.finding.raw)}")
+    for r in results:
+        if r.status == "skipped" and not ctx.quiet:
+            ctx.warn(f"{escape(r.finding.location)}: skipped: {escape(r.note or '')}")
+        elif r.status == "pinned" and r.note and not ctx.quiet:
+            ctx.warn(f"{escape(r.finding.location)}: {escape(r.note)}")
+        elif r.error is not None:
+            print_error(ctx, r.error, prefix=f"{escape(r.finding.location)}: ")
+    unpinned = sum(r.status == "unpinned" for r in results)
+    if unpinned:
+        ctx.err(
+            f"ocireg: error: {unpinned} image reference(s) without a digest; "
+            "'ocireg pin --write FILES' pins them (it asks the registry)"
+        )
 
 
 def _writable_plans(

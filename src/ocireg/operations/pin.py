@@ -20,13 +20,14 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import itertools
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ocireg.client import RegistryClient
@@ -40,7 +41,9 @@ from ocireg.text import escape
 __all__ = [
     "FilePlan",
     "PinChange",
+    "PinStatus",
     "apply_edits",
+    "check_pins",
     "new_value",
     "plan_pins",
     "quote_path",
@@ -350,6 +353,64 @@ def _verify_rewrite(
             "nothing was written",
             hint="please report this with the file (or a reduced copy)",
         )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Checking (pin --check)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PinStatus:
+    """Whether one finding is pinned: ``pinned`` (has a digest; online also verified), ``unpinned`` (by tag or
+    bare name, no digest), ``skipped`` (built from variables, see ``note``) or ``error`` (see ``error``)."""
+
+    finding: Finding
+    status: str
+    note: str | None = None
+    error: OciregError | None = None
+
+
+def check_pins(
+    scan: Scan,
+    env: Mapping[str, str],
+    client: Callable[[], RegistryClient] | None = None,
+    *,
+    platform: Platform | None = None,
+    jobs: int = 8,
+) -> list[PinStatus]:
+    """The pin status of every finding of ``scan``, in order; nothing is written (#18).
+
+    Without ``client`` only the text is read (no request at all: a pre-commit hook). With it, the pinned
+    references are verified the way :func:`plan_pins` verifies them (the digest exists; a tag that moved is a
+    note); the unpinned ones are not looked up.
+    """
+    statuses: list[PinStatus] = []
+    pinned: list[int] = []
+    for i, finding in enumerate(scan.findings):
+        if finding.text is None or finding.not_pinnable:
+            statuses.append(PinStatus(finding, "skipped", note=finding.skipped or finding.not_pinnable))
+            continue
+        try:
+            ref = parse_reference(finding.text)
+        except InvalidReference as exc:
+            statuses.append(PinStatus(finding, "error", error=exc))
+            continue
+        statuses.append(PinStatus(finding, "unpinned" if ref.digest is None else "pinned"))
+        if ref.digest is not None:
+            pinned.append(i)
+    if client is None or not pinned:
+        return statuses
+    subset = dataclasses.replace(scan, findings=[scan.findings[i] for i in pinned])
+    plans = plan_pins(client(), subset, env, platform=platform, jobs=jobs)
+    changes = {id(c.finding): c for plan in plans for c in plan.changes}
+    for i in pinned:
+        change = changes[id(scan.findings[i])]
+        if change.action == "error":
+            statuses[i] = PinStatus(change.finding, "error", error=change.error)
+        else:
+            statuses[i] = PinStatus(change.finding, "pinned", note=change.note)
+    return statuses
 
 
 # --------------------------------------------------------------------------------------------------------------
