@@ -1,0 +1,157 @@
+"""Issue #18: dist/ocireg.pyz — one file with every dependency inside, built reproducibly by scripts/build-pyz,
+run with ``python3 -I -S`` (no site-packages, no environment variables read by Python) against the TLS rig.
+
+The build takes the dependencies from this environment (the versions the suite runs with); the archive must hold
+no compiled extension and no ruamel.yaml C extension, and a non-TTY run must not import rich.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rig import Rig
+from rig.tokenserver import ALICE, ALICE_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "scripts" / "build-pyz"
+TIMEOUT = 300
+PROJECT = "group/project"
+
+pytestmark = pytest.mark.slow
+
+
+def _build(output: Path) -> Path:
+    proc = subprocess.run(
+        [sys.executable, str(BUILD), "--output", str(output), "--python", sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(tmp_path_factory.mktemp("pyz") / "ocireg.pyz")
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
+    env.update({"PATH": "/usr/bin:/bin", "HOME": str(home), "OCIREG_USERNAME": ALICE})
+    env["OCIREG_PASSWORD"] = ALICE_PASSWORD
+    return env
+
+
+def _run(pyz: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(pyz), *args],
+        cwd=cwd,
+        env=_clean_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_pyz_build_is_reproducible_and_has_its_sha256(pyz: Path, tmp_path: Path) -> None:
+    """#18: two builds from the same tree are the same bytes; PYZ.sha256 is `<hex>  ocireg.pyz`."""
+    again = _build(tmp_path / "ocireg.pyz")
+    first = hashlib.sha256(pyz.read_bytes()).hexdigest()
+    assert hashlib.sha256(again.read_bytes()).hexdigest() == first
+    assert (pyz.parent / "ocireg.pyz.sha256").read_text() == f"{first}  ocireg.pyz\n"
+    assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+
+
+def test_pyz_is_pure_python_with_every_dependency(pyz: Path) -> None:
+    """#18: ocireg, platformdirs, rich, ruamel.yaml inside; no compiled extension, no ruamel.yaml.clib;
+    fixed timestamps and sorted entries."""
+    with zipfile.ZipFile(pyz) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    for top in ("__main__.py", "ocireg/cli/__init__.py", "platformdirs/__init__.py", "rich/console.py"):
+        assert top in names, top
+    assert "ruamel/yaml/main.py" in names
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll"))]
+    assert not [n for n in names if "clib" in n or n.startswith("_ruamel_yaml")]
+
+
+def test_pyz_runs_without_site_packages_against_the_rig(pyz: Path, tls_rig: Rig, tmp_path: Path) -> None:
+    """#18, PC: `python3 -I -S ocireg.pyz` — --version, exists, digest, tags, check, pin (--check) against the
+    TLS rig; nothing is imported from outside the file and the standard library."""
+    assert tls_rig.ca_file is not None
+    ca = ["--ca-file", tls_rig.ca_file]
+    ref = tls_rig.ref(PROJECT, "v1.2.3")
+    digest = tls_rig.seeded.digest(PROJECT, "v1.2.3")
+
+    version = _run(pyz, ["--version", "-v"], tmp_path)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("ocireg ")
+    for dependency in ("platformdirs", "rich", "ruamel.yaml"):
+        assert f"\n{dependency} " in version.stdout, version.stdout
+
+    exists = _run(pyz, [*ca, "exists", ref], tmp_path)
+    assert exists.returncode == 0, exists.stderr
+    assert exists.stdout.split() == ["present", ref, digest]
+    absent = _run(pyz, [*ca, "exists", tls_rig.ref(PROJECT, "no-such-tag")], tmp_path)
+    assert absent.returncode == 1, absent.stderr
+    assert "Traceback" not in absent.stderr
+
+    got = _run(pyz, [*ca, "digest", ref], tmp_path)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == digest
+
+    tags = _run(pyz, [*ca, "-o", "json", "tags", f"{tls_rig.host}/{PROJECT}"], tmp_path)
+    assert tags.returncode == 0, tags.stderr
+    assert "v1.2.3" in json.dumps(json.loads(tags.stdout))
+
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(f"services:\n  app:\n    image: {ref}\n")
+    check = _run(pyz, [*ca, "check", str(compose)], tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert "present" in check.stdout
+
+    gate = _run(pyz, ["pin", "--check", "--offline", str(compose)], tmp_path)
+    assert gate.returncode == 1, gate.stderr
+    assert f"{compose}:3: " in gate.stdout
+    pin = _run(pyz, [*ca, "pin", "--write", str(compose)], tmp_path)
+    assert pin.returncode == 0, pin.stderr
+    assert compose.read_text() == f"services:\n  app:\n    image: {ref}@{digest}\n"
+    verified = _run(pyz, [*ca, "pin", "--check", str(compose)], tmp_path)
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_pyz_loads_rich_only_on_a_terminal(pyz: Path, tmp_path: Path) -> None:
+    """#18: a non-TTY run (CI logs) does not import rich, inside the pyz as when installed; nor does it import
+    anything from outside the file and the standard library."""
+    probe = (
+        "import sys, runpy; pyz = sys.argv[1]; sys.path.insert(0, pyz); sys.argv = ['ocireg', '--version']\n"
+        "try:\n    runpy.run_module('ocireg', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "mods = [m for m in sys.modules.values() if getattr(m, '__file__', None)]\n"
+        "outside = [m.__name__ for m in mods if not (m.__file__.startswith(pyz) or "
+        "m.__file__.startswith(sys.base_prefix))]\n"
+        "print('rich' in sys.modules, outside, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(pyz)],
+        cwd=tmp_path,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.stderr.strip().splitlines()[-1] == "False []", proc.stderr
