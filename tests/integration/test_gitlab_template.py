@@ -445,3 +445,106 @@ def test_template_prune_plans_then_deletes(
     assert tls_rig.get_manifest(repo, "mr-1").status_code == 404
     assert tls_rig.get_manifest(repo, "mr-2").status_code == 200
     assert tls_rig.get_manifest(repo, "main").status_code == 200
+
+
+# OCIREG_PYZ_* at pipeline level, so the jobs can override them (gitlab-ci-local's --variable would win).
+PYZ_PIPELINE = """\
+include:
+  - local: ocireg.gitlab-ci.yml
+
+stages: [gate]
+
+variables:
+  OCIREG_PYZ_URL: "{url}"
+  OCIREG_PYZ_SHA256: "{sha256}"
+
+gate-pyz:
+  extends: .ocireg-gate
+  image: null
+  stage: gate
+  variables:
+    IMAGE_TAG: v1.2.3
+  script:
+    - echo "the ocireg command was $(command -v ocireg)"
+    - ocireg exists ":$IMAGE_TAG"
+
+gate-pyz-tampered:
+  extends: .ocireg-gate
+  image: null
+  stage: gate
+  allow_failure:
+    exit_codes: [2]
+  variables:
+    IMAGE_TAG: v1.2.3
+    OCIREG_PYZ_SHA256: "0000000000000000000000000000000000000000000000000000000000000000"
+
+gate-pyz-gone:
+  extends: .ocireg-gate
+  image: null
+  stage: gate
+  allow_failure:
+    exit_codes: [5]
+  variables:
+    IMAGE_TAG: v1.2.3
+    OCIREG_PYZ_URL: "{gone}"
+"""
+
+
+def test_template_runs_the_pyz_from_a_url_verified_by_sha256(
+    tls_rig: Rig, gitlab_ci_local: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#18: with OCIREG_PYZ_URL the jobs fetch ocireg.pyz (here from a loopback HTTP server) instead of pip
+    installing, check OCIREG_PYZ_SHA256 and run it with python3 alone: the gate passes; a file whose SHA-256
+    differs is not run (exit 2); a URL that cannot be fetched is exit 5. No ocireg is on the jobs' PATH."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    build = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build-pyz"), "--output", str(served / "ocireg.pyz")],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    sha256 = hashlib.sha256((served / "ocireg.pyz").read_bytes()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        pipeline_yaml = PYZ_PIPELINE.format(
+            url=f"{base}/ocireg.pyz", sha256=sha256.upper(), gone=f"{base}/no-such.pyz"
+        )
+        empty = tmp_path / "bin"
+        empty.mkdir()
+        project = make_project(tmp_path / "project", pipeline_yaml)
+        monkeypatch.setenv(  # the venv's ocireg must not be found: the pyz has to serve
+            "PATH",
+            os.pathsep.join(
+                p
+                for p in os.environ.get("PATH", "").split(os.pathsep)
+                if p and not (Path(p) / "ocireg").exists()
+            ),
+        )
+        pipeline = run_pipeline(gitlab_ci_local, empty, project, runner_variables(tls_rig))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert pipeline.jobs == {
+        "gate-pyz": ("PASS", 0),
+        "gate-pyz-tampered": ("WARN", 2),
+        "gate-pyz-gone": ("WARN", 5),
+    }, pipeline
+    log = pipeline.log("gate-pyz")
+    assert (
+        f"present  {tls_rig.host}/group/project:v1.2.3  {tls_rig.seeded.digest('group/project', 'v1.2.3')}"
+        in log
+    )
+    assert "the ocireg command was /" in log and "/.venv/" not in log.split("the ocireg command was", 1)[1]
+    assert "not OCIREG_PYZ_SHA256" in pipeline.log("gate-pyz-tampered")
