@@ -155,3 +155,18 @@ def test_pyz_loads_rich_only_on_a_terminal(pyz: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert proc.stderr.strip().splitlines()[-1] == "False []", proc.stderr
+
+
+def test_sources_compile_on_every_supported_python() -> None:
+    """#18 (the pyz, and an install, on CPython 3.10+): no string literal in ocireg holds an unpaired surrogate.
+    CPython 3.13.0's compile() of the source bytes (what zipimport and an uncached import do) fails on one
+    with UnicodeEncodeError; write such characters as escapes (``\\\\ud800``)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "src" / "ocireg").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

@@ -44,7 +44,7 @@ def _check_sendable(credential: Credential) -> None:
     """Refuse, before anything is sent, a credential that cannot go into an ``Authorization`` header (#14 item 4).
 
     A byte that is not UTF-8 (from stdin or the environment, surrogate-escaped by Python) or an unpaired
-    surrogate (a ``"\ud800"`` escape in a JSON config) would otherwise fail while the header is built, as an
+    surrogate (a ``"\\ud800"`` escape in a JSON config) would otherwise fail while the header is built, as an
     internal error naming the character and its position — which tells the password's length. Bearer tokens
     must be printable ASCII. The message names the source and the field, never the value.
     """
