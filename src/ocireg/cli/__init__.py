@@ -19,62 +19,116 @@ if TYPE_CHECKING:
 
     Command = Callable[..., int]
 
-__all__ = ["COMMAND_INDEX", "COMMAND_MODULES", "COMMAND_SUMMARY", "main", "run"]
+__all__ = [
+    "COMMANDS",
+    "COMMAND_INDEX",
+    "COMMAND_MODULES",
+    "COMMAND_SUMMARY",
+    "CommandSpec",
+    "main",
+    "run",
+]
 
-# Each module registers its subcommands with ``register(subparsers)`` and names its handler as
-# "module:function", imported only when that command runs (start-up stays cheap).
-COMMAND_MODULES = (
-    "ocireg.cli.core",
-    "ocireg.cli.gates",
-    "ocireg.cli.read",
-    "ocireg.cli.authcmd",
-    "ocireg.cli.write",
-    "ocireg.cli.prune",
-    "ocireg.cli.completion",
+
+class CommandSpec:
+    """One row of the command table: what ``ocireg NAME`` is, where it lives and what runs it.
+
+    ``module``: the module whose ``register(subparsers)`` builds the parser (with
+    :func:`ocireg.cli.parser.add_command`); ``summary``: the one-line help (top-level help, the command's own
+    help, the completion scripts); ``handler``: the function in ``module`` that runs the command, imported only
+    when it runs. A plain class, not a NamedTuple: ``typing`` stays out of start-up (#16).
+    """
+
+    __slots__ = ("handler", "module", "name", "summary")
+
+    def __init__(self, name: str, module: str, summary: str, handler: str) -> None:
+        self.name = name
+        self.module = module
+        self.summary = summary
+        self.handler = handler
+
+
+# The one command table. It drives top-level help (listed without importing any command module: building every
+# parser costs ~60 ms of CPU per invocation), the parsers (a run builds only its command's module) and shell
+# completion. Adding a command: one row here, plus its module's register() and handler.
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "exists",
+        "ocireg.cli.core",
+        "does IMAGE:TAG exist? (exit 0 present, 1 absent, 3-7 errors)",
+        "cmd_exists",
+    ),
+    CommandSpec("digest", "ocireg.cli.core", "print the manifest digest of a reference", "cmd_digest"),
+    CommandSpec(
+        "wait", "ocireg.cli.gates", "wait until IMAGE:TAG exists (exit 0), or 1 at the deadline", "cmd_wait"
+    ),
+    CommandSpec(
+        "check",
+        "ocireg.cli.gates",
+        "check that every image referenced in compose/k8s/CI/Dockerfile/Helm files exists",
+        "cmd_check",
+    ),
+    CommandSpec(
+        "pin",
+        "ocireg.cli.gates",
+        "rewrite image references in files to repo:tag@sha256:… (diff, or --write)",
+        "cmd_pin",
+    ),
+    CommandSpec(
+        "inspect",
+        "ocireg.cli.read",
+        "show a manifest or index: digest, sizes, layers, platforms, labels",
+        "cmd_inspect",
+    ),
+    CommandSpec(
+        "tags",
+        "ocireg.cli.read",
+        "list a repository's tags (filter, sort, latest release, digests)",
+        "cmd_tags",
+    ),
+    CommandSpec(
+        "catalog",
+        "ocireg.cli.read",
+        "list the repositories of a registry (usually admins only)",
+        "cmd_catalog",
+    ),
+    CommandSpec(
+        "referrers",
+        "ocireg.cli.read",
+        "list the signatures, SBOMs and attestations attached to an image",
+        "cmd_referrers",
+    ),
+    CommandSpec(
+        "auth", "ocireg.cli.authcmd", "authentication diagnostics ('ocireg auth explain REF')", "cmd_auth"
+    ),
+    CommandSpec(
+        "tag", "ocireg.cli.write", "add tags to an image without pulling it (digest unchanged)", "cmd_tag"
+    ),
+    CommandSpec("copy", "ocireg.cli.write", "copy an image to another repository or registry", "cmd_copy"),
+    CommandSpec("delete", "ocireg.cli.write", "delete a tag (never other tags silently)", "cmd_delete"),
+    CommandSpec(
+        "login", "ocireg.cli.write", "check credentials and store them where Docker does", "cmd_login"
+    ),
+    CommandSpec("logout", "ocireg.cli.write", "erase stored credentials for a registry", "cmd_logout"),
+    CommandSpec(
+        "prune",
+        "ocireg.cli.prune",
+        "delete the tags a retention policy selects (plan only without --yes)",
+        "cmd_prune",
+    ),
+    CommandSpec(
+        "completion",
+        "ocireg.cli.completion",
+        "print a shell completion script (bash, zsh or fish)",
+        "cmd_completion",
+    ),
 )
 
-# Which module registers each command, so a run builds only the parser it needs (building all of them costs
-# ~60 ms of CPU per invocation), and each command's one-line summary, so top-level help lists every command
-# without building any of them. The modules' register() take their summaries from here (one source);
-# tests/unit/test_cli_usage.py checks this index against the registrations.
-COMMAND_INDEX: dict[str, str] = {
-    "exists": "ocireg.cli.core",
-    "digest": "ocireg.cli.core",
-    "wait": "ocireg.cli.gates",
-    "check": "ocireg.cli.gates",
-    "pin": "ocireg.cli.gates",
-    "inspect": "ocireg.cli.read",
-    "tags": "ocireg.cli.read",
-    "catalog": "ocireg.cli.read",
-    "referrers": "ocireg.cli.read",
-    "auth": "ocireg.cli.authcmd",
-    "tag": "ocireg.cli.write",
-    "copy": "ocireg.cli.write",
-    "delete": "ocireg.cli.write",
-    "login": "ocireg.cli.write",
-    "logout": "ocireg.cli.write",
-    "prune": "ocireg.cli.prune",
-    "completion": "ocireg.cli.completion",
-}
-COMMAND_SUMMARY: dict[str, str] = {
-    "exists": "does IMAGE:TAG exist? (exit 0 present, 1 absent, 3-7 errors)",
-    "digest": "print the manifest digest of a reference",
-    "wait": "wait until IMAGE:TAG exists (exit 0), or 1 at the deadline",
-    "check": "check that every image referenced in compose/k8s/CI/Dockerfile/Helm files exists",
-    "pin": "rewrite image references in files to repo:tag@sha256:… (diff, or --write)",
-    "inspect": "show a manifest or index: digest, sizes, layers, platforms, labels",
-    "tags": "list a repository's tags (filter, sort, latest release, digests)",
-    "catalog": "list the repositories of a registry (usually admins only)",
-    "referrers": "list the signatures, SBOMs and attestations attached to an image",
-    "auth": "authentication diagnostics ('ocireg auth explain REF')",
-    "tag": "add tags to an image without pulling it (digest unchanged)",
-    "copy": "copy an image to another repository or registry",
-    "delete": "delete a tag (never other tags silently)",
-    "login": "check credentials and store them where Docker does",
-    "logout": "erase stored credentials for a registry",
-    "prune": "delete the tags a retention policy selects (plan only without --yes)",
-    "completion": "print a shell completion script (bash, zsh or fish)",
-}
+# Views of the table: command → module, command → summary, and the modules in table order (a module's commands
+# are adjacent). tests/unit/test_cli_usage.py checks the table against the modules' registrations.
+COMMAND_INDEX: dict[str, str] = {c.name: c.module for c in COMMANDS}
+COMMAND_SUMMARY: dict[str, str] = {c.name: c.summary for c in COMMANDS}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(c.module for c in COMMANDS))
 
 
 def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:

@@ -7,9 +7,9 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING
 
-from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, exit_code_for
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.parser import add_command
 from ocireg.cli.render import error_json, print_error, text_table, write_json
 from ocireg.errors import UsageError
 from ocireg.text import escape
@@ -46,14 +46,12 @@ Exit codes are those of 'ocireg exists' (0 granted and present, 1 granted but ab
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    auth = sub.add_parser(
+    auth = add_command(
+        sub,
         "auth",
-        help=COMMAND_SUMMARY["auth"],
         description="Authentication diagnostics.",
         epilog="examples:\n  ocireg auth explain registry.example.com/group/project:v1",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    auth.set_defaults(handler="ocireg.cli.authcmd:cmd_auth")
     actions = auth.add_subparsers(dest="auth_command", metavar="SUBCOMMAND")
     p = actions.add_parser(
         "explain",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ocireg import __version__
-from ocireg.cli import COMMAND_SUMMARY
+from ocireg.cli.parser import add_command
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
@@ -42,15 +42,13 @@ _FILE_HINTS = ("FILE", "PEM", "PATH", "DIR")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "completion",
-        help=COMMAND_SUMMARY["completion"],
         description="Print a completion script for SHELL on standard output.",
         epilog=COMPLETION_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
-    p.set_defaults(handler="ocireg.cli.completion:cmd_completion")
 
 
 def cmd_completion(ctx: Context) -> int:

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.parser import add_command
 from ocireg.cli.render import SCHEMA, dotenv_keys, json_text, print_error, result_json, text_table, write_json
 from ocireg.errors import UsageError
 from ocireg.text import escape
@@ -49,32 +49,28 @@ tag to); --platform selects one child.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "exists",
-        help=COMMAND_SUMMARY["exists"],
         description="Check that each reference exists (HEAD of its manifest).",
         epilog=EXISTS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "references", nargs="*", metavar="REF", help="image reference, e.g. registry/group/app:tag"
     )
     add_common_options(p, batch=True)
-    p.set_defaults(handler="ocireg.cli.core:cmd_exists")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "digest",
-        help=COMMAND_SUMMARY["digest"],
         description="Resolve each reference to its manifest digest.",
         epilog=DIGEST_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("references", nargs="*", metavar="REF", help="image reference")
     p.add_argument(
         "--platform", metavar="OS/ARCH[/VARIANT]", help="digest of this platform's image in an index"
     )
     add_common_options(p, batch=True)
-    p.set_defaults(handler="ocireg.cli.core:cmd_digest")
 
 
 def read_reference_args(ctx: Context) -> list[str]:

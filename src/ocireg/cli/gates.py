@@ -11,14 +11,14 @@ import argparse
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import (
     CREDENTIALS_HELP,
     add_common_options,
-    jobs,
+    add_jobs_option,
     positive_duration,
 )
+from ocireg.cli.parser import add_command
 from ocireg.cli.render import error_json, print_error, result_json, text_table, write_json
 from ocireg.errors import OciregError, UsageError
 from ocireg.text import escape
@@ -129,17 +129,6 @@ judged and are reported as skipped.
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _add_jobs(parser: argparse._ActionsContainer) -> None:
-    parser.add_argument(
-        "--jobs",
-        "-j",
-        type=jobs,
-        default=8,
-        metavar="N",
-        help="references checked concurrently (default 8, at most 32)",
-    )
-
-
 def _env_name(text: str) -> str:
     import re
 
@@ -180,12 +169,11 @@ def variable_policy(ctx: Context) -> VariablePolicy:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "wait",
-        help=COMMAND_SUMMARY["wait"],
         description="Poll until every reference exists, or until --timeout.",
         epilog=WAIT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         # The common --timeout (seconds per operation) is replaced by the wait's own: the whole wait is the
         # operation here, and CI users write it as a duration.
         conflict_handler="resolve",
@@ -215,15 +203,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="read references from FILE (- for stdin), one per line, # comments",
     )
-    _add_jobs(group)
-    p.set_defaults(handler="ocireg.cli.gates:cmd_wait")
+    add_jobs_option(group, "references checked concurrently")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "check",
-        help=COMMAND_SUMMARY["check"],
         description="Find the image references in files and directories and check that each exists.",
         epilog=CHECK_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
     p.add_argument(
@@ -233,15 +219,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_allow_env_option(p)
     add_common_options(p)
-    _add_jobs(p)
-    p.set_defaults(handler="ocireg.cli.gates:cmd_check")
+    add_jobs_option(p, "references checked concurrently")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "pin",
-        help=COMMAND_SUMMARY["pin"],
         description="Pin the image references in files to their current digests.",
         epilog=PIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
     p.add_argument("--write", "-w", action="store_true", help="rewrite the files (default: print a diff)")
@@ -268,8 +252,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_allow_env_option(p)
     add_common_options(p)
-    _add_jobs(p)
-    p.set_defaults(handler="ocireg.cli.gates:cmd_pin")
+    add_jobs_option(p, "references checked concurrently")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ __all__ = [
     "CREDENTIALS_HELP",
     "GLOBAL_OPTIONS_HELP",
     "add_common_options",
+    "add_jobs_option",
     "duration",
     "jobs",
     "positive_duration",
@@ -80,14 +81,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, 
         help="neither read nor write the token cache (also OCIREG_TOKEN_CACHE=0)",
     )
     if batch:
-        conn.add_argument(
-            "--jobs",
-            "-j",
-            type=jobs,
-            default=8,
-            metavar="N",
-            help=f"references checked concurrently (default 8, at most {MAX_JOBS})",
-        )
+        add_jobs_option(conn, "references checked concurrently")
         conn.add_argument(
             "--from-file",
             "-f",
@@ -98,6 +92,19 @@ def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, 
 
 
 MAX_JOBS = 32
+
+
+def add_jobs_option(parser: argparse._ActionsContainer, what: str, *, default: int = 8) -> None:
+    """The one ``--jobs``/``-j`` (1 to :data:`MAX_JOBS`), for every command that works concurrently."""
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=jobs,
+        default=default,
+        metavar="N",
+        help=f"{what} (default {default}, at most {MAX_JOBS})",
+    )
+
 
 # Shown in `ocireg --help`; tests/unit/test_cli_globals.py checks it against add_common_options.
 GLOBAL_OPTIONS_HELP = """\

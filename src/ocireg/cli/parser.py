@@ -7,13 +7,13 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 
 from ocireg import __version__
 from ocireg.cli.exitcodes import EXIT_CODE_HELP
 from ocireg.cli.options import GLOBAL_OPTIONS_HELP, add_common_options
 
-__all__ = ["UsageExit", "build_parser", "hoist_global_options"]
+__all__ = ["UsageExit", "add_command", "build_parser", "hoist_global_options"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,6 +94,22 @@ def build_parser(
         elif module not in registered:  # a module's commands are adjacent in the index: order is kept
             importlib.import_module(module).register(sub)
             registered.add(module)
+    return parser
+
+
+def add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """The subparser of the command table's row ``name``: its summary as help, its handler as the default.
+
+    ``kwargs`` go to ``add_parser`` (description, epilog, ...); epilogs keep their layout.
+    """
+    from ocireg.cli import COMMANDS
+
+    row = next(c for c in COMMANDS if c.name == name)
+    kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(name, help=row.summary, **kwargs)
+    parser.set_defaults(handler=f"{row.module}:{row.handler}")
     return parser
 
 

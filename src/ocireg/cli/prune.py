@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
-from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, add_jobs_option
+from ocireg.cli.parser import add_command
 from ocireg.cli.render import error_json, json_text, print_error, text_table, write_json
 from ocireg.errors import InvalidReference, UsageError
 from ocireg.text import escape
@@ -83,12 +83,11 @@ with action, reason, age, digest and, after --yes, outcome); -o jsonl one line p
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "prune",
-        help=COMMAND_SUMMARY["prune"],
         description="Delete the tags a retention policy selects; without --yes only print the plan.",
         epilog=PRUNE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "repository",
@@ -136,19 +135,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help=f"refuse (exit 2) a plan deleting more than N tags (default {DEFAULT_MAX_DELETE})",
     )
-    act.add_argument(
-        "--jobs",
-        "-j",
-        type=_jobs,
-        default=8,
-        metavar="N",
-        help="tags resolved and images dated concurrently (default 8, at most 32)",
-    )
+    add_jobs_option(act, "tags resolved and images dated concurrently")
     add_common_options(p)
     for action in p._actions:  # text, json and jsonl (one line per tag)
         if action.dest == "output":
             action.choices = ["text", "json", "jsonl"]
-    p.set_defaults(handler="ocireg.cli.prune:cmd_prune")
 
 
 def _older_than(text: str) -> float:
@@ -163,12 +154,6 @@ def _older_than(text: str) -> float:
 def _count(text: str) -> int:
     if not text.isdigit() or int(text) > 1_000_000:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 1000000: {text!r}")
-    return int(text)
-
-
-def _jobs(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 32: {text!r}")
     return int(text)
 
 

@@ -6,10 +6,10 @@ import argparse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
-from ocireg.cli.options import add_common_options, jobs
-from ocireg.cli.render import error_json, print_error, text_table, write_json
+from ocireg.cli.options import add_common_options, add_jobs_option
+from ocireg.cli.parser import add_command
+from ocireg.cli.render import error_json, human_size, print_error, text_table, write_json
 from ocireg.errors import UsageError
 from ocireg.text import escape
 
@@ -88,12 +88,11 @@ An image without referrers is exit 0 with an empty list.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "inspect",
-        help=COMMAND_SUMMARY["inspect"],
         description="Show what an image's manifest (or index) and config say.",
         epilog=INSPECT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("reference", metavar="REF", help="image reference, e.g. registry/group/app:tag")
     p.add_argument(
@@ -103,14 +102,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     shown.add_argument("--raw", action="store_true", help="print the exact manifest bytes (nothing else)")
     shown.add_argument("--config", action="store_true", help="print the exact image config bytes (JSON)")
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.read:cmd_inspect")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "tags",
-        help=COMMAND_SUMMARY["tags"],
         description="List every tag of a repository, across all pages.",
         epilog=TAGS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("repository", nargs="?", metavar="REPO", help="repository, e.g. registry/group/app")
     query = p.add_argument_group("selection")
@@ -133,35 +130,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     query.add_argument("--limit", type=_count, metavar="N", help="at most N tags (after sorting)")
     query.add_argument("--digests", action="store_true", help="also resolve each tag's manifest digest")
-    query.add_argument(
-        "--jobs", "-j", type=jobs, default=8, metavar="N", help="digests resolved concurrently (default 8)"
-    )
+    add_jobs_option(query, "digests resolved concurrently")
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.read:cmd_tags")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "catalog",
-        help=COMMAND_SUMMARY["catalog"],
         description="List the repositories of a registry (/v2/_catalog), across all pages.",
         epilog=CATALOG_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("registry", nargs="?", metavar="REGISTRY", help="registry host[:port]")
     p.add_argument("--limit", type=_count, metavar="N", help="at most N repositories")
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.read:cmd_catalog")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "referrers",
-        help=COMMAND_SUMMARY["referrers"],
         description="List the manifests whose subject is an image (OCI referrers).",
         epilog=REFERRERS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("reference", metavar="REF", help="image reference, e.g. registry/group/app:tag")
     p.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this artifact type")
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.read:cmd_referrers")
 
 
 def _count(text: str) -> int:
@@ -182,18 +172,6 @@ def write_bytes(ctx: Context, data: bytes) -> None:
         buffer.flush()
     else:  # an in-memory text stream (tests, embedders): manifests and configs are UTF-8 JSON
         ctx.stdout.write(data.decode("utf-8", errors="replace"))
-
-
-def human_size(size: int) -> str:
-    """``482 B``, ``1.5 KiB (1536 B)``: exact bytes always shown, a readable unit above 1 KiB."""
-    if size < 1024:
-        return f"{size} B"
-    value, unit = float(size) / 1024, "KiB"
-    for bigger in ("MiB", "GiB", "TiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.1f} {unit} ({size} B)"
 
 
 def _mapping_lines(title: str, values: Mapping[str, str]) -> list[str]:

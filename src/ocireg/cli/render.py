@@ -25,6 +25,7 @@ __all__ = [
     "dotenv_key",
     "dotenv_keys",
     "error_json",
+    "human_size",
     "json_text",
     "print_error",
     "result_json",
@@ -136,3 +137,16 @@ def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
         lines.append("  ".join(cells).rstrip())
     return lines
+
+
+def human_size(size: int, *, exact: bool = True) -> str:
+    """``482 B``, ``1.5 KiB (1536 B)``: a readable unit above 1 KiB, with the exact bytes unless ``exact`` is
+    False (progress and summary lines: ``1.5 KiB``). The one size formatter of the CLI."""
+    if size < 1024:
+        return f"{size} B"
+    value, unit = float(size) / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}" + (f" ({size} B)" if exact else "")

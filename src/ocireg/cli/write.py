@@ -7,10 +7,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ocireg.cli import COMMAND_SUMMARY
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode
-from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, jobs
-from ocireg.cli.render import text_table, write_json
+from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, add_jobs_option
+from ocireg.cli.parser import add_command
+from ocireg.cli.render import human_size, text_table, write_json
 from ocireg.errors import UsageError
 from ocireg.text import escape
 
@@ -106,26 +106,22 @@ Erases the stored login the way 'ocireg login' stored it (credential helper and
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    raw = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "tag",
-        help=COMMAND_SUMMARY["tag"],
         description="Point new tags at the manifest SRC names, byte for byte.",
         epilog=TAG_EPILOG,
-        formatter_class=raw,
     )
     p.add_argument("source", metavar="SRC", help="image reference to tag")
     p.add_argument("tags", nargs="+", metavar="NEWTAG", help="new tag (in SRC's repository)")
     p.add_argument("--no-clobber", action="store_true", help="refuse to move a tag that already exists")
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.write:cmd_tag")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "copy",
-        help=COMMAND_SUMMARY["copy"],
         description="Copy SRC to DST: blobs mounted or streamed, manifests byte for byte.",
         epilog=COPY_EPILOG,
-        formatter_class=raw,
     )
     p.add_argument("source", metavar="SRC", help="image reference to copy")
     p.add_argument("destination", metavar="DST", help="destination reference (tag defaults to SRC's)")
@@ -133,18 +129,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--referrers", action="store_true", help="also copy signatures, SBOMs and attestations of the image"
     )
-    p.add_argument(
-        "--jobs", "-j", type=jobs, default=4, metavar="N", help="blobs transferred at once (default 4)"
-    )
+    add_jobs_option(p, "blobs transferred at once", default=4)
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.write:cmd_copy")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "delete",
-        help=COMMAND_SUMMARY["delete"],
         description="Delete a tag; --untag or --manifest where the registry cannot delete a tag alone.",
         epilog=DELETE_EPILOG,
-        formatter_class=raw,
     )
     p.add_argument("reference", metavar="REF", help="REPO:TAG (or REPO@DIGEST with --manifest)")
     how = p.add_mutually_exclusive_group()
@@ -159,31 +151,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--ignore-missing", action="store_true", help="exit 0 when the tag does not exist (cleanup jobs)"
     )
-    p.add_argument(
-        "--jobs", "-j", type=jobs, default=8, metavar="N", help="tags resolved at once by --manifest"
-    )
+    add_jobs_option(p, "tags resolved at once by --manifest")
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.write:cmd_delete")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "login",
-        help=COMMAND_SUMMARY["login"],
         description="Verify a user name and password (or token) with the registry, then store them.",
         epilog=LOGIN_EPILOG,
-        formatter_class=raw,
     )
     p.add_argument(
         "registry", nargs="?", metavar="REGISTRY", help="host[:port] (inside GitLab CI: $CI_REGISTRY)"
     )
     add_common_options(p)
-    p.set_defaults(handler="ocireg.cli.write:cmd_login")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "logout",
-        help=COMMAND_SUMMARY["logout"],
         description="Erase the credentials 'ocireg login' (or 'docker login') stored for REGISTRY.",
         epilog=LOGOUT_EPILOG,
-        formatter_class=raw,
     )
     p.add_argument(
         "registry", nargs="?", metavar="REGISTRY", help="host[:port] (inside GitLab CI: $CI_REGISTRY)"
@@ -191,7 +177,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out = p.add_argument_group("output")
     out.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     out.add_argument("-q", "--quiet", action="store_true", help="print nothing on stdout")
-    p.set_defaults(handler="ocireg.cli.write:cmd_logout")
 
 
 # ------------------------------------------------------------------------------------------------------ tag
@@ -284,17 +269,8 @@ class _CopyProgress:
         self._shown = now
         percent = 100 * self._done // self._total if self._total else 100
         self._display.describe(
-            f"copying {self._blobs} blob(s): {_human(self._done)} of {_human(self._total)} ({percent}%)"
+            f"copying {self._blobs} blob(s): {human_size(self._done, exact=False)} of {human_size(self._total, exact=False)} ({percent}%)"
         )
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
 
 
 def _copy_destination(ctx: Context, source: Reference, text: str) -> Reference:
@@ -359,7 +335,7 @@ def cmd_copy(ctx: Context) -> int:
     ctx.out(f"copied  {escape(str(result.source))} -> {escape(str(result.destination))}")
     ctx.out(
         f"        {result.manifests} manifest(s), {result.blobs} blob(s): {result.uploaded} uploaded "
-        f"({_human(result.bytes_uploaded)}), {result.mounted} mounted, {result.skipped} already there"
+        f"({human_size(result.bytes_uploaded, exact=False)}), {result.mounted} mounted, {result.skipped} already there"
     )
     if ctx.args.referrers:
         ctx.out(f"        {result.referrers} referrer(s) (signatures, SBOMs, attestations)")
