@@ -849,8 +849,6 @@ def run_helper(
     Raises :class:`HelperCredentialsNotFound` when the helper says "credentials not found", and
     :class:`~ocireg.errors.CredentialError` when it is missing, fails, or does not answer within ``timeout``.
     """
-    import subprocess  # here, not at the top: most runs never start a helper (start-up time)
-
     program = f"docker-credential-{helper}"
     if not _HELPER_NAME.fullmatch(helper):
         raise CredentialError(f"{escape(program)!r} is not a credential helper name")
@@ -865,6 +863,27 @@ def run_helper(
             f"{program} not found on PATH{where}",
             hint=f"install {program}, or {remove}",
         )
+    proc, out, err = _communicate(program, path, action, payload, env=env, timeout=timeout, where=where)
+    if proc.returncode != 0:
+        raise _helper_failure(program, action, proc.returncode, out, err, payload)
+    if len(out) > _HELPER_OUTPUT_LIMIT:
+        raise CredentialError(f"credential helper {program} {action} answered more than 1 MiB")
+    return out
+
+
+def _communicate(
+    program: str,
+    path: str,
+    action: str,
+    payload: bytes,
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    where: str,
+) -> tuple[subprocess.Popen[bytes], bytes, bytes]:
+    """Run the helper at ``path`` in its own process group; killed whole on timeout or interrupt."""
+    import subprocess  # here, not at the top: most runs never start a helper (start-up time)
+
     try:
         proc = subprocess.Popen(
             [path, action],
@@ -895,23 +914,27 @@ def run_helper(
         _kill(proc)
         proc.wait()
         raise
-    if proc.returncode != 0:
-        combined = out + b"\n" + err
-        if action in ("get", "erase") and _NOT_FOUND_MESSAGE.encode() in combined.lower():
-            raise HelperCredentialsNotFound(f"{program}: credentials not found")
-        line = _first_line(err) or _first_line(out)
-        if line and not _looks_secret(line, payload):
-            shown = escape(line[:160]) + ("…" if len(line) > 160 else "")
-            detail = f": {shown}"
-        elif line:
-            detail = " (its message is not shown: it may contain a secret)"
-        else:
-            detail = ""
-        status = f"exit status {proc.returncode}" if proc.returncode > 0 else f"signal {-proc.returncode}"
-        raise CredentialError(f"credential helper {program} {action} failed ({status}){detail}")
-    if len(out) > _HELPER_OUTPUT_LIMIT:
-        raise CredentialError(f"credential helper {program} {action} answered more than 1 MiB")
-    return out
+    return proc, out, err
+
+
+def _helper_failure(
+    program: str, action: str, returncode: int, out: bytes, err: bytes, payload: bytes
+) -> CredentialError:
+    """The error for a helper that exited non-zero: "credentials not found", or its first line unless it may
+    hold a secret (docs/architecture.md §4)."""
+    combined = out + b"\n" + err
+    if action in ("get", "erase") and _NOT_FOUND_MESSAGE.encode() in combined.lower():
+        return HelperCredentialsNotFound(f"{program}: credentials not found")
+    line = _first_line(err) or _first_line(out)
+    if line and not _looks_secret(line, payload):
+        shown = escape(line[:160]) + ("…" if len(line) > 160 else "")
+        detail = f": {shown}"
+    elif line:
+        detail = " (its message is not shown: it may contain a secret)"
+    else:
+        detail = ""
+    status = f"exit status {returncode}" if returncode > 0 else f"signal {-returncode}"
+    return CredentialError(f"credential helper {program} {action} failed ({status}){detail}")
 
 
 def _helper_get(

@@ -484,26 +484,21 @@ def _kind(doc: Mapping[str, object], declared: str | None, content_type: str | N
     return kind
 
 
-def parse_manifest(raw: bytes, content_type: str | None, *, algorithm: str = "sha256") -> Manifest | Index:
-    """Parse the exact bytes of a manifest or index; ``digest`` is the ``algorithm`` hash of ``raw``.
-
-    ``content_type`` is the response's ``Content-Type`` (parameters ignored; generic types such as
-    ``application/json`` and a missing header say nothing). Raises :class:`InvalidManifest` with a clear
-    message.
-    """
+def _digest_of(raw: bytes, algorithm: str) -> tuple[bytes, Digest]:
+    """The bytes (size-checked) and their digest."""
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise InvalidManifest(f"manifest: expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
     if len(raw) > MANIFEST_SIZE_LIMIT:
         raise InvalidManifest(f"manifest larger than {MANIFEST_SIZE_LIMIT} bytes ({len(raw)})")
     try:
-        digest = Digest.from_bytes(raw, algorithm)
+        return raw, Digest.from_bytes(raw, algorithm)
     except InvalidReference as exc:
         raise InvalidManifest(f"manifest: {exc}") from None
-    p = _Parser(f"manifest {digest}")
-    doc = loads_strict(raw, what=p.label)
-    ct = mediatypes.base_type(content_type) if isinstance(content_type, str) else None
 
+
+def _checked_kind(doc: Mapping[str, object], ct: str | None, p: _Parser) -> str:
+    """The document's media type, after refusing schema 1 and any schemaVersion but 2."""
     declared_value = doc.get("mediaType")
     declared = None if declared_value is None else p.string(declared_value, "mediaType")
     schema = doc.get("schemaVersion")
@@ -516,6 +511,22 @@ def parse_manifest(raw: bytes, content_type: str | None, *, algorithm: str = "sh
         p.fail("schemaVersion", "missing (must be 2)")
     if isinstance(schema, bool) or schema != 2:
         p.fail("schemaVersion", f"must be 2, got {_quote(schema)}")
+    return kind
+
+
+def parse_manifest(raw: bytes, content_type: str | None, *, algorithm: str = "sha256") -> Manifest | Index:
+    """Parse the exact bytes of a manifest or index; ``digest`` is the ``algorithm`` hash of ``raw``.
+
+    ``content_type`` is the response's ``Content-Type`` (parameters ignored; generic types such as
+    ``application/json`` and a missing header say nothing). Raises :class:`InvalidManifest` with a clear
+    message.
+    """
+    raw, digest = _digest_of(raw, algorithm)
+    p = _Parser(f"manifest {digest}")
+    doc = loads_strict(raw, what=p.label)
+    ct = mediatypes.base_type(content_type) if isinstance(content_type, str) else None
+
+    kind = _checked_kind(doc, ct, p)
 
     annotations = p.annotations(doc.get("annotations"), "annotations")
     subject_value = doc.get("subject")

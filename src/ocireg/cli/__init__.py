@@ -14,6 +14,7 @@ from ocireg import __version__
 # only, so it is never imported here at run time (#16, start-up). mypy treats ``TYPE_CHECKING`` by name.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Mapping, Sequence
     from typing import TextIO
 
@@ -175,6 +176,32 @@ def _load(handler: str) -> Command:
     return command
 
 
+def _parse(argv: list[str], stdout: TextIO, stderr: TextIO) -> argparse.Namespace | int:
+    """The parsed arguments of a command to run, or the exit code when there is none (usage error, help)."""
+    import contextlib
+
+    from ocireg.cli.exitcodes import ExitCode
+    from ocireg.cli.parser import UsageExit, build_parser, hoist_global_options
+
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = hoist_global_options(argv)
+    parser = build_parser(_modules_for(argv), index=COMMAND_INDEX, summaries=COMMAND_SUMMARY)
+    try:
+        with contextlib.redirect_stdout(stdout):  # --help / --version print to the caller's stdout
+            args = parser.parse_args(argv)
+    except UsageExit as exc:
+        # The line that matters first; the usage block after it, for reference.
+        stderr.write(f"ocireg: error: {exc}\n")
+        exc.parser.print_usage(stderr)
+        return ExitCode.USAGE
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.USAGE
+    if not getattr(args, "handler", None):
+        parser.print_help(stdout)
+        return ExitCode.USAGE
+    return args
+
+
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -196,30 +223,13 @@ def main(
         stdout.write(_version_report())
         return 0
     from ocireg.cli.exitcodes import ExitCode, exit_code_for
-    from ocireg.cli.parser import UsageExit, build_parser, hoist_global_options
-
-    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
-        argv = hoist_global_options(argv)
 
     env = dict(os.environ if env is None else env)
     stdin = stdin or sys.stdin
     stderr = stderr or sys.stderr
-    parser = build_parser(_modules_for(argv), index=COMMAND_INDEX, summaries=COMMAND_SUMMARY)
-    import contextlib
-
-    try:
-        with contextlib.redirect_stdout(stdout):  # --help / --version print to the caller's stdout
-            args = parser.parse_args(argv)
-    except UsageExit as exc:
-        # The line that matters first; the usage block after it, for reference.
-        stderr.write(f"ocireg: error: {exc}\n")
-        exc.parser.print_usage(stderr)
-        return ExitCode.USAGE
-    except SystemExit as exc:  # --help / --version
-        return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.USAGE
-    if not getattr(args, "handler", None):
-        parser.print_help(stdout)
-        return ExitCode.USAGE
+    args = _parse(argv, stdout, stderr)
+    if isinstance(args, int):
+        return args
     from ocireg.cli.context import Context
     from ocireg.cli.render import print_error
 

@@ -16,7 +16,7 @@ from ocireg.text import escape
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
-    from ocireg.operations.explain import Explanation
+    from ocireg.operations.explain import ChallengeInfo, Explanation, TokenInfo
 
 __all__ = ["cmd_auth", "cmd_explain", "register"]
 
@@ -111,6 +111,31 @@ def _access_text(granted: tuple[tuple[str, str, tuple[str, ...]], ...] | None) -
     return "  ".join(escape(f"{kind}:{name}:{','.join(actions)}") for kind, name, actions in granted)
 
 
+def _challenge_text(challenge: ChallengeInfo) -> str:
+    if challenge.scheme == "none":
+        return "none (the registry answered without asking for credentials)"
+    params = [
+        f'{name}="{escape(value)}"'
+        for name, value in (
+            ("realm", _redacted(challenge.realm)),
+            ("service", challenge.service),
+            ("scope", challenge.scope),
+            ("error", challenge.error),
+        )
+        if value
+    ]
+    return f"{challenge.scheme.capitalize()} {' '.join(params)}"
+
+
+def _claim_rows(token: TokenInfo) -> list[list[str]]:
+    claims = token.claims
+    rows = [[name, escape(str(claims[name]))] for name in ("sub", "iss", "aud") if name in claims]
+    if "exp" in claims:
+        rows.append(["exp", _when(claims["exp"])])
+    rows.append(["access", _access_text(token.granted)])
+    return rows
+
+
 def _text(report: Explanation) -> list[str]:
     rows = [
         ["reference", escape(str(report.reference))],
@@ -124,25 +149,8 @@ def _text(report: Explanation) -> list[str]:
     rows = []
     if report.credential is not None:
         rows.append(["chosen", escape(report.credential)])
-    challenge = report.challenge
-    if challenge is not None:
-        if challenge.scheme == "none":
-            rows.append(["challenge", "none (the registry answered without asking for credentials)"])
-        else:
-            # A realm's query may hold a secret (docs/architecture.md §4).
-            from ocireg.transport import redact_url
-
-            params = [
-                f'{name}="{escape(value)}"'
-                for name, value in (
-                    ("realm", redact_url(challenge.realm) if challenge.realm else None),
-                    ("service", challenge.service),
-                    ("scope", challenge.scope),
-                    ("error", challenge.error),
-                )
-                if value
-            ]
-            rows.append(["challenge", f"{challenge.scheme.capitalize()} {' '.join(params)}"])
+    if report.challenge is not None:
+        rows.append(["challenge", _challenge_text(report.challenge)])
     if report.realm_check is not None:
         rows.append(["realm check", escape(report.realm_check)])
     if report.token_outcome is not None:
@@ -150,15 +158,7 @@ def _text(report: Explanation) -> list[str]:
     lines += text_table(rows) if rows else []
     if report.token is not None:
         lines.append(f"granted ({UNVERIFIED})")
-        claims = report.token.claims
-        claim_rows = []
-        for name in ("sub", "iss", "aud"):
-            if name in claims:
-                claim_rows.append([name, escape(str(claims[name]))])
-        if "exp" in claims:
-            claim_rows.append(["exp", _when(claims["exp"])])
-        claim_rows.append(["access", _access_text(report.token.granted)])
-        lines += ["  " + line for line in text_table(claim_rows)]
+        lines += ["  " + line for line in text_table(_claim_rows(report.token))]
     rows = []
     if report.missing:
         rows.append(["not granted", ", ".join(report.missing)])

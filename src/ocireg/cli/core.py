@@ -49,6 +49,11 @@ tag to); --platform selects one child.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _exists_parser(sub)
+    _digest_parser(sub)
+
+
+def _exists_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "exists",
@@ -60,6 +65,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_common_options(p, batch=True)
 
+
+def _digest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "digest",

@@ -169,6 +169,12 @@ def variable_policy(ctx: Context) -> VariablePolicy:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _wait_parser(sub)
+    _check_parser(sub)
+    _pin_parser(sub)
+
+
+def _wait_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "wait",
@@ -205,6 +211,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_jobs_option(group, "references checked concurrently")
 
+
+def _check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "check",
@@ -221,6 +229,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common_options(p)
     add_jobs_option(p, "references checked concurrently")
 
+
+def _pin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "pin",
@@ -422,42 +432,43 @@ def _render_check(ctx: Context, scan: Scan, results: Sequence[FileResult], code:
     if not results:
         ctx.warn(f"no image references found in {len(scan.files)} file(s)")
     if ctx.output == "json" and not ctx.quiet:
-        docs = []
-        for r in results:
-            doc = _finding_json(r.finding)
-            doc.update(
-                {
-                    "reference": str(r.reference) if r.reference is not None else None,
-                    "status": r.status,
-                    "digest": str(r.digest) if r.digest else None,
-                }
-            )
-            if r.status == "skipped":
-                doc["reason"] = r.finding.skipped
-            if r.error is not None:
-                doc["error"] = error_json(r.error)
-            doc["exit_code"] = int(exit_code_for(r.error))
-            docs.append(doc)
+        docs = [_check_json(r) for r in results]
         write_json(ctx, "check", {"files": scan.files, "results": docs, "exit_code": int(code)})
     elif not ctx.quiet:
-        rows = []
-        for r in results:
-            location = escape(r.finding.location)
-            shown = escape(r.finding.text or r.finding.raw)
-            if r.status == "present":
-                detail = str(r.digest or "")
-            elif r.status == "skipped":
-                detail = escape(r.finding.skipped or "")
-            elif r.status == "absent":
-                detail = ""
-            else:
-                detail = f"exit {int(exit_code_for(r.error))}"
-            rows.append([location, r.status, shown, detail])
-        for line in text_table(rows):
+        for line in text_table([_check_row(r) for r in results]):
             ctx.out(line)
     for r in results:
         if r.error is not None and r.status == "error":
             print_error(ctx, r.error, prefix=f"{escape(r.finding.location)}: ")
+
+
+def _check_json(r: FileResult) -> dict[str, object]:
+    doc = _finding_json(r.finding)
+    doc.update(
+        {
+            "reference": str(r.reference) if r.reference is not None else None,
+            "status": r.status,
+            "digest": str(r.digest) if r.digest else None,
+        }
+    )
+    if r.status == "skipped":
+        doc["reason"] = r.finding.skipped
+    if r.error is not None:
+        doc["error"] = error_json(r.error)
+    doc["exit_code"] = int(exit_code_for(r.error))
+    return doc
+
+
+def _check_row(r: FileResult) -> list[str]:
+    if r.status == "present":
+        detail = str(r.digest or "")
+    elif r.status == "skipped":
+        detail = escape(r.finding.skipped or "")
+    elif r.status == "absent":
+        detail = ""
+    else:
+        detail = f"exit {int(exit_code_for(r.error))}"
+    return [escape(r.finding.location), r.status, escape(r.finding.text or r.finding.raw), detail]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -630,6 +641,43 @@ def _change_row(change: PinChange) -> list[str]:
     return [escape(finding.location), change.action, escape(finding.raw), detail]
 
 
+def _pin_json(
+    plans: Sequence[FilePlan],
+    changes: Sequence[PinChange],
+    code: ExitCode,
+    written: Sequence[str],
+    not_written: Mapping[str, str],
+) -> dict[str, object]:
+    docs = []
+    for change in changes:
+        doc = _finding_json(change.finding)
+        doc.update(
+            {
+                "action": change.action,
+                "digest": str(change.digest) if change.digest else None,
+                "new": change.new,
+                "note": change.note,
+            }
+        )
+        if change.error is not None:
+            doc["error"] = error_json(change.error)
+        docs.append(doc)
+    return {
+        "changes": docs,
+        "files": [
+            {
+                "path": p.path,
+                "changed": p.changed,
+                "written": p.path in written,
+                **({"skipped": not_written[p.path]} if p.path in not_written else {}),
+            }
+            for p in plans
+        ],
+        "diff": "".join(p.diff() for p in plans if p.changed),
+        "exit_code": int(code),
+    }
+
+
 def _render_pin(
     ctx: Context,
     scan: Scan,
@@ -642,49 +690,9 @@ def _render_pin(
     if not changes:
         ctx.warn(f"no image references found in {len(scan.files)} file(s)")
     if ctx.output == "json" and not ctx.quiet:
-        docs = []
-        for change in changes:
-            doc = _finding_json(change.finding)
-            doc.update(
-                {
-                    "action": change.action,
-                    "digest": str(change.digest) if change.digest else None,
-                    "new": change.new,
-                    "note": change.note,
-                }
-            )
-            if change.error is not None:
-                doc["error"] = error_json(change.error)
-            docs.append(doc)
-        write_json(
-            ctx,
-            "pin",
-            {
-                "changes": docs,
-                "files": [
-                    {
-                        "path": p.path,
-                        "changed": p.changed,
-                        "written": p.path in written,
-                        **({"skipped": not_written[p.path]} if p.path in not_written else {}),
-                    }
-                    for p in plans
-                ],
-                "diff": "".join(p.diff() for p in plans if p.changed),
-                "exit_code": int(code),
-            },
-        )
+        write_json(ctx, "pin", _pin_json(plans, changes, code, written, not_written))
     elif not ctx.quiet:
-        if ctx.args.write:
-            for line in text_table([_change_row(c) for c in changes]):
-                ctx.out(line)
-        else:
-            for plan in plans:
-                if plan.changed:
-                    ctx.stdout.write(plan.diff())
-            for change in changes:
-                if change.action in ("outdated", "skipped", "updated", "kept") and change.note:
-                    ctx.err(f"ocireg: {change.action}: {_change_row(change)[0]}: {escape(change.note)}")
+        _print_pin_text(ctx, plans, changes)
     for change in changes:
         if change.error is not None:
             print_error(ctx, change.error, prefix=f"{escape(change.finding.location)}: ")
@@ -695,3 +703,17 @@ def _render_pin(
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
         verb = f"wrote {len(written)} file(s)" if written else "no file written"
         ctx.err(f"ocireg: {summary}; {verb}")
+
+
+def _print_pin_text(ctx: Context, plans: Sequence[FilePlan], changes: Sequence[PinChange]) -> None:
+    """With --write, a table of the changes; without, the diff on stdout and the notes on stderr."""
+    if ctx.args.write:
+        for line in text_table([_change_row(c) for c in changes]):
+            ctx.out(line)
+        return
+    for plan in plans:
+        if plan.changed:
+            ctx.stdout.write(plan.diff())
+    for change in changes:
+        if change.action in ("outdated", "skipped", "updated", "kept") and change.note:
+            ctx.err(f"ocireg: {change.action}: {_change_row(change)[0]}: {escape(change.note)}")

@@ -44,6 +44,19 @@ def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, 
         help="log every HTTP request and response on stderr (secrets are redacted)",
     )
     conn = parser.add_argument_group("connection")
+    _add_connection_options(conn)
+    if batch:
+        add_jobs_option(conn, "references checked concurrently")
+        conn.add_argument(
+            "--from-file",
+            "-f",
+            metavar="FILE",
+            help="read references from FILE (- for stdin), one per line, # comments",
+        )
+        conn.add_argument("--fail-fast", action="store_true", help="stop at the first error")
+
+
+def _add_connection_options(conn: argparse._ActionsContainer) -> None:
     conn.add_argument(
         "--username", "-u", metavar="USER", help="user name for the registry (with --password-stdin)"
     )
@@ -80,15 +93,6 @@ def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, 
         action="store_true",
         help="neither read nor write the token cache (also OCIREG_TOKEN_CACHE=0)",
     )
-    if batch:
-        add_jobs_option(conn, "references checked concurrently")
-        conn.add_argument(
-            "--from-file",
-            "-f",
-            metavar="FILE",
-            help="read references from FILE (- for stdin), one per line, # comments",
-        )
-        conn.add_argument("--fail-fast", action="store_true", help="stop at the first error")
 
 
 MAX_JOBS = 32

@@ -88,6 +88,13 @@ An image without referrers is exit 0 with an empty list.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _inspect_parser(sub)
+    _tags_parser(sub)
+    _catalog_parser(sub)
+    _referrers_parser(sub)
+
+
+def _inspect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "inspect",
@@ -103,6 +110,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     shown.add_argument("--config", action="store_true", help="print the exact image config bytes (JSON)")
     add_common_options(p)
 
+
+def _tags_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "tags",
@@ -133,6 +142,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_jobs_option(query, "digests resolved concurrently")
     add_common_options(p)
 
+
+def _catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "catalog",
@@ -143,6 +154,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", type=_count, metavar="N", help="at most N repositories")
     add_common_options(p)
 
+
+def _referrers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "referrers",

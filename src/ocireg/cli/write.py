@@ -106,6 +106,14 @@ Erases the stored login the way 'ocireg login' stored it (credential helper and
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _tag_parser(sub)
+    _copy_parser(sub)
+    _delete_parser(sub)
+    _login_parser(sub)
+    _logout_parser(sub)
+
+
+def _tag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "tag",
@@ -117,6 +125,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-clobber", action="store_true", help="refuse to move a tag that already exists")
     add_common_options(p)
 
+
+def _copy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "copy",
@@ -132,6 +142,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_jobs_option(p, "blobs transferred at once", default=4)
     add_common_options(p)
 
+
+def _delete_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "delete",
@@ -154,6 +166,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_jobs_option(p, "tags resolved at once by --manifest")
     add_common_options(p)
 
+
+def _login_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "login",
@@ -165,6 +179,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_common_options(p)
 
+
+def _logout_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "logout",

@@ -131,19 +131,7 @@ def copy_image(
     documents, blobs = _transfer_tree(
         client, source.repository, destination.repository, top, dst_scopes, jobs, counters, progress
     )
-    deadline = client.deadline()
-    final = Reference(destination.repository, destination.tag, destination.digest)
-    if final.tag is not None and final.digest is not None:
-        if final.digest != top.digest:
-            raise DigestMismatch(
-                f"{escape(str(destination))}: the image copied has digest {top.digest}, not the one given"
-            )
-        final = final.with_digest(None)
-    digest = client.put_manifest(final, top.raw, top.media_type, deadline=deadline, scopes=dst_scopes)
-    if (
-        digest != top.digest
-    ):  # put_manifest hashes the same bytes; kept as the contract's last line of defence
-        raise DigestMismatch(f"{escape(str(destination))}: pushed {digest}, expected {top.digest}")
+    digest = _push_top(client, destination, top, dst_scopes)
     copied_referrers = 0
     if referrers:
         copied_referrers = _copy_referrers(
@@ -170,6 +158,26 @@ def copy_image(
         platform=platform,
         referrers=copied_referrers,
     )
+
+
+def _push_top(
+    client: RegistryClient, destination: Reference, top: Manifest | Index, scopes: tuple[str, ...]
+) -> Digest:
+    """Push the copied manifest itself under ``destination`` (a digest given there must be the copied one)."""
+    deadline = client.deadline()
+    final = Reference(destination.repository, destination.tag, destination.digest)
+    if final.tag is not None and final.digest is not None:
+        if final.digest != top.digest:
+            raise DigestMismatch(
+                f"{escape(str(destination))}: the image copied has digest {top.digest}, not the one given"
+            )
+        final = final.with_digest(None)
+    digest = client.put_manifest(final, top.raw, top.media_type, deadline=deadline, scopes=scopes)
+    if (
+        digest != top.digest
+    ):  # put_manifest hashes the same bytes; kept as the contract's last line of defence
+        raise DigestMismatch(f"{escape(str(destination))}: pushed {digest}, expected {top.digest}")
+    return digest
 
 
 def _transfer_tree(
@@ -229,23 +237,9 @@ def _copy_referrers(
                 # is nothing to copy, and listing it at the destination would point at nothing.
                 continue
             _transfer_tree(client, source, destination, document, scopes, jobs, counters, None)
-            target = Reference(destination, None, document.digest)
-            deadline = client.deadline()
-            if document.subject is None:  # listed in a tag index by hand, without a subject: keep it listed
-                client.put_manifest(
-                    target, document.raw, document.media_type, deadline=deadline, scopes=scopes
-                )
-                indexed = False
-            else:
-                indexed = client.put_referrer(
-                    target,
-                    document.raw,
-                    document.media_type,
-                    document.subject.digest,
-                    deadline=deadline,
-                    scopes=scopes,
-                )
-            if not indexed:  # no OCI-Subject answer: the destination needs the referrers tag
+            if not _push_referrer(
+                client, destination, document, scopes
+            ):  # no OCI-Subject answer: the destination needs the referrers tag
                 unindexed.append(descriptor)
             copied += 1
             copied += _copy_referrers(
@@ -261,6 +255,20 @@ def _copy_referrers(
         if unindexed:
             add_to_referrers_tag(client, destination, subject, unindexed, scopes=scopes)
     return copied
+
+
+def _push_referrer(
+    client: RegistryClient, destination: Repository, document: Manifest | Index, scopes: tuple[str, ...]
+) -> bool:
+    """Push a referrer; whether the registry indexed it by its subject (else the referrers tag must list it)."""
+    target = Reference(destination, None, document.digest)
+    deadline = client.deadline()
+    if document.subject is None:  # listed in a tag index by hand, without a subject: keep it listed
+        client.put_manifest(target, document.raw, document.media_type, deadline=deadline, scopes=scopes)
+        return False
+    return client.put_referrer(
+        target, document.raw, document.media_type, document.subject.digest, deadline=deadline, scopes=scopes
+    )
 
 
 def _select(

@@ -183,6 +183,21 @@ def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Ch
         report.realm_check = "not needed: Basic authentication goes to the registry itself"
         _basic(client, report, credential, url, what, deadline)
         return
+    _bearer(client, report, ref, bearer, credential, url, deadline)
+
+
+def _bearer(
+    client: RegistryClient,
+    report: Explanation,
+    ref: Reference,
+    bearer: Challenge,
+    credential: Credential,
+    url: str,
+    deadline: Deadline,
+) -> None:
+    """The Bearer flow: realm check, token request, what the token grants, and the registry's answer with it."""
+    base = report.base_url or ""
+    what = f"manifest {escape(str(ref))}"
     report.challenge = ChallengeInfo(
         scheme="bearer", realm=bearer.realm, service=bearer.service, scope=bearer.scope, error=bearer.error
     )
