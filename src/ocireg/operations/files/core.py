@@ -258,3 +258,10 @@ class Document:
         """(line, column) where the scalar's value starts."""
         start, _, _ = value_span(self.text, node)
         return self.lines.position(start)
+
+    def enter(self, node: Any, depth: int) -> bool:
+        """Whether a recursive walk goes into ``node``: not too deep, and not walked before (an alias)."""
+        if depth > MAX_DEPTH or id(node) in self.walked:
+            return False
+        self.walked.add(id(node))
+        return True

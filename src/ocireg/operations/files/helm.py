@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ocireg.operations.files.core import Document, get, is_map, is_scalar, is_seq, items, scalar_text
-from ocireg.operations.files.model import MAX_DEPTH, Finding, Target
+from ocireg.operations.files.model import Finding, Target
 
 __all__ = ["claims", "find"]
 
@@ -24,9 +24,8 @@ def find(doc: Document) -> Iterator[Finding]:
 
 
 def _walk(doc: Document, node: Any, path: str, depth: int) -> Iterator[Finding]:
-    if depth > MAX_DEPTH or id(node) in doc.walked:
+    if not doc.enter(node, depth):
         return
-    doc.walked.add(id(node))
     if is_map(node):
         for key, value in items(node):
             here = f"{path}.{key}" if path else key

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ocireg.operations.files.core import Document, get, is_map, is_seq, items, scalar_text
-from ocireg.operations.files.model import MAX_DEPTH, Finding
+from ocireg.operations.files.model import Finding
 
 __all__ = ["claims", "find"]
 
@@ -43,9 +43,8 @@ def _containers(doc: Document, value: Any, here: str, label: str) -> Iterator[Fi
 
 
 def _pod_specs(doc: Document, node: Any, path: str, label: str, depth: int) -> Iterator[Finding]:
-    if depth > MAX_DEPTH or id(node) in doc.walked:
+    if not doc.enter(node, depth):
         return
-    doc.walked.add(id(node))
     if is_map(node):
         for key, value in items(node):
             here = f"{path}.{key}" if path else key
