@@ -43,10 +43,7 @@ _FILE_HINTS = ("FILE", "PEM", "PATH", "DIR")
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
-        sub,
-        "completion",
-        description="Print a completion script for SHELL on standard output.",
-        epilog=COMPLETION_EPILOG,
+        sub, "completion", "Print a completion script for SHELL on standard output.", COMPLETION_EPILOG
     )
     p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
 

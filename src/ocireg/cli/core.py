@@ -54,12 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _exists_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(
-        sub,
-        "exists",
-        description="Check that each reference exists (HEAD of its manifest).",
-        epilog=EXISTS_EPILOG,
-    )
+    p = add_command(sub, "exists", "Check that each reference exists (HEAD of its manifest).", EXISTS_EPILOG)
     p.add_argument(
         "references", nargs="*", metavar="REF", help="image reference, e.g. registry/group/app:tag"
     )
@@ -67,12 +62,7 @@ def _exists_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _digest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(
-        sub,
-        "digest",
-        description="Resolve each reference to its manifest digest.",
-        epilog=DIGEST_EPILOG,
-    )
+    p = add_command(sub, "digest", "Resolve each reference to its manifest digest.", DIGEST_EPILOG)
     p.add_argument("references", nargs="*", metavar="REF", help="image reference")
     p.add_argument(
         "--platform", metavar="OS/ARCH[/VARIANT]", help="digest of this platform's image in an index"

@@ -216,8 +216,8 @@ def _check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = add_command(
         sub,
         "check",
-        description="Find the image references in files and directories and check that each exists.",
-        epilog=CHECK_EPILOG,
+        "Find the image references in files and directories and check that each exists.",
+        CHECK_EPILOG,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
     p.add_argument(
@@ -231,12 +231,7 @@ def _check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _pin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(
-        sub,
-        "pin",
-        description="Pin the image references in files to their current digests.",
-        epilog=PIN_EPILOG,
-    )
+    p = add_command(sub, "pin", "Pin the image references in files to their current digests.", PIN_EPILOG)
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (searched recursively)")
     p.add_argument("--write", "-w", action="store_true", help="rewrite the files (default: print a diff)")
     p.add_argument("--update", action="store_true", help="refresh pinned references whose tag moved")

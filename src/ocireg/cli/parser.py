@@ -98,17 +98,21 @@ def build_parser(
 
 
 def add_command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **kwargs: Any
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    description: str,
+    epilog: str | None = None,
+    **kwargs: Any,
 ) -> argparse.ArgumentParser:
     """The subparser of the command table's row ``name``: its summary as help, its handler as the default.
 
-    ``kwargs`` go to ``add_parser`` (description, epilog, ...); epilogs keep their layout.
+    ``kwargs`` go to ``add_parser``; the epilog keeps its layout.
     """
     from ocireg.cli import COMMANDS
 
     row = next(c for c in COMMANDS if c.name == name)
     kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-    parser = sub.add_parser(name, help=row.summary, **kwargs)
+    parser = sub.add_parser(name, help=row.summary, description=description, epilog=epilog, **kwargs)
     parser.set_defaults(handler=f"{row.module}:{row.handler}")
     return parser
 

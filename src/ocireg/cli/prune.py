@@ -86,8 +86,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "prune",
-        description="Delete the tags a retention policy selects; without --yes only print the plan.",
-        epilog=PRUNE_EPILOG,
+        "Delete the tags a retention policy selects; without --yes only print the plan.",
+        PRUNE_EPILOG,
     )
     p.add_argument(
         "repository",

@@ -96,10 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _inspect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
-        sub,
-        "inspect",
-        description="Show what an image's manifest (or index) and config say.",
-        epilog=INSPECT_EPILOG,
+        sub, "inspect", "Show what an image's manifest (or index) and config say.", INSPECT_EPILOG
     )
     p.add_argument("reference", metavar="REF", help="image reference, e.g. registry/group/app:tag")
     p.add_argument(
@@ -112,12 +109,7 @@ def _inspect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _tags_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(
-        sub,
-        "tags",
-        description="List every tag of a repository, across all pages.",
-        epilog=TAGS_EPILOG,
-    )
+    p = add_command(sub, "tags", "List every tag of a repository, across all pages.", TAGS_EPILOG)
     p.add_argument("repository", nargs="?", metavar="REPO", help="repository, e.g. registry/group/app")
     query = p.add_argument_group("selection")
     query.add_argument("--match", metavar="GLOB", help="keep tags matching this shell pattern, e.g. 'v1.*'")
@@ -147,8 +139,8 @@ def _catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = add_command(
         sub,
         "catalog",
-        description="List the repositories of a registry (/v2/_catalog), across all pages.",
-        epilog=CATALOG_EPILOG,
+        "List the repositories of a registry (/v2/_catalog), across all pages.",
+        CATALOG_EPILOG,
     )
     p.add_argument("registry", nargs="?", metavar="REGISTRY", help="registry host[:port]")
     p.add_argument("--limit", type=_count, metavar="N", help="at most N repositories")
@@ -157,10 +149,7 @@ def _catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _referrers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
-        sub,
-        "referrers",
-        description="List the manifests whose subject is an image (OCI referrers).",
-        epilog=REFERRERS_EPILOG,
+        sub, "referrers", "List the manifests whose subject is an image (OCI referrers).", REFERRERS_EPILOG
     )
     p.add_argument("reference", metavar="REF", help="image reference, e.g. registry/group/app:tag")
     p.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this artifact type")

@@ -114,12 +114,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _tag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(
-        sub,
-        "tag",
-        description="Point new tags at the manifest SRC names, byte for byte.",
-        epilog=TAG_EPILOG,
-    )
+    p = add_command(sub, "tag", "Point new tags at the manifest SRC names, byte for byte.", TAG_EPILOG)
     p.add_argument("source", metavar="SRC", help="image reference to tag")
     p.add_argument("tags", nargs="+", metavar="NEWTAG", help="new tag (in SRC's repository)")
     p.add_argument("--no-clobber", action="store_true", help="refuse to move a tag that already exists")
@@ -128,10 +123,7 @@ def _tag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _copy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
-        sub,
-        "copy",
-        description="Copy SRC to DST: blobs mounted or streamed, manifests byte for byte.",
-        epilog=COPY_EPILOG,
+        sub, "copy", "Copy SRC to DST: blobs mounted or streamed, manifests byte for byte.", COPY_EPILOG
     )
     p.add_argument("source", metavar="SRC", help="image reference to copy")
     p.add_argument("destination", metavar="DST", help="destination reference (tag defaults to SRC's)")
@@ -147,8 +139,8 @@ def _delete_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = add_command(
         sub,
         "delete",
-        description="Delete a tag; --untag or --manifest where the registry cannot delete a tag alone.",
-        epilog=DELETE_EPILOG,
+        "Delete a tag; --untag or --manifest where the registry cannot delete a tag alone.",
+        DELETE_EPILOG,
     )
     p.add_argument("reference", metavar="REF", help="REPO:TAG (or REPO@DIGEST with --manifest)")
     how = p.add_mutually_exclusive_group()
@@ -171,8 +163,8 @@ def _login_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = add_command(
         sub,
         "login",
-        description="Verify a user name and password (or token) with the registry, then store them.",
-        epilog=LOGIN_EPILOG,
+        "Verify a user name and password (or token) with the registry, then store them.",
+        LOGIN_EPILOG,
     )
     p.add_argument(
         "registry", nargs="?", metavar="REGISTRY", help="host[:port] (inside GitLab CI: $CI_REGISTRY)"
@@ -184,8 +176,8 @@ def _logout_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = add_command(
         sub,
         "logout",
-        description="Erase the credentials 'ocireg login' (or 'docker login') stored for REGISTRY.",
-        epilog=LOGOUT_EPILOG,
+        "Erase the credentials 'ocireg login' (or 'docker login') stored for REGISTRY.",
+        LOGOUT_EPILOG,
     )
     p.add_argument(
         "registry", nargs="?", metavar="REGISTRY", help="host[:port] (inside GitLab CI: $CI_REGISTRY)"
