@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, TextIO
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
 from ocireg.cli.parser import add_command
-from ocireg.cli.render import SCHEMA, dotenv_keys, json_text, print_error, result_json, text_table, write_json
+from ocireg.cli.render import (
+    SCHEMA,
+    dotenv_keys,
+    json_text,
+    print_error,
+    result_json,
+    result_row,
+    text_table,
+    write_json,
+)
 from ocireg.errors import UsageError
 from ocireg.text import escape
 
@@ -151,17 +160,18 @@ def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, diges
             if result.error is not None and result.status != "present":
                 print_error(ctx, result.error)
         return
+    _render_text(ctx, results, digest_only=digest_only)
+
+
+def _render_text(ctx: Context, results: Sequence[CheckResult], *, digest_only: bool) -> None:
+    """One line per reference (``digest`` of one reference: the digest alone), then the errors on stderr."""
     rows = []
     for result in results:
-        shown = escape(str(result.reference) if result.reference is not None else result.text)
         if digest_only and len(results) == 1 and result.digest is not None:
             ctx.out(str(result.digest))
-        elif result.status == "present":
-            rows.append(([] if digest_only else ["present"]) + [shown, str(result.digest or "")])
-        elif result.status == "absent":
-            rows.append(["absent", shown, ""])
         else:
-            rows.append(["error", shown, f"exit {int(exit_code_for(result.error))}"])
+            row = result_row(result)
+            rows.append(row[1:] if digest_only and result.status == "present" else row)
     for line in text_table(rows):
         ctx.out(line)
     for result in results:

@@ -19,13 +19,12 @@ from ocireg.cli.options import (
     positive_duration,
 )
 from ocireg.cli.parser import add_command
-from ocireg.cli.render import error_json, print_error, result_json, text_table, write_json
+from ocireg.cli.render import error_json, print_error, result_json, result_row, text_table, write_json
 from ocireg.errors import OciregError, UsageError
 from ocireg.text import escape
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
-    from ocireg.operations import CheckResult
     from ocireg.operations.check import FileResult
     from ocireg.operations.files import FileProblem, Finding, Scan, VariablePolicy
     from ocireg.operations.pin import FilePlan, PinChange, PinStatus
@@ -343,7 +342,7 @@ def _render_wait(ctx: Context, outcome: WaitOutcome, code: ExitCode) -> None:
 
         render_dotenv(ctx, results)  # the same keys as `exists -o dotenv`, for a downstream deploy job
     elif not ctx.quiet:
-        for line in text_table([_result_row(r) for r in results]):
+        for line in text_table([result_row(r) for r in results]):
             ctx.out(line)
     for result in results:
         if result.error is not None and result.status == "error":
@@ -355,15 +354,6 @@ def _render_wait(ctx: Context, outcome: WaitOutcome, code: ExitCode) -> None:
             f"ocireg: error: still absent after {format_duration(outcome.elapsed)} "
             f"({outcome.polls} polls): {names}"
         )
-
-
-def _result_row(result: CheckResult) -> list[str]:
-    shown = escape(str(result.reference) if result.reference is not None else result.text)
-    if result.status == "present":
-        return ["present", shown, str(result.digest or "")]
-    if result.status == "absent":
-        return ["absent", shown, ""]
-    return ["error", shown, f"exit {int(exit_code_for(result.error))}"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -150,3 +150,13 @@ def human_size(size: int, *, exact: bool = True) -> str:
             break
         value, unit = value / 1024, bigger
     return f"{value:.1f} {unit}" + (f" ({size} B)" if exact else "")
+
+
+def result_row(result: CheckResult) -> list[str]:
+    """The one text line of a reference's result (exists, digest, wait): status, reference, digest or exit code."""
+    shown = escape(str(result.reference) if result.reference is not None else result.text)
+    if result.status == "present":
+        return ["present", shown, str(result.digest or "")]
+    if result.status == "absent":
+        return ["absent", shown, ""]
+    return ["error", shown, f"exit {int(exit_code_for(result.error))}"]
