@@ -547,17 +547,19 @@ def _pin_check(ctx: Context) -> int:
     return code
 
 
+def _pin_status_json(r: PinStatus) -> dict[str, object]:
+    doc = _finding_json(r.finding)
+    doc.update({"status": r.status, "note": r.note})
+    if r.error is not None:
+        doc["error"] = error_json(r.error)
+    return doc
+
+
 def _render_pin_check(ctx: Context, scan: Scan, results: Sequence[PinStatus], code: ExitCode) -> None:
     if not results:
         ctx.warn(f"no image references found in {len(scan.files)} file(s)")
     if ctx.output == "json" and not ctx.quiet:
-        docs = []
-        for r in results:
-            doc = _finding_json(r.finding)
-            doc.update({"status": r.status, "note": r.note})
-            if r.error is not None:
-                doc["error"] = error_json(r.error)
-            docs.append(doc)
+        docs = [_pin_status_json(r) for r in results]
         write_json(
             ctx,
             "pin",
