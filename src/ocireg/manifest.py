@@ -588,6 +588,21 @@ def select_platform(index: Index, platform: Platform) -> Descriptor:
     )
 
 
+def require_config_platform(config: Mapping[str, object], platform: Platform, what: str) -> None:
+    """A single-platform image answers ``--platform`` from its config: raise :class:`PlatformNotFound` unless the
+    config's ``os``/``architecture``/``variant`` match (:func:`platform_matches`). ``what`` names the image."""
+    variant = config.get("variant")
+    have = Platform(
+        os=str(config.get("os", "")),
+        architecture=str(config.get("architecture", "")),
+        variant=variant if isinstance(variant, str) else None,
+    )
+    if not platform_matches(platform, have):
+        raise PlatformNotFound(
+            f"{escape(what)} is a single-platform image for {escape(str(have))}, not {escape(str(platform))}"
+        )
+
+
 def _variant_hint(index: Index, platform: Platform) -> str | None:
     """When the index has the architecture only in other variants, say how to ask for one explicitly."""
     want = normalize_platform(platform)

@@ -311,3 +311,18 @@ def test_sec_docker_config_matches_by_host_only(token_rig: Rig) -> None:
     explain = run_cli(["auth", "explain", token_rig.ref(PROJECT, "oci")])
     assert "per-repository keys are not read here" in explain.out
     assert f"'{host}/{PROJECT}'" in explain.out
+
+
+@pytest.mark.parametrize("command", ["digest", "copy"])
+def test_pc_platform_on_a_single_platform_image_is_checked_against_its_config(
+    token_rig: Rig, open_rig: Rig, command: str
+) -> None:
+    """PC, #13 item 1: ``--platform`` on a single-platform image is answered from its config by the same strict
+    matcher — linux/amd64 matches it, linux/arm64 is PlatformNotFound (exit 1) naming what the image is."""
+    ref = token_rig.ref("group/project", "oci")
+    extra = [f"{open_rig.host}/mirror/single-{secrets.token_hex(3)}:x"] if command == "copy" else []
+    good = run_cli([command, "--platform", "linux/amd64", ref, *extra], ALICE_ENV)
+    assert good.code == 0, good.err
+    wrong = run_cli([command, "--platform", "linux/arm64", ref, *extra], ALICE_ENV)
+    assert wrong.code == 1, wrong.err
+    assert "single-platform image for linux/amd64, not linux/arm64" in wrong.err

@@ -17,7 +17,6 @@ from ocireg.client.core import _header_digest
 from ocireg.errors import (
     DigestMismatch,
     NotFound,
-    PlatformNotFound,
     ProtocolViolation,
     TransportError,
 )
@@ -26,7 +25,7 @@ from ocireg.manifest import (
     Manifest,
     Platform,
     parse_manifest,
-    platform_matches,
+    require_config_platform,
     select_platform,
 )
 from ocireg.mediatypes import (
@@ -166,15 +165,7 @@ class ManifestApi(BlobApi):
         if isinstance(document, Index):
             return select_platform(document, platform).digest
         config = self.get_image_config(ref.with_digest(document.digest), document, deadline=deadline)
-        have = Platform(
-            os=str(config.get("os", "")),
-            architecture=str(config.get("architecture", "")),
-            variant=str(config["variant"]) if isinstance(config.get("variant"), str) else None,
-        )
-        if not platform_matches(platform, have):
-            raise PlatformNotFound(
-                f"{escape(str(ref))} is a single-platform image for {escape(str(have))}, not {escape(str(platform))}"
-            )
+        require_config_platform(config, platform, str(ref))
         return document.digest
 
     def get_image_config(

@@ -28,8 +28,8 @@ from typing import Protocol
 
 from ocireg import mediatypes
 from ocireg.client import RegistryClient
-from ocireg.errors import DigestMismatch, NotFound, PlatformNotFound, RegistryError
-from ocireg.manifest import Descriptor, Index, Manifest, Platform, platform_matches, select_platform
+from ocireg.errors import DigestMismatch, NotFound, RegistryError
+from ocireg.manifest import Descriptor, Index, Manifest, Platform, require_config_platform, select_platform
 from ocireg.operations.referrers import add_to_referrers_tag
 from ocireg.operations.workers import run_bounded
 from ocireg.reference import Digest, Reference, Repository
@@ -279,15 +279,7 @@ def _select(
         child = select_platform(document, platform)
         return client.get_manifest(Reference(source.repository, None, child.digest))
     config = client.get_image_config(source.with_digest(document.digest), document)
-    have = Platform(
-        os=str(config.get("os", "")),
-        architecture=str(config.get("architecture", "")),
-        variant=str(config["variant"]) if isinstance(config.get("variant"), str) else None,
-    )
-    if not platform_matches(platform, have):
-        raise PlatformNotFound(
-            f"{escape(str(source))} is a single-platform image for {escape(str(have))}, not {escape(str(platform))}"
-        )
+    require_config_platform(config, platform, str(source))
     return document
 
 

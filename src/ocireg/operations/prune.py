@@ -51,7 +51,6 @@ from ocireg.errors import (
     NotFound,
     OciregError,
     Refused,
-    RegistryError,
     Unsupported,
     UsageError,
 )
@@ -60,7 +59,7 @@ from ocireg.semver import parse_version, version_sort_key
 from ocireg.text import escape
 
 if TYPE_CHECKING:
-    from ocireg.client import RegistryClient, TagDetail
+    from ocireg.client import RegistryClient
     from ocireg.manifest import Index, Manifest
 
 __all__ = [
@@ -526,7 +525,9 @@ def gather(
     A tag that cannot be resolved or dated carries the reason; only an unreadable tag list raises.
     ``on_phase(description, steps)`` announces each phase, ``on_step`` is called after each step (progress).
     """
-    details = _gitlab_details(client, repository)
+    from ocireg.operations.tags import gitlab_details  # the same fallback to /v2/ as `ocireg tags`
+
+    details = gitlab_details(client, repository)
     if details is None and needs_published:
         raise Unsupported(
             f"{escape(str(repository))}: --by published needs publication dates, which only GitLab's registry "
@@ -578,15 +579,6 @@ def gather(
     else:
         used = (source.name if source is not None else ConfigCreated.name) if created else None
     return Gathered(tuple(states), used, len(distinct), "gitlab" if details is not None else "v2")
-
-
-def _gitlab_details(client: RegistryClient, repository: Repository) -> list[TagDetail] | None:
-    """GitLab's ``/gitlab/v1`` listing, or None to use ``/v2/``: where the registry has none, or where its
-    answer is broken (a registry error there must not fail what ``/v2/`` can still answer)."""
-    try:
-        return client.gitlab_tags(repository)
-    except RegistryError:
-        return None
 
 
 def _resolve(

@@ -224,7 +224,7 @@ def list_tags(
     query = query or TagQuery()
     details = None
     if digests or query.needs_published:
-        details = _gitlab_details(client, repository)
+        details = gitlab_details(client, repository)
     if details is not None:
         every = [d.name for d in details]
         published = {d.name: when for d in details if (when := d.published) is not None}
@@ -249,7 +249,7 @@ def list_tags(
     return TagListing(repository=repository, total=len(every), entries=entries, query=query)
 
 
-def _gitlab_details(client: RegistryClient, repository: Repository) -> list[TagDetail] | None:
+def gitlab_details(client: RegistryClient, repository: Repository) -> list[TagDetail] | None:
     """GitLab's ``/gitlab/v1`` listing, or None to use ``/v2/``: where the registry has none, or where its
     answer is broken (a registry error there must not fail what ``/v2/`` can still answer)."""
     try:
