@@ -448,14 +448,14 @@ def test_ft_large_clock_skew_is_an_auth_error_not_absent(
 def test_ft_registry_restart_mid_batch(proxy: FaultProxy, many_tags_repo: ManyTags, token_rig: Rig) -> None:
     """FT: registry restart mid-batch — requests during the restart are retried; no answer is wrong.
 
-    A restart takes ~60 ms, so it can fall between two requests; the scenario is repeated (at most 3 times)
-    until at least one request met the restart. Every round must answer correctly.
+    A restart takes ~60 ms, so it can fall between two requests; the scenario is repeated (at most 8 times:
+    3 were seen to miss on a quiet machine) until at least one request met the restart. Every round must answer correctly.
     """
     proxy.add_rule(Rule("HEAD", r"/manifests/", delay(0.05)))
     tags = many_tags_repo.tags[:120]
     refs = [via(proxy, many_tags_repo.repo, tag) for tag in tags]
     hit = False
-    for _round in range(3):
+    for _round in range(8):
         proxy.reset_counters()
         restarted = threading.Event()
 
@@ -487,7 +487,7 @@ def test_ft_registry_restart_mid_batch(proxy: FaultProxy, many_tags_repo: ManyTa
         if any(r.status in (502, 503) or r.outcome != "ok" for r in proxy.requests):
             hit = True
             break
-    assert hit, "no request met the restart in 3 rounds"
+    assert hit, "no request met the restart in 8 rounds"
 
 
 def test_ft_stale_keepalive_after_registry_restart(token_rig: Rig) -> None:
