@@ -652,6 +652,47 @@ def test_ft_sigpipe_reader_gone_no_traceback(proxy: FaultProxy) -> None:
     assert proc.returncode == 141, proc.stderr  # 128 + SIGPIPE, as a shell reports it
 
 
+# PYTHONUNBUFFERED=1 is common in CI images; without it stdout is block-buffered and output can still be
+# waiting in the buffer when the process exits. Both paths end the same way: 141, nothing on stderr.
+SIGPIPE_BUFFERING = {"block-buffered": None, "unbuffered": "1"}
+
+
+@pytest.mark.parametrize("buffering", sorted(SIGPIPE_BUFFERING))
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--version", "-v"], ["completion", "bash"], ["exists", "--help"]],
+    ids=["version", "version-verbose", "completion", "help"],
+)
+def test_ft_sigpipe_every_output_path(buffering: str, argv: list[str]) -> None:
+    """FT (#14 item 16): every way ocireg writes to stdout survives a reader that is gone, buffered or not.
+
+    Block-buffered, the text is still in the buffer at exit: without pointing stdout at /dev/null first, the
+    interpreter's final flush fails again and exits 120 with "Exception ignored". Unbuffered, the first write
+    fails: the fast --version paths must turn it into 141 too, not a traceback. argparse swallows a failed
+    write of --help itself (it exits 0 then), so help may end 0 or 141.
+    """
+    env = subprocess_env()
+    env.pop("PYTHONUNBUFFERED", None)
+    if SIGPIPE_BUFFERING[buffering]:
+        env["PYTHONUNBUFFERED"] = "1"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            ocireg_argv(*argv),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode in ((0, 141) if "--help" in argv else (141,))
+
+
 def test_ft_sigpipe_shell_pipeline_head(proxy: FaultProxy) -> None:
     """FT: SIGPIPE — ``ocireg exists ... | head -c0`` in a shell: stderr stays clean."""
     refs = " ".join(via(proxy, REPO, tag) for tag in ("oci", "index", "docker", "list"))

@@ -217,11 +217,9 @@ def main(
     stdout = stdout or sys.stdout
     if argv == ["--version"]:
         # Fast path: CI jobs call this to log the tool version; it must not pay for argparse or the HTTP layer.
-        stdout.write(f"ocireg {__version__}\n")
-        return 0
+        return _write_out(stdout, f"ocireg {__version__}\n")
     if sorted(argv) in (["--version", "-v"], ["--verbose", "--version"]):
-        stdout.write(_version_report())
-        return 0
+        return _write_out(stdout, _version_report())
     from ocireg.cli.exitcodes import ExitCode, exit_code_for
 
     env = dict(os.environ if env is None else env)
@@ -254,6 +252,15 @@ def main(
         return exit_code_for(exc)
     finally:
         ctx.close()
+
+
+def _write_out(stdout: TextIO, text: str) -> int:
+    """Write a fast path's whole output; 141 when the reader has gone (unbuffered stdout fails right here)."""
+    try:
+        stdout.write(text)
+    except BrokenPipeError:
+        return 141  # 128 + SIGPIPE, as in main()
+    return 0
 
 
 def run() -> None:
