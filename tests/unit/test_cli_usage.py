@@ -227,3 +227,25 @@ def test_single_command_parser_still_rejects_unknown_options() -> None:
     code, _, err = run(["digest", "--frobnicate", "a"])
     assert code == 2
     assert "unrecognized" in err or "frobnicate" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "same_as"),
+    [
+        (["help"], ["--help"]),
+        (["help", "exists"], ["exists", "--help"]),
+        (["help", "auth", "explain"], ["auth", "explain", "--help"]),
+    ],
+)
+def test_help_command_as_crane_skopeo_regctl(argv: list[str], same_as: list[str]) -> None:
+    """BI (#18): `ocireg help [COMMAND]`, as `crane help`, `skopeo help` and `regctl help` take it; same text."""
+    code, out, err = run(argv)
+    assert (code, out, err) == run(same_as)
+    assert code == 0 and out.startswith("usage: ocireg")
+
+
+def test_help_of_an_unknown_command_is_a_usage_error() -> None:
+    """BI (#18): `ocireg help nosuch` names the bad command and exits 2, as `ocireg nosuch` does."""
+    code, out, err = run(["help", "nosuch"])
+    assert code == 2 and out == ""
+    assert "nosuch" in err.splitlines()[0]

@@ -220,6 +220,8 @@ def main(
         return _write_out(stdout, f"ocireg {__version__}\n")
     if sorted(argv) in (["--version", "-v"], ["--verbose", "--version"]):
         return _write_out(stdout, _version_report())
+    if argv[:1] == ["help"]:
+        argv = [*argv[1:], "--help"]  # `ocireg help [COMMAND]`, as crane, skopeo and regctl take it
     from ocireg.cli.exitcodes import ExitCode, exit_code_for
 
     env = dict(os.environ if env is None else env)

@@ -71,7 +71,7 @@ def build_parser(
         prog="ocireg",
         description="Check, inspect and manage images and tags in private container registries "
         "(GitLab first, any OCI / Docker Registry v2 registry) without a Docker daemon.",
-        epilog=f"Run 'ocireg COMMAND --help' for a command's options and examples.\n\n"
+        epilog=f"Run 'ocireg COMMAND --help' (or 'ocireg help COMMAND') for a command's options and examples.\n\n"
         f"{GLOBAL_OPTIONS_HELP}\n\n{EXIT_CODE_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
