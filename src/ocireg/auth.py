@@ -42,6 +42,7 @@ from ocireg.errors import (
     from_response,
     unchallenged_401,
 )
+from ocireg.link import quoted_string
 from ocireg.response import Response
 from ocireg.text import escape
 from ocireg.transport import Deadline, Transport, read_capped, redact_url
@@ -203,7 +204,10 @@ class _Cursor:
         """Read ``name=value`` from the ``=`` at ``k`` into ``params``; return the index of the ``,`` or end."""
         k = self.skip_ws(k + 1)
         if k < self.n and self.text[k] == '"':
-            value, k = _read_quoted(self.text, k)
+            quoted = quoted_string(self.text, k)
+            if quoted is None:
+                raise ChallengeError("unterminated quoted string in WWW-Authenticate")
+            value, k = quoted
         else:
             value, k = self.token(k)
             if not value:
@@ -229,26 +233,6 @@ class _Cursor:
             i += 1
         params["token68"] = self.text[start:i].strip()
         return i
-
-
-def _read_quoted(text: str, i: int) -> tuple[str, int]:
-    """Read a quoted-string starting at text[i] == '"'; return (value, index after the closing quote)."""
-    chars: list[str] = []
-    i += 1
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            if i + 1 >= n:
-                break
-            chars.append(text[i + 1])
-            i += 2
-            continue
-        if c == '"':
-            return "".join(chars), i + 1
-        chars.append(c)
-        i += 1
-    raise ChallengeError("unterminated quoted string in WWW-Authenticate")
 
 
 # Names that resolve to loopback without DNS: RFC 6761 §6.3 (``localhost`` and ``*.localhost``) and the names

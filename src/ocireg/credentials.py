@@ -658,31 +658,19 @@ def docker_sources(
     ``HOME/.docker/config.json``. The containers files read per-repository keys; the Docker-format sources
     do not (see :class:`ConfigFileSource`).
     """
-    sources: list[CredentialSource] = [DockerAuthConfigSource(env, helper_timeout=helper_timeout)]
-    auth_file = env.get("REGISTRY_AUTH_FILE")
-    if auth_file:
-        sources.append(
-            ConfigFileSource(Path(auth_file), env=env, helper_timeout=helper_timeout, namespaces=True)
-        )
     runtime_dir = env.get("XDG_RUNTIME_DIR")
-    if runtime_dir:
-        sources.append(
-            ConfigFileSource(
-                Path(runtime_dir) / "containers" / "auth.json",
-                env=env,
-                helper_timeout=helper_timeout,
-                namespaces=True,
-            )
-        )
     config_home = env.get("XDG_CONFIG_HOME") or str(Path(home) / ".config")
-    sources.append(
-        ConfigFileSource(
-            Path(config_home) / "containers" / "auth.json",
-            env=env,
-            helper_timeout=helper_timeout,
-            namespaces=True,
-        )
-    )
+    containers_files = [
+        Path(env["REGISTRY_AUTH_FILE"]) if env.get("REGISTRY_AUTH_FILE") else None,
+        Path(runtime_dir) / "containers" / "auth.json" if runtime_dir else None,
+        Path(config_home) / "containers" / "auth.json",
+    ]
+    sources: list[CredentialSource] = [DockerAuthConfigSource(env, helper_timeout=helper_timeout)]
+    sources += [
+        ConfigFileSource(path, env=env, helper_timeout=helper_timeout, namespaces=True)
+        for path in containers_files
+        if path is not None
+    ]
     docker_config = env.get("DOCKER_CONFIG")
     config_dir = Path(docker_config) if docker_config else Path(home) / ".docker"
     sources.append(ConfigFileSource(config_dir / "config.json", env=env, helper_timeout=helper_timeout))

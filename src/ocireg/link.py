@@ -21,7 +21,15 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from ocireg.errors import ProtocolViolation
 from ocireg.text import escape
 
-__all__ = ["MAX_LINK_HEADER", "Link", "LinkError", "next_link", "parse_link_header", "resolve_next"]
+__all__ = [
+    "MAX_LINK_HEADER",
+    "Link",
+    "LinkError",
+    "next_link",
+    "parse_link_header",
+    "quoted_string",
+    "resolve_next",
+]
 
 #: Longest ``Link`` header value accepted (all values of the header together). Registries send ~100 bytes.
 MAX_LINK_HEADER = 16 * 1024
@@ -73,8 +81,10 @@ def _token(text: str, i: int) -> tuple[str, int]:
     return text[start:i], i
 
 
-def _quoted(text: str, i: int) -> tuple[str, int]:
-    """A quoted-string starting at ``text[i] == '"'``; returns (value, index after the closing quote)."""
+def quoted_string(text: str, i: int) -> tuple[str, int] | None:
+    """An RFC 9110 §5.6.4 quoted-string starting at ``text[i] == '"'``: (the value with its quoted-pairs undone,
+    the index after the closing quote), or ``None`` when it is not closed. ``Link`` and ``WWW-Authenticate``
+    parameters both use it."""
     out: list[str] = []
     i += 1
     while i < len(text):
@@ -89,7 +99,7 @@ def _quoted(text: str, i: int) -> tuple[str, int]:
             return "".join(out), i + 1
         out.append(char)
         i += 1
-    raise LinkError("unterminated quoted string in Link header")
+    return None
 
 
 def _link_value(text: str, i: int) -> tuple[Link, int]:
@@ -120,7 +130,10 @@ def _link_value(text: str, i: int) -> tuple[Link, int]:
         if i < len(text) and text[i] == "=":
             i = _skip_ows(text, i + 1)
             if i < len(text) and text[i] == '"':
-                value, i = _quoted(text, i)
+                quoted = quoted_string(text, i)
+                if quoted is None:
+                    raise LinkError("unterminated quoted string in Link header")
+                value, i = quoted
             else:
                 value, i = _token(text, i)
         # RFC 8288 §3.3: only the first occurrence of "rel" counts; the same rule for every parameter.

@@ -233,21 +233,22 @@ class Response:
             return b""
         try:
             return self._body.read(size)
-        except DeadlineExceeded as exc:
+        except (DeadlineExceeded, OSError, MalformedMessage) as exc:
             self.close()
-            raise TransportError(
+            raise self._read_failure(exc) from exc
+
+    def _read_failure(self, exc: Exception) -> TransportError | ProtocolViolation:
+        """The error by cause for a body that stopped arriving: deadline, timeout, not HTTP, connection lost."""
+        if isinstance(exc, DeadlineExceeded):
+            return TransportError(
                 f"{self.what}: gave up while the body was arriving: the deadline passed",
                 hint="raise it with --timeout if the registry is just slow",
-            ) from exc
-        except TimeoutError as exc:
-            self.close()
-            raise TransportError(f"{self.what}: the body stopped arriving ({type(exc).__name__})") from exc
-        except MalformedMessage as exc:
-            self.close()
-            raise ProtocolViolation(
+            )
+        if isinstance(exc, TimeoutError):
+            return TransportError(f"{self.what}: the body stopped arriving ({type(exc).__name__})")
+        if isinstance(exc, MalformedMessage):
+            return ProtocolViolation(
                 f"{self.what}: the registry did not answer in HTTP: malformed body ({exc})",
                 hint="something that is not a registry (or a broken proxy) answers on that host and port",
-            ) from exc
-        except OSError as exc:
-            self.close()
-            raise TransportError(f"{self.what}: connection lost while reading the body ({exc})") from exc
+            )
+        return TransportError(f"{self.what}: connection lost while reading the body ({exc})")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["KnownSecrets", "LazyPattern", "escape"]
+__all__ = ["KnownSecrets", "LazyPattern", "escape", "is_utf8"]
 
 
 class LazyPattern:
@@ -75,6 +75,16 @@ def _replace(match: re.Match[str]) -> str:
 def escape(value: str) -> str:
     """Return ``value`` with control and bidi-override characters written as ``\\xNN`` / ``\\uNNNN``."""
     return _CONTROL.sub(_replace, value)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: bytes that are not UTF-8 arrive surrogate-escaped, and an unpaired
+    surrogate from a ``"\\ud800"`` JSON escape does not encode either (a header built from it would fail)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 #: Shorter secrets are not redacted: replacing every "ab" in a message would destroy it and hide nothing.

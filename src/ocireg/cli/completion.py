@@ -180,33 +180,33 @@ def _case_table(
     function: str, root: Command, value: Callable[[Command], list[str]], *, zsh: bool = False
 ) -> list[str]:
     """``function() { case "$1" in 'path') REPLY=...;; esac }`` — one row per command with a non-empty value."""
-    lines = [f"{function}() {{", '    case "$1" in']
-    for command in root.walk():
-        words = value(command)
-        if not words:
-            continue
-        if zsh:
-            lines.append(f"        ({_sq(command.key)}) reply=({' '.join(_sq(w) for w in words)}) ;;")
-        else:
-            lines.append(f"        {_sq(command.key)}) REPLY={_sq(' '.join(words))} ;;")
-    lines.append("        (*) reply=() ;;" if zsh else "        *) REPLY='' ;;")
-    lines += ["    esac", "}"]
-    return lines
+    rows = [(_sq(command.key), value(command)) for command in root.walk()]
+    return _case_function(function, '"$1"', [(pattern, words) for pattern, words in rows if words], zsh=zsh)
 
 
 def _values_table(function: str, root: Command, *, zsh: bool = False) -> list[str]:
     """``function PATH OPTION``: the choices of an option that takes a value, or the files marker."""
-    lines = [f"{function}() {{", '    case "$1|$2" in']
-    for command in root.walk():
-        for option in command.options:
-            if not option.takes_value or not (option.choices or option.files):
-                continue
-            words = list(option.choices) if option.choices else [FILES]
-            patterns = "|".join(_sq(f"{command.key}|{flag}") for flag in option.flags)
-            if zsh:
-                lines.append(f"        ({patterns}) reply=({' '.join(_sq(w) for w in words)}) ;;")
-            else:
-                lines.append(f"        {patterns}) REPLY={_sq(' '.join(words))} ;;")
+    rows = [
+        (
+            "|".join(_sq(f"{command.key}|{flag}") for flag in option.flags),
+            list(option.choices) if option.choices else [FILES],
+        )
+        for command in root.walk()
+        for option in command.options
+        if option.takes_value and (option.choices or option.files)
+    ]
+    return _case_function(function, '"$1|$2"', rows, zsh=zsh)
+
+
+def _case_function(function: str, subject: str, rows: list[tuple[str, list[str]]], *, zsh: bool) -> list[str]:
+    """A shell function whose ``case`` on ``subject`` sets the words of each row's patterns: ``reply`` (a zsh
+    array) or ``REPLY`` (one bash string); anything else, none."""
+    lines = [f"{function}() {{", f"    case {subject} in"]
+    for patterns, words in rows:
+        if zsh:
+            lines.append(f"        ({patterns}) reply=({' '.join(_sq(w) for w in words)}) ;;")
+        else:
+            lines.append(f"        {patterns}) REPLY={_sq(' '.join(words))} ;;")
     lines.append("        (*) reply=() ;;" if zsh else "        *) REPLY='' ;;")
     lines += ["    esac", "}"]
     return lines

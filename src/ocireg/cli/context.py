@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from ocireg.errors import CredentialError, UsageError
-from ocireg.text import LazyPattern, escape
+from ocireg.text import LazyPattern, escape, is_utf8
 
 if TYPE_CHECKING:
     from ocireg.client import RegistryClient
@@ -182,7 +182,7 @@ class Context:
         # fail as an internal error whose message shows the offending byte and its position (BI, SEC). A broken
         # credential is exit 3 whatever its source (#14 item 4).
         for what, value in (("--username", username), ("--password-stdin", self._password)):
-            if not _is_utf8(value):
+            if not is_utf8(value):
                 raise CredentialError(f"{what}: the value is not valid UTF-8 text; nothing was sent")
         return Credential(username=username, password=self._password, source="--username/--password-stdin")
 
@@ -285,11 +285,3 @@ def _no_proxy_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
                 "(a newline or control character?); separate entries with commas"
             )
     return entries
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -12,6 +12,11 @@ Example::
 
 Every method raises a subclass of :class:`ocireg.errors.OciregError`; :class:`~ocireg.errors.NotFound` only when
 the registry said the thing is absent. One ``RegistryClient`` can talk to many registries and is thread-safe.
+
+Writes are never replayed blindly. A manifest PUT or a DELETE is idempotent and gets the transport's retries; a
+streamed blob body cannot be replayed, so the transport sends it exactly once (attempts=1). Each primitive asks
+for the scopes it needs; ``scopes=`` lets an operation ask for a wider set once (one token for a whole copy
+instead of one per primitive) (issue #5: tag, copy, delete).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """Blobs (#15 item 2): read one whole (small, verified) or as a stream, check, mount across repositories, upload.
 
-Writes are never replayed blindly. A manifest PUT or a DELETE is idempotent and gets the transport's retries; a
-streamed blob body cannot be replayed, so the transport sends it exactly once (attempts=1). Each primitive asks
-for the scopes it needs; ``scopes=`` lets an operation ask for a wider set once (one token for a whole copy
-instead of one per primitive) (issue #5: tag, copy, delete).
+Writes: see the package docstring (:mod:`ocireg.client`): never replayed blindly, scopes widened once.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from ocireg.errors import (
 )
 from ocireg.reference import Digest, Registry
 from ocireg.response import Headers, Response
-from ocireg.text import escape
+from ocireg.text import escape, is_utf8
 from ocireg.transport import Deadline, Transport, TransportConfig
 
 #: One tags/list or catalog page (distribution 2.8 sends every tag in one page: ~150 KB per 1,000 tags).
@@ -51,7 +51,7 @@ def _check_sendable(credential: Credential) -> None:
     fields = {"user name": credential.username, "password": credential.password}
     fields["identity token"] = credential.identity_token
     for name, value in fields.items():
-        if value is not None and not _is_utf8(value):
+        if value is not None and not is_utf8(value):
             raise CredentialError(
                 f"the {name} of {credential.describe()} is not valid UTF-8 text; nothing was sent",
                 hint="check the credential source for a stray byte or an unpaired \\uD800-style escape",
@@ -62,14 +62,6 @@ def _check_sendable(credential: Credential) -> None:
             f"the registry token of {credential.describe()} contains characters a token cannot have; "
             "nothing was sent"
         )
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class _Fixed:

@@ -1,10 +1,7 @@
 """Manifests (#15 item 2): HEAD, GET (digest verified over the bytes received), digest by platform, the image
 config, PUT (as is, or with a ``subject``) and DELETE.
 
-Writes are never replayed blindly. A manifest PUT or a DELETE is idempotent and gets the transport's retries; a
-streamed blob body cannot be replayed, so the transport sends it exactly once (attempts=1). Each primitive asks
-for the scopes it needs; ``scopes=`` lets an operation ask for a wider set once (one token for a whole copy
-instead of one per primitive) (issue #5: tag, copy, delete).
+Writes: see the package docstring (:mod:`ocireg.client`): never replayed blindly, scopes widened once.
 """
 
 from __future__ import annotations

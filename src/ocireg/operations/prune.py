@@ -44,7 +44,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 from ocireg.errors import (
     InvalidReference,
@@ -83,7 +83,7 @@ __all__ = [
 ]
 
 ByMode = Literal["created", "published", "semver", "name"]
-BY_MODES: tuple[ByMode, ...] = ("created", "published", "semver", "name")
+BY_MODES: tuple[ByMode, ...] = get_args(ByMode)
 DEFAULT_MAX_DELETE = 500
 #: image-spec annotations.md: "date and time on which the image was built, conforming to RFC 3339".
 INDEX_CREATED_ANNOTATION = "org.opencontainers.image.created"

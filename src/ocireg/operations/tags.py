@@ -27,7 +27,7 @@ import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from ocireg.errors import (
     InvalidReference,
@@ -60,9 +60,9 @@ __all__ = [
 ]
 
 SortMode = Literal["name", "semver", "published", "none"]
-SORT_MODES: tuple[SortMode, ...] = ("name", "semver", "published", "none")
+SORT_MODES: tuple[SortMode, ...] = get_args(SortMode)
 LatestBy = Literal["semver", "published"]
-LATEST_BY: tuple[LatestBy, ...] = ("semver", "published")
+LATEST_BY: tuple[LatestBy, ...] = get_args(LatestBy)
 _MAX_PATTERN = 1024
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
