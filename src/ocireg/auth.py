@@ -24,7 +24,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -43,6 +42,7 @@ from ocireg.errors import (
     unchallenged_401,
 )
 from ocireg.link import quoted_string
+from ocireg.record import field, record
 from ocireg.response import Response
 from ocireg.text import escape
 from ocireg.transport import Deadline, Transport, read_capped, redact_url
@@ -71,7 +71,7 @@ CLIENT_ID = "ocireg"
 _TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Challenge:
     """One ``WWW-Authenticate`` challenge: scheme (lower case) and parameters (names lower case)."""
 
@@ -355,7 +355,7 @@ def validate_realm(realm: str, registry_url: str) -> str:
     return absolute
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Token:
     """A bearer token and what is known about it. ``claims`` are decoded without verification (display only)."""
 
@@ -507,7 +507,7 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"invalid JSON constant {name}")
 
 
-@dataclass
+@record
 class TokenKey:
     registry: str
     scopes: tuple[str, ...]

@@ -45,12 +45,12 @@ import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ocireg.errors import CredentialError, InvalidReference
+from ocireg.record import field, record
 from ocireg.reference import Registry, parse_registry
 from ocireg.text import LazyPattern, escape
 
@@ -96,7 +96,7 @@ _FINGERPRINT_ROUNDS = 5_000  # ~2 ms once per process: start-up matters, the cac
 # ------------------------------------------------------------------------------------------------- Credential
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Credential:
     """What to present to one registry. Secrets never appear in ``repr``/``str``/:meth:`describe`.
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 
+from ocireg.record import field, record, replace
 from ocireg.text import LazyPattern, escape
 
 __all__ = [
@@ -157,7 +157,7 @@ class RateLimited(OciregError):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RegistryErrorDetail:
     """One entry of an OCI error body: ``{"errors": [{"code", "message", "detail"}]}``."""
 

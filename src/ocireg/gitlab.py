@@ -26,16 +26,16 @@ The core never imports this module; the CLI plugs it in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ocireg.credentials import Credential
 from ocireg.errors import InvalidReference
+from ocireg.record import record
 from ocireg.reference import Registry, parse_registry
 
 __all__ = ["GitLabCI", "GitLabCISource"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GitLabCI:
     """What ocireg takes from a GitLab CI job's environment."""
 

@@ -14,11 +14,11 @@ nothing else, whatever the input (property-tested).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ocireg.errors import ProtocolViolation
+from ocireg.record import field, record
 from ocireg.text import escape
 
 __all__ = [
@@ -43,7 +43,7 @@ class LinkError(ProtocolViolation):
     """A ``Link`` header that cannot be parsed, or a next-page link that must not be followed."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Link:
     """One link-value: the target as written (maybe relative) and its parameters (names lower case)."""
 

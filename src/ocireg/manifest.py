@@ -13,12 +13,12 @@ import itertools
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NoReturn
 
 from ocireg import mediatypes
 from ocireg.errors import InvalidManifest, InvalidReference, OciregError, PlatformNotFound
+from ocireg.record import field, record
 from ocireg.reference import Digest
 from ocireg.text import LazyPattern, escape
 
@@ -193,7 +193,7 @@ def _json_type(value: object) -> str:
 _PLATFORM_PART = LazyPattern(r"[a-z0-9][a-z0-9_.-]*")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Platform:
     """An OS/architecture pair with optional CPU variant and OS version (``linux/arm64/v8``)."""
 
@@ -289,7 +289,7 @@ def platform_matches(want: Platform, have: Platform) -> bool:
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Descriptor:
     """A content descriptor: media type, digest and size of a blob or manifest (plus platform in an index)."""
 
@@ -320,7 +320,7 @@ class Descriptor:
         return doc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Manifest:
     """An image manifest (OCI or Docker v2): config and layers; ``raw`` is the exact bytes."""
 
@@ -344,7 +344,7 @@ class Manifest:
         return (self.config, *self.layers)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Index:
     """An image index (OCI) or manifest list (Docker): child manifests, usually one per platform."""
 

@@ -36,9 +36,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
-from dataclasses import dataclass
 
 from ocireg.errors import InvalidReference
+from ocireg.record import record
 from ocireg.text import LazyPattern, escape
 
 __all__ = [
@@ -209,7 +209,7 @@ def _normalise_registry(text: str) -> str:
     return shown if port is None else f"{shown}:{port}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Registry:
     """A registry address, normalised: ``host[:port]``, host lower case, Docker Hub aliases → ``docker.io``.
 
@@ -309,7 +309,7 @@ def _digest_problem(text: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Digest:
     """A content digest: ``sha256`` or ``sha512`` and the exact lower-case hex of the right length."""
 
@@ -410,7 +410,7 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Repository:
     """A repository on a registry: ``registry/path``.
 
@@ -462,7 +462,7 @@ class Repository:
 # References
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     """An image reference: a repository plus a tag, a digest, or both (``name:tag@digest``)."""
 

@@ -11,8 +11,7 @@ mistake a date tag for version 20 million). Pure: no I/O, no ocireg imports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ocireg.record import record
 from ocireg.text import LazyPattern
 
 __all__ = ["Precedence", "Version", "parse_version", "version_sort_key"]
@@ -33,7 +32,7 @@ PreKey = tuple[tuple[int, int, str], ...]
 Precedence = tuple[int, int, int, int, PreKey]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Version:
     """A parsed semantic version; ``tag`` is the text it came from (``v1.2.3``)."""
 

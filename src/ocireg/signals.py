@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ocireg.record import record
 from ocireg.text import LazyPattern, escape
 
 __all__ = ["MAX_WARNING_LENGTH", "RateLimit", "parse_rate_limit", "parse_warnings"]
@@ -32,7 +32,7 @@ _QUOTA = LazyPattern(r"\s*(?P<value>[0-9]{1,15})\s*(?P<params>(?:;[^,]*)?)")
 _WINDOW = LazyPattern(r";\s*w\s*=\s*(?P<w>[0-9]{1,12})")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RateLimit:
     """What a registry said about its pull quota: ``remaining`` of ``limit`` per ``window`` seconds."""
 

@@ -26,12 +26,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ocireg.connection import Connections, Proxy, ProxyRefused, ProxyTlsError, parse_proxy, split_url
 from ocireg.errors import BodyTooLarge, ProtocolViolation, RateLimited, TransportError, retry_after_seconds
+from ocireg.record import field, record
 from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
 from ocireg.text import KnownSecrets, LazyPattern, escape
@@ -85,7 +85,7 @@ SAFE_HEADERS = frozenset(
 DebugSink = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TransportConfig:
     """Everything that shapes HTTP behaviour; the CLI builds one from flags and environment."""
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ocireg import __version__
 from ocireg.cli.parser import add_command
+from ocireg.record import field, record
 
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
@@ -61,7 +61,7 @@ def cmd_completion(ctx: Context) -> int:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Option:
     flags: tuple[str, ...]
     takes_value: bool
@@ -70,7 +70,7 @@ class Option:
     help: str = ""
 
 
-@dataclass
+@record
 class Command:
     path: tuple[str, ...]
     help: str = ""

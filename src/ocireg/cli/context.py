@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from ocireg.errors import CredentialError, UsageError
+from ocireg.record import field, record
 from ocireg.text import LazyPattern, escape, is_utf8
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
-@dataclass
+@record
 class Context:
     args: argparse.Namespace
     env: Mapping[str, str]

@@ -10,7 +10,6 @@ import argparse
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, add_jobs_op
 from ocireg.cli.parser import add_command
 from ocireg.cli.render import error_json, json_text, print_error, text_table, write_json
 from ocireg.errors import InvalidReference, UsageError
+from ocireg.record import replace
 from ocireg.text import escape
 
 if TYPE_CHECKING:

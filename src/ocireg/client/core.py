@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from ocireg.auth import Authenticator, AuthFlow, read_capped_quiet
@@ -20,6 +19,7 @@ from ocireg.errors import (
     RegistryError,
     TransportError,
 )
+from ocireg.record import record
 from ocireg.reference import Digest, Registry
 from ocireg.response import Headers, Response
 from ocireg.text import escape, is_utf8
@@ -72,7 +72,7 @@ class _Fixed:
         return self._credential
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RegistryFeatures:
     """What a registry's ``GET /v2/`` answer says about it (gitlab-org/container-registry ``registry/handlers/
     app.go``, ``distributionAPIBase``): ``version`` from ``Gitlab-Container-Registry-Version`` (None elsewhere),

@@ -14,7 +14,6 @@ plain OCI registry pays one 404 per process, never one per repository or per tag
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from ocireg.errors import (
     from_response,
     parse_error_body,
 )
+from ocireg.record import record
 from ocireg.reference import Digest, Reference, Registry, Repository
 from ocireg.response import Response
 from ocireg.text import escape
@@ -42,7 +42,7 @@ GitLabTagSort = Literal["name", "-name", "published_at", "-published_at"]
 GITLAB_TAG_SORTS: tuple[GitLabTagSort, ...] = ("name", "-name", "published_at", "-published_at")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TagDetail:
     """One tag as GitLab's registry describes it (``GET /gitlab/v1/repositories/<path>/tags/list/``).
 

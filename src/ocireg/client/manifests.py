@@ -6,8 +6,6 @@ Writes: see the package docstring (:mod:`ocireg.client`): never replayed blindly
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ocireg.auth import read_capped_quiet
 from ocireg.client.blobs import BlobApi
 from ocireg.client.core import _header_digest
@@ -32,6 +30,7 @@ from ocireg.mediatypes import (
     SCHEMA1_TYPES,
     base_type,
 )
+from ocireg.record import record
 from ocireg.reference import Digest, Reference
 from ocireg.response import Headers, Response
 from ocireg.text import escape
@@ -46,7 +45,7 @@ CONFIG_LIMIT = 8 * 1024 * 1024
 _MANIFEST_ANSWER_TYPES = MANIFEST_TYPES | SCHEMA1_TYPES | {OCI_ARTIFACT_MANIFEST}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ManifestInfo:
     """What a HEAD of a manifest tells: the digest (``None`` if the registry sent none), type and size."""
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ocireg.client.core import MAX_LIST_PAGES
 from ocireg.client.manifests import MANIFEST_LIMIT, ManifestApi
 from ocireg.errors import (
@@ -19,6 +17,7 @@ from ocireg.manifest import (
 from ocireg.mediatypes import (
     OCI_INDEX,
 )
+from ocireg.record import record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
 from ocireg.transport import Deadline, read_capped
@@ -37,7 +36,7 @@ def referrers_tag(subject: Digest) -> str:
     return f"{subject.algorithm[:32]}-{subject.hex[:64]}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Referrers:
     """The manifests whose ``subject`` is ``subject`` (signatures, SBOMs, attestations...).
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError
 from ocireg.manifest import Platform
 from ocireg.operations.workers import run_bounded
+from ocireg.record import record
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.transport import Deadline
 
@@ -22,7 +22,7 @@ __all__ = ["MAX_JOBS", "CheckResult", "check_digests", "check_exists", "parse_re
 MAX_JOBS = 32
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CheckResult:
     """The answer for one reference: present (with digest), absent (registry said so), or an error."""
 

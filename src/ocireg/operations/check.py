@@ -8,18 +8,18 @@ with the exists batch of :mod:`ocireg.operations.batch`; every finding gets its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, OciregError
 from ocireg.operations.batch import check_exists
 from ocireg.operations.files import Finding, Scan, VariablePolicy, scan_paths
+from ocireg.record import record
 from ocireg.reference import Digest, Reference, parse_reference
 
 __all__ = ["FileResult", "check_files", "check_findings"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileResult:
     """One finding's outcome: ``present`` (with digest), ``absent``, ``error`` or ``skipped`` (not resolved)."""
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from ocireg import mediatypes
@@ -32,6 +31,7 @@ from ocireg.errors import DigestMismatch, NotFound, RegistryError
 from ocireg.manifest import Descriptor, Index, Manifest, Platform, require_config_platform, select_platform
 from ocireg.operations.referrers import add_to_referrers_tag
 from ocireg.operations.workers import run_bounded
+from ocireg.record import field, record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
 
@@ -65,7 +65,7 @@ class CopyProgress(Protocol):
         """``size`` more bytes are done (streamed, or a whole blob skipped or mounted)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CopyResult:
     """What a copy did. ``destination`` carries the final digest (equal to the source's)."""
 
@@ -83,7 +83,7 @@ class CopyResult:
     referrers: int = 0
 
 
-@dataclass
+@record
 class _Counters:
     mounted: int = 0
     uploaded: int = 0

@@ -27,13 +27,13 @@ import contextlib
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from ocireg import mediatypes
 from ocireg.client import RegistryClient
 from ocireg.errors import NotFound, OciregError, Refused, RegistryError, Unsupported, UsageError
 from ocireg.operations.workers import run_bounded
+from ocireg.record import record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
 
@@ -49,7 +49,7 @@ PLACEHOLDER_ARTIFACT_TYPE = "application/vnd.ocireg.placeholder.v1"
 MAX_JOBS = 32
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeleteResult:
     """What ``delete`` did (or, with ``dry_run``, would do).
 

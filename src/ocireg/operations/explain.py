@@ -20,7 +20,6 @@ missing job-token allowlist entry. :func:`explain` never raises for what it diag
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ocireg.auth import (
@@ -44,6 +43,7 @@ from ocireg.errors import (
     from_response,
 )
 from ocireg.mediatypes import ACCEPT_HEADER
+from ocireg.record import field, record
 from ocireg.reference import Digest, Reference
 from ocireg.text import escape
 
@@ -59,7 +59,7 @@ __all__ = ["CLAIMS_SHOWN", "ChallengeInfo", "Explanation", "TokenInfo", "explain
 CLAIMS_SHOWN = ("sub", "iss", "aud", "exp", "iat", "access")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChallengeInfo:
     """The registry's ``WWW-Authenticate`` challenge (the scheme ocireg answers)."""
 
@@ -70,7 +70,7 @@ class ChallengeInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TokenInfo:
     """What the token service answered. ``claims`` are decoded WITHOUT signature verification."""
 
@@ -89,7 +89,7 @@ class TokenInfo:
         )
 
 
-@dataclass
+@record
 class Explanation:
     """The report of :func:`explain`, filled step by step; a step not reached stays ``None``."""
 

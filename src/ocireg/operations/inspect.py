@@ -10,7 +10,6 @@ Every document is fetched by digest or verified against the digest the registry 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from ocireg.manifest import (
     platform_matches,
     select_platform,
 )
+from ocireg.record import record
 from ocireg.reference import Digest, Reference
 from ocireg.text import escape
 
@@ -39,7 +39,7 @@ CONFIG_TYPES = frozenset({mediatypes.OCI_CONFIG, mediatypes.DOCKER_CONFIG})
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Inspection:
     """What ``ocireg inspect`` shows. ``document`` is the manifest or index inspected; ``parent`` the index it
     was selected from with a platform; ``config`` the parsed image config (image manifests only) and

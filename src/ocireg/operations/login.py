@@ -9,16 +9,15 @@ password on ``/v2/`` itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ocireg.client import RegistryClient
+from ocireg.record import record
 from ocireg.reference import Registry
 from ocireg.text import escape
 
 __all__ = ["LoginCheck", "verify_login"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LoginCheck:
     """``challenged`` is False when the registry answered without asking for credentials at all."""
 

@@ -20,7 +20,6 @@ Rules:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import difflib
 import itertools
 import os
@@ -28,13 +27,13 @@ import re
 import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, PlatformNotFound, RegistryError, UsageError
 from ocireg.manifest import Platform
 from ocireg.operations.batch import CheckResult, check_digests, check_exists
 from ocireg.operations.files import Finding, Scan, Target, VariablePolicy, find_in_text
+from ocireg.record import field, record, replace
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.text import escape
 
@@ -54,7 +53,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PinChange:
     """What ``pin`` does with one finding.
 
@@ -71,7 +70,7 @@ class PinChange:
     note: str | None = None
 
 
-@dataclass
+@record
 class FilePlan:
     """The edits for one file: old and new text and the change per reference."""
 
@@ -360,7 +359,7 @@ def _verify_rewrite(
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PinStatus:
     """Whether one finding is pinned: ``pinned`` (has a digest; online also verified), ``unpinned`` (by tag or
     bare name, no digest), ``skipped`` (built from variables, see ``note``) or ``error`` (see ``error``)."""
@@ -401,7 +400,7 @@ def check_pins(
             pinned.append(i)
     if client is None or not pinned:
         return statuses
-    subset = dataclasses.replace(scan, findings=[scan.findings[i] for i in pinned])
+    subset = replace(scan, findings=[scan.findings[i] for i in pinned])
     plans = plan_pins(client(), subset, env, platform=platform, jobs=jobs)
     changes = {id(c.finding): c for plan in plans for c in plan.changes}
     for i in pinned:

@@ -42,7 +42,6 @@ import fnmatch
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
@@ -54,6 +53,7 @@ from ocireg.errors import (
     Unsupported,
     UsageError,
 )
+from ocireg.record import field, record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.semver import parse_version, version_sort_key
 from ocireg.text import escape
@@ -96,7 +96,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # ---------------------------------------------------------------------------------------------------- inputs
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TagState:
     """What the registry said about one tag, or why something is unknown (``problem``).
 
@@ -113,7 +113,7 @@ class TagState:
     created: datetime | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Policy:
     """What to delete (see the module docstring for the order of the steps).
 
@@ -188,7 +188,7 @@ class Policy:
 Action = Literal["delete", "keep"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PlanEntry:
     """One tag of the plan: ``delete`` or ``keep``, and why (a sentence for people)."""
 
@@ -202,7 +202,7 @@ class PlanEntry:
         return None if self.time is None else (now - self.time).total_seconds()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     """Every tag of the repository with its action, sorted by tag name."""
 
@@ -486,7 +486,7 @@ def _problem(error: OciregError) -> str:
 # ----------------------------------------------------------------------------------------------------- gather
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Gathered:
     """The tags of a repository as :func:`gather` found them.
 
@@ -627,7 +627,7 @@ Status = Literal["deleted", "absent", "failed", "skipped"]
 INTERRUPTED_NOTE = "interrupted before this tag: not deleted"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Outcome:
     """What happened to one planned delete.
 

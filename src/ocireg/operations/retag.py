@@ -8,17 +8,17 @@ would give a new digest and break every ``@sha256:`` pin of the image; the regis
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ocireg.client import RegistryClient
 from ocireg.errors import NotFound, Refused
+from ocireg.record import record
 from ocireg.reference import Digest, Reference
 from ocireg.text import escape
 
 __all__ = ["RetagResult", "TagOutcome", "retag"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TagOutcome:
     """One new tag: ``status`` is ``tagged`` (PUT done) or ``unchanged`` (already on this digest)."""
 
@@ -27,7 +27,7 @@ class TagOutcome:
     previous: Digest | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RetagResult:
     source: Reference
     digest: Digest

@@ -26,7 +26,6 @@ import datetime as dt
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
 from ocireg.errors import (
@@ -37,6 +36,7 @@ from ocireg.errors import (
     Unsupported,
     UsageError,
 )
+from ocireg.record import field, record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.semver import Precedence, parse_version, version_sort_key
 from ocireg.text import escape
@@ -67,7 +67,7 @@ _MAX_PATTERN = 1024
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TagQuery:
     """What to keep and in which order (see the module docstring for the order of the steps)."""
 
@@ -180,7 +180,7 @@ def select_tags(
     return kept
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TagEntry:
     """One selected tag; with digests asked for, its digest or the error that prevented resolving it."""
 
@@ -190,7 +190,7 @@ class TagEntry:
     published: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TagListing:
     """The answer of :func:`list_tags`: the repository, how many tags it has, and the selected ones."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ocireg.client import RegistryClient
 from ocireg.duration import MAX_DURATION, format_duration, parse_duration
@@ -31,6 +30,7 @@ from ocireg.errors import (
     UsageError,
 )
 from ocireg.operations.batch import CheckResult, check_exists
+from ocireg.record import record
 from ocireg.reference import Reference
 
 __all__ = [
@@ -63,7 +63,7 @@ def is_transient(error: OciregError | None) -> bool:
     return type(error) is RegistryError
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WaitProgress:
     """Where a wait stands after a round (for a progress line)."""
 
@@ -75,7 +75,7 @@ class WaitProgress:
     next_delay: float
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WaitOutcome:
     """The final state of every reference (input order) and how the wait ended."""
 

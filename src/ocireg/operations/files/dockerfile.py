@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ocireg.operations.files.core import Document
 from ocireg.operations.files.model import Finding, Target
 from ocireg.operations.files.variables import resolve, unquote
+from ocireg.record import record
 
 __all__ = ["find"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Word:
     text: str
     start: int  # file offset of the first character

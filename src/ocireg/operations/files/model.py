@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from ocireg.record import field, record
 
 __all__ = [
     "KINDS",
@@ -26,7 +27,7 @@ MAX_DEPTH = 64
 Lookup = Callable[[str], "str | None"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """Where ``pin`` may write: ``text[start:end]`` is ``value``, of the given ``mode``.
 
@@ -42,7 +43,7 @@ class Target:
     insert_space: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     """One image reference in one file."""
 
@@ -65,7 +66,7 @@ class Finding:
         return f"{self.path}:{self.line}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileProblem:
     """A file that could not be read or parsed."""
 
@@ -89,7 +90,7 @@ def names_secret(name: str) -> bool:
     return _SECRET_NAME.search(name) is not None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VariablePolicy:
     """Which variables a deploy file may expand.
 
@@ -122,7 +123,7 @@ class VariablePolicy:
         return None
 
 
-@dataclass
+@record
 class Scan:
     """Everything found under some paths."""
 

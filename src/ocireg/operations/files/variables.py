@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ocireg.operations.files.model import Lookup, VariablePolicy
+from ocireg.record import record
 
 __all__ = [
     "NAME",
@@ -30,7 +30,7 @@ _BRACED = re.compile(r"(" + NAME + r")(?:(:?[-+?])(.*))?", re.ASCII | re.DOTALL)
 MAX_EXPANSION_DEPTH = 4
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Expansion:
     """The result of :func:`expand_variables`: the text, and what could not be resolved."""
 
