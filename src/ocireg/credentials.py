@@ -1086,30 +1086,16 @@ def _drop_entries(auths: dict[str, object], registry: Registry) -> bool:
 
 
 def _write_config(path: Path, doc: Mapping[str, object]) -> None:
-    """Replace ``path`` atomically with ``doc``: a 0600 temporary file in the same directory, fsync, rename.
+    """Replace ``path`` atomically with ``doc`` (:func:`ocireg.atomicfile.replace_file`, mode 0600).
 
     Like Docker, a symlinked config file is followed and its target replaced (dotfile managers link it).
     """
+    from ocireg.atomicfile import replace_file  # only when writing Docker's config (#16, start-up)
+
     target = path.resolve() if path.is_symlink() else path
+    data = (json.dumps(doc, indent="\t") + "\n").encode("utf-8")
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        import tempfile  # only when writing Docker's config (#16, start-up)
-
-        fd, temporary = tempfile.mkstemp(prefix=".config.json.", suffix=".tmp", dir=target.parent)
+        replace_file(target, data, prefix=".config.json.")  # created 0600
     except OSError as exc:
         raise CredentialError(f"cannot write {path}: {escape(exc.strerror or type(exc).__name__)}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent="\t")
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise CredentialError(f"cannot write {path}: {escape(exc.strerror or type(exc).__name__)}") from None
-    except BaseException:  # any failure, Ctrl-C included: remove the temporary file, then re-raise
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

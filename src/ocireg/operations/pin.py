@@ -19,15 +19,14 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import itertools
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 
+from ocireg.atomicfile import replace_file
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, PlatformNotFound, RegistryError, UsageError
 from ocireg.manifest import Platform
@@ -477,34 +476,14 @@ def write_atomic(path: str, new_text: str, expected_old: str) -> None:
     refusal = write_refusal(real, info)
     if refusal is not None:
         raise UsageError(f"{escape(path)}: {refusal}; not written")
-    directory = os.path.dirname(real) or "."
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".ocireg-tmp", dir=directory)
+        replace_file(
+            real,
+            data,
+            prefix=f".{os.path.basename(real)}.",
+            suffix=".ocireg-tmp",
+            mode=stat.S_IMODE(info.st_mode),
+            owner=(info.st_uid, info.st_gid),
+        )
     except OSError as exc:
-        raise UsageError(
-            f"{escape(path)}: cannot create a temporary file beside it ({exc.strerror})"
-        ) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, stat.S_IMODE(info.st_mode))
-        if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
-            with contextlib.suppress(OSError):
-                os.chown(tmp, info.st_uid, info.st_gid)
-        os.replace(tmp, real)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise UsageError(f"{escape(path)}: cannot write ({exc.strerror}); the file is unchanged") from exc
-    except BaseException:  # any failure, Ctrl-C included: remove the temporary file, then re-raise
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
