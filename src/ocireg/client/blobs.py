@@ -35,20 +35,8 @@ class BlobApi(ClientCore):
         self, repository: Repository, digest: Digest, *, limit: int, deadline: Deadline | None = None
     ) -> bytes:
         """GET a small blob (config, ...) completely, verifying its digest."""
-        deadline = deadline or self.deadline()
-        what = f"blob {digest} in {escape(str(repository))}"
-        response = self.request(
-            "GET",
-            repository.registry,
-            f"/v2/{repository.path}/blobs/{digest}",
-            scopes=(repository.scope("pull"),),
-            deadline=deadline,
-            what=what,
-        )
-        raw = read_capped(response, limit, deadline=deadline, what=what)
-        if not digest.matches(raw):
-            raise DigestMismatch(f"{what}: the bytes received do not hash to the digest")
-        return raw
+        with self.open_blob(repository, digest, deadline=deadline) as blob:
+            return blob.read_verified(limit, digest)
 
     def head_blob(
         self,
@@ -60,12 +48,12 @@ class BlobApi(ClientCore):
     ) -> int | None:
         """The size of blob ``digest`` in ``repository``, or None when the registry says it is not there."""
         deadline = deadline or self.deadline()
-        what = f"blob {digest} in {escape(str(repository))}"
+        what = _blob_what(repository, digest)
         try:
             response = self.request(
                 "HEAD",
                 repository.registry,
-                f"/v2/{repository.path}/blobs/{digest}",
+                _blob_path(repository, digest),
                 scopes=scopes or (repository.scope("pull"),),
                 deadline=deadline,
                 what=what,
@@ -73,10 +61,10 @@ class BlobApi(ClientCore):
         except NotFound:
             return None
         response.close()
-        length = response.headers.get("content-length", "")
-        if not length.isdigit() or len(length) > 19:
+        size = _content_length(response)
+        if size is None:
             raise ProtocolViolation(f"{what}: HEAD answered 200 without a valid Content-Length")
-        return int(length)
+        return size
 
     def open_blob(
         self, repository: Repository, digest: Digest, *, deadline: Deadline | None = None
@@ -86,14 +74,14 @@ class BlobApi(ClientCore):
         Registries often redirect blob GETs to object storage; the transport follows without sending
         ``Authorization`` to the other host. The bytes are passed on as received (``Accept-Encoding:
         identity``, no decoding) so they still hash to ``digest``; verifying them is the reader's job
-        (:func:`verified_chunks`, which :meth:`upload_blob` applies).
+        (:func:`verified_chunks`, which :meth:`upload_blob` applies; :meth:`BlobStream.read_verified`).
         """
         deadline = deadline or self.deadline()
-        what = f"blob {digest} in {escape(str(repository))}"
+        what = _blob_what(repository, digest)
         response = self.request(
             "GET",
             repository.registry,
-            f"/v2/{repository.path}/blobs/{digest}",
+            _blob_path(repository, digest),
             scopes=(repository.scope("pull"),),
             headers={"Accept-Encoding": "identity"},
             deadline=deadline,
@@ -239,8 +227,7 @@ class BlobStream:
         self._response = response
         self._deadline = deadline
         self._what = what
-        length = response.headers.get("content-length", "")
-        self.size: int | None = int(length) if length.isdigit() and len(length) <= 19 else None
+        self.size = _content_length(response)
 
     def __enter__(self) -> BlobStream:
         return self
@@ -251,6 +238,13 @@ class BlobStream:
     def close(self) -> None:
         self._response.close()
 
+    def read_verified(self, limit: int, digest: Digest) -> bytes:
+        """The whole body, at most ``limit`` bytes, verified against ``digest`` (a small blob: a config)."""
+        raw = read_capped(self._response, limit, deadline=self._deadline, what=self._what)
+        if not digest.matches(raw):
+            raise DigestMismatch(f"{self._what}: the bytes received do not hash to the digest")
+        return raw
+
     def chunks(self, chunk_size: int = BLOB_CHUNK_SIZE) -> Iterator[bytes]:
         """The body as received, ``chunk_size`` bytes at a time (memory stays bounded whatever the blob size)."""
         self._response.what = self._what  # failures while reading are raised as ocireg errors naming it
@@ -260,6 +254,20 @@ class BlobStream:
                 yield chunk
         finally:
             self._response.close()
+
+
+def _blob_path(repository: Repository, digest: Digest) -> str:
+    return f"/v2/{repository.path}/blobs/{digest}"
+
+
+def _blob_what(repository: Repository, digest: Digest) -> str:
+    return f"blob {digest} in {escape(str(repository))}"
+
+
+def _content_length(response: Response) -> int | None:
+    """The ``Content-Length`` when it is a plain number that fits 64 bits, else ``None``."""
+    length = response.headers.get("content-length", "")
+    return int(length) if length.isdigit() and len(length) <= 19 else None
 
 
 def _cleanup_budget(deadline: Deadline) -> float:
