@@ -56,6 +56,8 @@ __all__ = [
     "Authenticator",
     "Challenge",
     "Token",
+    "basic_header",
+    "bearer_header",
     "parse_challenges",
     "usable_bearer",
     "validate_realm",
@@ -538,35 +540,6 @@ class Authenticator:
         self.token_requests = 0
         self._waves: dict[str, threading.Event] = {}  # registry -> the first wave (see AuthFlow)
 
-    def flow(
-        self,
-        registry: str,
-        registry_url: str,
-        scopes: tuple[str, ...],
-        credential: Credential,
-        *,
-        deadline: Deadline,
-        what: str,
-        streamed: bool = False,
-        wait: float = 0.0,
-    ) -> AuthFlow:
-        """The authentication of one request (:class:`AuthFlow`): use it as a context manager.
-
-        ``streamed``: the body cannot be sent twice; ``wait``: at most this long for the first request to
-        ``registry`` to learn its challenge (the first wave).
-        """
-        return AuthFlow(
-            self,
-            registry=registry,
-            registry_url=registry_url,
-            scopes=scopes,
-            credential=credential,
-            deadline=deadline,
-            what=what,
-            streamed=streamed,
-            wait=wait,
-        )
-
     def _join_wave(self, registry: str, wait: float) -> threading.Event | None:
         """Let the first request to a registry learn its challenge alone; concurrent ones wait for that answer.
 
@@ -612,9 +585,9 @@ class Authenticator:
     def cached_header(self, registry: str, scopes: tuple[str, ...], credential: Credential) -> str | None:
         """An ``Authorization`` value usable without a challenge, if one is known and fresh."""
         if self._basic.get(registry) and credential.username and credential.password:
-            return _basic_header(credential.username, credential.password)
+            return basic_header(credential.username, credential.password)
         scopes = _norm(scopes)
-        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        key = _token_key(registry, scopes, credential)
         with self._lock:
             token = self._tokens.get(key)
         if token is None and self._cache is not None and not credential.registry_token:
@@ -623,7 +596,7 @@ class Authenticator:
                 with self._lock:
                     self._tokens[key] = token
         if token is not None and token.valid():
-            return f"Bearer {token.value}"
+            return bearer_header(token)
         return None
 
     @staticmethod
@@ -648,7 +621,7 @@ class Authenticator:
         )
 
     def last_token(self, registry: str, scopes: tuple[str, ...], credential: Credential) -> Token | None:
-        key = TokenKey(registry, _norm(scopes), credential.fingerprint()).text()
+        key = _token_key(registry, _norm(scopes), credential)
         with self._lock:
             return self._tokens.get(key)
 
@@ -658,7 +631,7 @@ class Authenticator:
         """True if ``authorization`` is the Bearer token this process fetched for ``scopes`` (not one read from
         the disk cache): asking the token service again would give the same grant."""
         token = self.last_token(registry, scopes, credential)
-        return token is not None and token.issued_at > 0 and authorization == f"Bearer {token.value}"
+        return token is not None and token.issued_at > 0 and authorization == bearer_header(token)
 
     def forget(
         self, registry: str, scopes: tuple[str, ...], credential: Credential, *, stale: str | None = None
@@ -667,10 +640,10 @@ class Authenticator:
         still that one: a worker must not throw away the fresh token another worker just fetched (LD: no
         stampede at expiry)."""
         scopes = _norm(scopes)
-        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        key = _token_key(registry, scopes, credential)
         with self._lock:
             current = self._tokens.get(key)
-            if stale is not None and current is not None and f"Bearer {current.value}" != stale:
+            if stale is not None and current is not None and bearer_header(current) != stale:
                 return
             token = self._tokens.pop(key, None)
         if self._cache is not None and token is not None and token.realm:
@@ -695,20 +668,14 @@ class Authenticator:
         :class:`RealmRejected`); the token is kept in memory for later requests of this client, like any
         other. Raises what a token request raises (:class:`AuthenticationFailed` on 401, ...).
         """
-        if not challenge.realm:
-            raise ChallengeError(f"{registry} sent a Bearer challenge without a realm")
+        realm = _realm_of(registry, challenge)
         scopes = _norm(scopes)
-        if credential.registry_token:
-            value = credential.registry_token
-            return Token(
-                value=value,
-                expires_at=time.time() + 3600,
-                scopes=scopes,
-                claims=decode_jwt_claims(value),
-            )
-        realm = validate_realm(challenge.realm, registry_url)
+        given = _registry_token(credential, scopes)
+        if given is not None:
+            return given
+        realm = validate_realm(realm, registry_url)
         token = self._fetch(realm, challenge.service or "", scopes, credential, deadline, registry)
-        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        key = _token_key(registry, scopes, credential)
         with self._lock:
             self._tokens[key] = token
         return token
@@ -737,14 +704,14 @@ class Authenticator:
         if bearer is not None:
             self.remember_challenge(registry, bearer)
             token = self._bearer(registry, registry_url, bearer, _norm(scopes), credential, deadline, stale)
-            return f"Bearer {token.value}"
+            return bearer_header(token)
         if basic is not None:
             if not (credential.username and credential.password):
                 raise AuthenticationFailed(
                     f"{registry} requires a user name and password (Basic auth) and none was found",
                     hint=no_credentials_hint(registry, credential),
                 )
-            header = _basic_header(credential.username, credential.password)
+            header = basic_header(credential.username, credential.password)
             if stale == header:
                 raise AuthenticationFailed(
                     f"{registry} rejected the credentials ({credential.describe()})",
@@ -767,19 +734,19 @@ class Authenticator:
         deadline: Deadline,
         stale: str | None,
     ) -> Token:
-        if not challenge.realm:
-            raise ChallengeError(f"{registry} sent a Bearer challenge without a realm")
-        if credential.registry_token:
-            return Token(value=credential.registry_token, expires_at=time.time() + 3600, scopes=scopes)
-        key = TokenKey(registry, scopes, credential.fingerprint()).text()
+        realm = _realm_of(registry, challenge)
+        given = _registry_token(credential, scopes)
+        if given is not None:
+            return given
+        key = _token_key(registry, scopes, credential)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             with self._lock:
                 token = self._tokens.get(key)
-            if token is not None and token.valid() and f"Bearer {token.value}" != stale:
+            if token is not None and token.valid() and bearer_header(token) != stale:
                 return token  # another worker fetched it while we waited
-            realm = validate_realm(challenge.realm, registry_url)
+            realm = validate_realm(realm, registry_url)
             login = f"{registry}|{realm}|{credential.fingerprint()}"
             with self._lock:
                 rejected = self._rejected.get(login)
@@ -852,7 +819,7 @@ class Authenticator:
         headers: dict[str, str] = {}
         secret = credential.password or credential.identity_token
         if credential.username and secret:
-            headers["Authorization"] = _basic_header(credential.username, secret)
+            headers["Authorization"] = basic_header(credential.username, secret)
         url = realm + ("&" if "?" in realm else "?") + urlencode(query, safe=":/,*")
         # retry=False for credentialed requests: a 401 must never be retried (GitLab throttles failed logins);
         # 5xx / network retries are safe only without credentials, so anonymous requests get them.
@@ -923,16 +890,18 @@ class AuthFlow:
     def __init__(
         self,
         auth: Authenticator,
-        *,
         registry: str,
         registry_url: str,
         scopes: tuple[str, ...],
         credential: Credential,
+        *,
         deadline: Deadline,
         what: str,
-        streamed: bool,
-        wait: float | None,
+        streamed: bool = False,
+        wait: float | None = None,
     ) -> None:
+        """``streamed``: the body cannot be sent twice; ``wait``: at most this long for the first request to
+        ``registry`` to learn its challenge (the first wave), ``None`` for no part in it."""
         self._auth = auth
         self.registry = registry
         self.registry_url = registry_url
@@ -943,6 +912,10 @@ class AuthFlow:
         self._streamed = streamed
         self._wait = wait  # None: this flow takes no part in the first wave
         self._wave: threading.Event | None = None
+        self._start()
+
+    def _start(self) -> None:
+        """Nothing sent yet: the first :meth:`header` decides what to send."""
         self._authorization: str | None = None
         self._started = False
         self._fetched = 0  # token requests made by this flow
@@ -956,18 +929,15 @@ class AuthFlow:
         self._release()
 
     def moved(self, registry_url: str) -> AuthFlow:
-        """The same flow afresh for the registry's new base URL (its scheme changed, #14 item 8)."""
-        return AuthFlow(
-            self._auth,
-            registry=self.registry,
-            registry_url=registry_url,
-            scopes=self.scopes,
-            credential=self.credential,
-            deadline=self._deadline,
-            what=self._what,
-            streamed=self._streamed,
-            wait=None,
-        )
+        """The same flow afresh for the registry's new base URL (its scheme changed, #14 item 8), outside the
+        first wave."""
+        import copy  # only when a registry's scheme changed mid-run
+
+        fresh = copy.copy(self)
+        fresh.registry_url = registry_url
+        fresh._wait = fresh._wave = None
+        fresh._start()
+        return fresh
 
     def header(self) -> str | None:
         """The ``Authorization`` value to send now (``None``: send without one and learn the challenge)."""
@@ -1150,9 +1120,35 @@ def _norm(scopes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(set(scopes)))
 
 
-def _basic_header(username: str, password: str) -> str:
+def basic_header(username: str, password: str) -> str:
+    """The ``Authorization`` value of Basic authentication (RFC 7617, UTF-8): the one builder, which ``auth
+    explain`` uses too."""
     raw = f"{username}:{password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def bearer_header(token: Token) -> str:
+    """The ``Authorization`` value that sends ``token`` (RFC 6750 §2.1)."""
+    return f"Bearer {token.value}"
+
+
+def _token_key(registry: str, scopes: tuple[str, ...], credential: Credential) -> str:
+    """Where a token is kept: per registry, scope set and identity."""
+    return TokenKey(registry, scopes, credential.fingerprint()).text()
+
+
+def _realm_of(registry: str, challenge: Challenge) -> str:
+    if not challenge.realm:
+        raise ChallengeError(f"{registry} sent a Bearer challenge without a realm")
+    return challenge.realm
+
+
+def _registry_token(credential: Credential, scopes: tuple[str, ...]) -> Token | None:
+    """A credential that is a registry token already (``registrytoken`` in a Docker config) is sent as is."""
+    value = credential.registry_token
+    if not value:
+        return None
+    return Token(value=value, expires_at=time.time() + 3600, scopes=scopes, claims=decode_jwt_claims(value))
 
 
 # -- diagnosis: what a refusal from the token service means, and what to do about it ------------------------

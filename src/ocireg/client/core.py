@@ -181,7 +181,8 @@ class ClientCore:
         credential = self.credential_for(registry, _scope_repository(scopes))
         streamed = content is not None and not isinstance(content, bytes)
         wait = deadline.clamp(self.config.timeout) / 2
-        flow = self.auth.flow(
+        flow = AuthFlow(
+            self.auth,
             registry.name,
             base,
             scopes,

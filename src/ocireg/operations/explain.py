@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 from ocireg.auth import (
     Challenge,
     Token,
+    basic_header,
+    bearer_header,
     empty_access_hint,
     no_credentials_hint,
     parse_challenges,
@@ -158,10 +160,7 @@ def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Ch
     url = f"{base}/v2/{ref.repository.path}/manifests/{ref.identifier}"
     what = f"manifest {escape(str(ref))}"
 
-    probe = client.transport.send(
-        "HEAD", url, headers={"Accept": ACCEPT_HEADER}, deadline=deadline, what=what
-    )
-    read_capped_quiet(probe, deadline, what)
+    probe = _head(client, url, None, deadline, what)
     if probe.status != 401:
         report.challenge = ChallengeInfo(scheme="none")
         report.realm_check = "not needed: the registry asked for no authentication"
@@ -212,14 +211,7 @@ def _bearer(
         report.missing = tuple(
             action for action in report.actions if not token.grants(ref.repository.scope(action))
         )
-    check = client.transport.send(
-        "HEAD",
-        url,
-        headers={"Accept": ACCEPT_HEADER, "Authorization": f"Bearer {token.value}"},
-        deadline=deadline,
-        what=what,
-    )
-    read_capped_quiet(check, deadline, what)
+    check = _head(client, url, bearer_header(token), deadline, what)
     if check.status == 200 and "pull" in report.missing:
         # The registry's answer outranks our reading of the (unverified) claims: it served the manifest to this
         # token, so pull is granted whatever the claims seemed to say (#14 item 11).
@@ -287,19 +279,22 @@ def _basic(
             f"{what}: the registry needs a user name and password (Basic) and none was found",
             hint="pass --username and --password-stdin, set OCIREG_USERNAME/OCIREG_PASSWORD, or run 'docker login'",
         )
-    import base64
-
-    secret = base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode("ascii")
     report.token_outcome = "none: Basic credentials go to the registry with each request"  # noqa: S105
-    check = client.transport.send(
-        "HEAD",
-        url,
-        headers={"Accept": ACCEPT_HEADER, "Authorization": f"Basic {secret}"},
-        deadline=deadline,
-        what=what,
-    )
-    read_capped_quiet(check, deadline, what)
-    _conclude(report, check, what)
+    authorization = basic_header(credential.username, credential.password)
+    _conclude(report, _head(client, url, authorization, deadline, what), what)
+
+
+def _head(
+    client: RegistryClient, url: str, authorization: str | None, deadline: Deadline, what: str
+) -> Response:
+    """A ``HEAD`` of the manifest, with ``authorization`` (built by :mod:`ocireg.auth`, as every request's) or
+    without one; the body, if any, is read and dropped."""
+    headers = {"Accept": ACCEPT_HEADER}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    response = client.transport.send("HEAD", url, headers=headers, deadline=deadline, what=what)
+    read_capped_quiet(response, deadline, what)
+    return response
 
 
 def _conclude(report: Explanation, response: Response, what: str, *, anonymous_access: bool = False) -> None:
