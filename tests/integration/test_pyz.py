@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
 import zipfile
@@ -170,3 +172,88 @@ def test_sources_compile_on_every_supported_python() -> None:
             if isinstance(text, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+# zipimport reads the whole central directory at every start (about 4 us an entry on the bench machine): the file
+# holds what ocireg imports and no more. 1,310 entries before #18's layout; 434 with it.
+MAX_ENTRIES = 600
+# `--version` imports ocireg's CLI core and nothing else from the file (no dependency).
+MAX_VERSION_MODULES = 12
+
+
+def test_pyz_start_up_layout(pyz: Path) -> None:
+    """#18 (start-up within 10 % of the installed command): a guard on what costs time at each start, counted
+    rather than timed (timings: bench/run.py). The central directory stays small (no pygments, markdown-it-py
+    or mdurl, which rich requires but ocireg never imports); .pyc entries are stored, so a run on the build's
+    Python never imports zlib nor inflates code; a directory has an entry only as a namespace package."""
+    with zipfile.ZipFile(pyz) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert len(names) <= MAX_ENTRIES, len(names)
+    assert not [n for n in names if n.split("/")[0] in ("pygments", "markdown_it", "mdurl")]
+    assert not [
+        i.filename for i in infos if i.filename.endswith(".pyc") and i.compress_type != zipfile.ZIP_STORED
+    ]
+    assert [n for n in names if n.endswith("/")] == ["ruamel/"]
+
+
+def test_pyz_version_imports_little(pyz: Path, tmp_path: Path) -> None:
+    """#18: `python3 -I -S ocireg.pyz --version`, as users start it, imports no zlib (no inflating) and at most
+    MAX_VERSION_MODULES modules from the file, all of them ocireg's."""
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", str(pyz), "--version"],
+        cwd=tmp_path,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", proc.stderr, re.M)
+    assert "runpy" in imported, proc.stderr  # the parse found the lines
+    assert "zlib" not in imported
+    bundled = [m for m in imported if m.split(".")[0] in ("ocireg", "platformdirs", "rich", "ruamel")]
+    assert all(m.split(".")[0] == "ocireg" for m in bundled), bundled
+    assert len(bundled) <= MAX_VERSION_MODULES, bundled
+
+
+def _run_on_a_terminal(pyz: Path, args: list[str], cwd: Path) -> tuple[int, str]:
+    """``python3 -I -S ocireg.pyz ARGS`` with stderr on a pseudo-terminal; (exit code, terminal output)."""
+    master, slave = pty.openpty()
+    env = {**_clean_env(cwd), "TERM": "xterm-256color", "COLUMNS": "100"}
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-S", str(pyz), *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child exited
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+        code = proc.wait(timeout=TIMEOUT)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_pyz_progress_display_on_a_terminal(pyz: Path, tls_rig: Rig, tmp_path: Path) -> None:
+    """#18, #8: on a terminal the pyz draws rich's progress display for a batch: rich works without the
+    dependencies the build leaves out (pygments, markdown-it-py, mdurl)."""
+    assert tls_rig.ca_file is not None
+    refs = [tls_rig.ref(PROJECT, tag) for tag in ("oci", "index", "docker", "list", "v1.2.3", "stable")] * 2
+    code, terminal = _run_on_a_terminal(pyz, ["--ca-file", tls_rig.ca_file, "exists", *refs], tmp_path)
+    assert code == 0, terminal
+    assert "Traceback" not in terminal
+    assert "/12" in terminal, terminal
+    assert "\x1b[" in terminal, "a live display draws with escape sequences"
