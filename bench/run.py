@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -442,6 +443,43 @@ def case_local_single(runner: Runner, report: Report, world: World) -> float:
     if cut:
         report.notes.append(f"local single check: cut to {n} rounds by its time cap")
     return med(s["cold"])
+
+
+def case_pyz(runner: Runner, report: Report, world: World) -> None:
+    """#18: ``python3 -I -S ocireg.pyz`` (built here by scripts/build-pyz) next to the installed command, alternately:
+    ``--version`` and a warm ``exists``; an empty zipapp gives what ``python3 -I -S FILE.pyz`` costs by itself."""
+    pyz = runner.work / "pyz" / "ocireg.pyz"
+    build = [str(PYTHON), str(ROOT / "scripts" / "build-pyz"), "--output", str(pyz), "--python", str(PYTHON)]
+    runner.run(build, runner.base_env())
+    empty = runner.work / "pyz" / "empty.pyz"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("__main__.py", "")
+    pyz_python = [str(PYTHON), "-I", "-S"]
+    ref = world.ref()
+    env = runner.ocireg_env(runner.work / "caches" / "pyz-warm")
+    exists = ocireg_exists(world, [ref], cold=False)
+    runner.run(exists, env)  # fills the token cache both then use
+    tasks = {
+        "installed --version": lambda: runner.run([str(OCIREG), "--version"], env)[0],
+        "pyz --version": lambda: runner.run([*pyz_python, str(pyz), "--version"], env)[0],
+        "empty pyz": lambda: runner.run([*pyz_python, str(empty)], env)[0],
+        "installed exists": lambda: runner.run(exists, env)[0],
+        "pyz exists": lambda: runner.run([*pyz_python, str(pyz), *exists[1:]], env)[0],
+    }
+    s, cut = alternate(runner, tasks, runner.plan.version_runs, runner.plan.single_cap)
+    n = len(s["pyz --version"])
+    label = "installed"
+    report.add(
+        ratio_row(f"`ocireg.pyz --version` (n={n})", s["pyz --version"], s["installed --version"], 1.1, label)
+    )
+    report.add(
+        ratio_row(f"floor: an empty pyz (n={n})", s["empty pyz"], s["installed --version"], None, label)
+    )
+    report.add(
+        ratio_row(f"`ocireg.pyz exists`, warm (n={n})", s["pyz exists"], s["installed exists"], 1.1, label)
+    )
+    if cut:
+        report.notes.append(f"pyz start-up: cut to {n} rounds by its time cap")
 
 
 def case_far_single(runner: Runner, report: Report, world: World) -> None:
@@ -1074,6 +1112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     lambda: report.raw.__setitem__("single_cold", case_local_single(runner, report, local)),
                     8,
                 ),
+                ("pyz start-up", lambda: case_pyz(runner, report, local), 10),
                 ("far single", lambda: case_far_single(runner, report, far), 10),
                 ("requests per check", lambda: case_requests(runner, report, local), 5),
                 ("far batch", lambda: case_far_batch(runner, report, far), 15),
