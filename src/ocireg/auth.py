@@ -24,7 +24,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from ocireg.connection import split_url
@@ -47,6 +46,7 @@ from ocireg.response import Response
 from ocireg.text import escape
 from ocireg.transport import Deadline, Transport, read_capped, redact_url
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ocireg.credentials import Credential
     from ocireg.tokencache import TokenCache

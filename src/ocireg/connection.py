@@ -32,10 +32,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import NamedTuple, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
+from ocireg.record import record
 from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
 
 __all__ = ["Connections", "Proxy", "ProxyRefused", "ProxyTlsError", "Target", "parse_proxy", "split_url"]
 
@@ -52,7 +58,8 @@ _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 _SAFE_QUERY = _SAFE_PATH + "?"
 
 
-class Target(NamedTuple):
+@record(frozen=True)
+class Target:
     """A request URL split for the wire: ``host`` is IDNA-encoded without brackets, ``origin`` is Host."""
 
     scheme: str
@@ -89,7 +96,8 @@ def split_url(url: str) -> Target:
     return Target(scheme, host, port, origin, path)
 
 
-class Proxy(NamedTuple):
+@record(frozen=True)
+class Proxy:
     """An HTTP proxy: where to connect, whether over TLS (an ``https://`` proxy URL) and the
     ``Proxy-Authorization`` value, if the URL had userinfo."""
 
@@ -261,7 +269,7 @@ class _TlsInTls:
     def _read_into(self, buffer: memoryview) -> int:
         try:
             # typeshed says bytes; with a buffer, SSLObject.read returns the count it wrote into it
-            return cast(int, self._tls.read(len(buffer), buffer))
+            return self._tls.read(len(buffer), buffer)  # type: ignore[return-value]
         except ssl.SSLEOFError:
             return 0
 
@@ -283,7 +291,6 @@ class _TlsInTls:
 
 #: Plaintext per TLS record (RFC 8446 §5.1: at most 2^14 bytes).
 _RECORD = 16 * 1024
-_T = TypeVar("_T")
 
 
 def _budget(step: float, end: float | None) -> float:

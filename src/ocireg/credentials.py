@@ -47,15 +47,23 @@ import threading
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ocireg.errors import CredentialError, InvalidReference
 from ocireg.record import field, record
 from ocireg.reference import Registry, parse_registry
 from ocireg.text import LazyPattern, escape
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from typing import Protocol, runtime_checkable
+else:
+    # typing costs a check more than this module (#16, start-up): mypy sees the Protocol, run time a plain class
+    Protocol = object
+
+    def runtime_checkable(cls: type) -> type:
+        return cls
+
 
 __all__ = [
     "ANONYMOUS",

@@ -14,13 +14,16 @@ import json
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NoReturn
 
 from ocireg import mediatypes
 from ocireg.errors import InvalidManifest, InvalidReference, OciregError, PlatformNotFound
 from ocireg.record import field, record
 from ocireg.reference import Digest
 from ocireg.text import LazyPattern, escape
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = [
     "JSON_MAX_DEPTH",

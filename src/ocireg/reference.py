@@ -108,9 +108,13 @@ def _check_characters(text: str) -> None:
         raise _Problem("empty")
     if len(text) > _INPUT_MAX:
         raise _Problem(f"longer than {_INPUT_MAX} characters")
-    if _CONTROL.search(text):
+    # ASCII text (nearly every reference) is checked without the two patterns (#16, start-up): its only
+    # characters outside isprintable() are the controls \x00-\x1f and \x7f, and its only printable whitespace
+    # is the space.
+    ascii_text = text.isascii()
+    if not text.isprintable() if ascii_text else _CONTROL.search(text):
         raise _Problem("contains a control character")
-    if _SPACE.search(text):
+    if " " in text if ascii_text else _SPACE.search(text):
         raise _Problem("contains whitespace")
     if text.startswith("-"):
         raise _Problem("must not start with '-'")

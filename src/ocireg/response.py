@@ -13,9 +13,15 @@ failure while reading is raised as an ocireg error naming ``Response.what``:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
 
 from ocireg.errors import ProtocolViolation, TransportError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    # typing costs a check more than this module (#16, start-up): mypy sees the Protocol, run time a plain class
+    Protocol = object
 
 __all__ = [
     "Body",

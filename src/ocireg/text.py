@@ -11,8 +11,11 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["KnownSecrets", "LazyPattern", "escape", "is_utf8"]
 
@@ -59,7 +62,7 @@ class LazyPattern:
 # Lone surrogates (a YAML or JSON "\ud800" escape) are not text: a UTF-8 stdout refuses to encode them.
 # Zero-width characters, the LRM/RLM marks and a byte order mark are invisible: shown raw, a reference or a
 # file name looks like another one (#14 item 20: a BOM at the start of a --from-file line).
-_CONTROL = re.compile(
+_CONTROL = LazyPattern(
     r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff\ud800-\udfff]"
 )
 
@@ -74,6 +77,9 @@ def _replace(match: re.Match[str]) -> str:
 
 def escape(value: str) -> str:
     """Return ``value`` with control and bidi-override characters written as ``\\xNN`` / ``\\uNNNN``."""
+    # ASCII and printable: no character of _CONTROL (most text), answered without the regex (#16, start-up)
+    if value.isascii() and value.isprintable():
+        return value
     return _CONTROL.sub(_replace, value)
 
 

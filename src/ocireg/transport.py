@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ocireg.connection import Connections, Proxy, ProxyRefused, ProxyTlsError, parse_proxy, split_url
@@ -36,10 +35,15 @@ from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request
 from ocireg.signals import RateLimit, parse_rate_limit, parse_warnings
 from ocireg.text import KnownSecrets, LazyPattern, escape
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from typing import Protocol
 
     from ocireg.reference import Registry
+
+else:
+    Protocol = object  # a plain base at run time: typing costs a check more than this module (#16)
 
 __all__ = [
     "Deadline",

@@ -153,3 +153,14 @@ def test_catalog_limit_and_scope() -> None:
             client.catalog(parse_registry(HOST), limit=0)
     assert asked == [f"http://{HOST}/v2/_catalog?n=2"]
     assert client_module.CATALOG_SCOPE == "registry:catalog:*"
+
+
+def test_gitlab_tag_sort_literal_lists_the_same_values_as_its_tuple() -> None:
+    """#16: GitLabTagSort is built at first use (no typing for a check) from GITLAB_TAG_SORTS."""
+    from typing import get_args
+
+    import ocireg.client
+    from ocireg.client import listing
+
+    assert get_args(listing.GitLabTagSort) == listing.GITLAB_TAG_SORTS
+    assert ocireg.client.GitLabTagSort == listing.GitLabTagSort

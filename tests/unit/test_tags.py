@@ -142,3 +142,15 @@ def test_semver_sort_is_a_permutation_and_latest_is_its_maximum(tags: list[str])
     assert [version_sort_key(t) for t in ordered] == sorted(version_sort_key(t) for t in tags)
     releases = [t for t in ordered if (v := parse_version(t)) is not None and not v.is_prerelease]
     assert latest_tag(tags) == (releases[-1] if releases else None)
+
+
+def test_sort_mode_literals_list_the_same_values_as_their_tuples() -> None:
+    """#16: SortMode/LatestBy are built at first use (no typing for a run) from SORT_MODES/LATEST_BY."""
+    from typing import get_args
+
+    from ocireg.operations import tags
+
+    assert get_args(tags.SortMode) == tags.SORT_MODES
+    assert get_args(tags.LatestBy) == tags.LATEST_BY
+    with pytest.raises(AttributeError):
+        _ = tags.NoSuchName  # type: ignore[attr-defined]

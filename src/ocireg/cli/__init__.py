@@ -132,11 +132,10 @@ COMMAND_SUMMARY: dict[str, str] = {c.name: c.summary for c in COMMANDS}
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(c.module for c in COMMANDS))
 
 
-def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:
-    """The chosen command's module when argv names one; none for top-level help and errors (summaries do)."""
+def _command_for(argv: Sequence[str]) -> str | None:
+    """The command argv names (its first word that is not an option), if it is one; none for top-level help."""
     first = next((a for a in argv if not a.startswith("-")), None)
-    module = COMMAND_INDEX.get(first or "")
-    return (module,) if module else ()
+    return first if first in COMMAND_INDEX else None
 
 
 def _version_report() -> str:
@@ -185,7 +184,9 @@ def _parse(argv: list[str], stdout: TextIO, stderr: TextIO) -> argparse.Namespac
 
     if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = hoist_global_options(argv)
-    parser = build_parser(_modules_for(argv), index=COMMAND_INDEX, summaries=COMMAND_SUMMARY)
+    command = _command_for(argv)
+    modules = (COMMAND_INDEX[command],) if command else ()
+    parser = build_parser(modules, index=COMMAND_INDEX, summaries=COMMAND_SUMMARY, command=command)
     try:
         with contextlib.redirect_stdout(stdout):  # --help / --version print to the caller's stdout
             args = parser.parse_args(argv)

@@ -10,14 +10,16 @@ import argparse
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from ocireg.errors import CredentialError, UsageError
 from ocireg.record import field, record
 from ocireg.text import LazyPattern, escape, is_utf8
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from ocireg.client import RegistryClient
     from ocireg.credentials import Chain, Credential
     from ocireg.gitlab import GitLabCI

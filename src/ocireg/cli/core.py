@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, TextIO
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
@@ -23,7 +22,10 @@ from ocireg.cli.render import (
 from ocireg.errors import UsageError
 from ocireg.text import escape
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from ocireg.cli.context import Context
     from ocireg.operations import CheckResult
     from ocireg.reference import Reference

@@ -7,11 +7,14 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
 
 from ocireg import __version__
 from ocireg.cli.exitcodes import EXIT_CODE_HELP
 from ocireg.cli.options import GLOBAL_OPTIONS_HELP, add_common_options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["UsageExit", "add_command", "build_parser", "hoist_global_options"]
 
@@ -25,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse builds a formatter for every add_argument() and asks shutil for the width; importing shutil
         # (bz2, lzma, fnmatch) costs more than the parser of one command (#16, start-up). Same width rule.
-        make = cast("Callable[..., argparse.HelpFormatter]", self.formatter_class)
+        make: Callable[..., argparse.HelpFormatter] = self.formatter_class
         return make(prog=self.prog, width=_columns() - 2)
 
 
@@ -60,12 +63,16 @@ def build_parser(
     *,
     index: Mapping[str, str] | None = None,
     summaries: Mapping[str, str] | None = None,
+    command: str | None = None,
 ) -> argparse.ArgumentParser:
     """The parser with the full subparsers of ``command_modules``.
 
     With ``index`` (command → module) and ``summaries`` (command → one-line help), every command of another
     module gets a bare entry instead, in index order: top-level help and "invalid choice" errors still list
-    all commands, without importing their modules or building their options.
+    all commands, without importing their modules or building their options. With ``command`` as well, only
+    that command's options are built; the other commands of its module get bare entries too. A bare entry is
+    made into a parser only if argparse asks for it (#16: building parsers for commands that do not run was a
+    measurable share of a check's start-up).
     """
     parser = _Parser(
         prog="ocireg",
@@ -87,14 +94,84 @@ def build_parser(
         for name in command_modules:
             importlib.import_module(name).register(sub)
         return parser
+    entries = _BareEntries(sub, summaries)
+    _SKIP[id(sub)] = (command, entries)
     registered: set[str] = set()
-    for command, module in index.items():
-        if module not in command_modules:
-            sub.add_parser(command, help=summaries[command], add_help=False)
-        elif module not in registered:  # a module's commands are adjacent in the index: order is kept
-            importlib.import_module(module).register(sub)
-            registered.add(module)
+    try:
+        for name, module in index.items():
+            if module not in command_modules:
+                entries.add(name)
+            elif module not in registered:  # a module's commands are adjacent in the index: order is kept
+                importlib.import_module(module).register(sub)
+                registered.add(module)
+    finally:
+        del _SKIP[id(sub)]
     return parser
+
+
+class _BareEntries(dict[str, argparse.ArgumentParser]):
+    """The subparsers' name → parser map, where a bare entry's parser is made when argparse first looks it up.
+
+    argparse keeps this map as the action's ``choices``: membership and the names listed in an "invalid choice"
+    error need no parser. The one-line help of each entry is a pseudo-action, as ``add_parser`` makes it.
+    """
+
+    def __init__(self, sub: argparse._SubParsersAction[Any], summaries: Mapping[str, str]) -> None:
+        super().__init__()
+        self._sub = sub
+        self._summaries = summaries
+        self._bare: set[str] = set()
+        sub._name_parser_map = sub.choices = self
+
+    def add(self, name: str) -> None:
+        help_action = self._sub._ChoicesPseudoAction(name, (), self._summaries[name])
+        self._sub._choices_actions.append(help_action)
+        self._bare.add(name)
+        super().__setitem__(name, _PLACEHOLDER)
+
+    def __getitem__(self, name: str) -> argparse.ArgumentParser:
+        if name in self._bare:
+            self._bare.discard(name)
+            super().__setitem__(name, _Parser(prog=f"{self._sub._prog_prefix} {name}", add_help=False))
+        return super().__getitem__(name)
+
+
+_PLACEHOLDER = argparse.ArgumentParser.__new__(argparse.ArgumentParser)
+
+
+class _Skipped(_Parser):
+    """What :func:`add_command` returns for a command that is not run: the options added to it are dropped.
+
+    Never parses anything, so it is not set up (``ArgumentParser.__init__`` and one ``add_argument`` per option
+    cost more than the command that runs, #16).
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def add_mutually_exclusive_group(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        return None
+
+    def add_subparsers(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def add_parser(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+
+# build_parser's subparsers action (by id) → the one command to build in full and the bare entries. Set only
+# while build_parser runs register(): add_command has no other way to learn it (register(sub) is the modules'
+# interface).
+_SKIP: dict[int, tuple[str | None, _BareEntries]] = {}
 
 
 def add_command(
@@ -106,10 +183,15 @@ def add_command(
 ) -> argparse.ArgumentParser:
     """The subparser of the command table's row ``name``: its summary as help, its handler as the default.
 
-    ``kwargs`` go to ``add_parser``; the epilog keeps its layout.
+    ``kwargs`` go to ``add_parser``; the epilog keeps its layout. While :func:`build_parser` builds one
+    command only, another command of the same module gets a bare entry and a parser that drops its options.
     """
     from ocireg.cli import COMMANDS
 
+    only, entries = _SKIP.get(id(sub), (None, None))
+    if entries is not None and only is not None and name != only:
+        entries.add(name)
+        return _Skipped()
     row = next(c for c in COMMANDS if c.name == name)
     kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
     parser = sub.add_parser(name, help=row.summary, description=description, epilog=epilog, **kwargs)

@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TextIO
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from ocireg.cli.context import Context
 
 __all__ = ["MIN_ITEMS", "NullProgress", "ProgressBar", "progress", "progress_enabled"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import add_common_options, add_jobs_option
@@ -13,6 +12,7 @@ from ocireg.cli.render import error_json, human_size, print_error, text_table, w
 from ocireg.errors import UsageError
 from ocireg.text import escape
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
     from ocireg.manifest import Descriptor

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from ocireg.cli.exitcodes import exit_code_for
 from ocireg.errors import OciregError
 from ocireg.text import LazyPattern, escape
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ocireg.cli.context import Context
     from ocireg.operations import CheckResult
@@ -77,6 +77,8 @@ _JSON_UNSAFE = LazyPattern(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud
 def json_text(doc: object) -> str:
     """``json.dumps`` for output: UTF-8 kept readable, terminal-active characters written as ``\\uXXXX``."""
     text = json.dumps(doc, ensure_ascii=False, sort_keys=False)
+    if text.isascii() and "\x7f" not in text:  # nothing _JSON_UNSAFE matches (json.dumps escapes < 0x20)
+        return text
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 

@@ -23,11 +23,24 @@ from __future__ import annotations
 
 from ocireg.client.blobs import BlobStream, verified_chunks
 from ocireg.client.core import CredentialLookup, RegistryFeatures
-from ocireg.client.listing import CATALOG_SCOPE, GITLAB_TAG_SORTS, GitLabTagSort, ListingApi, TagDetail
+from ocireg.client.listing import CATALOG_SCOPE, GITLAB_TAG_SORTS, ListingApi, TagDetail
 from ocireg.client.manifests import CONFIG_LIMIT as CONFIG_LIMIT
 from ocireg.client.manifests import MANIFEST_LIMIT as MANIFEST_LIMIT
 from ocireg.client.manifests import ManifestInfo
 from ocireg.client.referrers import ReferrerApi, Referrers, referrers_tag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocireg.client.listing import GitLabTagSort
+else:
+
+    def __getattr__(name: str) -> object:
+        if name == "GitLabTagSort":  # a Literal type, built at first use (#16: no typing for a check)
+            from ocireg.client import listing
+
+            return listing.GitLabTagSort
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CATALOG_SCOPE",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Protocol, TypeVar
 
 from ocireg.auth import Authenticator, AuthFlow, read_capped_quiet
 from ocireg.credentials import ANONYMOUS, Credential
@@ -25,8 +24,16 @@ from ocireg.response import Headers, Response
 from ocireg.text import escape, is_utf8
 from ocireg.transport import Deadline, Transport, TransportConfig
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol, TypeVar
+
+    _Client = TypeVar("_Client", bound="ClientCore")
+else:
+    # typing costs a check more than this module (#16, start-up): mypy sees the Protocol, run time a plain class
+    Protocol = object
+
 #: One tags/list or catalog page (distribution 2.8 sends every tag in one page: ~150 KB per 1,000 tags).
-_Client = TypeVar("_Client", bound="ClientCore")
 
 LIST_PAGE_LIMIT = 16 * 1024 * 1024
 #: Pages followed before a listing gives up (a registry that never stops paginating).

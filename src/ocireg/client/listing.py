@@ -14,7 +14,6 @@ plain OCI registry pays one 404 per process, never one per repository or per tag
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 from urllib.parse import urlencode
 
 from ocireg.auth import read_capped_quiet
@@ -38,8 +37,23 @@ CATALOG_SCOPE = "registry:catalog:*"
 #: Tags per page of GitLab's ``/gitlab/v1`` tags list: its maximum ``n`` (gitlab-org/container-registry
 #: ``registry/handlers/repositories.go``, ``nQueryParamValueMax``).
 GITLAB_TAGS_PAGE = 1000
-GitLabTagSort = Literal["name", "-name", "published_at", "-published_at"]
 GITLAB_TAG_SORTS: tuple[GitLabTagSort, ...] = ("name", "-name", "published_at", "-published_at")
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    GitLabTagSort = Literal["name", "-name", "published_at", "-published_at"]
+else:
+
+    def __getattr__(name: str) -> object:
+        # ``typing`` costs a check more than this module (#16, start-up): the Literal type is built only when
+        # asked for, from GITLAB_TAG_SORTS (tests/unit/test_client_listing.py checks they agree).
+        if name == "GitLabTagSort":
+            from typing import Literal
+
+            return Literal[GITLAB_TAG_SORTS]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @record(frozen=True)

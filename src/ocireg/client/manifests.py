@@ -15,14 +15,6 @@ from ocireg.errors import (
     ProtocolViolation,
     TransportError,
 )
-from ocireg.manifest import (
-    Index,
-    Manifest,
-    Platform,
-    parse_manifest,
-    require_config_platform,
-    select_platform,
-)
 from ocireg.mediatypes import (
     ACCEPT_HEADER,
     MANIFEST_TYPES,
@@ -35,6 +27,11 @@ from ocireg.reference import Digest, Reference
 from ocireg.response import Headers, Response
 from ocireg.text import escape
 from ocireg.transport import Deadline, read_capped
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    # ocireg.manifest (JSON parsing, platform rules) is imported where a document is parsed: a HEAD parses none (#16)
+    from ocireg.manifest import Index, Manifest, Platform
 
 MANIFEST_LIMIT = 8 * 1024 * 1024  # docs/architecture.md §4: manifests are capped at 8 MiB
 CONFIG_LIMIT = 8 * 1024 * 1024
@@ -135,6 +132,8 @@ class ManifestApi(BlobApi):
                     f"{what}: the bytes received do not hash to {expected}",
                     hint="the registry or a proxy altered the manifest; do not trust this answer",
                 )
+        from ocireg.manifest import parse_manifest
+
         return parse_manifest(raw, content_type)
 
     def exists(self, ref: Reference) -> bool:
@@ -158,6 +157,8 @@ class ManifestApi(BlobApi):
                 return info.digest
             return self.get_manifest(ref, deadline=deadline).digest
         document = self.get_manifest(ref, deadline=deadline)
+        from ocireg.manifest import Index, require_config_platform, select_platform
+
         if isinstance(document, Index):
             return select_platform(document, platform).digest
         config = self.get_image_config(ref.with_digest(document.digest), document, deadline=deadline)

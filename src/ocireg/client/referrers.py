@@ -9,11 +9,6 @@ from ocireg.errors import (
     ProtocolViolation,
     Unsupported,
 )
-from ocireg.manifest import (
-    Descriptor,
-    Index,
-    parse_manifest,
-)
 from ocireg.mediatypes import (
     OCI_INDEX,
 )
@@ -21,6 +16,10 @@ from ocireg.record import record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
 from ocireg.transport import Deadline, read_capped
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocireg.manifest import Descriptor
 
 #: Referrers gathered across pages before giving up: real images carry a handful (signatures, SBOMs,
 #: attestations); a registry sending more is broken or hostile, and each descriptor costs memory.
@@ -112,6 +111,8 @@ class ReferrerApi(ManifestApi):
             links = response.headers.get_list("link")
             content_type = response.headers.get("content-type")
             body = read_capped(response, MANIFEST_LIMIT, deadline=deadline, what=what)
+            from ocireg.manifest import Index, parse_manifest  # parsed here only (#16: a HEAD parses none)
+
             index = parse_manifest(body, content_type)
             if not isinstance(index, Index):
                 raise ProtocolViolation(
@@ -130,6 +131,8 @@ class ReferrerApi(ManifestApi):
 
     def _referrers_tag(self, repository: Repository, subject: Digest, deadline: Deadline) -> list[Descriptor]:
         """The index under the referrers tag of ``subject`` (:func:`referrers_tag`); no such tag: none."""
+        from ocireg.manifest import Index
+
         tag = referrers_tag(subject)
         try:
             index = self.get_manifest(Reference(repository, tag), deadline=deadline)

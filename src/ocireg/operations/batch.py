@@ -11,11 +11,14 @@ from collections.abc import Callable, Sequence
 
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError
-from ocireg.manifest import Platform
 from ocireg.operations.workers import run_bounded
 from ocireg.record import record
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.transport import Deadline
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocireg.manifest import Platform
 
 __all__ = ["MAX_JOBS", "CheckResult", "check_digests", "check_exists", "parse_references"]
 

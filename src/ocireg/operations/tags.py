@@ -26,7 +26,6 @@ import datetime as dt
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, get_args
 
 from ocireg.errors import (
     InvalidReference,
@@ -41,8 +40,25 @@ from ocireg.reference import Digest, Reference, Repository
 from ocireg.semver import Precedence, parse_version, version_sort_key
 from ocireg.text import escape
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Literal
+
     from ocireg.client import RegistryClient, TagDetail
+
+    SortMode = Literal["name", "semver", "published", "none"]
+    LatestBy = Literal["semver", "published"]
+else:
+
+    def __getattr__(name: str) -> object:
+        # ``typing`` costs a tags run more than its sort (#16, start-up): the Literal types are built only when
+        # someone asks for them, from the tuples below (tests/unit/test_tags.py checks they agree).
+        if name in _LITERALS:
+            from typing import Literal
+
+            return Literal[_LITERALS[name]]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LATEST_BY",
@@ -59,10 +75,9 @@ __all__ = [
     "sort_tags",
 ]
 
-SortMode = Literal["name", "semver", "published", "none"]
-SORT_MODES: tuple[SortMode, ...] = get_args(SortMode)
-LatestBy = Literal["semver", "published"]
-LATEST_BY: tuple[LatestBy, ...] = get_args(LatestBy)
+SORT_MODES: tuple[SortMode, ...] = ("name", "semver", "published", "none")
+LATEST_BY: tuple[LatestBy, ...] = ("semver", "published")
+_LITERALS = {"SortMode": SORT_MODES, "LatestBy": LATEST_BY}
 _MAX_PATTERN = 1024
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 

@@ -10,15 +10,16 @@ join, and the interrupt reaches the CLI at once; the CLI then leaves with ``os._
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import TypeVar
+
+    T = TypeVar("T")
+    R = TypeVar("R")
 
 __all__ = ["run_bounded"]
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def run_bounded(

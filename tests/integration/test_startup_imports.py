@@ -1,0 +1,66 @@
+"""What a warm check imports (#16, start-up): only what it needs, asserted as a set of modules, never as a time.
+
+A check's own share of start-up (bench/README.md, "Python floor") came mostly from modules it did not need:
+``dataclasses`` (which imports ``inspect``, ``ast``, ``dis`` and ``tokenize``), ``typing``, and the manifest
+parser for a HEAD that parses no manifest. Each case runs the real ``ocireg`` process against the rig with a warm
+token cache, under ``python -X importtime``, and reads the modules from its report. Catalogue: PC (the checks
+themselves are covered elsewhere; here only the import set).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clirunner import creds
+from rig import Rig
+from rig.tokenserver import ALICE, ALICE_PASSWORD
+
+#: Never on a warm check's path: each of these cost milliseconds of start-up on every run.
+NEVER = {"dataclasses", "inspect", "ast", "dis", "tokenize", "typing", "shutil", "tempfile"}
+
+
+def _imported(argv: list[str], cache: Path) -> set[str]:
+    env = dict(os.environ)
+    env.update(creds(ALICE, ALICE_PASSWORD), OCIREG_CACHE_DIR=str(cache))
+    command = [sys.executable, "-X", "importtime", "-m", "ocireg", *argv]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert first.returncode == 0, first.stderr[-2000:]  # fills the token cache: the next run is warm
+    warm = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert warm.returncode == 0, warm.stderr[-2000:]
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in warm.stderr.splitlines()
+        if line.startswith("import time:") and "imported package" not in line
+    }
+    assert "ocireg.cli" in modules, "no import report: was -X importtime honoured?"
+    return modules
+
+
+@pytest.mark.parametrize("command", ["exists", "digest"])
+def test_warm_check_imports_no_dataclasses_typing_or_manifest_parser(
+    token_rig: Rig, tmp_path: Path, command: str
+) -> None:
+    """#16: a warm exists/digest (one HEAD) imports neither dataclasses, typing nor ocireg.manifest."""
+    modules = _imported([command, token_rig.ref("group/project", "oci")], tmp_path / "cache")
+    assert not modules & (NEVER | {"ocireg.manifest"})
+    # argparse builds the parser of the command that runs only: no other command module is imported.
+    assert not {m for m in modules if m.startswith("ocireg.cli.")} - {
+        "ocireg.cli.core",
+        "ocireg.cli.context",
+        "ocireg.cli.exitcodes",
+        "ocireg.cli.options",
+        "ocireg.cli.parser",
+        "ocireg.cli.progress",
+        "ocireg.cli.render",
+    }
+
+
+def test_warm_tags_imports_no_dataclasses_or_typing(token_rig: Rig, tmp_path: Path) -> None:
+    """#16: a warm tags run imports neither dataclasses nor typing (its JSON goes through ocireg.manifest)."""
+    modules = _imported(["tags", f"{token_rig.host}/group/project"], tmp_path / "cache")
+    assert not modules & NEVER
