@@ -147,18 +147,40 @@ class _Terminal(io.StringIO):
 
 
 def test_wait_progress_line_on_a_terminal_only(token_rig: Rig) -> None:
-    """A self-overwriting progress line when stderr is a terminal (and cleared at the end)."""
+    """A status line when stderr is a terminal, drawn by the progress display every command uses (#15: wait no
+    longer draws its own), and erased before the final message."""
     ref = token_rig.ref("group/project", f"never-{uuid.uuid4().hex[:8]}")
-    env = {**os.environ, **ALICE_ENV}
+    env = {**os.environ, **ALICE_ENV, "COLUMNS": "200"}
     out, err = io.StringIO(), _Terminal()
     code = main(["wait", "--timeout", "1500ms", "--interval", "300ms", ref], env, stdout=out, stderr=err)
     assert code == 1
     text = err.getvalue()
-    assert "\r\x1b[Kwaiting: 0/1 present after 1 poll;" in text
+    assert "waiting: 0/1 present after 1 poll;" in text
+    display, final = text.rsplit(
+        "\x1b[2K", 1
+    )  # the display erases its line; the message follows on a clean one
+    assert "waiting:" in display
+    assert final.startswith("ocireg: error: still absent after") and "\x1b" not in final
     quiet_err = _Terminal()
     code = main(["wait", "-q", "--timeout", "500ms", ref], env, stdout=io.StringIO(), stderr=quiet_err)
     assert code == 1
     assert "waiting:" not in quiet_err.getvalue()
+
+
+def test_wait_status_is_plain_when_stderr_is_not_a_terminal(token_rig: Rig) -> None:
+    """#15, #18: piped or redirected stderr (a CI log) gets no status line and no escape sequence, only the
+    final message."""
+    ref = token_rig.ref("group/project", f"never-{uuid.uuid4().hex[:8]}")
+    err = io.StringIO()
+    code = main(
+        ["wait", "--timeout", "800ms", "--interval", "300ms", ref],
+        {**os.environ, **ALICE_ENV},
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert code == 1
+    assert "\x1b" not in err.getvalue() and "waiting:" not in err.getvalue()
+    assert err.getvalue().startswith("ocireg: error: still absent after")
 
 
 @pytest.mark.parametrize("plain", [{"NO_COLOR": "1"}, {"TERM": "dumb"}, {"OCIREG_PROGRESS": "0"}])

@@ -264,33 +264,20 @@ def _pin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class _Progress:
-    """One self-overwriting status line on stderr (only when stderr is a terminal)."""
+def _wait_status(progress: WaitProgress) -> str:
+    """The status line of a wait, after each round of polls."""
+    from ocireg.duration import format_duration
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.shown = False
-
-    def __call__(self, progress: WaitProgress) -> None:
-        from ocireg.duration import format_duration
-
-        line = (
-            f"waiting: {progress.present}/{progress.total} present after {progress.polls} "
-            f"poll{'s' if progress.polls != 1 else ''}; next in {format_duration(progress.next_delay)}, "
-            f"{format_duration(progress.remaining)} left"
-        )
-        self.ctx.stderr.write("\r\x1b[K" + line)
-        self.ctx.stderr.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.ctx.stderr.write("\r\x1b[K")
-            self.ctx.stderr.flush()
+    return (
+        f"waiting: {progress.present}/{progress.total} present after {progress.polls} "
+        f"poll{'s' if progress.polls != 1 else ''}; next in {format_duration(progress.next_delay)}, "
+        f"{format_duration(progress.remaining)} left"
+    )
 
 
 def cmd_wait(ctx: Context) -> int:
     from ocireg.cli.core import parse_reference_args, read_reference_args
+    from ocireg.cli.progress import progress
     from ocireg.operations.wait import wait_for
 
     texts = read_reference_args(ctx)
@@ -298,12 +285,8 @@ def cmd_wait(ctx: Context) -> int:
     if parsed is None:
         return ExitCode.USAGE
     timeout = float(ctx.args.timeout)
-    from ocireg.cli.progress import progress_enabled
-
-    # The same rule as every progress display: a terminal, not -q, no NO_COLOR, not TERM=dumb.
-    shown = progress_enabled(ctx.stderr, ctx.env, quiet=ctx.quiet)
-    progress = _Progress(ctx) if shown else None
-    try:
+    # The progress display every command uses (docs/architecture.md §6): a status line on a terminal only.
+    with progress(ctx, total=None, description="waiting", min_items=0) as display:
         outcome = wait_for(
             ctx.client(),
             parsed,
@@ -311,11 +294,8 @@ def cmd_wait(ctx: Context) -> int:
             interval=float(ctx.args.interval),
             jobs=int(ctx.args.jobs),
             request_timeout=min(120.0, max(timeout, 5.0)),
-            on_progress=progress,
+            on_progress=lambda state: display.describe(_wait_status(state)),
         )
-    finally:
-        if progress is not None:
-            progress.clear()
     code = worst(exit_code_for(r.error) for r in outcome.results)
     _render_wait(ctx, outcome, code)
     return code
