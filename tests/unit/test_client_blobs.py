@@ -1,11 +1,11 @@
-"""Issue #5: the client's write primitives on protocol edges the real registry cannot produce (MockTransport).
+"""client/blobs.py on protocol edges the real registry cannot produce (tests/wiredouble.py), issue #5 (the write
+primitives) and #15 item 6 (unit test modules named after the module they test).
 
-PC: upload Location handling, streamed verification, retag bytes; SEC: Location SSRF, no replay of streams.
+PC: upload Location handling, streamed verification, mounts; SEC: Location SSRF, no replay of streams.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -14,10 +14,7 @@ import pytest
 from ocireg.client import RegistryClient, verified_chunks
 from ocireg.credentials import Credential
 from ocireg.errors import DigestMismatch, ProtocolViolation, RegistryError, UsageError
-from ocireg.manifest import Manifest, parse_manifest
-from ocireg.mediatypes import OCI_EMPTY, OCI_MANIFEST
-from ocireg.operations.delete import placeholder_manifest
-from ocireg.reference import Digest, Reference, parse_reference, parse_repository
+from ocireg.reference import Digest, parse_repository
 from ocireg.response import Request, Response
 from ocireg.transport import Transport, TransportConfig
 
@@ -214,45 +211,3 @@ def test_open_blob_streams_raw_bytes_without_decoding() -> None:
     with _client(handle) as client, client.open_blob(REPO, Digest.from_bytes(packed)) as stream:
         assert stream.size == len(packed)
         assert b"".join(stream.chunks(4096)) == packed
-
-
-# -------------------------------------------------------------------------------------------- placeholder
-
-
-def test_placeholder_manifest_is_a_valid_unique_oci_manifest() -> None:
-    """PC: safe tag delete — the --untag placeholder parses strictly and never repeats a digest."""
-    first, second = placeholder_manifest("a"), placeholder_manifest("a")
-    assert first != second
-    parsed = parse_manifest(first, OCI_MANIFEST)
-    assert isinstance(parsed, Manifest)
-    assert parsed.config.media_type == OCI_EMPTY
-    assert parsed.config.digest == Digest.from_bytes(b"{}")
-    assert json.loads(first)["artifactType"]
-
-
-def test_reference_helpers_used_by_delete() -> None:
-    ref = parse_reference("registry.example.com/group/app:v1")
-    assert Reference(ref.repository, None, DIGEST).identifier == str(DIGEST)
-
-
-def test_copy_never_transfers_foreign_layers() -> None:
-    """SEC: foreign layer urls — non-distributable layers with urls are neither fetched nor uploaded by copy."""
-    from ocireg.manifest import Descriptor
-    from ocireg.mediatypes import DOCKER_LAYER_FOREIGN, DOCKER_LAYER_GZIP
-    from ocireg.operations.copy import _unique_blobs
-
-    config = Descriptor("application/vnd.docker.container.image.v1+json", Digest.from_bytes(b"c"), 1)
-    foreign = Descriptor(
-        DOCKER_LAYER_FOREIGN, Digest.from_bytes(b"f"), 1, urls=("https://evil.example.net/x",)
-    )
-    normal = Descriptor(DOCKER_LAYER_GZIP, Digest.from_bytes(b"n"), 1)
-    manifest = Manifest(
-        "application/vnd.docker.distribution.manifest.v2+json",
-        config,
-        (foreign, normal, normal),
-        {},
-        None,
-        b"",
-        DIGEST,
-    )
-    assert [d.digest for d in _unique_blobs([manifest])] == [config.digest, normal.digest]
