@@ -191,10 +191,8 @@ class ListingApi(ClientCore):
             fresh = [item for item in _page_items(body, key, what) if item not in known]
             known.update(fresh)
             items.extend(fresh)
-            if limit is not None and len(items) >= limit:
-                return items[:limit]
-            if len(items) > MAX_LIST_ITEMS:
-                raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
+            if _enough(items, limit, what):
+                return items
             following = self._next_page(registry, links, current, visited, bool(fresh), deadline, what)
             if following is None:
                 return items
@@ -247,12 +245,8 @@ class ListingApi(ClientCore):
             fresh = [d for d in _tag_details(body, repository, what) if d.name not in seen]
             seen.update(d.name for d in fresh)
             details.extend(fresh)
-            if limit is not None and len(details) >= limit:
-                return details[:limit]
-            if len(details) > MAX_LIST_ITEMS:
-                raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
-            if name_exact is not None:
-                return details  # the server ignores paging for an exact name (and sends no Link)
+            if _enough(details, limit, what) or name_exact is not None:
+                return details  # (the server ignores paging for an exact name, and sends no Link)
             following = self._next_page(registry, links, current, visited, bool(fresh), deadline, what)
             if following is None:
                 return details
@@ -329,6 +323,16 @@ def _gitlab_tags_query(
 
 def _pagination_refused(error: RegistryError) -> bool:
     return error.status == 400 and any(d.code == "PAGINATION_NUMBER_INVALID" for d in error.details)
+
+
+def _enough(items: list[str] | list[TagDetail], limit: int | None, what: str) -> bool:
+    """After a page: whether ``limit`` items are in (the list is cut to it); a listing over the cap is refused."""
+    if limit is not None and len(items) >= limit:
+        del items[limit:]
+        return True
+    if len(items) > MAX_LIST_ITEMS:
+        raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
+    return False
 
 
 def _page_items(body: bytes, key: str, what: str) -> list[str]:
