@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
-from ocireg.cli.options import CREDENTIALS_HELP, add_common_options
+from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, add_platform_option
 from ocireg.cli.parser import add_command
 from ocireg.cli.render import (
     SCHEMA,
@@ -75,9 +75,7 @@ def _exists_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _digest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "digest", "Resolve each reference to its manifest digest.", DIGEST_EPILOG)
     p.add_argument("references", nargs="*", metavar="REF", help="image reference")
-    p.add_argument(
-        "--platform", metavar="OS/ARCH[/VARIANT]", help="digest of this platform's image in an index"
-    )
+    add_platform_option(p, "digest of this platform's image in an index")
     add_common_options(p, batch=True)
 
 

@@ -15,7 +15,9 @@ from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import (
     CREDENTIALS_HELP,
     add_common_options,
+    add_from_file_option,
     add_jobs_option,
+    add_platform_option,
     positive_duration,
 )
 from ocireg.cli.parser import add_command
@@ -202,12 +204,7 @@ def _wait_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="DURATION",
         help=f"longest pause between polls (default {DEFAULT_INTERVAL}); pauses start at 1s and double",
     )
-    group.add_argument(
-        "--from-file",
-        "-f",
-        metavar="FILE",
-        help="read references from FILE (- for stdin), one per line, # comments",
-    )
+    add_from_file_option(group)
     add_jobs_option(group, "references checked concurrently")
 
 
@@ -251,9 +248,7 @@ def _pin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="with --write, also rewrite files that are symbolic links to targets outside the given paths "
         "(default: skipped and reported)",
     )
-    p.add_argument(
-        "--platform", metavar="OS/ARCH[/VARIANT]", help="pin this platform's image instead of the index"
-    )
+    add_platform_option(p, "pin this platform's image instead of the index")
     add_allow_env_option(p)
     add_common_options(p)
     add_jobs_option(p, "references checked concurrently")

@@ -8,7 +8,11 @@ __all__ = [
     "CREDENTIALS_HELP",
     "GLOBAL_OPTIONS_HELP",
     "add_common_options",
+    "add_from_file_option",
     "add_jobs_option",
+    "add_output_options",
+    "add_platform_option",
+    "add_registry_argument",
     "duration",
     "jobs",
     "positive_duration",
@@ -30,30 +34,53 @@ credentials, first match wins (per registry host):
 
 def add_common_options(parser: argparse.ArgumentParser, *, batch: bool = False, dotenv: bool = False) -> None:
     """Output and connection options. ``batch``: every format; ``dotenv``: text, json and dotenv."""
-    out = parser.add_argument_group("output")
     formats = ["text", "json", "jsonl", "dotenv"] if batch else ["text", "json"]
     if dotenv and not batch:
         formats.append("dotenv")
-    out.add_argument("-o", "--output", choices=formats, default="text", help="output format (default: text)")
-    out.add_argument(
-        "-q", "--quiet", action="store_true", help="print nothing on stdout; rely on the exit code"
-    )
-    out.add_argument(
-        "--debug",
-        action="store_true",
-        help="log every HTTP request and response on stderr (secrets are redacted)",
-    )
+    add_output_options(parser, formats)
     conn = parser.add_argument_group("connection")
     _add_connection_options(conn)
     if batch:
         add_jobs_option(conn, "references checked concurrently")
-        conn.add_argument(
-            "--from-file",
-            "-f",
-            metavar="FILE",
-            help="read references from FILE (- for stdin), one per line, # comments",
-        )
+        add_from_file_option(conn)
         conn.add_argument("--fail-fast", action="store_true", help="stop at the first error")
+
+
+def add_output_options(parser: argparse.ArgumentParser, formats: list[str], *, debug: bool = True) -> None:
+    """``-o`` (one of ``formats``), ``-q`` and, for commands that send requests, ``--debug``."""
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", choices=formats, default="text", help="output format (default: text)")
+    out.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing on stdout; rely on the exit code"
+    )
+    if debug:
+        out.add_argument(
+            "--debug",
+            action="store_true",
+            help="log every HTTP request and response on stderr (secrets are redacted)",
+        )
+
+
+def add_from_file_option(parser: argparse._ActionsContainer) -> None:
+    """``--from-file``/``-f``: the references of a batch from a file or stdin."""
+    parser.add_argument(
+        "--from-file",
+        "-f",
+        metavar="FILE",
+        help="read references from FILE (- for stdin), one per line, # comments",
+    )
+
+
+def add_platform_option(parser: argparse._ActionsContainer, help: str) -> None:
+    """``--platform OS/ARCH[/VARIANT]``: one image of an index."""
+    parser.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help=help)
+
+
+def add_registry_argument(
+    parser: argparse.ArgumentParser, help: str = "host[:port] (inside GitLab CI: $CI_REGISTRY)"
+) -> None:
+    """The optional ``REGISTRY`` of the commands that act on a whole registry."""
+    parser.add_argument("registry", nargs="?", metavar="REGISTRY", help=help)
 
 
 def _add_connection_options(conn: argparse._ActionsContainer) -> None:

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
-from ocireg.cli.options import add_common_options, add_jobs_option
+from ocireg.cli.options import add_common_options, add_jobs_option, add_platform_option, add_registry_argument
 from ocireg.cli.parser import add_command
 from ocireg.cli.render import error_json, human_size, print_error, text_table, write_json
 from ocireg.errors import UsageError
@@ -99,9 +99,7 @@ def _inspect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub, "inspect", "Show what an image's manifest (or index) and config say.", INSPECT_EPILOG
     )
     p.add_argument("reference", metavar="REF", help="image reference, e.g. registry/group/app:tag")
-    p.add_argument(
-        "--platform", metavar="OS/ARCH[/VARIANT]", help="inspect this platform's image of an index"
-    )
+    add_platform_option(p, "inspect this platform's image of an index")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--raw", action="store_true", help="print the exact manifest bytes (nothing else)")
     shown.add_argument("--config", action="store_true", help="print the exact image config bytes (JSON)")
@@ -142,7 +140,7 @@ def _catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "List the repositories of a registry (/v2/_catalog), across all pages.",
         CATALOG_EPILOG,
     )
-    p.add_argument("registry", nargs="?", metavar="REGISTRY", help="registry host[:port]")
+    add_registry_argument(p, "registry host[:port]")
     p.add_argument("--limit", type=_count, metavar="N", help="at most N repositories")
     add_common_options(p)
 

@@ -8,7 +8,14 @@ import time
 from typing import TYPE_CHECKING
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode
-from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, add_jobs_option
+from ocireg.cli.options import (
+    CREDENTIALS_HELP,
+    add_common_options,
+    add_jobs_option,
+    add_output_options,
+    add_platform_option,
+    add_registry_argument,
+)
 from ocireg.cli.parser import add_command
 from ocireg.cli.render import human_size, text_table, write_json
 from ocireg.errors import UsageError
@@ -127,7 +134,7 @@ def _copy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("source", metavar="SRC", help="image reference to copy")
     p.add_argument("destination", metavar="DST", help="destination reference (tag defaults to SRC's)")
-    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="copy only this platform of an index")
+    add_platform_option(p, "copy only this platform of an index")
     p.add_argument(
         "--referrers", action="store_true", help="also copy signatures, SBOMs and attestations of the image"
     )
@@ -166,9 +173,7 @@ def _login_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "Verify a user name and password (or token) with the registry, then store them.",
         LOGIN_EPILOG,
     )
-    p.add_argument(
-        "registry", nargs="?", metavar="REGISTRY", help="host[:port] (inside GitLab CI: $CI_REGISTRY)"
-    )
+    add_registry_argument(p)
     add_common_options(p)
 
 
@@ -179,12 +184,8 @@ def _logout_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "Erase the credentials 'ocireg login' (or 'docker login') stored for REGISTRY.",
         LOGOUT_EPILOG,
     )
-    p.add_argument(
-        "registry", nargs="?", metavar="REGISTRY", help="host[:port] (inside GitLab CI: $CI_REGISTRY)"
-    )
-    out = p.add_argument_group("output")
-    out.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
-    out.add_argument("-q", "--quiet", action="store_true", help="print nothing on stdout")
+    add_registry_argument(p)
+    add_output_options(p, ["text", "json"], debug=False)  # logout sends nothing
 
 
 # ------------------------------------------------------------------------------------------------------ tag
