@@ -419,6 +419,24 @@ class Connections:
                 return
         conn.close()
 
+    def adopt(self, url: str, sock: ssl.SSLSocket) -> bool:
+        """Keep ``sock``, a TLS connection just opened to ``url``'s host and port with this pool's TLS policy for
+        it, as an idle connection of that route: the loopback scheme probe's handshake then carries the first
+        request (#16). False (nothing kept) when that route goes through a proxy: ``sock`` is not its connection.
+        """
+        target = split_url(url)
+        if target.scheme != "https" or self._proxy(target.host, target.port) is not None:
+            return False
+        tls = self._tls(target.host, target.port)
+        if sock.context is not tls:
+            return False
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            self.opened += 1
+        self.checkin(_Conn(sock, (target.scheme, target.host, target.port, id(tls), None)))
+        return True
+
     def close(self) -> None:
         with self._lock:
             idle = [c for conns in self._idle.values() for c in conns]

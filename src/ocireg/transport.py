@@ -405,6 +405,11 @@ class Transport:
         when nothing answers on the port: undecided, and nothing may be remembered (#14 item 8). A name
         (``localhost``, ``*.localhost`` by RFC 6761) falls back to plain HTTP only when the address it
         resolved to is a loopback one: a resolver that sends ``registry.localhost`` elsewhere gets HTTPS.
+
+        The handshake uses the host's own TLS policy (its CA file, skip-verify setting or the system trust), so
+        a verified connection is kept in the pool and carries the first request: the probe costs no round trip
+        of its own (#16). A certificate that fails verification still proves the port speaks TLS ("https"; the
+        request then reports the certificate); any other TLS failure means plain HTTP, as before.
         """
         import socket
 
@@ -418,21 +423,26 @@ class Transport:
             sock = socket.create_connection((hostname, port), timeout=timeout)
         except OSError:
             return None  # unreachable either way; let the real request report the error
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+        kept = False
         try:
             if not _peer_is_loopback(sock):
                 return "https"
-            with ctx.wrap_socket(sock, server_hostname=hostname) as tls:
-                tls.settimeout(timeout)
+            ctx = self._tls_for(hostname, port)
+            tls = ctx.wrap_socket(sock, server_hostname=hostname)
+            adopt = getattr(self._wire, "adopt", None)
+            kept = adopt is not None and adopt(f"https://{host}/", tls)
+            if not kept:
+                tls.close()
             return "https"
+        except ssl.SSLCertVerificationError:
+            return "https"  # TLS spoken, certificate not trusted: the request says so
         except ssl.SSLError:
             return "http"
-        except OSError:
+        except (OSError, TransportError):
             return "http"
         finally:
-            sock.close()
+            if not kept:
+                sock.close()
 
     # -- sending --------------------------------------------------------------------------------------------
 

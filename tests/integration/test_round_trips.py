@@ -82,3 +82,33 @@ def test_new_repository_with_known_realm_skips_the_401(token_rig: Rig, fault_pro
     assert nested.code == 0, nested.err
     assert [(r.method, r.status) for r in proxy.requests] == [("HEAD", 200)]
     assert len(token_rig.token_server.requests) == 1
+
+
+def test_loopback_tls_probe_connection_carries_the_first_request(
+    tls_rig: Rig, rig_pki: Any, fault_proxy_factory: Any
+) -> None:
+    """#16, PC: a cold check of a TLS registry on loopback opens one registry connection: the scheme probe's
+    handshake (made with the host's TLS policy) is kept in the pool and carries both HEADs."""
+    proxy = fault_proxy_factory(
+        tls_rig.url, ca_file=tls_rig.ca_file, tls_context=rig_pki.server_context("127.0.0.1")
+    )
+    assert tls_rig.ca_file is not None
+    ref = f"{proxy.netloc}/group/project:oci"
+    cold = run_cli(["exists", "--no-token-cache", "--ca-file", tls_rig.ca_file, ref], ALICE_ENV)
+    assert cold.code == 0, cold.err
+    assert [(r.method, r.status) for r in proxy.requests] == [("HEAD", 401), ("HEAD", 200)]
+    assert proxy.connections_opened == 1
+
+
+def test_loopback_tls_probe_with_an_untrusted_certificate_still_decides_https(
+    tls_rig: Rig, rig_pki: Any, fault_proxy_factory: Any
+) -> None:
+    """#16, SEC: a probe handshake that fails verification proves TLS: https is kept (never plain HTTP) and the
+    request reports the untrusted certificate (exit 5)."""
+    proxy = fault_proxy_factory(
+        tls_rig.url, ca_file=tls_rig.ca_file, tls_context=rig_pki.server_context("127.0.0.1")
+    )
+    result = run_cli(["exists", "--no-token-cache", f"{proxy.netloc}/group/project:oci"], ALICE_ENV)
+    assert result.code == 5, result.both
+    assert "certificate" in result.err.lower()
+    assert proxy.requests == []
