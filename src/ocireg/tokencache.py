@@ -233,7 +233,15 @@ MAX_TOKEN_LENGTH = 16 * 1024
 
 def _header_safe(value: object, limit: int) -> bool:
     """A string that can go into an HTTP header as is: printable ASCII without spaces, at most ``limit``."""
-    return isinstance(value, str) and 0 < len(value) <= limit and all(0x21 <= ord(c) <= 0x7E for c in value)
+    # isascii + isprintable is 0x20-0x7E, without the space 0x21-0x7E: one C pass instead of one Python step per
+    # character of a 2 KB token on every warm check (#16, start-up).
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= limit
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )
 
 
 def _valid_entry(entry: object) -> tuple[str, float] | None:
