@@ -227,6 +227,34 @@ def parse_platform(text: str) -> Platform:
     return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
 
+# containerd/platforms' normalisation as tables (``database.go``): OS and architecture names, the architectures that
+# fix their variant, and the variants written in another form or naming the architecture's baseline ("").
+_OS_ALIASES = {"macos": "darwin"}
+_ARCH_ALIASES = {
+    "i386": "386",
+    "x86_64": "amd64",
+    "x86-64": "amd64",
+    "aarch64": "arm64",
+    "armhf": "arm",
+    "armel": "arm",
+}
+_FORCED_VARIANTS = {"i386": "", "armhf": "v7", "armel": "v6"}
+_VARIANT_ALIASES = {
+    ("amd64", "v1"): "",
+    ("arm64", "8"): "",
+    ("arm64", "v8"): "",
+    ("arm64", "v8.0"): "",
+    ("arm64", "9"): "v9",
+    ("arm64", "9.0"): "v9",
+    ("arm64", "v9.0"): "v9",
+    ("arm", ""): "v7",
+    ("arm", "7"): "v7",
+    ("arm", "5"): "v5",
+    ("arm", "6"): "v6",
+    ("arm", "8"): "v8",
+}
+
+
 def normalize_platform(platform: Platform) -> Platform:
     """containerd's ``Normalize``: the canonical form two platforms are compared in.
 
@@ -238,31 +266,12 @@ def normalize_platform(platform: Platform) -> Platform:
     is ``arm/v7``, ``5``/``6``/``8`` get their ``v``. The OS version is kept as it is.
     """
     os_ = platform.os.lower()
-    if os_ == "macos":
-        os_ = "darwin"
-    arch = platform.architecture.lower()
+    os_ = _OS_ALIASES.get(os_, os_)
+    written = platform.architecture.lower()
+    arch = _ARCH_ALIASES.get(written, written)
     variant = (platform.variant or "").lower()
-    if arch == "i386":
-        arch, variant = "386", ""
-    elif arch in ("x86_64", "x86-64", "amd64"):
-        arch = "amd64"
-        if variant == "v1":
-            variant = ""
-    elif arch in ("aarch64", "arm64"):
-        arch = "arm64"
-        if variant in ("8", "v8", "v8.0"):
-            variant = ""
-        elif variant in ("9", "9.0", "v9.0"):
-            variant = "v9"
-    elif arch == "armhf":
-        arch, variant = "arm", "v7"
-    elif arch == "armel":
-        arch, variant = "arm", "v6"
-    elif arch == "arm":
-        if variant in ("", "7"):
-            variant = "v7"
-        elif variant in ("5", "6", "8"):
-            variant = f"v{variant}"
+    forced = _FORCED_VARIANTS.get(written)
+    variant = forced if forced is not None else _VARIANT_ALIASES.get((arch, variant), variant)
     return Platform(os_, arch, variant or None, platform.os_version)
 
 
