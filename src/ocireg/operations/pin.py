@@ -24,7 +24,7 @@ import itertools
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ocireg.atomicfile import replace_file
 from ocireg.client import RegistryClient
@@ -197,6 +197,24 @@ def plan_pins(
 
     Nothing is written here; see :func:`write_atomic`. Files without findings get no plan.
     """
+    parsed, early = _parse_findings(scan)
+    # Phase 1: what each tag resolves to now.
+    tag_refs: dict[str, Reference] = {}
+    for ref in parsed.values():
+        if ref.tag is not None:
+            tag_refs.setdefault(_key(ref.with_digest(None)), ref.with_digest(None))
+    resolved = _by_key(check_digests(client, list(tag_refs.items()), platform=platform, jobs=jobs))
+    # Phase 2: verify the pinned digests we would keep without a matching tag.
+    to_verify = _digests_to_verify(parsed.values(), resolved, update=update)
+    verified = _by_key(check_exists(client, list(to_verify.items()), jobs=jobs))
+    changes: dict[int, PinChange] = dict(early)
+    for i, ref in parsed.items():
+        changes[i] = _decide(scan.findings[i], ref, resolved, verified, update=update)
+    return _file_plans(scan, changes, env)
+
+
+def _parse_findings(scan: Scan) -> tuple[dict[int, Reference], dict[int, PinChange]]:
+    """The findings that can be pinned, parsed (by index); the others already decided (skipped, error)."""
     parsed: dict[int, Reference] = {}
     early: dict[int, PinChange] = {}
     for i, finding in enumerate(scan.findings):
@@ -210,34 +228,29 @@ def plan_pins(
             parsed[i] = parse_reference(finding.text)
         except InvalidReference as exc:
             early[i] = PinChange(finding, "error", error=exc)
+    return parsed, early
 
-    # Phase 1: what each tag resolves to now.
-    tag_refs: dict[str, Reference] = {}
-    for ref in parsed.values():
-        if ref.tag is not None:
-            tag_refs.setdefault(_key(ref.with_digest(None)), ref.with_digest(None))
-    resolved = _by_key(check_digests(client, list(tag_refs.items()), platform=platform, jobs=jobs))
 
-    # Phase 2: verify the pinned digests we would keep without a matching tag.
+def _digests_to_verify(
+    refs: Iterable[Reference], resolved: Mapping[str, CheckResult], *, update: bool
+) -> dict[str, Reference]:
+    """The pinned digests that stay without their tag vouching for them: each must exist on its own."""
     to_verify: dict[str, Reference] = {}
-    for ref in parsed.values():
+    for ref in refs:
         if ref.digest is None:
             continue
         current = resolved.get(_key(ref.with_digest(None))) if ref.tag is not None else None
-        if current is not None and current.error is None and current.digest == ref.digest:
-            continue
-        if current is not None and current.error is None and update:
+        if current is not None and current.error is None and (current.digest == ref.digest or update):
             continue
         if current is not None and current.error is not None and not isinstance(current.error, NotFound):
             continue
         digest_ref = Reference(ref.repository, None, ref.digest)
         to_verify.setdefault(_key(digest_ref), digest_ref)
-    verified = _by_key(check_exists(client, list(to_verify.items()), jobs=jobs))
+    return to_verify
 
-    changes: dict[int, PinChange] = dict(early)
-    for i, ref in parsed.items():
-        changes[i] = _decide(scan.findings[i], ref, resolved, verified, update=update)
 
+def _file_plans(scan: Scan, changes: Mapping[int, PinChange], env: Mapping[str, str]) -> list[FilePlan]:
+    """One plan per file with findings: its text before and after the edits (verified by a re-scan)."""
     plans: list[FilePlan] = []
     for path in scan.files:
         indices = [i for i, f in enumerate(scan.findings) if f.path == path]
