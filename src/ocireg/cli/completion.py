@@ -399,44 +399,16 @@ def _fish_quote(text: str) -> str:
 
 def fish_script(root: Command) -> str:
     lines = _header("fish")
-    lines += ["function __ocireg_subcommands", "    switch $argv[1]"]
-    for command in root.walk():
-        if command.subcommands:
-            lines += [
-                f"        case {_fish_quote(command.key)}",
-                f"            echo {' '.join(command.subcommands)}",
-            ]
-    lines += ["    end", "end", "", "function __ocireg_value_options", "    switch $argv[1]"]
-    for command in root.walk():
-        if command.value_options:
-            lines += [
-                f"        case {_fish_quote(command.key)}",
-                f"            echo {' '.join(command.value_options)}",
-            ]
-    lines += ["    end", "end", _FISH_MAIN]
+    lines += _fish_switch("__ocireg_subcommands", root, lambda command: list(command.subcommands))
+    lines += [""]
+    lines += _fish_switch("__ocireg_value_options", root, lambda command: list(command.value_options))
+    lines += [_FISH_MAIN]
     for command in root.walk():
         at = f"-n {_fish_quote('__ocireg_at ' + _fish_quote(command.key))}"
         for name, sub in command.subcommands.items():
             desc = f" -d {_fish_quote(sub.help)}" if sub.help else ""
             lines.append(f"complete -c ocireg {at} -a {name}{desc}")
-        for option in command.options:
-            parts = ["complete -c ocireg", at]
-            for flag in option.flags:
-                if flag.startswith("--"):
-                    parts.append(f"-l {flag[2:]}")
-                elif len(flag) == 2:
-                    parts.append(f"-s {flag[1]}")
-                else:
-                    parts.append(f"-o {flag[1:]}")
-            if option.choices:
-                parts.append(f"-x -a {_fish_quote(' '.join(option.choices))}")
-            elif option.files:
-                parts.append("-r -F")
-            elif option.takes_value:
-                parts.append("-x")
-            if option.help:
-                parts.append(f"-d {_fish_quote(option.help)}")
-            lines.append(" ".join(parts))
+        lines += [_fish_option(at, option) for option in command.options]
         if not command.subcommands:
             if command.positional_choices:
                 lines.append(
@@ -445,6 +417,37 @@ def fish_script(root: Command) -> str:
             elif command.positional_files:
                 lines.append(f"complete -c ocireg {at} -F")
     return "\n".join(lines) + "\n"
+
+
+def _fish_switch(function: str, root: Command, value: Callable[[Command], list[str]]) -> list[str]:
+    """``function PATH``: echo the words of the command at PATH (the fish form of :func:`_case_table`)."""
+    lines = [f"function {function}", "    switch $argv[1]"]
+    for command in root.walk():
+        words = value(command)
+        if words:
+            lines += [f"        case {_fish_quote(command.key)}", f"            echo {' '.join(words)}"]
+    return [*lines, "    end", "end"]
+
+
+def _fish_option(at: str, option: Option) -> str:
+    """The ``complete`` line of one option: its flags, what its value completes to, its help."""
+    parts = ["complete -c ocireg", at]
+    for flag in option.flags:
+        if flag.startswith("--"):
+            parts.append(f"-l {flag[2:]}")
+        elif len(flag) == 2:
+            parts.append(f"-s {flag[1]}")
+        else:
+            parts.append(f"-o {flag[1:]}")
+    if option.choices:
+        parts.append(f"-x -a {_fish_quote(' '.join(option.choices))}")
+    elif option.files:
+        parts.append("-r -F")
+    elif option.takes_value:
+        parts.append("-x")
+    if option.help:
+        parts.append(f"-d {_fish_quote(option.help)}")
+    return " ".join(parts)
 
 
 _FISH_MAIN = r"""
