@@ -59,7 +59,7 @@ from ocireg.semver import parse_version, version_sort_key
 from ocireg.text import escape
 
 if TYPE_CHECKING:
-    from ocireg.client import RegistryClient
+    from ocireg.client import RegistryClient, TagDetail
     from ocireg.manifest import Index, Manifest
 
 __all__ = [
@@ -535,19 +535,9 @@ def gather(
             "pushed",
             hint="use --by created (the image's build time), --by semver or --by name",
         )
-    tags: list[str]
-    digests: dict[str, Digest] = {}
     published: dict[str, datetime] = {}
-    problems: dict[str, str] = {}
     if details is not None:
-        tags = [d.name for d in details]
-        for detail in details:
-            digests[detail.name] = detail.digest
-            when = detail.published
-            if when is not None:
-                published[detail.name] = when
-            else:
-                problems[detail.name] = "GitLab's registry recorded no publication time"
+        tags, digests, published, problems = _from_gitlab(details)
     else:
         tags = list(dict.fromkeys(client.tags(repository)))
         digests, problems = _resolve(client, repository, tags, jobs=jobs, on_step=on_step, on_phase=on_phase)
@@ -558,6 +548,40 @@ def gather(
         if on_phase is not None:
             on_phase(f"reading image dates ({reader.name})", len(distinct))
         created = reader.times(client, repository, distinct, jobs=jobs, on_step=on_step)
+    states = _tag_states(tags, digests, created, published, problems, by_published=details is not None)
+    if details is not None:
+        used: str | None = "published"
+    else:
+        used = (source.name if source is not None else ConfigCreated.name) if created else None
+    return Gathered(tuple(states), used, len(distinct), "gitlab" if details is not None else "v2")
+
+
+def _from_gitlab(
+    details: Sequence[TagDetail],
+) -> tuple[list[str], dict[str, Digest], dict[str, datetime], dict[str, str]]:
+    """Tags, digests, publication times and problems from GitLab's tag details (one listing, no HEAD per tag)."""
+    digests: dict[str, Digest] = {}
+    published: dict[str, datetime] = {}
+    problems: dict[str, str] = {}
+    for detail in details:
+        digests[detail.name] = detail.digest
+        if detail.published is not None:
+            published[detail.name] = detail.published
+        else:
+            problems[detail.name] = "GitLab's registry recorded no publication time"
+    return [d.name for d in details], digests, published, problems
+
+
+def _tag_states(
+    tags: Sequence[str],
+    digests: Mapping[str, Digest],
+    created: Mapping[Digest, datetime | str],
+    published: Mapping[str, datetime],
+    problems: Mapping[str, str],
+    *,
+    by_published: bool,
+) -> list[TagState]:
+    """Each tag's state; its age is the publication time (``by_published``) or the build time."""
     states = []
     for tag in tags:
         digest = digests.get(tag)
@@ -568,17 +592,13 @@ def gather(
             TagState(
                 tag,
                 digest,
-                pushed if details is not None else built,
+                pushed if by_published else built,
                 problems.get(tag) or (answer if isinstance(answer, str) else None),
                 published=pushed,
                 created=built,
             )
         )
-    if details is not None:
-        used: str | None = "published"
-    else:
-        used = (source.name if source is not None else ConfigCreated.name) if created else None
-    return Gathered(tuple(states), used, len(distinct), "gitlab" if details is not None else "v2")
+    return states
 
 
 def _resolve(
