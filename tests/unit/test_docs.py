@@ -79,3 +79,36 @@ def test_template_calls_only_existing_commands() -> None:
     known = set(command_tree(build_parser(COMMAND_MODULES)).subcommands)
     assert {"exists", "digest", "wait", "pin"} <= used
     assert used <= known, f"unknown commands in the template: {sorted(used - known)}"
+
+
+# A test named in a document: tests/unit/test_x.py, or with ::test_name (``*`` and ``{a,b}`` as a shell reads them).
+_TEST_CITATION = re.compile(r"((?:tests/)?(?:unit|integration)/test_\w+\.py)(?:::(\w[\w*{},]*))?")
+_CITING_DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", ROOT / "SECURITY.md"]
+
+
+def _expand(name: str) -> list[str]:
+    match = re.search(r"\{([^{}]*)\}", name)
+    if not match:
+        return [name]
+    head, tail = name[: match.start()], name[match.end() :]
+    return [n for part in match.group(1).split(",") for n in _expand(head + part + tail)]
+
+
+def _cited_tests() -> list[tuple[str, str, str]]:
+    cited = []
+    for doc in _CITING_DOCS:
+        for match in _TEST_CITATION.finditer(doc.read_text()):
+            path = match.group(1) if match.group(1).startswith("tests/") else f"tests/{match.group(1)}"
+            cited.append((doc.name, path, match.group(2) or ""))
+    return sorted(set(cited))
+
+
+@pytest.mark.parametrize(("doc", "path", "name"), _cited_tests())
+def test_every_test_a_document_names_exists(doc: str, path: str, name: str) -> None:
+    """#15: docs/testing.md, README and SECURITY.md name test modules and tests; a rename must follow there."""
+    source = ROOT / path
+    assert source.is_file(), f"{doc} names {path}, which does not exist"
+    text = source.read_text()
+    for each in _expand(name) if name else []:
+        pattern = re.escape(each).replace(r"\*", r"\w*")
+        assert re.search(rf"def {pattern}\(", text), f"{doc} names {path}::{each}, which does not exist"
