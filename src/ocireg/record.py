@@ -36,6 +36,7 @@ class _Field:
 
     def __init__(
         self,
+        *,
         default: object = _MISSING,
         default_factory: object = _MISSING,
         init: bool = True,
@@ -58,17 +59,7 @@ class _Field:
         return self.default is not _MISSING or self.default_factory is not _MISSING
 
 
-def _field(
-    *,
-    default: object = _MISSING,
-    default_factory: object = _MISSING,
-    init: bool = True,
-    repr: bool = True,
-    compare: bool = True,
-    hash: bool | None = None,
-) -> object:
-    """A field with options, as ``dataclasses.field``."""
-    return _Field(default, default_factory, init, repr, compare, hash)
+_field = _Field  # ``field(default=..., ...)``: the options as keywords, as ``dataclasses.field``
 
 
 def _record(cls: type | None = None, /, *, frozen: bool = False) -> object:
