@@ -427,7 +427,10 @@ class Transport:
         try:
             if not _peer_is_loopback(sock):
                 return "https"
-            ctx = self._tls_for(hostname, port)
+            try:
+                ctx = self._tls_for(hostname, port)
+            except TransportError:
+                return None  # the TLS policy itself is broken (e.g. --ca-file): the request reports that
             tls = ctx.wrap_socket(sock, server_hostname=hostname)
             adopt = getattr(self._wire, "adopt", None)
             kept = adopt is not None and adopt(f"https://{host}/", tls)
@@ -438,7 +441,7 @@ class Transport:
             return "https"  # TLS spoken, certificate not trusted: the request says so
         except ssl.SSLError:
             return "http"
-        except (OSError, TransportError):
+        except OSError:
             return "http"
         finally:
             if not kept:

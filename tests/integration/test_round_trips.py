@@ -112,3 +112,21 @@ def test_loopback_tls_probe_with_an_untrusted_certificate_still_decides_https(
     assert result.code == 5, result.both
     assert "certificate" in result.err.lower()
     assert proxy.requests == []
+
+
+def test_loopback_tls_probe_with_an_unreadable_ca_file_reports_the_ca_file(
+    tls_rig: Rig, rig_pki: Any, fault_proxy_factory: Any, tmp_path: Any
+) -> None:
+    """#16, SEC: a --ca-file that is not a certificate is the error a check reports (exit 5, naming the file);
+    the probe, which now builds the host's TLS policy, must not take that failure for "plain HTTP" and send the
+    request in clear to a port that speaks TLS."""
+    proxy = fault_proxy_factory(
+        tls_rig.url, ca_file=tls_rig.ca_file, tls_context=rig_pki.server_context("127.0.0.1")
+    )
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    ref = f"{proxy.netloc}/group/project:oci"
+    result = run_cli(["exists", "--no-token-cache", "--ca-file", str(bad), ref], ALICE_ENV)
+    assert result.code == 5, result.both
+    assert "not-a-ca.pem" in result.err
+    assert proxy.requests == []
