@@ -39,7 +39,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -127,6 +126,8 @@ class Credential:
 
     @cached_property
     def _fingerprint(self) -> str:
+        import hashlib  # here, after ssl: hashlib imported before it costs a check more (#16, start-up)
+
         material = json.dumps(
             [self.username, self.password, self.identity_token, self.registry_token], separators=(",", ":")
         ).encode("utf-8")

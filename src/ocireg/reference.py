@@ -34,12 +34,15 @@ credentials must not go to a host nobody meant.
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 
 from ocireg.errors import InvalidReference
 from ocireg.record import record
 from ocireg.text import LazyPattern, escape
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import hashlib
 
 __all__ = [
     "DIGEST_ALGORITHMS",
@@ -344,18 +347,26 @@ class Digest:
         """The digest of exactly ``data``."""
         if algorithm not in DIGEST_ALGORITHMS:
             raise InvalidReference(f"unsupported digest algorithm {_quote(str(algorithm))}")
-        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+        return cls(algorithm, _new_hash(algorithm, data).hexdigest())
 
     def hasher(self) -> hashlib._Hash:
         """A fresh hash object of this digest's algorithm, for verifying a stream chunk by chunk."""
-        return hashlib.new(self.algorithm)
+        return _new_hash(self.algorithm)
 
     def matches(self, data: bytes) -> bool:
         """True when ``data`` hashes to this digest."""
-        return hashlib.new(self.algorithm, data).hexdigest() == self.hex
+        return _new_hash(self.algorithm, data).hexdigest() == self.hex
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
+
+
+def _new_hash(algorithm: str, data: bytes = b"") -> hashlib._Hash:
+    # hashlib only when something is hashed: imported before ssl, OpenSSL's digest tables cost a check twice
+    # as much as after it (#16, start-up).
+    import hashlib
+
+    return hashlib.new(algorithm, data)
 
 
 def parse_digest(text: str) -> Digest:

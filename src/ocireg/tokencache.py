@@ -16,7 +16,6 @@ Safety rules (docs/architecture.md §4):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -58,6 +57,8 @@ class TokenCache:
 
     @staticmethod
     def key(registry: str, realm: str, service: str, scopes: tuple[str, ...], identity: str) -> str:
+        import hashlib  # here, after ssl: hashlib imported before it costs a check more (#16, start-up)
+
         text = "\n".join((registry, realm, service, " ".join(sorted(scopes)), identity))
         return hashlib.sha256(text.encode()).hexdigest()
 
