@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import os
 import re
@@ -411,8 +410,10 @@ class _AuthDocument:
                     found.add(value)
             auth = entry.get("auth")
             if isinstance(auth, str) and auth:
-                with contextlib.suppress(CredentialError):
+                try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
                     found.add(self._decode_auth(auth, "auth")[1])
+                except CredentialError:
+                    pass
         return {value for value in found if value}
 
     def _decode_auth(self, value: str, where: str) -> tuple[str, str]:
@@ -901,8 +902,10 @@ def _communicate(
     except subprocess.TimeoutExpired:
         _kill(proc)
         # A grandchild that left the process group may still hold the pipes: do not wait for it forever.
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
             proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
         raise CredentialError(
             f"credential helper {program} did not answer within {timeout:g}s",
             hint=f"check that {program} works (it may be waiting for a keyring unlock or a prompt)",

@@ -15,7 +15,6 @@ Safety rules (docs/architecture.md §4):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -201,8 +200,10 @@ class TokenCache:
                         handle.write(payload)
                     os.replace(tmp, self.path)
                 except OSError:
-                    with contextlib.suppress(OSError):
+                    try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
                         os.unlink(tmp)
+                    except OSError:
+                        pass
             except OSError as exc:
                 self._note(f"token cache not written: {exc.strerror}")
             finally:

@@ -177,8 +177,6 @@ def _load(handler: str) -> Command:
 
 def _parse(argv: list[str], stdout: TextIO, stderr: TextIO) -> argparse.Namespace | int:
     """The parsed arguments of a command to run, or the exit code when there is none (usage error, help)."""
-    import contextlib
-
     from ocireg.cli.exitcodes import ExitCode
     from ocireg.cli.parser import UsageExit, build_parser, hoist_global_options
 
@@ -188,8 +186,7 @@ def _parse(argv: list[str], stdout: TextIO, stderr: TextIO) -> argparse.Namespac
     modules = (COMMAND_INDEX[command],) if command else ()
     parser = build_parser(modules, index=COMMAND_INDEX, summaries=COMMAND_SUMMARY, command=command)
     try:
-        with contextlib.redirect_stdout(stdout):  # --help / --version print to the caller's stdout
-            args = parser.parse_args(argv)
+        args = _parse_args(parser, argv, stdout)
     except UsageExit as exc:
         # The line that matters first; the usage block after it, for reference.
         stderr.write(f"ocireg: error: {exc}\n")
@@ -201,6 +198,16 @@ def _parse(argv: list[str], stdout: TextIO, stderr: TextIO) -> argparse.Namespac
         parser.print_help(stdout)
         return ExitCode.USAGE
     return args
+
+
+def _parse_args(parser: argparse.ArgumentParser, argv: list[str], stdout: TextIO) -> argparse.Namespace:
+    # --help / --version print to the caller's stdout: sys.stdout swapped as contextlib.redirect_stdout does it,
+    # without contextlib, which nothing else on a check's path imports (#16, start-up).
+    saved, sys.stdout = sys.stdout, stdout
+    try:
+        return parser.parse_args(argv)
+    finally:
+        sys.stdout = saved
 
 
 def main(
@@ -281,20 +288,22 @@ def run() -> None:
     if code == 130:
         # Interrupted (FT: SIGINT): worker threads may still be blocked on a registry that does not answer;
         # a normal exit would join them (up to --timeout). Nothing is left to write: leave now.
-        import contextlib
         import os
 
-        with contextlib.suppress(OSError, ValueError):
+        try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
             sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
         os._exit(130)
     sys.exit(code)
 
 
 def _drop_stdout() -> None:
-    import contextlib
     import os
 
-    with contextlib.suppress(OSError, ValueError, AttributeError):
+    try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -16,12 +16,12 @@ off the handle is a no-op, so callers never branch on it.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, TextIO
 
     from ocireg.cli.context import Context
@@ -125,22 +125,35 @@ class ProgressBar(NullProgress):
             self._progress.reset(self._task, total=total, description=description)
 
 
-@contextlib.contextmanager
 def progress(
     ctx: Context, *, total: int | None, description: str, min_items: int = MIN_ITEMS, enabled: bool = True
-) -> Iterator[NullProgress]:
-    """A progress display for ``total`` steps (``None``: unknown, a spinner), or a no-op handle.
+) -> _Display:
+    """A progress display for ``total`` steps (``None``: unknown, a spinner), or a no-op handle; use with ``with``.
 
     Off when the display is not wanted (see :func:`progress_enabled`), when ``total`` is below ``min_items``
     and when the caller says so (``enabled=False``, e.g. while results already stream to the terminal). It draws on stderr only, so stdout (text, JSON, JSONL, dotenv) is the same either way.
     """
     wanted = enabled and progress_enabled(ctx.stderr, ctx.env, quiet=ctx.quiet)
     if not wanted or (total is not None and total < min_items):
-        yield NullProgress()
-        return
-    bar = ProgressBar(ctx.stderr, ctx.env, total, description)
-    bar.start()
-    try:
-        yield bar
-    finally:
-        bar.stop()
+        return _Display(None)
+    return _Display(lambda: ProgressBar(ctx.stderr, ctx.env, total, description))
+
+
+class _Display:
+    """The context manager :func:`progress` returns: a class, not ``contextlib.contextmanager``, which nothing
+    else on a check's path imports (#16, start-up). A bar is made and started on entry, stopped on exit."""
+
+    def __init__(self, make: Callable[[], ProgressBar] | None) -> None:
+        self._make = make
+        self._bar: ProgressBar | None = None
+
+    def __enter__(self) -> NullProgress:
+        if self._make is None:
+            return NullProgress()
+        self._bar = self._make()
+        self._bar.start()
+        return self._bar
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

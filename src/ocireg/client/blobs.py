@@ -5,7 +5,6 @@ Writes: see the package docstring (:mod:`ocireg.client`): never replayed blindly
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator
 from urllib.parse import urljoin, urlsplit
 
@@ -206,7 +205,7 @@ class BlobApi(ClientCore):
 
     def _cancel_upload(self, repository: Repository, location: str, deadline: Deadline, what: str) -> None:
         """Best effort ``DELETE`` of an upload session, so a failed upload leaves nothing behind."""
-        with contextlib.suppress(OciregError):
+        try:
             path = self._upload_path(repository, location, deadline, what)
             response = self.request(
                 "DELETE",
@@ -218,6 +217,8 @@ class BlobApi(ClientCore):
                 ok=(200, 202, 204, 404),
             )
             response.close()
+        except OciregError:
+            pass
 
 
 class BlobStream:
