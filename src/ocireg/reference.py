@@ -73,19 +73,20 @@ TAG_LENGTH_MAX = 128
 #: Supported digest algorithms and the exact number of hex digits each one has.
 DIGEST_ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 
-_IMAGE_ID = LazyPattern(r"[a-f0-9]{64}")
-
 # Messages quote user text; very long input is cut so a message stays readable.
 _QUOTE_MAX = 200
 # Input longer than this is refused before any further work (a reference is at most ~400 characters).
 _INPUT_MAX = 4096
 
 _PATH_COMPONENT = LazyPattern(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_TAG = LazyPattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_TAG_CHARS = LazyPattern(r"[A-Za-z0-9_.-]*")
-_LABEL = LazyPattern(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_HEX = LazyPattern(r"[0-9a-f]*")
-_ACTION = LazyPattern(r"[a-z0-9_*-]+")
+# The grammar's character classes, checked with str.strip (a string made only of these strips to ""): compiling
+# their patterns cost a check more than the rest of parsing a reference (#16, start-up). Each check below says
+# the distribution pattern it is equal to.
+_HEX_DIGITS = "0123456789abcdef"
+_LOWER_DIGITS = "abcdefghijklmnopqrstuvwxyz0123456789"
+_LOWER_DIGITS_HYPHEN = _LOWER_DIGITS + "-"
+_TAG_CHARS = _LOWER_DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ_.-"
+_ACTION_CHARS = _LOWER_DIGITS + "_*-"
 # Control characters (C0, DEL, C1), line/paragraph separators, bidi overrides and Unicode whitespace.
 _CONTROL = LazyPattern(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SPACE = LazyPattern(r"\s")
@@ -96,6 +97,29 @@ def _quote(text: str) -> str:
     if len(text) > _QUOTE_MAX:
         text = text[:_QUOTE_MAX] + "..."
     return f'"{escape(text)}"'
+
+
+def _is_label(label: str) -> bool:
+    """[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?: a host name label."""
+    return (
+        0 < len(label) <= 63
+        and not label.strip(_LOWER_DIGITS_HYPHEN)
+        and label[0] != "-"
+        and label[-1] != "-"
+    )
+
+
+def _is_path_component(component: str) -> bool:
+    """[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*: letters and digits with '-' runs between them (nearly every
+    component) answered without the pattern; a component with '.' or '_' goes through it."""
+    if (
+        component
+        and not component.strip(_LOWER_DIGITS_HYPHEN)
+        and component[0] != "-"
+        and component[-1] != "-"
+    ):
+        return True
+    return _PATH_COMPONENT.fullmatch(component) is not None
 
 
 class _Problem(Exception):
@@ -178,7 +202,7 @@ def _check_hostname(text: str) -> str:
     for label in labels:
         if not label:
             raise _Problem(f"registry host {_quote(text)} has an empty label")
-        if not _LABEL.fullmatch(label):
+        if not _is_label(label):
             raise _Problem(
                 f"registry host {_quote(text)} is not a valid host name "
                 "(letters, digits and '-' in dot-separated labels of at most 63 characters)"
@@ -306,8 +330,8 @@ def _digest_problem(text: str) -> str | None:
         if algorithm.lower() in DIGEST_ALGORITHMS:
             return "the digest algorithm must be lower case"
         return f"unsupported digest algorithm {_quote(algorithm)} (supported: sha256, sha512)"
-    if not _HEX.fullmatch(hex_):
-        if _HEX.fullmatch(hex_.lower()):
+    if hex_.strip(_HEX_DIGITS):  # [0-9a-f]*
+        if not hex_.lower().strip(_HEX_DIGITS):
             return "digest hex must be lower case"
         return "the digest must contain only hex digits after the algorithm"
     expected = DIGEST_ALGORITHMS[algorithm]
@@ -383,9 +407,9 @@ def _tag_problem(tag: str) -> str | None:
         return "empty tag"
     if len(tag) > TAG_LENGTH_MAX:
         return f"tag longer than {TAG_LENGTH_MAX} characters ({len(tag)})"
-    if not _TAG_CHARS.fullmatch(tag):
+    if tag.strip(_TAG_CHARS):  # [A-Za-z0-9_.-]*
         return f"tag {_quote(tag)} may contain only letters, digits, '_', '.' and '-'"
-    if not _TAG.fullmatch(tag):
+    if tag[0] in ".-":  # with the two checks above: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
         return f"tag {_quote(tag)} must start with a letter, a digit or '_'"
     return None
 
@@ -414,7 +438,7 @@ def _path_problem(path: str) -> str | None:
     for component in components:
         if component in (".", ".."):
             return f"path component {_quote(component)} is not allowed"
-        if _PATH_COMPONENT.fullmatch(component):
+        if _is_path_component(component):
             continue
         if component != component.lower() and _PATH_COMPONENT.fullmatch(component.lower()):
             return "repository names must be lowercase"
@@ -463,7 +487,7 @@ class Repository:
             raise ValueError("scope() needs at least one action (pull, push, delete, ...)")
         unique: list[str] = []
         for action in actions:
-            if not _ACTION.fullmatch(action):
+            if not action or action.strip(_ACTION_CHARS):  # [a-z0-9_*-]+
                 raise ValueError(f"invalid scope action {_quote(action)}")
             if action not in unique:
                 unique.append(action)
@@ -538,7 +562,7 @@ def _parse(text: str, default_tag: str | None, kind: str) -> Reference:
         _check_characters(text)
         if "://" in text:
             raise _Problem("a reference has no scheme; remove the 'https://' part")
-        if _IMAGE_ID.fullmatch(text):
+        if len(text) == 64 and not text.strip(_HEX_DIGITS):  # [a-f0-9]{64}
             # distribution/reference ParseNormalizedNamed: "cannot specify 64-byte hexadecimal strings"
             raise _Problem("a 64-digit hex string is an image ID, not a repository name")
         rest, at, digest_text = text.partition("@")
