@@ -24,19 +24,28 @@ from rig.tokenserver import ALICE, ALICE_PASSWORD
 NEVER = {"dataclasses", "inspect", "ast", "dis", "tokenize", "typing", "shutil", "tempfile"}
 
 
+_ENTRY = "import sys; from ocireg.cli import run; sys.exit(run())"
+
+
 def _imported(argv: list[str], cache: Path) -> set[str]:
+    return set(_import_order(argv, cache))
+
+
+def _import_order(argv: list[str], cache: Path) -> list[str]:
+    """The modules a warm run imports, in the order their imports finished."""
     env = dict(os.environ)
     env.update(creds(ALICE, ALICE_PASSWORD), OCIREG_CACHE_DIR=str(cache))
-    command = [sys.executable, "-X", "importtime", "-m", "ocireg", *argv]
+    # As the installed ``ocireg`` script starts it: ``-m`` would add runpy's own imports (contextlib among them).
+    command = [sys.executable, "-X", "importtime", "-c", _ENTRY, *argv]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert first.returncode == 0, first.stderr[-2000:]  # fills the token cache: the next run is warm
     warm = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert warm.returncode == 0, warm.stderr[-2000:]
-    modules = {
+    modules = [
         line.rsplit("|", 1)[1].strip()
         for line in warm.stderr.splitlines()
         if line.startswith("import time:") and "imported package" not in line
-    }
+    ]
     assert "ocireg.cli" in modules, "no import report: was -X importtime honoured?"
     return modules
 
@@ -64,3 +73,19 @@ def test_warm_tags_imports_no_dataclasses_or_typing(token_rig: Rig, tmp_path: Pa
     """#16: a warm tags run imports neither dataclasses nor typing (its JSON goes through ocireg.manifest)."""
     modules = _imported(["tags", f"{token_rig.host}/group/project"], tmp_path / "cache")
     assert not modules & NEVER
+
+
+@pytest.mark.parametrize("command", ["exists", "digest"])
+def test_warm_check_imports_no_contextlib_and_hashlib_after_ssl(
+    token_rig: Rig, tmp_path: Path, command: str
+) -> None:
+    """#16: a warm exists/digest imports no contextlib, and hashlib only after ssl.
+
+    contextlib served a few ``suppress`` calls and the progress display's context manager; hashlib imported
+    before ssl made OpenSSL's digest set-up cost a check twice what it costs after it (the credential fingerprint
+    and the token-cache key need it, after the transport's modules are in).
+    """
+    order = _import_order([command, token_rig.ref("group/project", "oci")], tmp_path / "cache")
+    assert "contextlib" not in order
+    assert "ssl" in order and "_hashlib" in order
+    assert order.index("ssl") < order.index("_hashlib")
