@@ -44,7 +44,6 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from pathlib import Path
 
 from ocireg.errors import CredentialError, InvalidReference
 from ocireg.record import field, record
@@ -54,6 +53,7 @@ from ocireg.text import LazyPattern, escape
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from pathlib import Path
     from typing import Protocol, runtime_checkable
 else:
     # typing costs a check more than this module (#16, start-up): mypy sees the Protocol, run time a plain class
@@ -557,7 +557,7 @@ class ConfigFileSource(_DocumentSource):
 
     def __init__(
         self,
-        path: Path,
+        path: str | os.PathLike[str],
         *,
         env: Mapping[str, str],
         helper_timeout: float = 10.0,
@@ -565,15 +565,16 @@ class ConfigFileSource(_DocumentSource):
         namespaces: bool = False,
     ) -> None:
         super().__init__(env, helper_timeout)
-        self.path = Path(path)
-        self.name = label or str(path)
+        # Paths as str with os.path: pathlib is not otherwise on a check's path (#16, start-up).
+        self.path = os.fspath(path)
+        self.name = label or self.path
         self.namespaces = namespaces
         self._missing_text = "file not found"
 
     def _load(self) -> _AuthDocument | None:
         origin = self.name
         try:
-            with self.path.open("rb") as handle:
+            with open(self.path, "rb") as handle:
                 data = handle.read(_CONFIG_SIZE_LIMIT + 1)
         except (FileNotFoundError, NotADirectoryError):
             return None
@@ -659,7 +660,7 @@ class Chain:
 
 
 def docker_sources(
-    env: Mapping[str, str], home: Path, *, helper_timeout: float = 10.0
+    env: Mapping[str, str], home: str | os.PathLike[str], *, helper_timeout: float = 10.0
 ) -> list[CredentialSource]:
     """Precedence items 3–4 in order: ``DOCKER_AUTH_CONFIG``; the containers auth files in
     containers-auth.json(5) order, ``REGISTRY_AUTH_FILE``, ``${XDG_RUNTIME_DIR}/containers/auth.json`` (podman's
@@ -668,12 +669,13 @@ def docker_sources(
     ``HOME/.docker/config.json``. The containers files read per-repository keys; the Docker-format sources
     do not (see :class:`ConfigFileSource`).
     """
+    home = os.fspath(home)
     runtime_dir = env.get("XDG_RUNTIME_DIR")
-    config_home = env.get("XDG_CONFIG_HOME") or str(Path(home) / ".config")
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
     containers_files = [
-        Path(env["REGISTRY_AUTH_FILE"]) if env.get("REGISTRY_AUTH_FILE") else None,
-        Path(runtime_dir) / "containers" / "auth.json" if runtime_dir else None,
-        Path(config_home) / "containers" / "auth.json",
+        env.get("REGISTRY_AUTH_FILE") or None,
+        os.path.join(runtime_dir, "containers", "auth.json") if runtime_dir else None,
+        os.path.join(config_home, "containers", "auth.json"),
     ]
     sources: list[CredentialSource] = [DockerAuthConfigSource(env, helper_timeout=helper_timeout)]
     sources += [
@@ -682,14 +684,16 @@ def docker_sources(
         if path is not None
     ]
     docker_config = env.get("DOCKER_CONFIG")
-    config_dir = Path(docker_config) if docker_config else Path(home) / ".docker"
-    sources.append(ConfigFileSource(config_dir / "config.json", env=env, helper_timeout=helper_timeout))
+    config_dir = docker_config or os.path.join(home, ".docker")
+    sources.append(
+        ConfigFileSource(os.path.join(config_dir, "config.json"), env=env, helper_timeout=helper_timeout)
+    )
     return sources
 
 
 def default_chain(
     env: Mapping[str, str],
-    home: Path,
+    home: str | os.PathLike[str],
     *,
     explicit: Credential | None = None,
     extra: Sequence[CredentialSource] = (),
@@ -970,8 +974,10 @@ def _helper_get(
 # ------------------------------------------------------------------------------- login / logout: writing them
 
 
-def docker_config_path(env: Mapping[str, str], home: Path) -> Path:
+def docker_config_path(env: Mapping[str, str], home: str | os.PathLike[str]) -> Path:
     """Where Docker keeps its configuration: ``$DOCKER_CONFIG/config.json``, else ``HOME/.docker/config.json``."""
+    from pathlib import Path  # only for login/logout, which write it (#16, start-up)
+
     docker_config = env.get("DOCKER_CONFIG")
     return (Path(docker_config) if docker_config else Path(home) / ".docker") / "config.json"
 

@@ -22,7 +22,6 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 __all__ = ["TokenCache"]
 
@@ -35,9 +34,12 @@ MAX_ENTRIES = 500
 class TokenCache:
     """The on-disk cache. All methods swallow I/O problems by design: a cache must never fail a command."""
 
-    def __init__(self, directory: Path, *, debug: Callable[[str], None] | None = None) -> None:
-        self.directory = directory
-        self.path = directory / FILE_NAME
+    def __init__(
+        self, directory: str | os.PathLike[str], *, debug: Callable[[str], None] | None = None
+    ) -> None:
+        # Paths as str with os.path: pathlib is not otherwise on a check's path (#16, start-up).
+        self.directory = os.fspath(directory)
+        self.path = os.path.join(self.directory, FILE_NAME)
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, object]] | None = None
         self._debug = debug
@@ -179,7 +181,7 @@ class TokenCache:
         with self._lock:
             if not self._directory_ok(create=True):
                 return
-            lock_path = self.directory / ".lock"
+            lock_path = os.path.join(self.directory, ".lock")
             try:
                 lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             except OSError:

@@ -7,9 +7,9 @@ below receives explicit values (docs/architecture.md §1).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from ocireg.errors import CredentialError, UsageError
@@ -134,12 +134,12 @@ class Context:
                 "can impersonate it"
             )
         ca_file = getattr(args, "ca_file", None) or self.env.get("OCIREG_CA_FILE") or None
-        if ca_file and not Path(ca_file).is_file():
+        if ca_file and not os.path.isfile(ca_file):
             raise UsageError(f"--ca-file {escape(ca_file)}: no such file")
         host_ca: dict[str, str] = {}
         ci = self.gitlab
         if ci is not None and ci.ca_file:
-            if Path(ci.ca_file).is_file():
+            if os.path.isfile(ci.ca_file):
                 host_ca = ci.ca_hosts()
             else:
                 self.warn(f"CI_SERVER_TLS_CA_FILE={escape(ci.ca_file)} does not exist; ignored")
@@ -188,9 +188,10 @@ class Context:
                 raise CredentialError(f"{what}: the value is not valid UTF-8 text; nothing was sent")
         return Credential(username=username, password=self._password, source="--username/--password-stdin")
 
-    def home(self) -> Path:
+    # Paths as str with os.path: pathlib is not otherwise on a check's path (#16, start-up).
+    def home(self) -> str:
         home = self.env.get("HOME")
-        return Path(home) if home else Path.home()
+        return home if home else os.path.expanduser("~")
 
     def credential_chain(self) -> Chain:
         from ocireg.credentials import default_chain
@@ -209,18 +210,18 @@ class Context:
         debug = self.debug if getattr(self.args, "debug", False) else None
         return TokenCache(self.cache_dir(), debug=debug)
 
-    def cache_dir(self) -> Path:
+    def cache_dir(self) -> str:
         explicit = self.env.get("OCIREG_CACHE_DIR")
         if explicit:
-            return Path(explicit)
+            return explicit
         xdg = self.env.get("XDG_CACHE_HOME")
         if xdg:
-            return Path(xdg) / "ocireg"
+            return os.path.join(xdg, "ocireg")
         if sys.platform.startswith("linux"):
-            return self.home() / ".cache" / "ocireg"
+            return os.path.join(self.home(), ".cache", "ocireg")
         import platformdirs
 
-        return Path(platformdirs.user_cache_dir("ocireg", appauthor=False))
+        return str(platformdirs.user_cache_dir("ocireg", appauthor=False))
 
     def client(self) -> RegistryClient:
         if self._client is None:
