@@ -21,8 +21,8 @@ import ipaddress
 import json
 import math
 import re
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -48,6 +48,8 @@ from ocireg.transport import Deadline, Transport, read_capped, redact_url
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
+
     from ocireg.credentials import Credential
     from ocireg.tokencache import TokenCache
 
@@ -519,6 +521,40 @@ class TokenKey:
         return f"{self.registry}|{' '.join(self.scopes)}|{self.identity}"
 
 
+class _Wave:
+    """A registry's first wave (:meth:`Authenticator._join_wave`): ``threading.Event``'s ``set``/``is_set``/``wait``,
+    with the Event made only when a request has to wait for another. A single check leads its wave and never
+    waits, so threading stays off its path (#16, start-up)."""
+
+    __slots__ = ("_event", "_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = allocate_lock()
+        self._set = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            event = self._event
+        if event is not None:
+            event.set()
+
+    def wait(self, timeout: float) -> bool:
+        with self._lock:
+            if self._set:
+                return True
+            if self._event is None:
+                import threading
+
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+
 class Authenticator:
     """Turns challenges into ``Authorization`` values; one per client, shared by all worker threads.
 
@@ -533,14 +569,14 @@ class Authenticator:
         self._basic: dict[str, bool] = {}
         self._realms: dict[str, Challenge] = {}
         self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         # (registry, realm, identity) whose credentials the token service rejected (401): asked once per
         # client, not once per worker or reference (GitLab counts every failed login towards its throttling).
         self._rejected: dict[str, AuthenticationFailed] = {}
         self.token_requests = 0
-        self._waves: dict[str, threading.Event] = {}  # registry -> the first wave (see AuthFlow)
+        self._waves: dict[str, _Wave] = {}  # registry -> the first wave (see AuthFlow)
 
-    def _join_wave(self, registry: str, wait: float) -> threading.Event | None:
+    def _join_wave(self, registry: str, wait: float) -> _Wave | None:
         """Let the first request to a registry learn its challenge alone; concurrent ones wait for that answer.
 
         Without this, every worker of a batch opens with an unauthenticated request and collects its own 401
@@ -553,7 +589,7 @@ class Authenticator:
         with self._lock:
             event = self._waves.get(registry)
             if event is None:
-                event = self._waves[registry] = threading.Event()
+                event = self._waves[registry] = _Wave()
                 return event
         if event.is_set() or event.wait(wait):
             return None
@@ -740,7 +776,7 @@ class Authenticator:
             return given
         key = _token_key(registry, scopes, credential)
         with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
+            lock = self._locks.setdefault(key, allocate_lock())
         with lock:
             with self._lock:
                 token = self._tokens.get(key)
@@ -911,7 +947,7 @@ class AuthFlow:
         self._what = what
         self._streamed = streamed
         self._wait = wait  # None: this flow takes no part in the first wave
-        self._wave: threading.Event | None = None
+        self._wave: _Wave | None = None
         self._start()
 
     def _start(self) -> None:

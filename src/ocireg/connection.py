@@ -27,8 +27,8 @@ import io
 import select
 import socket
 import ssl
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Callable, Iterator
 from functools import partial
 from urllib.parse import quote, unquote, urlsplit
@@ -393,7 +393,7 @@ class Connections:
         self._max_idle = max_idle
         self._idle_expiry = idle_expiry
         self._idle: dict[_RouteKey, list[_Conn]] = {}
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self.opened = 0
         """Connections opened so far (tests: keep-alive reuse)."""
 

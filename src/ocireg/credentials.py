@@ -41,7 +41,7 @@ import binascii
 import json
 import os
 import re
-import threading
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 
@@ -459,7 +459,7 @@ class _DocumentSource:
     def __init__(self, env: Mapping[str, str], helper_timeout: float) -> None:
         self._env = env
         self._timeout = helper_timeout
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._doc: _AuthDocument | None = None
         self._loaded = False
         self._missing_text = "not found"

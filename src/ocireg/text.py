@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 import sys
-import threading
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
@@ -107,7 +107,7 @@ class KnownSecrets:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._values: set[str] = set()
         self._ordered: tuple[str, ...] = ()
 

@@ -19,8 +19,8 @@ import json
 import math
 import os
 import stat
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Callable
 
 __all__ = ["TokenCache"]
@@ -40,7 +40,7 @@ class TokenCache:
         # Paths as str with os.path: pathlib is not otherwise on a check's path (#16, start-up).
         self.directory = os.fspath(directory)
         self.path = os.path.join(self.directory, FILE_NAME)
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._data: dict[str, dict[str, object]] | None = None
         self._debug = debug
         self._said: set[str] = set()

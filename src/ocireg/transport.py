@@ -23,8 +23,8 @@ import os
 import random
 import ssl
 import sys
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -199,7 +199,7 @@ class _HostGate:
     """Per-host "not before" time: one worker's 429/503 backoff holds back every worker (LD: 429 storm)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._not_before: dict[str, float] = {}
 
     def wait(self, host: str, deadline: Deadline) -> None:
@@ -285,7 +285,7 @@ class Transport:
     def __init__(self, config: TransportConfig, *, wire: Wire | None = None) -> None:
         self.config = config
         self._contexts: dict[str, ssl.SSLContext] = {}
-        self._contexts_lock = threading.Lock()
+        self._contexts_lock = allocate_lock()
         self._proxy: Proxy | None = None
         if config.proxy:
             try:
@@ -302,10 +302,10 @@ class Transport:
         )
         self._gate = _HostGate()
         self._schemes: dict[str, str] = {}
-        self._schemes_lock = threading.Lock()
+        self._schemes_lock = allocate_lock()
         self.request_count = 0
-        self._count_lock = threading.Lock()
-        self._signals_lock = threading.Lock()
+        self._count_lock = allocate_lock()
+        self._signals_lock = allocate_lock()
         self._warned: set[str] = set()
         self._rate_limits: dict[str, RateLimit] = {}
         #: Secrets sent through this transport (and those auth registers): redacted from registry-provided

@@ -76,17 +76,18 @@ def test_warm_tags_imports_no_dataclasses_or_typing(token_rig: Rig, tmp_path: Pa
 
 
 @pytest.mark.parametrize("command", ["exists", "digest"])
-def test_warm_check_imports_no_contextlib_or_pathlib_and_hashlib_after_ssl(
+def test_warm_check_imports_no_contextlib_pathlib_or_threading_and_hashlib_after_ssl(
     token_rig: Rig, tmp_path: Path, command: str
 ) -> None:
-    """#16: a warm exists/digest imports neither contextlib nor pathlib, and hashlib only after ssl.
+    """#16: a warm exists/digest imports neither contextlib, pathlib nor threading, and hashlib only after ssl.
 
     contextlib served a few ``suppress`` calls and the progress display's context manager; pathlib, the paths of
-    the token cache and the auth files, which os.path joins as well; hashlib imported
+    the token cache and the auth files, which os.path joins as well; threading, locks (``_thread``'s, the same
+    type) and two events a single check never waits on; hashlib imported
     before ssl made OpenSSL's digest set-up cost a check twice what it costs after it (the credential fingerprint
     and the token-cache key need it, after the transport's modules are in).
     """
     order = _import_order([command, token_rig.ref("group/project", "oci")], tmp_path / "cache")
-    assert not {"contextlib", "pathlib"} & set(order)
+    assert not {"contextlib", "pathlib", "threading"} & set(order)
     assert "ssl" in order and "_hashlib" in order
     assert order.index("ssl") < order.index("_hashlib")

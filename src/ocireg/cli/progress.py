@@ -16,7 +16,7 @@ off the handle is a no-op, so callers never branch on it.
 
 from __future__ import annotations
 
-import threading
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Mapping
 
 TYPE_CHECKING = False
@@ -89,7 +89,7 @@ class ProgressBar(NullProgress):
             emoji=False,
             markup=False,
         )
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._progress: Any = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}", markup=False),

@@ -6,7 +6,7 @@ next-page link shared by every listing, and what ``GET /v2/`` says about a regis
 from __future__ import annotations
 
 import functools
-import threading
+from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Iterator, Mapping
 
 from ocireg.auth import Authenticator, AuthFlow, read_capped_quiet
@@ -125,12 +125,12 @@ class ClientCore:
         self.auth = Authenticator(self.transport, cache=cache)
         self._credentials: dict[str, Credential] = {}
         self._identities: dict[Credential, Credential] = {}
-        self._cred_lock = threading.Lock()
+        self._cred_lock = allocate_lock()
         self._schemes_from_cache: set[str] = set()  # registries whose scheme a previous run decided
         # GitLab extensions, per registry name for this client's life: /v2/ headers seen, /gitlab/v1 available.
         self._features: dict[str, RegistryFeatures] = {}
         self._gitlab_v1: dict[str, bool] = {}
-        self._ext_lock = threading.Lock()
+        self._ext_lock = allocate_lock()
 
     def __enter__(self: _Client) -> _Client:
         return self

@@ -6,7 +6,6 @@ a bounded thread pool, and returns one result per reference in input order.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 
 from ocireg.client import RegistryClient
@@ -55,6 +54,22 @@ def parse_references(texts: Sequence[str]) -> list[tuple[str, Reference | Invali
     return out
 
 
+class _Stop:
+    """Set once, read by every worker: a flag, as ``threading.Event`` without its ``wait``, which nothing here
+    calls; threading stays off a check's path (#16, start-up)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 def _run_batch(
     refs: Sequence[tuple[str, Reference]],
     one: Callable[[str, Reference], CheckResult],
@@ -65,7 +80,7 @@ def _run_batch(
 ) -> list[CheckResult]:
     jobs = max(1, min(jobs, MAX_JOBS, len(refs) or 1))
     results: list[CheckResult | None] = [None] * len(refs)
-    stop = threading.Event()
+    stop = _Stop()
 
     def work(index: int) -> None:
         text, ref = refs[index]
