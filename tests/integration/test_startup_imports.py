@@ -57,6 +57,8 @@ def test_warm_check_imports_no_dataclasses_typing_or_manifest_parser(
     """#16: a warm exists/digest (one HEAD) imports neither dataclasses, typing nor ocireg.manifest."""
     modules = _imported([command, token_rig.ref("group/project", "oci")], tmp_path / "cache")
     assert not modules & (NEVER | {"ocireg.manifest"})
+    # RegistryClient's listing and referrers methods come in at first use (tests/unit/test_client_nouns.py).
+    assert not modules & {"ocireg.client.listing", "ocireg.client.referrers"}
     # argparse builds the parser of the command that runs only: no other command module is imported.
     assert not {m for m in modules if m.startswith("ocireg.cli.")} - {
         "ocireg.cli.core",
