@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from clirunner import Result, creds
 from rig.faultproxy import FaultProxy
@@ -199,3 +200,33 @@ def json_results(result: Result) -> list[dict[str, Any]]:
     assert doc["schema"] == 1
     results: list[dict[str, Any]] = doc["results"]
     return results
+
+
+def stderr_on_pty(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    stdout: int | IO[bytes],
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 120,
+) -> tuple[int, str]:
+    """Run ``command`` with stderr on a pseudo-terminal (stdin closed); (exit code, what the terminal got)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        list(command), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=stdout, stderr=slave
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every slave descriptor is closed (the child exited)
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+        code = proc.wait(timeout=timeout)
+    return code, b"".join(chunks).decode("utf-8", "replace")

@@ -7,13 +7,14 @@ test reads the master side. stdout goes to a file, so the data stream is checked
 from __future__ import annotations
 
 import os
-import pty
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from integration.faultkit import stderr_on_pty
 
 from clirunner import creds
 from rig import Rig
@@ -32,31 +33,10 @@ def _env(**extra: str) -> dict[str, str]:
 
 def run_with_pty_stderr(argv: list[str], env: dict[str, str], tmp_path: Path) -> tuple[int, str, str]:
     """Run ``python -m ocireg ARGV`` with stderr on a pseudo-terminal; returns (code, stdout, terminal bytes)."""
-    master, slave = pty.openpty()
     out_path = tmp_path / "stdout.txt"
     with out_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ocireg", *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=slave,
-            env=env,
-        )
-    os.close(slave)
-    chunks: list[bytes] = []
-    try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every slave descriptor is closed (the child exited)
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(master)
-        code = proc.wait(timeout=120)
-    return code, out_path.read_text(), b"".join(chunks).decode("utf-8", "replace")
+        code, terminal = stderr_on_pty([sys.executable, "-m", "ocireg", *argv], env, stdout=out)
+    return code, out_path.read_text(), terminal
 
 
 def _refs(rig: Rig, count: int) -> list[str]:

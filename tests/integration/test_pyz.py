@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from integration.faultkit import stderr_on_pty
 
 from rig import Rig
 from rig.tokenserver import ALICE, ALICE_PASSWORD
@@ -54,9 +55,10 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _run(pyz: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(pyz: Path, args: list[str], cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``python3 -I -S [FLAGS] ocireg.pyz ARGS`` in a clean environment, as users start the file."""
     return subprocess.run(
-        [sys.executable, "-I", "-S", str(pyz), *args],
+        [sys.executable, "-I", "-S", *flags, str(pyz), *args],
         cwd=cwd,
         env=_clean_env(cwd),
         capture_output=True,
@@ -200,15 +202,7 @@ def test_pyz_start_up_layout(pyz: Path) -> None:
 def test_pyz_version_imports_little(pyz: Path, tmp_path: Path) -> None:
     """#18: `python3 -I -S ocireg.pyz --version`, as users start it, imports no zlib (no inflating) and at most
     MAX_VERSION_MODULES modules from the file, all of them ocireg's."""
-    proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-X", "importtime", str(pyz), "--version"],
-        cwd=tmp_path,
-        env=_clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    proc = _run(pyz, ["--version"], tmp_path, "-X", "importtime")
     assert proc.returncode == 0, proc.stderr
     imported = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", proc.stderr, re.M)
     assert "runpy" in imported, proc.stderr  # the parse found the lines
@@ -220,31 +214,9 @@ def test_pyz_version_imports_little(pyz: Path, tmp_path: Path) -> None:
 
 def _run_on_a_terminal(pyz: Path, args: list[str], cwd: Path) -> tuple[int, str]:
     """``python3 -I -S ocireg.pyz ARGS`` with stderr on a pseudo-terminal; (exit code, terminal output)."""
-    master, slave = pty.openpty()
     env = {**_clean_env(cwd), "TERM": "xterm-256color", "COLUMNS": "100"}
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(pyz), *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child exited
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(master)
-        code = proc.wait(timeout=TIMEOUT)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    command = [sys.executable, "-I", "-S", str(pyz), *args]
+    return stderr_on_pty(command, env, stdout=subprocess.DEVNULL, cwd=cwd, timeout=TIMEOUT)
 
 
 def test_pyz_progress_display_on_a_terminal(pyz: Path, tls_rig: Rig, tmp_path: Path) -> None:
