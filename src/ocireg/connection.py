@@ -29,7 +29,7 @@ import socket
 import ssl
 import time
 from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from urllib.parse import quote, unquote, urlsplit
 
@@ -387,8 +387,12 @@ class Connections:
         proxy: ProxyPolicy,
         max_idle: int = 32,
         idle_expiry: float = 30.0,
+        connect_to: Mapping[tuple[str, int], tuple[str, int]] | None = None,
     ) -> None:
         self._tls = tls
+        # Tests only (docs/testing.md, "Registries under their own names"): connect to another address for a
+        # (host, port), as curl's --connect-to; Host, SNI and the certificate check keep the real name.
+        self._connect_to = dict(connect_to or {})
         self._proxy = proxy
         self._max_idle = max_idle
         self._idle_expiry = idle_expiry
@@ -483,6 +487,7 @@ class Connections:
         end: float | None,
     ) -> _Conn:
         address = (proxy.host, proxy.port) if proxy is not None else (target.host, target.port)
+        address = self._connect_to.get(address, address)
         sock = socket.create_connection(address, timeout=_budget(timeout, end))
         conn = _Conn(sock, key)
         conn.arm(timeout, end)

@@ -114,6 +114,8 @@ class TransportConfig:
     """Hosts that bypass ``proxy`` (NO_PROXY syntax); loopback always does."""
     debug: DebugSink | None = None
     warn: DebugSink | None = None
+    connect_to: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    """Tests only: (host, port) -> loopback (address, port) to connect to instead; names and TLS checks unchanged."""
 
 
 class Deadline:
@@ -295,7 +297,9 @@ class Transport:
         self._wire: Wire = (
             wire
             if wire is not None
-            else Connections(tls=self._tls_for, proxy=self._proxy_for, max_idle=config.max_connections)
+            else Connections(
+                tls=self._tls_for, proxy=self._proxy_for, max_idle=config.max_connections, connect_to=_loopback_only(config)
+            )
         )
         self._default_headers = Headers(
             {"User-Agent": config.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
@@ -724,6 +728,22 @@ def _policy_names(host: str, port: int) -> tuple[str, ...]:
 def _origin(url: str) -> tuple[str, str, int]:
     target = split_url(url)
     return (target.scheme, target.host, target.port)
+
+
+def _loopback_only(config: TransportConfig) -> dict[tuple[str, int], tuple[str, int]]:
+    """``config.connect_to``, refused whole if any target is not a loopback address (a test hook, never a way out)."""
+    if not config.connect_to:
+        return {}
+    import ipaddress
+
+    for address, _ in config.connect_to.values():
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise TransportError(f"connect_to: {address!r} is not a loopback address")
+    return dict(config.connect_to)
 
 
 def _peer_is_loopback(sock: socket.socket) -> bool:

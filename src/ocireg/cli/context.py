@@ -159,6 +159,7 @@ class Context:
             debug=self.debug if getattr(args, "debug", False) else None,
             warn=self.warn,
             max_connections=max(8, int(getattr(args, "jobs", 8) or 8)),
+            connect_to=_connect_to_from_env(self.env),
         )
 
     def explicit_credential(self) -> Credential | None:
@@ -241,6 +242,31 @@ class Context:
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 # A NO_PROXY entry: a host name, an IP address (IPv6 in brackets or not), a CIDR block, ``*``, a leading dot,
+#: Tests only (docs/testing.md, "Registries under their own names"): curl's --connect-to
+#: ``HOST:PORT:ADDRESS:PORT[,...]`` so the rig reaches real registry names on loopback; any other address is refused.
+CONNECT_TO_VARIABLE = "OCIREG_TEST_CONNECT_TO"
+
+
+def _connect_to_from_env(env: Mapping[str, str]) -> dict[tuple[str, int], tuple[str, int]]:
+    if not env.get(CONNECT_TO_VARIABLE):
+        return {}
+    import ipaddress
+
+    result: dict[tuple[str, int], tuple[str, int]] = {}
+    for item in (i.strip() for i in env.get(CONNECT_TO_VARIABLE, "").split(",")):
+        if not item:
+            continue
+        host, port, address, to_port = (item.split(":") + ["", "", "", ""])[:4]
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback and item.count(":") == 3
+            result[(host.lower(), int(port))] = (address, int(to_port))
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise UsageError(f"{CONNECT_TO_VARIABLE}: {escape(item)!r} is not HOST:PORT:LOOPBACK-ADDRESS:PORT")
+    return result
+
+
 # an optional port. Anything else (a newline, a tab, a quote) is a broken environment, not a host.
 _NO_PROXY_ENTRY = LazyPattern(r"[A-Za-z0-9._\-:\[\]*/%]+")
 
