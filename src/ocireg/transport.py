@@ -298,7 +298,10 @@ class Transport:
             wire
             if wire is not None
             else Connections(
-                tls=self._tls_for, proxy=self._proxy_for, max_idle=config.max_connections, connect_to=_loopback_only(config)
+                tls=self._tls_for,
+                proxy=self._proxy_for,
+                max_idle=config.max_connections,
+                connect_to=_loopback_only(config),
             )
         )
         self._default_headers = Headers(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from clirunner import run_cli
 from rig import Pki
 from rig.registries import Account, FrontEnv, push, start_front
@@ -110,7 +111,9 @@ def test_delete_is_exit_6(env: FrontEnv) -> None:
     assert result.code == 6, result.both
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: Docker Hub delete 405 UNSUPPORTED read as distribution's storage.delete")
+@pytest.mark.xfail(
+    strict=True, reason="#22 row: Docker Hub delete 405 UNSUPPORTED read as distribution's storage.delete"
+)
 def test_delete_says_hub_deletes_only_through_its_own_api(env: FrontEnv) -> None:
     env.docker_login("https://index.docker.io/v1/", USER, PASSWORD)
     push(env.front, "dev/private", "gone", "private")

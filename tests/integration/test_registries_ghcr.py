@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from clirunner import run_cli
 from rig import Pki
 from rig.registries import Account, FrontEnv, push, start_front
@@ -77,7 +78,9 @@ def test_delete_is_exit_6(env: FrontEnv) -> None:
     assert result.code == 6, result.both
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: GHCR delete 405 UNSUPPORTED read as distribution's storage.delete")
+@pytest.mark.xfail(
+    strict=True, reason="#22 row: GHCR delete 405 UNSUPPORTED read as distribution's storage.delete"
+)
 def test_delete_says_ghcr_deletes_only_through_githubs_api(env: FrontEnv) -> None:
     env.docker_login("ghcr.io", USER, PAT)
     result = run_cli(["delete", "ghcr.io/octocat/private:1.0"], env.env)

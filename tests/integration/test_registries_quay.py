@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from clirunner import run_cli
 from rig import Pki
 from rig.registries import Account, FrontEnv, push, push_tags, start_front

@@ -256,14 +256,16 @@ def _connect_to_from_env(env: Mapping[str, str]) -> dict[tuple[str, int], tuple[
     for item in (i.strip() for i in env.get(CONNECT_TO_VARIABLE, "").split(",")):
         if not item:
             continue
-        host, port, address, to_port = (item.split(":") + ["", "", "", ""])[:4]
+        host, port, address, to_port = ([*item.split(":"), "", "", "", ""])[:4]
         try:
             loopback = ipaddress.ip_address(address).is_loopback and item.count(":") == 3
             result[(host.lower(), int(port))] = (address, int(to_port))
         except ValueError:
             loopback = False
         if not loopback:
-            raise UsageError(f"{CONNECT_TO_VARIABLE}: {escape(item)!r} is not HOST:PORT:LOOPBACK-ADDRESS:PORT")
+            raise UsageError(
+                f"{CONNECT_TO_VARIABLE}: {escape(item)!r} is not HOST:PORT:LOOPBACK-ADDRESS:PORT"
+            )
     return result
 
 

@@ -31,7 +31,9 @@ class ArtifactRegistry(RegistryFront):
         header = f'Bearer realm="{self.realm}"'
         if repo is not None:
             header += f',scope="repository:{repo}:{action}"'
-        return json_reply(401, error_body("UNAUTHORIZED", "authentication required"), ("WWW-Authenticate", header))
+        return json_reply(
+            401, error_body("UNAUTHORIZED", "authentication required"), ("WWW-Authenticate", header)
+        )
 
     def refuse(self, req: Request, repo: str, action: str, state: Any) -> Reply:
         if state is None:

@@ -43,7 +43,9 @@ class DockerHub(RegistryFront):
             params += f',scope="repository:{repo}:{action}"'
         if insufficient:
             params += ',error="insufficient_scope"'
-        detail = None if repo is None else [{"Type": "repository", "Class": "", "Name": repo, "Action": action}]
+        detail = (
+            None if repo is None else [{"Type": "repository", "Class": "", "Name": repo, "Action": action}]
+        )
         body = error_body("UNAUTHORIZED", "authentication required", detail)
         return json_reply(401, body, ("WWW-Authenticate", params))
 

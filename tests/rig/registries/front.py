@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..pki import Pki
 from ..registry import RegistryProcess, free_port
 
-__all__ = ["Account", "Reply", "Request", "RegistryFront", "error_body", "json_reply"]
+__all__ = ["Account", "RegistryFront", "Reply", "Request", "error_body", "json_reply"]
 
 _MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
 _TAGS = re.compile(r"^/v2/(?P<name>.+)/tags/list$")
@@ -266,7 +266,9 @@ class RegistryFront:
             params += f',scope="repository:{repo}:{action}"'
         if insufficient:
             params += ',error="insufficient_scope"'
-        return json_reply(401, error_body("UNAUTHORIZED", "authentication required"), ("WWW-Authenticate", params))
+        return json_reply(
+            401, error_body("UNAUTHORIZED", "authentication required"), ("WWW-Authenticate", params)
+        )
 
     def action_for(self, req: Request, repo: str) -> str:
         if req.method in ("GET", "HEAD"):
@@ -319,7 +321,7 @@ class RegistryFront:
             (h.headers.get("Host") or "").split(":")[0].lower(),
             parts.path,
             parse_qs(parts.query),
-            {k: v for k, v in h.headers.items()},
+            dict(h.headers.items()),
             body,
             parts.query,
         )

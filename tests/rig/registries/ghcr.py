@@ -37,7 +37,9 @@ class Ghcr(RegistryFront):
         params = f'Bearer realm="{self.realm}",service="ghcr.io",scope="{scope}"'
         if insufficient:
             params += ',error="insufficient_scope"'
-        return json_reply(401, error_body("UNAUTHORIZED", "authentication required"), ("WWW-Authenticate", params))
+        return json_reply(
+            401, error_body("UNAUTHORIZED", "authentication required"), ("WWW-Authenticate", params)
+        )
 
     def route(self, req: Request) -> Reply | None:
         if req.method == "DELETE":

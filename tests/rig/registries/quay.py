@@ -48,7 +48,9 @@ class Quay(RegistryFront):
             subject = basic[0]
         scopes = self.scopes(req)
         if subject is None and not scopes:
-            return json_reply(401, error_body("UNAUTHORIZED", "access to the requested resource is not authorized", {}))
+            return json_reply(
+                401, error_body("UNAUTHORIZED", "access to the requested resource is not authorized", {})
+            )
         for scope in scopes:
             if _SCOPE.match(scope) is None:
                 message = f"Unable to decode repository and actions: {scope}"
@@ -70,7 +72,9 @@ class Quay(RegistryFront):
         if req.path in ("/v2", "/v2/"):
             refusal = self.authorize(req, None)
             params = f'Bearer realm="{self.realm}",service="quay.io"'
-            return refusal or Reply(200, b"true", [("Content-Type", "application/json"), ("WWW-Authenticate", params)])
+            return refusal or Reply(
+                200, b"true", [("Content-Type", "application/json"), ("WWW-Authenticate", params)]
+            )
         return None
 
     def delete(self, req: Request, repo: str, ref: str) -> Reply:
