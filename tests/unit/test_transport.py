@@ -128,3 +128,18 @@ def test_retry_after_unicode_digit_on_the_wire_is_a_typed_error(status: int, raw
         with client, pytest.raises(OciregError) as info:
             client.exists(parse_reference("registry.example.invalid/group/app:v1"))
         assert isinstance(info.value, RateLimited if status == 429 else RegistryError)
+
+
+@pytest.mark.parametrize("address", ["192.0.2.1", "example.org", "10.0.0.1"])
+def test_connect_to_refuses_a_non_loopback_target(address: str) -> None:
+    """#22 item 6: the test-only connect_to hook never sends a name anywhere but loopback."""
+    from ocireg.transport import Transport, TransportConfig
+
+    with pytest.raises(TransportError, match="not a loopback address"):
+        Transport(TransportConfig(connect_to={("registry-1.docker.io", 443): (address, 443)}))
+
+
+def test_connect_to_accepts_loopback() -> None:
+    from ocireg.transport import Transport, TransportConfig
+
+    Transport(TransportConfig(connect_to={("registry-1.docker.io", 443): ("127.0.0.1", 8443)}))
