@@ -36,7 +36,7 @@ def env(acr: Acr, rig_pki: Pki, isolated_env: Path) -> FrontEnv:
     return FrontEnv(acr, rig_pki, isolated_env)
 
 
-def test_admin_user_exists_digest_tags_inspect(env: FrontEnv, acr: Acr) -> None:
+def test_pc_admin_user_exists_digest_tags_inspect(env: FrontEnv, acr: Acr) -> None:
     env.docker_login(NAME, ADMIN, ADMIN_PASSWORD)
     assert run_cli(["exists", f"{NAME}/app:1.0"], env.env).code == 0
     digest = run_cli(["digest", f"{NAME}/app:1.0"], env.env)
@@ -46,7 +46,7 @@ def test_admin_user_exists_digest_tags_inspect(env: FrontEnv, acr: Acr) -> None:
     assert run_cli(["inspect", f"{NAME}/app:1.0"], env.env).code == 0
 
 
-def test_identitytoken_is_exchanged_by_post(env: FrontEnv, acr: Acr) -> None:
+def test_pc_identitytoken_is_exchanged_by_post(env: FrontEnv, acr: Acr) -> None:
     env.docker_config({"auths": {NAME: {"auth": _b64(f"{REFRESH_USER}:"), "identitytoken": REFRESH_TOKEN}}})
     before = acr.count("POST", "/oauth2/token")
     result = run_cli(["exists", f"{NAME}/app:1.0"], env.env)
@@ -54,39 +54,39 @@ def test_identitytoken_is_exchanged_by_post(env: FrontEnv, acr: Acr) -> None:
     assert acr.count("POST", "/oauth2/token") > before
 
 
-def test_absent_tag_is_exit_1(env: FrontEnv) -> None:
+def test_pc_absent_tag_is_exit_1(env: FrontEnv) -> None:
     env.docker_login(NAME, ADMIN, ADMIN_PASSWORD)
     assert run_cli(["exists", f"{NAME}/app:nope"], env.env).code == 1
 
 
-def test_bad_password_is_exit_3(env: FrontEnv) -> None:
+def test_sec_bad_password_is_exit_3(env: FrontEnv) -> None:
     env.docker_login(NAME, ADMIN, "not-the-password")
     result = run_cli(["exists", f"{NAME}/app:1.0"], env.env)
     assert result.code == 3, result.both
     assert "not-the-password" not in result.both
 
 
-def test_auth_explain(env: FrontEnv) -> None:
+def test_pc_auth_explain(env: FrontEnv) -> None:
     env.docker_login(NAME, ADMIN, ADMIN_PASSWORD)
     result = run_cli(["auth", "explain", f"{NAME}/app:1.0"], env.env)
     assert result.code == 0, result.both
     assert "/oauth2/token" in result.both
 
 
-def test_delete_by_digest(env: FrontEnv, acr: Acr) -> None:
+def test_pc_delete_by_digest(env: FrontEnv, acr: Acr) -> None:
     gone = push(acr, "app", "gone", "acr-gone")
     env.docker_login(NAME, ADMIN, ADMIN_PASSWORD)
     result = run_cli(["delete", "--manifest", "--yes", f"{NAME}/app@{gone.digest}"], env.env)
     assert result.code == 0, result.both
 
 
-def test_delete_by_tag_unsupported_is_exit_6(env: FrontEnv) -> None:
+def test_pc_delete_by_tag_unsupported_is_exit_6(env: FrontEnv) -> None:
     env.docker_login(NAME, ADMIN, ADMIN_PASSWORD)
     assert run_cli(["delete", f"{NAME}/app:1.0"], env.env).code == 6
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: ACR anonymous token request 401 at /oauth2/token is exit 3")
-def test_anonymous_is_exit_4(env: FrontEnv) -> None:
+def test_pc_anonymous_is_exit_4(env: FrontEnv) -> None:
     result = run_cli(["exists", f"{NAME}/app:1.0"], env.env)
     assert result.code == 4, result.both
 

@@ -39,7 +39,7 @@ def env(gar: ArtifactRegistry, rig_pki: Pki, isolated_env: Path) -> FrontEnv:
     return FrontEnv(gar, rig_pki, isolated_env)
 
 
-def test_json_key_exists_digest_tags_inspect(env: FrontEnv, gar: ArtifactRegistry) -> None:
+def test_pc_json_key_exists_digest_tags_inspect(env: FrontEnv, gar: ArtifactRegistry) -> None:
     """The challenge has no ``service``: the token request goes without one."""
     env.docker_login(HOST, "_json_key", JSON_KEY)
     assert run_cli(["exists", f"{IMAGE}:1.0"], env.env).code == 0
@@ -50,31 +50,31 @@ def test_json_key_exists_digest_tags_inspect(env: FrontEnv, gar: ArtifactRegistr
     assert run_cli(["inspect", f"{IMAGE}:1.0"], env.env).code == 0
 
 
-def test_gcloud_credential_helper(env: FrontEnv) -> None:
+def test_pc_gcloud_credential_helper(env: FrontEnv) -> None:
     env.docker_config({"credHelpers": {HOST: "gcloud"}})
     env.credential_helper("gcloud", f"https://{HOST}", "_dcgcloud_token", ACCESS_TOKEN)
     result = run_cli(["exists", f"{IMAGE}:1.0"], env.env)
     assert result.code == 0, result.both
 
 
-def test_absent_tag_is_exit_1(env: FrontEnv) -> None:
+def test_pc_absent_tag_is_exit_1(env: FrontEnv) -> None:
     env.docker_login(HOST, "_json_key", JSON_KEY)
     assert run_cli(["exists", f"{IMAGE}:nope"], env.env).code == 1
 
 
-def test_anonymous_is_exit_4(env: FrontEnv) -> None:
+def test_pc_anonymous_is_exit_4(env: FrontEnv) -> None:
     result = run_cli(["exists", f"{IMAGE}:1.0"], env.env)
     assert result.code == 4, result.both
 
 
-def test_auth_explain(env: FrontEnv) -> None:
+def test_pc_auth_explain(env: FrontEnv) -> None:
     env.docker_login(HOST, "_json_key", JSON_KEY)
     result = run_cli(["auth", "explain", f"{IMAGE}:1.0"], env.env)
     assert result.code == 0, result.both
     assert "/v2/token" in result.both
 
 
-def test_delete_tag_untags(env: FrontEnv, gar: ArtifactRegistry) -> None:
+def test_pc_delete_tag_untags(env: FrontEnv, gar: ArtifactRegistry) -> None:
     push(gar, "proj/docker/app", "gone", "gar-app")
     env.docker_login(HOST, "_json_key", JSON_KEY)
     result = run_cli(["delete", f"{IMAGE}:gone"], env.env)
@@ -83,7 +83,7 @@ def test_delete_tag_untags(env: FrontEnv, gar: ArtifactRegistry) -> None:
     assert run_cli(["exists", f"{IMAGE}:1.0"], env.env).code == 0
 
 
-def test_denied_access_token_is_exit_4(env: FrontEnv) -> None:
+def test_sec_denied_access_token_is_exit_4(env: FrontEnv) -> None:
     env.docker_login(HOST, "oauth2accesstoken", ACCESS_TOKEN)
     result = run_cli(["exists", f"{IMAGE}:1.0"], env.env)
     assert result.code == 4, result.both
@@ -91,7 +91,7 @@ def test_denied_access_token_is_exit_4(env: FrontEnv) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: Artifact Registry's permission message not shown on HEAD")
-def test_permission_message_shown_on_head(env: FrontEnv) -> None:
+def test_pc_permission_message_shown_on_head(env: FrontEnv) -> None:
     env.docker_login(HOST, "oauth2accesstoken", ACCESS_TOKEN)
     result = run_cli(["exists", f"{IMAGE}:1.0"], env.env)
     assert result.code == 4, result.both

@@ -36,25 +36,25 @@ def env(hub: DockerHub, rig_pki: Pki, isolated_env: Path) -> FrontEnv:
     return FrontEnv(hub, rig_pki, isolated_env)
 
 
-def test_exists_official_image_anonymously(env: FrontEnv) -> None:
+def test_pc_exists_official_image_anonymously(env: FrontEnv) -> None:
     result = run_cli(["exists", "alpine:3.19"], env.env)
     assert result.code == 0, result.both
 
 
-def test_digest_through_index_docker_io_key(env: FrontEnv, hub: DockerHub) -> None:
+def test_pc_digest_through_index_docker_io_key(env: FrontEnv, hub: DockerHub) -> None:
     env.docker_login("https://index.docker.io/v1/", USER, PASSWORD)
     result = run_cli(["digest", "docker.io/dev/private:1.0"], env.env)
     assert result.code == 0, result.both
     assert result.out.strip() == push(hub, "dev/private", "1.0", "private").digest
 
 
-def test_podman_docker_io_key(env: FrontEnv) -> None:
+def test_pc_podman_docker_io_key(env: FrontEnv) -> None:
     env.podman_login("docker.io", USER, PASSWORD)
     result = run_cli(["exists", "dev/private:1.0"], env.env)
     assert result.code == 0, result.both
 
 
-def test_tags_and_inspect(env: FrontEnv, hub: DockerHub) -> None:
+def test_pc_tags_and_inspect(env: FrontEnv, hub: DockerHub) -> None:
     tags = run_cli(["tags", "alpine"], env.env)
     assert tags.code == 0, tags.both
     assert "3.19" in tags.out.split()
@@ -63,24 +63,24 @@ def test_tags_and_inspect(env: FrontEnv, hub: DockerHub) -> None:
     assert hub.alpine.digest in inspect.out  # type: ignore[attr-defined]
 
 
-def test_absent_tag_is_exit_1(env: FrontEnv) -> None:
+def test_pc_absent_tag_is_exit_1(env: FrontEnv) -> None:
     result = run_cli(["exists", "alpine:nope"], env.env)
     assert result.code == 1, result.both
 
 
-def test_private_repository_anonymous_is_exit_4(env: FrontEnv) -> None:
+def test_pc_private_repository_anonymous_is_exit_4(env: FrontEnv) -> None:
     """PC: Hub answers insufficient_scope (never 'absent') to a caller without credentials."""
     result = run_cli(["exists", "dev/private:1.0"], env.env)
     assert result.code == 4, result.both
 
 
-def test_nonexistent_repository_with_credentials_is_exit_4(env: FrontEnv) -> None:
+def test_pc_nonexistent_repository_with_credentials_is_exit_4(env: FrontEnv) -> None:
     env.docker_login("https://index.docker.io/v1/", USER, PASSWORD)
     result = run_cli(["exists", "someone/else:1.0"], env.env)
     assert result.code == 4, result.both
 
 
-def test_wrong_password_is_exit_3_with_hubs_message(env: FrontEnv) -> None:
+def test_sec_wrong_password_is_exit_3_with_hubs_message(env: FrontEnv) -> None:
     """SEC: the token endpoint's 401 ``{"details": ...}``; the password never shows."""
     env.docker_login("https://index.docker.io/v1/", USER, "wrong-password-123")
     result = run_cli(["exists", "dev/private:1.0"], env.env)
@@ -88,7 +88,7 @@ def test_wrong_password_is_exit_3_with_hubs_message(env: FrontEnv) -> None:
     assert "wrong-password-123" not in result.both
 
 
-def test_head_does_not_count_against_the_rate_limit(env: FrontEnv, hub: DockerHub) -> None:
+def test_ld_head_does_not_count_against_the_rate_limit(env: FrontEnv, hub: DockerHub) -> None:
     """Hub counts a manifest GET as a pull, never a HEAD: ``exists`` and ``digest`` must not spend pulls."""
     before = hub.pulls
     for _ in range(3):
@@ -98,13 +98,13 @@ def test_head_does_not_count_against_the_rate_limit(env: FrontEnv, hub: DockerHu
     assert hub.count("HEAD", "/manifests/") >= 6
 
 
-def test_auth_explain(env: FrontEnv) -> None:
+def test_pc_auth_explain(env: FrontEnv) -> None:
     result = run_cli(["auth", "explain", "alpine:3.19"], env.env)
     assert result.code == 0, result.both
     assert "auth.docker.io" in result.both
 
 
-def test_delete_is_exit_6(env: FrontEnv) -> None:
+def test_pc_delete_is_exit_6(env: FrontEnv) -> None:
     env.docker_login("https://index.docker.io/v1/", USER, PASSWORD)
     push(env.front, "dev/private", "gone", "private")
     result = run_cli(["delete", "docker.io/dev/private:gone"], env.env)
@@ -114,7 +114,7 @@ def test_delete_is_exit_6(env: FrontEnv) -> None:
 @pytest.mark.xfail(
     strict=True, reason="#22 row: Docker Hub delete 405 UNSUPPORTED read as distribution's storage.delete"
 )
-def test_delete_says_hub_deletes_only_through_its_own_api(env: FrontEnv) -> None:
+def test_pc_delete_says_hub_deletes_only_through_its_own_api(env: FrontEnv) -> None:
     env.docker_login("https://index.docker.io/v1/", USER, PASSWORD)
     push(env.front, "dev/private", "gone", "private")
     result = run_cli(["delete", "docker.io/dev/private:gone"], env.env)

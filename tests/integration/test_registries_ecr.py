@@ -44,7 +44,7 @@ def ecr_login(env: FrontEnv, token: str) -> None:
     env.credential_helper("ecr-login", f"https://{HOST}", "AWS", token)
 
 
-def test_exists_digest_tags_inspect_through_ecr_login(env: FrontEnv, ecr: Ecr) -> None:
+def test_pc_exists_digest_tags_inspect_through_ecr_login(env: FrontEnv, ecr: Ecr) -> None:
     ecr_login(env, TOKEN)
     assert run_cli(["exists", f"{HOST}/app:1.0"], env.env).code == 0
     digest = run_cli(["digest", f"{HOST}/app:1.0"], env.env)
@@ -54,25 +54,25 @@ def test_exists_digest_tags_inspect_through_ecr_login(env: FrontEnv, ecr: Ecr) -
     assert run_cli(["inspect", f"{HOST}/app:1.0"], env.env).code == 0
 
 
-def test_absent_tag_is_exit_1(env: FrontEnv) -> None:
+def test_pc_absent_tag_is_exit_1(env: FrontEnv) -> None:
     ecr_login(env, TOKEN)
     assert run_cli(["exists", f"{HOST}/app:nope"], env.env).code == 1
 
 
-def test_missing_credential_helper_is_exit_3(env: FrontEnv) -> None:
+def test_pc_missing_credential_helper_is_exit_3(env: FrontEnv) -> None:
     env.docker_config({"credHelpers": {HOST: "ecr-login"}})  # no docker-credential-ecr-login on PATH
     result = run_cli(["exists", f"{HOST}/app:1.0"], env.env)
     assert result.code == 3, result.both
 
 
-def test_auth_explain(env: FrontEnv) -> None:
+def test_pc_auth_explain(env: FrontEnv) -> None:
     ecr_login(env, TOKEN)
     result = run_cli(["auth", "explain", f"{HOST}/app:1.0"], env.env)
     assert result.code == 0, result.both
     assert "Basic" in result.both
 
 
-def test_delete_by_digest(env: FrontEnv, ecr: Ecr) -> None:
+def test_pc_delete_by_digest(env: FrontEnv, ecr: Ecr) -> None:
     gone = push(ecr, "app", "gone", "ecr-gone")
     ecr_login(env, TOKEN)
     result = run_cli(["delete", "--manifest", "--yes", f"{HOST}/app@{gone.digest}"], env.env)
@@ -80,21 +80,21 @@ def test_delete_by_digest(env: FrontEnv, ecr: Ecr) -> None:
     assert run_cli(["exists", f"{HOST}/app:gone"], env.env).code == 1
 
 
-def test_delete_by_tag_unsupported_is_exit_6(env: FrontEnv) -> None:
+def test_pc_delete_by_tag_unsupported_is_exit_6(env: FrontEnv) -> None:
     ecr_login(env, TOKEN)
     result = run_cli(["delete", f"{HOST}/app:1.0"], env.env)
     assert result.code == 6, result.both
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: ECR Basic-only challenge without credentials is exit 3")
-def test_no_credentials_is_exit_4_with_how_ecr_credentials_are_had(env: FrontEnv) -> None:
+def test_pc_no_credentials_is_exit_4_with_how_ecr_credentials_are_had(env: FrontEnv) -> None:
     result = run_cli(["exists", f"{HOST}/app:1.0"], env.env)
     assert result.code == 4, result.both
     assert "ecr-login" in result.err or "get-login-password" in result.err
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: ECR expired token 403 DENIED read as access denied (exit 4)")
-def test_expired_token_is_exit_3_with_ecrs_message(env: FrontEnv) -> None:
+def test_pc_expired_token_is_exit_3_with_ecrs_message(env: FrontEnv) -> None:
     ecr_login(env, STALE_TOKEN)
     result = run_cli(["exists", f"{HOST}/app:1.0"], env.env)
     assert result.code == 3, result.both
@@ -102,7 +102,7 @@ def test_expired_token_is_exit_3_with_ecrs_message(env: FrontEnv) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: ECR IAM message not shown on HEAD (no GET for the body)")
-def test_iam_refusal_message_shown_on_head(env: FrontEnv) -> None:
+def test_pc_iam_refusal_message_shown_on_head(env: FrontEnv) -> None:
     ecr_login(env, READONLY_TOKEN)
     result = run_cli(["exists", f"{HOST}/app:1.0"], env.env)
     assert result.code == 4, result.both

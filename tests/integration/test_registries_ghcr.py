@@ -33,11 +33,11 @@ def env(ghcr: Ghcr, rig_pki: Pki, isolated_env: Path) -> FrontEnv:
     return FrontEnv(ghcr, rig_pki, isolated_env)
 
 
-def test_public_package_anonymously(env: FrontEnv) -> None:
+def test_pc_public_package_anonymously(env: FrontEnv) -> None:
     assert run_cli(["exists", "ghcr.io/octocat/public:1.0"], env.env).code == 0
 
 
-def test_private_package_with_a_pat(env: FrontEnv, ghcr: Ghcr) -> None:
+def test_pc_private_package_with_a_pat(env: FrontEnv, ghcr: Ghcr) -> None:
     env.docker_login("ghcr.io", USER, PAT)
     digest = run_cli(["digest", "ghcr.io/octocat/private:1.0"], env.env)
     assert digest.code == 0, digest.both
@@ -48,16 +48,16 @@ def test_private_package_with_a_pat(env: FrontEnv, ghcr: Ghcr) -> None:
     assert inspect.code == 0 and ghcr.private.digest in inspect.out, inspect.both  # type: ignore[attr-defined]
 
 
-def test_absent_tag_is_exit_1(env: FrontEnv) -> None:
+def test_pc_absent_tag_is_exit_1(env: FrontEnv) -> None:
     assert run_cli(["exists", "ghcr.io/octocat/public:nope"], env.env).code == 1
 
 
-def test_private_package_anonymously_is_exit_4(env: FrontEnv) -> None:
+def test_pc_private_package_anonymously_is_exit_4(env: FrontEnv) -> None:
     result = run_cli(["exists", "ghcr.io/octocat/private:1.0"], env.env)
     assert result.code == 4, result.both
 
 
-def test_bad_pat_is_refused_by_the_token_endpoint(env: FrontEnv) -> None:
+def test_sec_bad_pat_is_refused_by_the_token_endpoint(env: FrontEnv) -> None:
     """GHCR's 403 DENIED "denied" from /token cannot tell a bad PAT from no permission: 3 or 4 (SEC)."""
     env.docker_login("ghcr.io", USER, "ghp_wrongWrongWrong")
     result = run_cli(["exists", "ghcr.io/octocat/private:1.0"], env.env)
@@ -65,14 +65,14 @@ def test_bad_pat_is_refused_by_the_token_endpoint(env: FrontEnv) -> None:
     assert "ghp_wrongWrongWrong" not in result.both
 
 
-def test_auth_explain(env: FrontEnv) -> None:
+def test_pc_auth_explain(env: FrontEnv) -> None:
     env.docker_login("ghcr.io", USER, PAT)
     result = run_cli(["auth", "explain", "ghcr.io/octocat/private:1.0"], env.env)
     assert result.code == 0, result.both
     assert "ghcr.io/token" in result.both
 
 
-def test_delete_is_exit_6(env: FrontEnv) -> None:
+def test_pc_delete_is_exit_6(env: FrontEnv) -> None:
     env.docker_login("ghcr.io", USER, PAT)
     result = run_cli(["delete", "ghcr.io/octocat/private:1.0"], env.env)
     assert result.code == 6, result.both
@@ -81,7 +81,7 @@ def test_delete_is_exit_6(env: FrontEnv) -> None:
 @pytest.mark.xfail(
     strict=True, reason="#22 row: GHCR delete 405 UNSUPPORTED read as distribution's storage.delete"
 )
-def test_delete_says_ghcr_deletes_only_through_githubs_api(env: FrontEnv) -> None:
+def test_pc_delete_says_ghcr_deletes_only_through_githubs_api(env: FrontEnv) -> None:
     env.docker_login("ghcr.io", USER, PAT)
     result = run_cli(["delete", "ghcr.io/octocat/private:1.0"], env.env)
     assert result.code == 6, result.both

@@ -38,12 +38,12 @@ def env(harbor: Harbor, rig_pki: Pki, isolated_env: Path) -> FrontEnv:
     return FrontEnv(harbor, rig_pki, isolated_env)
 
 
-def test_public_project_anonymously(env: FrontEnv) -> None:
+def test_pc_public_project_anonymously(env: FrontEnv) -> None:
     """Harbor challenges even a public HEAD without Authorization (harbor#11271): the token flow runs."""
     assert run_cli(["exists", f"{HOST}/library/hello:1.0"], env.env).code == 0
 
 
-def test_robot_account_reads(env: FrontEnv, harbor: Harbor) -> None:
+def test_pc_robot_account_reads(env: FrontEnv, harbor: Harbor) -> None:
     env.docker_login(HOST, ROBOT, ROBOT_SECRET)
     digest = run_cli(["digest", f"{HOST}/proj/app:1.0"], env.env)
     assert digest.code == 0, digest.both
@@ -54,20 +54,20 @@ def test_robot_account_reads(env: FrontEnv, harbor: Harbor) -> None:
     assert inspect.code == 0, inspect.both
 
 
-def test_absent_tag_not_found_is_exit_1(env: FrontEnv) -> None:
+def test_pc_absent_tag_not_found_is_exit_1(env: FrontEnv) -> None:
     """Harbor's 404 is ``NOT_FOUND``, not ``MANIFEST_UNKNOWN``."""
     env.docker_login(HOST, ROBOT, ROBOT_SECRET)
     assert run_cli(["exists", f"{HOST}/proj/app:nope"], env.env).code == 1
 
 
-def test_auth_explain(env: FrontEnv) -> None:
+def test_pc_auth_explain(env: FrontEnv) -> None:
     env.docker_login(HOST, ROBOT, ROBOT_SECRET)
     result = run_cli(["auth", "explain", f"{HOST}/proj/app:1.0"], env.env)
     assert result.code == 0, result.both
     assert "/service/token" in result.both
 
 
-def test_delete_by_digest_removes_the_artifact(env: FrontEnv, harbor: Harbor) -> None:
+def test_pc_delete_by_digest_removes_the_artifact(env: FrontEnv, harbor: Harbor) -> None:
     gone = push(harbor, "proj/app", "gone", "harbor-gone")
     env.docker_login(HOST, ROBOT, ROBOT_SECRET)
     result = run_cli(["delete", "--manifest", "--yes", f"{HOST}/proj/app@{gone.digest}"], env.env)
@@ -75,7 +75,7 @@ def test_delete_by_digest_removes_the_artifact(env: FrontEnv, harbor: Harbor) ->
     assert run_cli(["exists", f"{HOST}/proj/app:gone"], env.env).code == 1
 
 
-def test_delete_of_an_immutable_tag_is_refused(env: FrontEnv, harbor: Harbor) -> None:
+def test_pc_delete_of_an_immutable_tag_is_refused(env: FrontEnv, harbor: Harbor) -> None:
     """412 PRECONDITION: a policy refusal (4; 6 tolerated), the tag stays."""
     kept = push(harbor, "proj/app", "release", "harbor-release")
     harbor.immutable.add(("proj/app", "release"))
@@ -86,7 +86,7 @@ def test_delete_of_an_immutable_tag_is_refused(env: FrontEnv, harbor: Harbor) ->
     assert run_cli(["exists", f"{HOST}/proj/app:release"], env.env).code == 0
 
 
-def test_tag_delete_unsupported_is_exit_6(env: FrontEnv, harbor: Harbor) -> None:
+def test_pc_tag_delete_unsupported_is_exit_6(env: FrontEnv, harbor: Harbor) -> None:
     """Harbor answers a delete by tag 400 UNSUPPORTED."""
     push(harbor, "proj/app", "tagonly", "harbor-tagonly")
     env.docker_login(HOST, ROBOT, ROBOT_SECRET)
@@ -97,7 +97,7 @@ def test_tag_delete_unsupported_is_exit_6(env: FrontEnv, harbor: Harbor) -> None
 @pytest.mark.xfail(
     strict=True, reason="#22 row: Harbor 'Basic realm=harbor' after a token lacking the scope (exit 3)"
 )
-def test_anonymous_pull_of_a_private_project_is_exit_4(env: FrontEnv) -> None:
+def test_pc_anonymous_pull_of_a_private_project_is_exit_4(env: FrontEnv) -> None:
     result = run_cli(["exists", f"{HOST}/proj/app:1.0"], env.env)
     assert result.code == 4, result.both
 
@@ -105,7 +105,7 @@ def test_anonymous_pull_of_a_private_project_is_exit_4(env: FrontEnv) -> None:
 @pytest.mark.xfail(
     strict=True, reason="#22 row: Harbor project not found, 401 with an empty challenge (exit 3)"
 )
-def test_project_not_found_is_never_bad_credentials(env: FrontEnv) -> None:
+def test_pc_project_not_found_is_never_bad_credentials(env: FrontEnv) -> None:
     env.docker_login(HOST, ADMIN, ADMIN_PASSWORD)
     result = run_cli(["exists", f"{HOST}/nosuchproject/app:1.0"], env.env)
     assert result.code in (1, 4), result.both

@@ -40,11 +40,11 @@ def env(quay: Quay, rig_pki: Pki, isolated_env: Path) -> FrontEnv:
     return FrontEnv(quay, rig_pki, isolated_env)
 
 
-def test_public_repository_read_anonymously(env: FrontEnv) -> None:
+def test_pc_public_repository_read_anonymously(env: FrontEnv) -> None:
     assert run_cli(["exists", "quay.io/acme/public:1.0"], env.env).code == 0
 
 
-def test_tags_follow_absolute_links_over_100_tag_pages(env: FrontEnv, quay: Quay) -> None:
+def test_pc_tags_follow_absolute_links_over_100_tag_pages(env: FrontEnv, quay: Quay) -> None:
     before = quay.count("GET", "/tags/list")
     result = run_cli(["tags", "quay.io/acme/public"], env.env)
     assert result.code == 0, result.both
@@ -52,7 +52,7 @@ def test_tags_follow_absolute_links_over_100_tag_pages(env: FrontEnv, quay: Quay
     assert quay.count("GET", "/tags/list") - before == 2
 
 
-def test_robot_reads_a_private_repository(env: FrontEnv, quay: Quay) -> None:
+def test_pc_robot_reads_a_private_repository(env: FrontEnv, quay: Quay) -> None:
     env.docker_login("quay.io", ROBOT, ROBOT_TOKEN)
     digest = run_cli(["digest", "quay.io/acme/app:1.0"], env.env)
     assert digest.code == 0, digest.both
@@ -61,24 +61,24 @@ def test_robot_reads_a_private_repository(env: FrontEnv, quay: Quay) -> None:
     assert inspect.code == 0, inspect.both
 
 
-def test_absent_tag_is_exit_1(env: FrontEnv) -> None:
+def test_pc_absent_tag_is_exit_1(env: FrontEnv) -> None:
     env.docker_login("quay.io", ROBOT, ROBOT_TOKEN)
     assert run_cli(["exists", "quay.io/acme/app:nope"], env.env).code == 1
 
 
-def test_private_repository_anonymously_is_exit_4(env: FrontEnv) -> None:
+def test_pc_private_repository_anonymously_is_exit_4(env: FrontEnv) -> None:
     result = run_cli(["exists", "quay.io/acme/app:1.0"], env.env)
     assert result.code == 4, result.both
 
 
-def test_invalid_login_is_exit_3(env: FrontEnv) -> None:
+def test_sec_invalid_login_is_exit_3(env: FrontEnv) -> None:
     env.docker_login("quay.io", ROBOT, "not-the-token")
     result = run_cli(["exists", "quay.io/acme/app:1.0"], env.env)
     assert result.code == 3, result.both
     assert "not-the-token" not in result.both
 
 
-def test_auth_explain(env: FrontEnv) -> None:
+def test_pc_auth_explain(env: FrontEnv) -> None:
     env.docker_login("quay.io", ROBOT, ROBOT_TOKEN)
     result = run_cli(["auth", "explain", "quay.io/acme/app:1.0"], env.env)
     assert result.code == 0, result.both
@@ -86,7 +86,7 @@ def test_auth_explain(env: FrontEnv) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: Quay delete asks a 'delete' scope, answered 400 (exit 6)")
-def test_delete_tag_with_a_push_robot(env: FrontEnv, quay: Quay) -> None:
+def test_pc_delete_tag_with_a_push_robot(env: FrontEnv, quay: Quay) -> None:
     push(quay, "acme/app", "old", "quay-app")
     env.docker_login("quay.io", ROBOT, ROBOT_TOKEN)
     result = run_cli(["delete", "quay.io/acme/app:old"], env.env)
@@ -96,7 +96,7 @@ def test_delete_tag_with_a_push_robot(env: FrontEnv, quay: Quay) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: Quay delete by a read-only robot (exit 6 today, expected 4)")
-def test_delete_tag_with_a_read_only_robot_is_exit_4(env: FrontEnv, quay: Quay) -> None:
+def test_pc_delete_tag_with_a_read_only_robot_is_exit_4(env: FrontEnv, quay: Quay) -> None:
     push(quay, "acme/app", "keep", "quay-app")
     env.docker_login("quay.io", READER, READER_TOKEN)
     result = run_cli(["delete", "quay.io/acme/app:keep"], env.env)

@@ -51,7 +51,7 @@ def _hint_lines(result: Result) -> list[str]:
     [("group/project", creds(ALICE, "wrong-password")), ("group/project", {})],
     ids=["rejected-password", "denied-project"],
 )
-def test_hints_are_at_most_three_short_lines(token_rig: Rig, repo: str, env: dict[str, str]) -> None:
+def test_pc_hints_are_at_most_three_short_lines(token_rig: Rig, repo: str, env: dict[str, str]) -> None:
     result = run_cli(["exists", token_rig.ref(repo, "oci")], {**env, "OCIREG_TOKEN_CACHE": "0"})
     assert result.code in (3, 4), result.both
     hints = _hint_lines(result)
@@ -65,13 +65,13 @@ def _library_client(hub: DockerHub, rig_pki: Pki, credential: Credential) -> Reg
     return RegistryClient(credential, config=config)
 
 
-def test_library_reaches_real_names_through_connect_to(hub: DockerHub, rig_pki: Pki) -> None:
+def test_pc_library_reaches_real_names_through_connect_to(hub: DockerHub, rig_pki: Pki) -> None:
     client = _library_client(hub, rig_pki, Credential(username=USER, password=PASSWORD, source="test"))
     assert client.exists(parse_reference("alpine:3.19"))
 
 
 @pytest.mark.xfail(strict=True, reason="#22 row: a caller's Credential is described as 'anonymous'")
-def test_library_credential_source_is_given_by_the_caller(hub: DockerHub, rig_pki: Pki) -> None:
+def test_pc_library_credential_source_is_given_by_the_caller(hub: DockerHub, rig_pki: Pki) -> None:
     client = _library_client(hub, rig_pki, Credential(username=USER, password=PASSWORD))
     with pytest.raises(OciregError) as raised:
         client.exists(parse_reference("someone/else:1.0"))
@@ -80,7 +80,7 @@ def test_library_credential_source_is_given_by_the_caller(hub: DockerHub, rig_pk
     assert "from anonymous" not in text
 
 
-def test_connect_to_refuses_a_non_loopback_target(hub: DockerHub, rig_pki: Pki, isolated_env: Path) -> None:
+def test_sec_connect_to_refuses_a_non_loopback_target(hub: DockerHub, rig_pki: Pki, isolated_env: Path) -> None:
     env = FrontEnv(hub, rig_pki, isolated_env).env
     env["OCIREG_TEST_CONNECT_TO"] = "registry-1.docker.io:443:192.0.2.1:443"
     result = run_cli(["exists", "alpine:3.19"], env)
@@ -88,7 +88,7 @@ def test_connect_to_refuses_a_non_loopback_target(hub: DockerHub, rig_pki: Pki, 
     assert "OCIREG_TEST_CONNECT_TO" in result.err
 
 
-def test_connect_to_keeps_the_certificate_check(
+def test_sec_connect_to_keeps_the_certificate_check(
     tmp_path: Path, hub: DockerHub, rig_pki: Pki, isolated_env: Path
 ) -> None:
     """The front's certificate names registry-1.docker.io, not ghcr.io: TLS to ghcr.io mapped onto it fails."""
@@ -98,7 +98,7 @@ def test_connect_to_keeps_the_certificate_check(
     assert result.code == 5, result.both
 
 
-def test_connect_to_in_a_subprocess(hub: DockerHub, rig_pki: Pki, isolated_env: Path) -> None:
+def test_pc_connect_to_in_a_subprocess(hub: DockerHub, rig_pki: Pki, isolated_env: Path) -> None:
     import os
 
     env = {**os.environ, **FrontEnv(hub, rig_pki, isolated_env).env}
