@@ -80,7 +80,9 @@ def test_pc_library_credential_source_is_given_by_the_caller(hub: DockerHub, rig
     assert "from anonymous" not in text
 
 
-def test_sec_connect_to_refuses_a_non_loopback_target(hub: DockerHub, rig_pki: Pki, isolated_env: Path) -> None:
+def test_sec_connect_to_refuses_a_non_loopback_target(
+    hub: DockerHub, rig_pki: Pki, isolated_env: Path
+) -> None:
     env = FrontEnv(hub, rig_pki, isolated_env).env
     env["OCIREG_TEST_CONNECT_TO"] = "registry-1.docker.io:443:192.0.2.1:443"
     result = run_cli(["exists", "alpine:3.19"], env)
