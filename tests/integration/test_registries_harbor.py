@@ -109,3 +109,11 @@ def test_pc_project_not_found_is_never_bad_credentials(env: FrontEnv) -> None:
     env.docker_login(HOST, ADMIN, ADMIN_PASSWORD)
     result = run_cli(["exists", f"{HOST}/nosuchproject/app:1.0"], env.env)
     assert result.code in (1, 4), result.both
+
+
+def test_sec_wrong_robot_secret_is_refused(env: FrontEnv) -> None:
+    """Harbor ignores a failed Basic login (an anonymous token): bad credentials or no permission, 3 or 4."""
+    env.docker_login(HOST, ROBOT, "not-the-secret")
+    result = run_cli(["exists", f"{HOST}/proj/app:1.0"], env.env)
+    assert result.code in (3, 4), result.both
+    assert "not-the-secret" not in result.both

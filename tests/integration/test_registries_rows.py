@@ -98,6 +98,7 @@ def test_sec_connect_to_keeps_the_certificate_check(
     env["OCIREG_TEST_CONNECT_TO"] = f"ghcr.io:443:127.0.0.1:{hub.port}"
     result = run_cli(["exists", "ghcr.io/library/alpine:3.19"], env)
     assert result.code == 5, result.both
+    assert "certificate" in result.err, result.err
 
 
 def test_pc_connect_to_in_a_subprocess(hub: DockerHub, rig_pki: Pki, isolated_env: Path) -> None:
