@@ -13,6 +13,7 @@ from ocireg.record import field, record, replace
 from ocireg.text import LazyPattern, escape
 
 __all__ = [
+    "VERIFY_REASONS",
     "AuthenticationFailed",
     "BodyTooLarge",
     "ChallengeError",
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidManifest",
     "InvalidReference",
     "NotFound",
+    "NotVerified",
     "OciregError",
     "PermissionDenied",
     "PlatformNotFound",
@@ -99,6 +101,22 @@ class PlatformNotFound(NotFound):
     A subclass so that callers that treat "the tag is gone" specially (``pin`` keeps a pin whose tag was
     deleted) can tell it apart from a missing tag.
     """
+
+
+class NotVerified(OciregError):
+    """The image exists, but no signature by a trusted key verifies for it (exit 8, #24).
+
+    ``reason`` is one of :data:`VERIFY_REASONS` (docs/architecture.md §10): ``no-signature``,
+    ``untrusted-signature``, ``digest-mismatch``, ``identity-mismatch``.
+    """
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+#: The fixed set of reasons a :class:`NotVerified` carries, from "nothing to check" to "checked furthest".
+VERIFY_REASONS = ("no-signature", "untrusted-signature", "digest-mismatch", "identity-mismatch")
 
 
 class TransportError(OciregError):

@@ -93,6 +93,15 @@ def test_worst_order() -> None:
     assert worst([]) == ExitCode.OK
 
 
+def test_not_verified_ranks_above_absent_below_every_cannot_tell() -> None:
+    """#24: 8 is a definite "no": ... > 4 > 8 > 1 > 0."""
+    assert exit_code_for(errors.NotVerified("x", reason="no-signature")) == 8
+    assert worst([0, 1, 8]) == ExitCode.NOT_VERIFIED
+    assert worst([8, 4]) == ExitCode.DENIED
+    assert worst([8, 3]) == ExitCode.AUTH_FAILED
+    assert worst([8, 6]) == ExitCode.REGISTRY
+
+
 def test_exit_code_for_each_class() -> None:
     assert exit_code_for(errors.InvalidReference("x")) == 2
     assert exit_code_for(errors.CredentialError("x")) == 3

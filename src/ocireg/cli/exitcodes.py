@@ -17,12 +17,14 @@ class ExitCode(IntEnum):
     NETWORK = 5
     REGISTRY = 6
     RATE_LIMITED = 7
+    NOT_VERIFIED = 8
     INTERRUPTED = 130
 
 
 # Most serious first: with several references the process exits with the first class present in this order.
 # Usage errors outrank everything (nothing was checked as asked); network and registry faults outrank rate
-# limits and credential problems; "absent" is the least serious failure because it is a definite answer.
+# limits and credential problems; "absent" is the least serious failure because it is a definite answer, and
+# "not verified" (#24) is a definite "no" too: it ranks just above "absent", below every "cannot tell".
 SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.INTERRUPTED,
     ExitCode.USAGE,
@@ -31,6 +33,7 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.RATE_LIMITED,
     ExitCode.AUTH_FAILED,
     ExitCode.DENIED,
+    ExitCode.NOT_VERIFIED,
     ExitCode.ABSENT,
     ExitCode.OK,
 )
@@ -41,6 +44,7 @@ def _by_class() -> tuple[tuple[type[BaseException], ExitCode], ...]:
     from ocireg import errors
 
     return (
+        (errors.NotVerified, ExitCode.NOT_VERIFIED),
         (errors.NotFound, ExitCode.ABSENT),
         (errors.UsageError, ExitCode.USAGE),
         (errors.CredentialError, ExitCode.AUTH_FAILED),
@@ -62,8 +66,9 @@ exit codes:
   5    network, TLS or timeout: the registry could not be reached
   6    registry error: 5xx after retries, protocol violation, digest mismatch
   7    rate limited after retries (429)
+  8    not verified: no signature by a trusted key verifies (verify, --verify-key)
   130  interrupted
-  With several references the most serious code wins: 2 > 5 > 6 > 7 > 3 > 4 > 1 > 0."""
+  With several references the most serious code wins: 2 > 5 > 6 > 7 > 3 > 4 > 8 > 1 > 0."""
 
 
 def exit_code_for(error: BaseException | None) -> ExitCode:

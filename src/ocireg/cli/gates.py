@@ -85,7 +85,7 @@ that each exists, each reported with FILE:LINE.
 References with ${{VARIABLES}} are expanded from the environment (compose files also
 read their .env; GitLab CI files their variables:); unresolved ones are listed as
 skipped (exit 2 with --strict). The exit code is that of 'ocireg exists' for all
-references: 2 > 5 > 6 > 7 > 3 > 4 > 1 > 0.
+references: 2 > 5 > 6 > 7 > 3 > 4 > 8 > 1 > 0.
 
 {ALLOW_ENV_HELP}
 

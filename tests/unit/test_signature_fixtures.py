@@ -1,0 +1,182 @@
+"""Verdicts on containers/image's real cosign fixtures, transcribed from its own tests (#24).
+
+Source: containers/image commit df7e80d2d19872b61f352a8a182ec934dc0c2346, ``signature/policy_eval_sigstore_test.go``
+(``TestPRrSigstoreSignedIsSignatureAccepted``, ``TestPRSigstoreSignedIsRunningImageAllowed``) with the fixtures
+in tests/data/signatures/containers-image/ (see its README). Each case states containers/image's verdict
+(accepted / rejected) and the reason ocireg gives for it. containers/image's tests use ``matchRepository`` for
+cosign-made signatures ("that doesn't work with matchExact"): ocireg's ``repository`` rule; ``matchExact`` cases
+use ocireg's ``exact`` rule (for a tag reference, ``matchRepoDigestOrExact`` is ``matchExact``). Catalogue: BI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from ocireg.reference import Digest, parse_reference
+from ocireg.signatures.bundle import decode_base64
+from ocireg.signatures.candidate import Candidate
+from ocireg.signatures.keys import TrustedKey, load_key
+from ocireg.signatures.layout import ANNOTATION_SIGNATURE, SIMPLE_SIGNING
+from ocireg.signatures.policy import TrustPolicy, judge
+
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "signatures" / "containers-image"
+SINGLE = "192.168.64.2:5000/cosign-signed-single-sample"
+
+
+def key(name: str) -> TrustedKey:
+    return load_key(str(FIXTURES / name))
+
+
+def signature_file(path: str) -> list[Candidate]:
+    """containers/image's on-disk signature (``\\0sigstore-json\\n`` + JSON) as ocireg finds it in a ``.sig``
+    layer; a non-signature attachment is skipped, as discovery skips it (by its layer media type)."""
+    raw = (FIXTURES / path).read_bytes()
+    prefix = b"\x00sigstore-json\n"
+    assert raw.startswith(prefix)
+    doc = json.loads(raw[len(prefix) :])
+    if doc["mimeType"] != SIMPLE_SIGNING:
+        return []
+    annotations = doc["annotations"]
+    payload = base64.b64decode(doc["payload"])
+    return [Candidate("tag", payload, decode_base64(annotations.get(ANNOTATION_SIGNATURE)), annotations)]
+
+
+def manifest_digest(directory: str) -> Digest:
+    return Digest.from_bytes((FIXTURES / directory / "manifest.json").read_bytes())
+
+
+def verdict(
+    directory: str, signatures: list[str], wanted: str, keys: list[str], identity: str = "repository"
+) -> str:
+    candidates = [c for path in signatures for c in signature_file(path)]
+    policy = TrustPolicy(keys=tuple(key(k) for k in keys), identity=identity)
+    result = judge(candidates, manifest_digest(directory), parse_reference(wanted), policy)
+    return result.reason or "accepted"
+
+
+@pytest.mark.parametrize(
+    "keys", [["cosign.pub"], ["cosign.pub", "cosign2.pub"], ["cosign2.pub", "cosign.pub"]]
+)
+def test_successful_validation_with_any_of_the_keys(keys: list[str]) -> None:
+    """c/image: "Successful validation, with KeyPath/KeyPaths/KeyData/KeyDatas" — accepted."""
+    assert verdict("dir-img-cosign-valid", ["dir-img-cosign-valid/signature-1"], SINGLE, keys) == "accepted"
+
+
+def test_signature_without_cryptographic_signature_is_untrusted() -> None:
+    """c/image: "Signature has no cryptographic signature" — rejected."""
+    [candidate] = signature_file("dir-img-cosign-valid/signature-1")
+    bare = Candidate("tag", candidate.payload, None, {})
+    policy = TrustPolicy(keys=(key("cosign.pub"),))
+    assert judge([bare], manifest_digest("dir-img-cosign-valid"), parse_reference(SINGLE), policy).reason == (
+        "untrusted-signature"
+    )
+
+
+def test_signature_which_does_not_verify_is_untrusted() -> None:
+    """c/image: "A signature which does not verify" (base64 of "invalid signature") — rejected."""
+    [candidate] = signature_file("dir-img-cosign-valid/signature-1")
+    forged = Candidate("tag", candidate.payload, b"invalid signature", {})
+    policy = TrustPolicy(keys=(key("cosign.pub"),))
+    assert judge(
+        [forged], manifest_digest("dir-img-cosign-valid"), parse_reference(SINGLE), policy
+    ).reason == ("untrusted-signature")
+
+
+def test_valid_signature_by_an_unknown_key_is_untrusted() -> None:
+    """c/image: "A valid signature using an unknown key" — rejected."""
+    reason = verdict("dir-img-cosign-valid", ["unknown-cosign-key.signature"], SINGLE, ["cosign.pub"])
+    assert reason == "untrusted-signature"
+
+
+def test_altered_payload_byte_is_untrusted() -> None:
+    """The signature covers the exact payload bytes: one byte changed (a space added) and nothing verifies."""
+    [candidate] = signature_file("dir-img-cosign-valid/signature-1")
+    altered = Candidate(
+        "tag", candidate.payload.replace(b'{"critical"', b'{ "critical"'), candidate.signature
+    )
+    policy = TrustPolicy(keys=(key("cosign.pub"),))
+    assert judge(
+        [altered], manifest_digest("dir-img-cosign-valid"), parse_reference(SINGLE), policy
+    ).reason == ("untrusted-signature")
+
+
+def test_valid_signature_with_a_rejected_identity() -> None:
+    """c/image: "A valid signature with a rejected identity" (another name) — rejected."""
+    reason = verdict(
+        "dir-img-cosign-valid", ["dir-img-cosign-valid/signature-1"], "this/does-not:match", ["cosign.pub"]
+    )
+    assert reason == "identity-mismatch"
+
+
+def test_valid_signature_with_a_non_matching_manifest_is_a_digest_mismatch() -> None:
+    """c/image: "A valid signature with a non-matching manifest" — rejected."""
+    reason = verdict(
+        "dir-img-cosign-modified-manifest",
+        ["dir-img-cosign-modified-manifest/signature-1"],
+        SINGLE,
+        ["cosign.pub"],
+    )
+    assert reason == "digest-mismatch"
+
+
+def test_exact_rule_accepts_the_matching_tag() -> None:
+    """c/image: matchExact "Signatures with a matching tag work" — accepted."""
+    directory = "dir-img-cosign-valid-with-tag"
+    wanted = "192.168.64.2:5000/skopeo-signed:tag"
+    assert verdict(directory, [f"{directory}/signature-1"], wanted, ["cosign.pub"], "exact") == "accepted"
+
+
+def test_exact_rule_refuses_another_tag() -> None:
+    """c/image: matchExact "Signatures with a non-matching tag are rejected" — rejected."""
+    directory = "dir-img-cosign-valid-with-tag"
+    wanted = "192.168.64.2:5000/skopeo-signed:othertag"
+    assert verdict(directory, [f"{directory}/signature-1"], wanted, ["cosign.pub"], "exact") == (
+        "identity-mismatch"
+    )
+    # ... which the repository rule accepts: it does not protect against an unexpected tag.
+    assert verdict(directory, [f"{directory}/signature-1"], wanted, ["cosign.pub"]) == "accepted"
+
+
+def test_exact_rule_refuses_cosign_made_repository_only_identity() -> None:
+    """c/image: matchExact "Cosign-created signatures are rejected" — by tag and, under matchRepoDigestOrExact,
+    by digest too (policy_reference_match.go: a name-only signed identity is never accepted)."""
+    signature = ["dir-img-cosign-valid/signature-1"]
+    by_tag = verdict("dir-img-cosign-valid", signature, f"{SINGLE}:latest", ["cosign.pub"], "exact")
+    digest = manifest_digest("dir-img-cosign-valid")
+    by_digest = verdict("dir-img-cosign-valid", signature, f"{SINGLE}@{digest}", ["cosign.pub"], "exact")
+    assert (by_tag, by_digest) == ("identity-mismatch", "identity-mismatch")
+
+
+def test_key_rekor_signature_verifies_with_its_key() -> None:
+    """c/image: the key+Rekor fixture is signed by cosign2.pub ("Successful key+Rekor use"; ocireg does not
+    require the SET for key-based signatures) — accepted; by cosign.pub alone — rejected."""
+    directory = "dir-img-cosign-key-rekor-valid"
+    wanted = "192.168.64.2:5000/cosign-signed/key-1"
+    assert verdict(directory, [f"{directory}/signature-1"], wanted, ["cosign2.pub"]) == "accepted"
+    assert verdict(directory, [f"{directory}/signature-1"], wanted, ["cosign.pub"]) == "untrusted-signature"
+
+
+def test_running_image_allowed_cases() -> None:
+    """c/image ``TestPRSigstoreSignedIsRunningImageAllowed``: single valid (allowed), no signatures, only a
+    non-signature attachment, a non-matching reference (rejected), two valid signatures (allowed)."""
+    valid = ["dir-img-cosign-valid/signature-1"]
+    assert verdict("dir-img-cosign-valid", valid, SINGLE, ["cosign.pub"]) == "accepted"
+    assert verdict("dir-img-unsigned", [], "testing/manifest:latest", ["cosign.pub"]) == "no-signature"
+    other = ["dir-img-cosign-other-attachment/signature-1"]
+    assert verdict("dir-img-cosign-other-attachment", other, "testing/manifest:latest", ["cosign.pub"]) == (
+        "no-signature"
+    )
+    assert verdict("dir-img-cosign-valid", valid, "testing/manifest:notlatest", ["cosign.pub"]) == (
+        "identity-mismatch"
+    )
+    two = ["dir-img-cosign-valid-2/signature-1", "dir-img-cosign-valid-2/signature-2"]
+    assert verdict("dir-img-cosign-valid-2", two, SINGLE, ["cosign.pub"]) == "accepted"
+
+
+def test_rsa_key_of_the_fixtures_loads() -> None:
+    """c/image uses some-rsa-key.pub as a valid (RSA) public key file."""
+    assert key("some-rsa-key.pub").kind.startswith("rsa-")
