@@ -76,6 +76,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "cmd_pin",
     ),
     CommandSpec(
+        "verify",
+        "ocireg.cli.verify",
+        "verify that each image is signed by a trusted key (exit 8 when not)",
+        "cmd_verify",
+    ),
+    CommandSpec(
         "inspect",
         "ocireg.cli.read",
         "show a manifest or index: digest, sizes, layers, platforms, labels",

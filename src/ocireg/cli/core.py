@@ -69,6 +69,9 @@ def _exists_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "references", nargs="*", metavar="REF", help="image reference, e.g. registry/group/app:tag"
     )
+    from ocireg.cli.verify import add_verify_key_option
+
+    add_verify_key_option(p)
     add_common_options(p, batch=True)
 
 
@@ -224,6 +227,10 @@ def render_dotenv(ctx: Context, results: Sequence[CheckResult]) -> None:
 
 
 def cmd_exists(ctx: Context) -> int:
+    if getattr(ctx.args, "verify_key", None):
+        from ocireg.cli.verify import run_verify  # #24: exists and signed by a trusted key, as 'verify'
+
+        return run_verify(ctx, "exists")
     texts = read_reference_args(ctx)
     parsed = parse_reference_args(ctx, texts)
     if parsed is None:

@@ -72,9 +72,9 @@ def load_key_pem(data: bytes, name: str) -> TrustedKey:
         raise UsageError(f"{what}: this is a private key; give the public key (cosign.pub)")
     try:
         key = load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError):
         raise UsageError(
-            f"{what}: not a PEM public key ({escape(str(exc).splitlines()[0] if str(exc) else 'unreadable')})",
+            f"{what}: not a PEM public key",
             hint="the file 'cosign generate-key-pair' writes as cosign.pub (-----BEGIN PUBLIC KEY-----)",
         ) from None
     except Exception as exc:  # noqa: BLE001 - cryptography raises its own classes for malformed DER
