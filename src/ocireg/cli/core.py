@@ -7,7 +7,12 @@ from _thread import allocate_lock  # threading.Lock itself; threading stays off 
 from collections.abc import Callable, Iterator, Sequence
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
-from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, add_platform_option
+from ocireg.cli.options import (
+    CREDENTIALS_HELP,
+    add_common_options,
+    add_platform_option,
+    add_verify_key_option,
+)
 from ocireg.cli.parser import add_command
 from ocireg.cli.render import (
     SCHEMA,
@@ -69,8 +74,6 @@ def _exists_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "references", nargs="*", metavar="REF", help="image reference, e.g. registry/group/app:tag"
     )
-    from ocireg.cli.verify import add_verify_key_option
-
     add_verify_key_option(p)
     add_common_options(p, batch=True)
 

@@ -18,6 +18,7 @@ from ocireg.cli.options import (
     add_from_file_option,
     add_jobs_option,
     add_platform_option,
+    add_verify_key_option,
     positive_duration,
 )
 from ocireg.cli.parser import add_command
@@ -221,6 +222,7 @@ def _check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="fail (exit 2) when a reference is skipped (unresolved variable, template)",
     )
+    add_verify_key_option(p)
     add_allow_env_option(p)
     add_common_options(p)
     add_jobs_option(p, "references checked concurrently")
@@ -249,6 +251,7 @@ def _pin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "(default: skipped and reported)",
     )
     add_platform_option(p, "pin this platform's image instead of the index")
+    add_verify_key_option(p)
     add_allow_env_option(p)
     add_common_options(p)
     add_jobs_option(p, "references checked concurrently")
@@ -362,12 +365,15 @@ def _print_problem(ctx: Context, problem: FileProblem, *, error: bool) -> None:
 
 
 def cmd_check(ctx: Context) -> int:
+    from ocireg.cli.verify import verify_key_policy
+
+    policy = verify_key_policy(ctx)
     scan, code = _scan(ctx)
     if code != ExitCode.OK:
         return code
     from ocireg.operations.check import check_findings
 
-    results = check_findings(ctx.client(), scan.findings, jobs=int(ctx.args.jobs))
+    results = check_findings(ctx.client(), scan.findings, jobs=int(ctx.args.jobs), verify=policy)
     code = worst(exit_code_for(r.error) for r in results)
     skipped = [r for r in results if r.status == "skipped"]
     if skipped and ctx.args.strict:
@@ -398,7 +404,7 @@ def _render_check(ctx: Context, scan: Scan, results: Sequence[FileResult], code:
         for line in text_table([_check_row(r) for r in results]):
             ctx.out(line)
     for r in results:
-        if r.error is not None and r.status == "error":
+        if r.error is not None and r.status in ("error", "not-verified"):
             print_error(ctx, r.error, prefix=f"{escape(r.finding.location)}: ")
 
 
@@ -420,7 +426,7 @@ def _check_json(r: FileResult) -> dict[str, object]:
 
 
 def _check_row(r: FileResult) -> list[str]:
-    if r.status == "present":
+    if r.status in ("present", "verified"):
         detail = str(r.digest or "")
     elif r.status == "skipped":
         detail = escape(r.finding.skipped or "")
@@ -442,6 +448,9 @@ def cmd_pin(ctx: Context) -> int:
     _check_pin_options(ctx)
     if ctx.args.check:
         return _pin_check(ctx)
+    from ocireg.cli.verify import verify_key_policy
+
+    policy = verify_key_policy(ctx)
     platform = None
     if ctx.args.platform:
         from ocireg.manifest import parse_platform
@@ -458,6 +467,7 @@ def cmd_pin(ctx: Context) -> int:
             platform=platform,
             update=bool(ctx.args.update),
             jobs=int(ctx.args.jobs),
+            verify=policy,
         )
         if scan.findings
         else []
@@ -497,9 +507,14 @@ def _check_pin_options(ctx: Context) -> None:
             "--offline works with --check only (pin without --check asks the registry)",
             hint="ocireg pin --check --offline FILES",
         )
-    for name in ("write", "update"):
+    for name in ("write", "update", "verify_key"):
         if ctx.args.check and getattr(ctx.args, name):
-            raise UsageError(f"--check changes nothing; --{name} cannot go with it")
+            raise UsageError(
+                f"--check changes nothing; --{name.replace('_', '-')} cannot go with it",
+                hint="'ocireg check --verify-key KEY FILES' verifies the pinned references"
+                if name == "verify_key"
+                else None,
+            )
 
 
 def _pin_check(ctx: Context) -> int:

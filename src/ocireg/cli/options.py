@@ -13,6 +13,7 @@ __all__ = [
     "add_output_options",
     "add_platform_option",
     "add_registry_argument",
+    "add_verify_key_option",
     "duration",
     "jobs",
     "positive_duration",
@@ -74,6 +75,17 @@ def add_from_file_option(parser: argparse._ActionsContainer) -> None:
 def add_platform_option(parser: argparse._ActionsContainer, help: str) -> None:
     """``--platform OS/ARCH[/VARIANT]``: one image of an index."""
     parser.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help=help)
+
+
+def add_verify_key_option(parser: argparse.ArgumentParser) -> None:
+    """``--verify-key PUB.pem`` for the deploy gates (exists, check, pin): only signed images pass (exit 8)."""
+    parser.add_argument(
+        "--verify-key",
+        action="append",
+        metavar="PUB.pem",
+        help="also require a signature by this public key (repeatable; exit 8 when not verified; "
+        "needs pip install 'ocireg[verify]')",
+    )
 
 
 def add_registry_argument(

@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from ocireg.signatures.keyless import KeylessPolicy
     from ocireg.signatures.policy import TrustPolicy
 
-__all__ = ["add_verify_key_option", "cmd_verify", "register", "run_verify", "trust_policy"]
+__all__ = [
+    "cmd_verify",
+    "register",
+    "run_verify",
+    "trust_policy",
+    "verify_key_policy",
+]
 
 VERIFY_EPILOG = f"""\
 examples:
@@ -83,15 +89,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common_options(p, batch=True)
 
 
-def add_verify_key_option(parser: argparse.ArgumentParser) -> None:
-    """``--verify-key PUB.pem`` for the deploy gates (exists, check, pin): only signed images pass (exit 8)."""
-    parser.add_argument(
-        "--verify-key",
-        action="append",
-        metavar="PUB.pem",
-        help="also require a signature by this public key (repeatable; exit 8 when not verified; "
-        "needs pip install 'ocireg[verify]')",
-    )
+def verify_key_policy(ctx: Context) -> TrustPolicy | None:
+    """The gates' ``--verify-key`` policy (every key loaded, exit 2 for a bad one), or None without it."""
+    keys = getattr(ctx.args, "verify_key", None)
+    return trust_policy(ctx, keys) if keys else None
 
 
 def _keyless(ctx: Context) -> KeylessPolicy | None:

@@ -11,10 +11,15 @@ from collections.abc import Mapping, Sequence
 
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, OciregError
-from ocireg.operations.batch import check_exists
+from ocireg.operations.batch import CheckResult, check_exists
 from ocireg.operations.files import Finding, Scan, VariablePolicy, scan_paths
 from ocireg.record import record
 from ocireg.reference import Digest, Reference, parse_reference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocireg.operations.verify import VerifyResult
+    from ocireg.signatures.policy import TrustPolicy
 
 __all__ = ["FileResult", "check_files", "check_findings"]
 
@@ -30,8 +35,14 @@ class FileResult:
     error: OciregError | None = None
 
 
-def check_findings(client: RegistryClient, findings: Sequence[Finding], *, jobs: int = 8) -> list[FileResult]:
-    """Check every finding; a skipped finding stays skipped, an invalid reference is its error."""
+def check_findings(
+    client: RegistryClient, findings: Sequence[Finding], *, jobs: int = 8, verify: TrustPolicy | None = None
+) -> list[FileResult]:
+    """Check every finding; a skipped finding stays skipped, an invalid reference is its error.
+
+    ``verify`` (#24): each image must also be signed under that policy; the statuses are then ``verified``,
+    ``not-verified`` (a :class:`~ocireg.errors.NotVerified` error), ``absent`` or ``error``.
+    """
     results: list[FileResult | None] = [None] * len(findings)
     unique: dict[str, Reference] = {}
     refs: dict[int, Reference] = {}
@@ -46,7 +57,15 @@ def check_findings(client: RegistryClient, findings: Sequence[Finding], *, jobs:
             continue
         refs[i] = ref
         unique.setdefault(str(ref), ref)
-    checked = {r.text: r for r in check_exists(client, list(unique.items()), jobs=jobs)} if unique else {}
+    checked: dict[str, CheckResult | VerifyResult] = {}
+    if unique and verify is not None:
+        from ocireg.operations.verify import verify_references
+
+        checked.update(
+            (r.text, r) for r in verify_references(client, list(unique.items()), verify, jobs=jobs)
+        )
+    elif unique:
+        checked.update((r.text, r) for r in check_exists(client, list(unique.items()), jobs=jobs))
     for i, ref in refs.items():
         outcome = checked[str(ref)]
         results[i] = FileResult(findings[i], ref, outcome.status, outcome.digest, outcome.error)

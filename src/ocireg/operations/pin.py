@@ -36,6 +36,10 @@ from ocireg.record import field, record, replace
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.text import escape
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocireg.signatures.policy import TrustPolicy
+
 __all__ = [
     "FilePlan",
     "PinChange",
@@ -192,10 +196,13 @@ def plan_pins(
     platform: Platform | None = None,
     update: bool = False,
     jobs: int = 8,
+    verify: TrustPolicy | None = None,
 ) -> list[FilePlan]:
     """Resolve every pinnable finding of ``scan`` (concurrently, each distinct reference once) and plan edits.
 
-    Nothing is written here; see :func:`write_atomic`. Files without findings get no plan.
+    Nothing is written here; see :func:`write_atomic`. Files without findings get no plan. ``verify`` (#24):
+    a digest is pinned (or kept) only if it is signed under that policy; otherwise the finding is an error
+    (:class:`~ocireg.errors.NotVerified`, exit 8) and nothing is written.
     """
     parsed, early = _parse_findings(scan)
     # Phase 1: what each tag resolves to now.
@@ -210,7 +217,32 @@ def plan_pins(
     changes: dict[int, PinChange] = dict(early)
     for i, ref in parsed.items():
         changes[i] = _decide(scan.findings[i], ref, resolved, verified, update=update)
+    if verify is not None:
+        _require_signed(client, changes, parsed, verify, jobs)
     return _file_plans(scan, changes, env)
+
+
+def _require_signed(
+    client: RegistryClient,
+    changes: dict[int, PinChange],
+    parsed: Mapping[int, Reference],
+    policy: TrustPolicy,
+    jobs: int,
+) -> None:
+    """Turn every pin whose digest does not verify under ``policy`` into an error (#24: pin only the signed)."""
+    from ocireg.operations.verify import verify_references
+
+    wanted: dict[str, Reference] = {}
+    for i, change in changes.items():
+        if change.action in ("pinned", "updated", "kept") and change.digest is not None and i in parsed:
+            ref = parsed[i].with_digest(change.digest)
+            wanted.setdefault(_key(ref), ref)
+    outcomes = {r.text: r for r in verify_references(client, list(wanted.items()), policy, jobs=jobs)}
+    for i, change in list(changes.items()):
+        if change.action in ("pinned", "updated", "kept") and change.digest is not None and i in parsed:
+            outcome = outcomes[_key(parsed[i].with_digest(change.digest))]
+            if outcome.error is not None:
+                changes[i] = PinChange(change.finding, "error", change.digest, error=outcome.error)
 
 
 def _parse_findings(scan: Scan) -> tuple[dict[int, Reference], dict[int, PinChange]]:
