@@ -1,0 +1,72 @@
+"""The GitLab CI template's signed gate (.ocireg-signed-gate, #24) run by gitlab-ci-local against the TLS rig.
+
+The job pip-installs nothing here (the console script of the environment under test is on PATH, with
+``cryptography`` from the test extra); the image is signed by the rig signer in cosign's ``.sig`` layout and the
+public key is a file in the project, as a File-type CI/CD variable would be. Catalogue: PC.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from integration.test_gitlab_template import (  # noqa: F401 - fixtures
+    gitlab_ci_local,
+    make_project,
+    ocireg_bin,
+    run_pipeline,
+    runner_variables,
+)
+
+from rig import Rig
+from rig.signer import Signer, push_sig_tag, signature_layer, simple_payload
+
+SIGNED_PIPELINE = """\
+include:
+  - local: ocireg.gitlab-ci.yml
+
+signed:
+  extends: .ocireg-signed-gate
+  image: null
+  variables:
+    OCIREG_REF: "{signed}"
+    OCIREG_VERIFY_KEY: cosign.pub
+
+unsigned:
+  extends: .ocireg-signed-gate
+  image: null
+  allow_failure:
+    exit_codes: [8]
+  variables:
+    OCIREG_REF: "{unsigned}"
+    OCIREG_VERIFY_KEY: cosign.pub
+
+no-key:
+  extends: .ocireg-signed-gate
+  image: null
+  allow_failure:
+    exit_codes: [2]
+  variables:
+    OCIREG_REF: "{signed}"
+"""
+
+
+def test_template_signed_gate(tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """PC: the signed gate passes a signed image, fails an unsigned one with exit 8, and a job without
+    OCIREG_VERIFY_KEY with exit 2."""
+    signer = Signer()
+    repo = f"group/project/signed-{secrets.token_hex(3)}"
+    with tls_rig.pusher() as pusher:
+        signed = pusher.push_image(repo, "signed", label=f"{repo}-s")
+        pusher.push_image(repo, "unsigned", label=f"{repo}-u")
+        payload = simple_payload(signed.digest, f"{tls_rig.host}/{repo}")
+        push_sig_tag(pusher, repo, signed.digest, [signature_layer(signer, payload)])
+    pipeline_yaml = SIGNED_PIPELINE.format(
+        signed=tls_rig.ref(repo, "signed"), unsigned=tls_rig.ref(repo, "unsigned")
+    )
+    project = make_project(tmp_path / "project", pipeline_yaml)
+    signer.write_public(project / "cosign.pub")
+    pipeline = run_pipeline(gitlab_ci_local, ocireg_bin, project, runner_variables(tls_rig))
+    assert pipeline.jobs == {"signed": ("PASS", 0), "unsigned": ("WARN", 8), "no-key": ("WARN", 2)}, pipeline
+    assert f"verified  {tls_rig.ref(repo, 'signed')}" in pipeline.log("signed")
+    assert "no-signature" in pipeline.log("unsigned")
