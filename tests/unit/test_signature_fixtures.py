@@ -180,3 +180,153 @@ def test_running_image_allowed_cases() -> None:
 def test_rsa_key_of_the_fixtures_loads() -> None:
     """c/image uses some-rsa-key.pub as a valid (RSA) public key file."""
     assert key("some-rsa-key.pub").kind.startswith("rsa-")
+
+
+# ---- keyless: Fulcio certificate + Rekor SET (containers/image "Successful Fulcio certificate use" and the
+# rejections after it in TestPRrSigstoreSignedIsSignatureAccepted) -----------------------------------------------
+
+FULCIO = "dir-img-cosign-fulcio-rekor-valid"
+FULCIO_REF = "192.168.64.2:5000/cosign-signed/fulcio-rekor-1"
+EMAIL, ISSUER = "mitr@redhat.com", "https://github.com/login/oauth"
+
+
+def keyless(
+    *,
+    rekor: tuple[str, ...] = ("rekor.pub",),
+    roots: bytes | None = None,
+    email: str = EMAIL,
+    issuer: str = ISSUER,
+) -> TrustPolicy:
+    from cryptography import x509
+
+    from ocireg.signatures.keyless import KeylessPolicy
+
+    certificates = x509.load_pem_x509_certificates(roots or (FIXTURES / "fulcio_v1.crt.pem").read_bytes())
+    return TrustPolicy(
+        keyless=KeylessPolicy(email, issuer, tuple(certificates), tuple(key(k).key for k in rekor))
+    )
+
+
+def fulcio_candidate(drop: str | None = None, **replace: str) -> Candidate:
+    [candidate] = signature_file(f"{FULCIO}/signature-1")
+    annotations = {k: v for k, v in candidate.annotations.items() if k != drop}
+    annotations.update(replace)
+    return Candidate("tag", candidate.payload, candidate.signature, annotations)
+
+
+def keyless_verdict(policy: TrustPolicy, candidate: Candidate | None = None) -> str:
+    result = judge(
+        [candidate or fulcio_candidate()], manifest_digest(FULCIO), parse_reference(FULCIO_REF), policy
+    )
+    return result.reason or "accepted"
+
+
+@pytest.mark.parametrize("rekor", [("rekor.pub",), ("rekor.pub", "cosign.pub"), ("cosign.pub", "rekor.pub")])
+def test_fulcio_rekor_accepted(rekor: tuple[str, ...]) -> None:
+    """c/image: "Successful Fulcio certificate use" with each order of Rekor keys — accepted (the leaf expired
+    minutes after signing in 2023: the chain is checked at the SET's integrated time)."""
+    assert keyless_verdict(keyless(rekor=rekor)) == "accepted"
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    ["dev.sigstore.cosign/bundle", "dev.sigstore.cosign/certificate", "dev.sigstore.cosign/chain"],
+)
+def test_fulcio_missing_annotation_rejected(annotation: str) -> None:
+    """c/image: "Fulcio, missing Rekor SET annotation", "missing certificate annotation", "missing certificate
+    chain annotation causes the Cosign-issued signature to be rejected" — rejected."""
+    assert keyless_verdict(keyless(), fulcio_candidate(drop=annotation)) == "untrusted-signature"
+
+
+def test_fulcio_without_chain_accepted_when_the_intermediate_is_trusted() -> None:
+    """c/image: "a signature without the intermediate annotation is fine if the issuer is directly trusted"."""
+    chain = fulcio_candidate().annotations["dev.sigstore.cosign/chain"].encode()
+    policy = keyless(roots=chain)
+    assert keyless_verdict(policy, fulcio_candidate(drop="dev.sigstore.cosign/chain")) == "accepted"
+
+
+def test_fulcio_rejections() -> None:
+    """c/image: an invalid certificate, another subject e-mail, an invalid SET, a SET checked with another key
+    (cosign.pub instead of rekor.pub) — each rejected. And another issuer (ocireg's --certificate-oidc-issuer)."""
+    invalid_certificate = fulcio_candidate(
+        **{"dev.sigstore.cosign/certificate": "this is not a valid certificate"}
+    )
+    assert keyless_verdict(keyless(), invalid_certificate) == "untrusted-signature"
+    assert keyless_verdict(keyless(email="this-does-not-match@example.com")) == "untrusted-signature"
+    invalid_set = fulcio_candidate(**{"dev.sigstore.cosign/bundle": "this is not a valid SET"})
+    assert keyless_verdict(keyless(), invalid_set) == "untrusted-signature"
+    assert keyless_verdict(keyless(rekor=("cosign.pub",))) == "untrusted-signature"
+    assert keyless_verdict(keyless(issuer="https://accounts.google.com")) == "untrusted-signature"
+
+
+def test_key_signature_with_another_entrys_set_is_rejected_keyless() -> None:
+    """c/image: "A valid Rekor SET for one accepted key, but a signature with a different accepted key" (the
+    key+Rekor fixture's SET on the key-only signature): the SET names another signature — rejected."""
+    [key_only] = signature_file("dir-img-cosign-valid/signature-1")
+    [key_rekor] = signature_file("dir-img-cosign-key-rekor-valid/signature-1")
+    mixed = Candidate(
+        "tag",
+        key_only.payload,
+        key_only.signature,
+        {
+            **key_only.annotations,
+            "dev.sigstore.cosign/bundle": key_rekor.annotations["dev.sigstore.cosign/bundle"],
+        },
+    )
+    assert keyless_verdict(keyless(), mixed) == "untrusted-signature"
+
+
+def test_trusted_root_json_built_from_the_fixture_roots(tmp_path: Path) -> None:
+    """--trusted-root: sigstore's trusted_root.json with the fixture's Fulcio root and Rekor key — accepted."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from ocireg.signatures.keyless import load_keyless_policy
+
+    root = x509.load_pem_x509_certificate((FIXTURES / "fulcio_v1.crt.pem").read_bytes())
+    rekor = key("rekor.pub").key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    doc = {
+        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [
+            {
+                "baseUrl": "https://rekor.sigstore.dev",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": base64.b64encode(rekor).decode(),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                },
+                "logId": {"keyId": base64.b64encode(b"x").decode()},
+            }
+        ],
+        "certificateAuthorities": [
+            {
+                "certChain": {
+                    "certificates": [{"rawBytes": base64.b64encode(root.public_bytes(Encoding.DER)).decode()}]
+                }
+            }
+        ],
+    }
+    path = tmp_path / "trusted_root.json"
+    path.write_text(json.dumps(doc))
+    policy = load_keyless_policy(
+        identity=EMAIL, issuer=ISSUER, trusted_root=str(path), fulcio_ca=None, rekor_key=None
+    )
+    assert keyless_verdict(TrustPolicy(keyless=policy)) == "accepted"
+
+
+def test_fulcio_signature_other_than_the_one_in_the_set_is_rejected() -> None:
+    """c/image ``VerifyRekorSET``: "signature in Rekor SET does not match". The fixture's ECDSA signature made
+    malleable ((r, s) → (r, n − s) still verifies with the certificate's key) but is not the logged one."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+    candidate = fulcio_candidate()
+    assert candidate.signature is not None
+    r, s = decode_dss_signature(candidate.signature)
+    p256_order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    twin = encode_dss_signature(r, p256_order - s)
+    annotations = {
+        **candidate.annotations,
+        "dev.cosignproject.cosign/signature": base64.b64encode(twin).decode(),
+    }
+    malleated = Candidate("tag", candidate.payload, twin, annotations)
+    assert keyless_verdict(keyless(), malleated) == "untrusted-signature"

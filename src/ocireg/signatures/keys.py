@@ -48,26 +48,26 @@ def require_crypto() -> None:
         ) from None
 
 
-def load_key(path: str) -> TrustedKey:
+def load_key(path: str, option: str = "--key") -> TrustedKey:
     """The public key in the PEM file ``path``; a missing, unreadable or non-key file is a usage error."""
     require_crypto()
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_KEY_FILE + 1)
     except OSError as exc:
-        raise UsageError(f"--key {escape(path)}: {escape(exc.strerror or str(exc))}") from None
+        raise UsageError(f"{option} {escape(path)}: {escape(exc.strerror or str(exc))}") from None
     if len(data) > MAX_KEY_FILE:
-        raise UsageError(f"--key {escape(path)}: larger than {MAX_KEY_FILE // 1024} KiB: not a public key")
-    return load_key_pem(data, path)
+        raise UsageError(f"{option} {escape(path)}: larger than {MAX_KEY_FILE // 1024} KiB: not a public key")
+    return load_key_pem(data, path, option)
 
 
-def load_key_pem(data: bytes, name: str) -> TrustedKey:
+def load_key_pem(data: bytes, name: str, option: str = "--key") -> TrustedKey:
     """The public key in PEM ``data`` (``name`` for messages): ECDSA P-256/P-384, RSA ≥ 2048 bits or Ed25519."""
     require_crypto()
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    what = f"--key {escape(name)}"
+    what = f"{option} {escape(name)}"
     if b"PRIVATE KEY" in data:
         raise UsageError(f"{what}: this is a private key; give the public key (cosign.pub)")
     try:
