@@ -377,3 +377,58 @@ def test_bad_key_files_are_exit_2(token_rig: Rig, tmp_path: Path, signer: Signer
         assert result.code == 2, (name, result.err)
         assert "Traceback" not in result.err and name in result.err
     assert _verify(token_rig, image).code == 2  # no key at all
+
+
+def test_keyless_fulcio_rekor_offline(token_rig: Rig, tmp_path: Path) -> None:
+    """PC: keyless (.sig with a Fulcio-like certificate and a Rekor SET, signed in 2025 by a ten-minute leaf):
+    verified with --fulcio-ca and --rekor-key at the SET's time; another identity or issuer, or another Rekor
+    key: untrusted-signature; incomplete keyless options or keys mixed with keyless: exit 2."""
+    import datetime as dt
+
+    from rig.signer import KeylessAuthority
+
+    authority = KeylessAuthority()
+    image = _image(token_rig)
+    payload = simple_payload(image.digest, f"{token_rig.host}/{image.repo}")
+    when = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    with token_rig.pusher() as pusher:
+        layer = authority.layer(payload, "ci@example.com", "https://gitlab.example.com", when)
+        push_sig_tag(pusher, image.repo, image.digest, [layer])
+    (tmp_path / "fulcio.pem").write_bytes(authority.root_pem())
+    (tmp_path / "rekor.pub").write_bytes(authority.rekor_public_pem())
+    (tmp_path / "other-rekor.pub").write_bytes(KeylessAuthority().rekor_public_pem())
+    trust = ["--fulcio-ca", str(tmp_path / "fulcio.pem"), "--rekor-key", str(tmp_path / "rekor.pub")]
+
+    def keyless(identity: str, issuer: str, *extra: str) -> Result:
+        args = ["--certificate-identity", identity, "--certificate-oidc-issuer", issuer, *extra]
+        return _verify(token_rig, image, *args, "-o", "json")
+
+    ok = keyless("ci@example.com", "https://gitlab.example.com", *trust)
+    assert ok.code == 0, ok.err
+    assert _json(ok)["signer"] == "ci@example.com (https://gitlab.example.com)"
+    for identity, issuer in (
+        ("mallory@example.com", "https://gitlab.example.com"),
+        ("ci@example.com", "https://evil"),
+    ):
+        refused = keyless(identity, issuer, *trust)
+        assert (refused.code, _json(refused)["reason"]) == (8, "untrusted-signature")
+    other_log = keyless(
+        "ci@example.com",
+        "https://gitlab.example.com",
+        "--fulcio-ca",
+        str(tmp_path / "fulcio.pem"),
+        "--rekor-key",
+        str(tmp_path / "other-rekor.pub"),
+    )
+    assert other_log.code == 8
+    assert keyless("ci@example.com", "https://gitlab.example.com").code == 2  # no trust root
+    assert (
+        keyless(
+            "ci@example.com", "https://gitlab.example.com", "--fulcio-ca", str(tmp_path / "fulcio.pem")
+        ).code
+        == 2
+    )
+    mixed = _verify(
+        token_rig, image, "--key", str(tmp_path / "rekor.pub"), "--certificate-identity", "x", *trust
+    )
+    assert mixed.code == 2

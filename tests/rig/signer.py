@@ -220,3 +220,150 @@ def push_referrers_index(
     """The referrers tag schema: the index of ``subject_digest``'s referrers under the tag ``sha256-<hex>``."""
     body = _dump({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": list(descriptors)})
     return pusher.put_manifest(repo, subject_digest.replace(":", "-"), body, OCI_INDEX)
+
+
+class KeylessAuthority:
+    """A Fulcio-like CA (root, intermediate) and a Rekor-like log key, to sign keyless as cosign ≤ 2 does: a
+    ten-minute leaf certificate (code signing, SAN e-mail, OIDC issuer extensions), the signature, and a Rekor
+    SET over a ``hashedrekord`` entry, in the ``.sig`` annotations (containers/image's Fulcio fixture layout)."""
+
+    def __init__(self) -> None:
+        import datetime as dt
+
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        self._x509, self._dt = x509, dt
+        start, end = (
+            dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
+            dt.datetime(2040, 1, 1, tzinfo=dt.timezone.utc),
+        )
+        self.root_key = ec.generate_private_key(ec.SECP256R1())
+        self.intermediate_key = ec.generate_private_key(ec.SECP256R1())
+        self.rekor_key = ec.generate_private_key(ec.SECP256R1())
+        root_name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rig"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "rig-fulcio"),
+            ]
+        )
+        inter_name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rig"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "rig-fulcio-intermediate"),
+            ]
+        )
+        self.root = self._ca(root_name, root_name, self.root_key, self.root_key, start, end, eku=False)
+        self.intermediate = self._ca(
+            inter_name, root_name, self.intermediate_key, self.root_key, start, end, eku=True
+        )
+
+    def _ca(
+        self, subject: Any, issuer: Any, key: Any, signer: Any, start: Any, end: Any, *, eku: bool
+    ) -> Any:
+        x509 = self._x509
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
+            )
+        )
+        if eku:  # as Fulcio's intermediate
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    def root_pem(self) -> bytes:
+        return bytes(self.root.public_bytes(serialization.Encoding.PEM))
+
+    def rekor_public_pem(self) -> bytes:
+        return bytes(
+            self.rekor_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    def layer(self, payload: bytes, email: str, issuer: str, when: Any) -> Layer:
+        """A keyless ``.sig`` layer signed at ``when`` (a datetime) by ``email`` from ``issuer``."""
+        x509 = self._x509
+        from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        issuer_bytes = issuer.encode()
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([]))
+            .issuer_name(self.intermediate.subject)
+            .public_key(leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(when - self._dt.timedelta(seconds=1))
+            .not_valid_after(when + self._dt.timedelta(minutes=10))
+            .add_extension(
+                x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate_key.public_key()),
+                critical=False,
+            )
+            .add_extension(
+                x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.57264.1.1"), issuer_bytes),
+                critical=False,
+            )
+            .add_extension(
+                x509.UnrecognizedExtension(
+                    ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), bytes([0x0C, len(issuer_bytes)]) + issuer_bytes
+                ),
+                critical=False,
+            )
+            .sign(self.intermediate_key, hashes.SHA256())
+        )
+        leaf_pem = leaf.public_bytes(serialization.Encoding.PEM)
+        signature = leaf_key.sign(payload, ec.ECDSA(hashes.SHA256()))
+        body = {
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}},
+                "signature": {
+                    "content": base64.b64encode(signature).decode(),
+                    "publicKey": {"content": base64.b64encode(leaf_pem).decode()},
+                },
+            },
+        }
+        spki = self.rekor_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        set_payload = {
+            "body": base64.b64encode(_dump(body)).decode(),
+            "integratedTime": int(when.timestamp()),
+            "logIndex": 1,
+            "logID": hashlib.sha256(spki).hexdigest(),
+        }
+        canonical = json.dumps(set_payload, sort_keys=True, separators=(",", ":")).encode()
+        entry_timestamp = self.rekor_key.sign(canonical, ec.ECDSA(hashes.SHA256()))
+        chain = self.intermediate.public_bytes(serialization.Encoding.PEM) + self.root_pem()
+        annotations = {
+            SIGNATURE_ANNOTATION: base64.b64encode(signature).decode(),
+            "dev.sigstore.cosign/certificate": leaf_pem.decode(),
+            "dev.sigstore.cosign/chain": chain.decode(),
+            "dev.sigstore.cosign/bundle": json.dumps(
+                {"SignedEntryTimestamp": base64.b64encode(entry_timestamp).decode(), "Payload": set_payload}
+            ),
+        }
+        return payload, annotations, SIMPLE_SIGNING
