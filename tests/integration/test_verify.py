@@ -432,3 +432,14 @@ def test_keyless_fulcio_rekor_offline(token_rig: Rig, tmp_path: Path) -> None:
         token_rig, image, "--key", str(tmp_path / "rekor.pub"), "--certificate-identity", "x", *trust
     )
     assert mixed.code == 2
+
+
+def test_fail_fast_stops_after_the_first_error(token_rig: Rig, signer: Signer, key: str) -> None:
+    """PC: --fail-fast --jobs 1: a denied reference first, the signed one after it is not checked."""
+    image = _image(token_rig)
+    _cosign_sign(token_rig, image, signer)
+    refs = [token_rig.ref("no/such-project", "v1"), token_rig.ref(image.repo, "v1")]
+    result = run_cli(["verify", "--key", key, "--fail-fast", "--jobs", "1", "-o", "json", *refs], ALICE_ENV)
+    statuses = [r["status"] for r in json.loads(result.out)["results"]]
+    assert (result.code, statuses) == (6, ["error", "error"])
+    assert run_cli(["verify", "--key", key, "--jobs", "1", *refs], ALICE_ENV).code == 4

@@ -166,6 +166,7 @@ def run_verify(ctx: Context, command: str) -> int:
             policy,
             platform=platform,
             jobs=ctx.args.jobs,
+            fail_fast=bool(getattr(ctx.args, "fail_fast", False)),
             on_result=stream or bar.on_result,
         )
     code = worst(exit_code_for(r.error) for r in results)

@@ -239,14 +239,24 @@ def verify_references(
     *,
     platform: Platform | None = None,
     jobs: int = 8,
+    fail_fast: bool = False,
     on_result: Callable[[int, VerifyResult], None] | None = None,
 ) -> list[VerifyResult]:
-    """Verify each reference (``jobs`` at a time); one result per reference, in input order."""
+    """Verify each reference (``jobs`` at a time); one result per reference, in input order.
+
+    ``fail_fast``: after the first error ("cannot tell", not "not verified") the rest are not checked.
+    """
     results: list[VerifyResult | None] = [None] * len(refs)
+    stopped: list[bool] = []
 
     def work(index: int) -> None:
         text, ref = refs[index]
-        result = verify_image(client, text, ref, policy, platform=platform)
+        if stopped:
+            result = VerifyResult(text, ref, error=RegistryError("not checked: stopped at the first error"))
+        else:
+            result = verify_image(client, text, ref, policy, platform=platform)
+            if fail_fast and result.status == "error":
+                stopped.append(True)
         results[index] = result
         if on_result is not None:
             on_result(index, result)
