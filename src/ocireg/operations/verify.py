@@ -23,6 +23,7 @@ from ocireg.errors import (
     OciregError,
     RegistryError,
 )
+from ocireg.operations.batch import MAX_JOBS
 from ocireg.operations.workers import run_bounded
 from ocireg.record import record
 from ocireg.reference import Digest, Reference, Repository
@@ -261,7 +262,7 @@ def verify_references(
         if on_result is not None:
             on_result(index, result)
 
-    jobs = max(1, min(jobs, 32, len(refs) or 1))
+    jobs = max(1, min(jobs, MAX_JOBS, len(refs) or 1))
     if jobs == 1:
         for i in range(len(refs)):
             work(i)
