@@ -19,7 +19,6 @@ validates the template unchanged against the schema.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,114 +26,25 @@ from pathlib import Path
 
 import pytest
 
+from integration.gitlabci import make_git_project, push_dated, run_pipeline, runner_variables, skip_or_fail
+
 from rig import Rig
-from rig.registry import REQUIRE_RIG_ENV
-from rig.tokenserver import JOB_TOKEN, JOB_USER
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "templates" / "ocireg.gitlab-ci.yml"
-GCL_LOCAL = ROOT / ".tools" / "node_modules" / ".bin" / "gitlab-ci-local"
 RUN_TIMEOUT = 300.0
 
 pytestmark = pytest.mark.slow
 
 
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get(REQUIRE_RIG_ENV) == "1":
-        pytest.fail(f"{reason}; {REQUIRE_RIG_ENV}=1 forbids skipping", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def gitlab_ci_local() -> str:
-    """Path of gitlab-ci-local 4.55.x (project-local first); skip locally / fail in CI when missing."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        _skip_or_fail("node/npm not installed: gitlab-ci-local cannot run (apt-get install nodejs npm)")
-    if shutil.which("rsync") is None:
-        _skip_or_fail("rsync not installed: gitlab-ci-local needs it (apt-get install rsync)")
-    found = str(GCL_LOCAL) if GCL_LOCAL.exists() else shutil.which("gitlab-ci-local")
-    if found is None:
-        _skip_or_fail("gitlab-ci-local not installed (scripts/bootstrap puts it in .tools/)")
-        raise AssertionError("unreachable")
-    return found
-
-
-@pytest.fixture(scope="module")
-def ocireg_bin() -> Path:
-    """The directory holding the ``ocireg`` console script of the environment under test."""
-    bindir = Path(sys.executable).parent
-    if not (bindir / "ocireg").exists():
-        _skip_or_fail(f"no ocireg console script beside {sys.executable} (pip install -e .)")
-    return bindir
-
-
-def runner_variables(rig: Rig) -> dict[str, str]:
-    """What a GitLab runner gives a job of project group/project whose registry is the rig."""
-    assert rig.ca_file is not None and rig.token_server is not None
-    return {
-        "GITLAB_CI": "true",
-        "CI_REGISTRY": rig.host,
-        "CI_REGISTRY_IMAGE": f"{rig.host}/group/project",
-        "CI_REGISTRY_USER": JOB_USER,
-        "CI_REGISTRY_PASSWORD": JOB_TOKEN,
-        "CI_JOB_TOKEN": JOB_TOKEN,
-        "CI_SERVER_HOST": "127.0.0.2",
-        "CI_SERVER_PORT": str(rig.token_server.port),
-        "CI_SERVER_TLS_CA_FILE": rig.ca_file,
-    }
-
-
-class Pipeline:
-    """One gitlab-ci-local run: exit code, output, and each job's outcome from its 'finished' line."""
-
-    _FINISHED = re.compile(r"^(?P<job>\S+)\s+finished in .*?(?:\s(?P<status>FAIL|WARN)\s+(?P<code>\d+))?\s*$")
-
-    def __init__(self, project: Path, proc: subprocess.CompletedProcess[str]) -> None:
-        self.project = project
-        self.code = proc.returncode
-        self.out = proc.stdout
-        self.err = proc.stderr
-        self.jobs: dict[str, tuple[str, int]] = {}
-        for line in (proc.stdout + "\n" + proc.stderr).splitlines():
-            match = self._FINISHED.match(line.strip())
-            if match and match.group("job") != "pipeline":  # "pipeline finished in ..." closes the run
-                status = match.group("status") or "PASS"
-                self.jobs[match.group("job")] = (status, int(match.group("code") or 0))
-
-    def log(self, job: str) -> str:
-        return (self.project / ".gitlab-ci-local" / "output" / f"{job}.log").read_text()
-
-    def __repr__(self) -> str:  # shown by failing assertions
-        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
-
-
 def make_project(directory: Path, pipeline_yaml: str) -> Path:
+    """A git work tree (gitlab-ci-local reads only tracked files for ``include: local``, as GitLab reads the
+    repository) with the template beside the pipeline."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(TEMPLATE, directory / "ocireg.gitlab-ci.yml")
     (directory / ".gitlab-ci.yml").write_text(pipeline_yaml)
+    make_git_project(directory)
     return directory
-
-
-def run_pipeline(
-    gcl: str,
-    bindir: Path,
-    project: Path,
-    variables: dict[str, str],
-    *jobs: str,
-    schema: bool = False,
-    extra: tuple[str, ...] = (),
-) -> Pipeline:
-    argv = [gcl, "--no-color", f"--json-schema-validation={'true' if schema else 'false'}"]
-    for name, value in variables.items():
-        argv += ["--variable", f"{name}={value}"]
-    argv += [*extra, *jobs]
-    env = dict(os.environ)  # already isolated: temp HOME/XDG dirs, no CI_*/DOCKER_*/OCIREG_* of the developer
-    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
-    env.pop("NODE_OPTIONS", None)
-    proc = subprocess.run(
-        argv, cwd=project, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
-    )
-    return Pipeline(project, proc)
 
 
 GATE_PIPELINE = """\
@@ -289,7 +199,7 @@ def _require_command(bindir: Path, command: str) -> None:
         [str(bindir / "ocireg"), command, "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     if proc.returncode != 0:
-        _skip_or_fail(
+        skip_or_fail(
             f"`ocireg {command}` does not exist yet (issue #4); the template's job for it is untested"
         )
 
@@ -383,33 +293,6 @@ prune-unset:
 """
 
 
-def _push_dated(rig: Rig, repo: str, tag: str, days: int) -> None:
-    """A tiny OCI image whose config is ``days`` old (raw HTTP, as the rig seeds)."""
-    import datetime
-    import json
-
-    from rig.seed import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, layer_gzip
-
-    created = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
-    layer, diff_id = layer_gzip(f"{repo}-{tag}")
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    ).encode()
-    with rig.pusher() as pusher:
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": pusher.put_blob(repo, config), "size": len(config)},
-            "layers": [{"mediaType": OCI_LAYER, "digest": pusher.put_blob(repo, layer), "size": len(layer)}],
-        }
-        pusher.put_manifest(repo, tag, json.dumps(manifest).encode(), OCI_MANIFEST)
-
-
 def test_template_prune_plans_then_deletes(
     tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Path, tmp_path: Path
 ) -> None:
@@ -421,7 +304,7 @@ def test_template_prune_plans_then_deletes(
 
     repo = f"group/project/prune-tpl-{secrets.token_hex(4)}"
     for tag, days in (("mr-1", 30), ("mr-2", 2), ("main", 30)):
-        _push_dated(tls_rig, repo, tag, days)
+        push_dated(tls_rig, repo, tag, days)
     project = make_project(tmp_path / "project", PRUNE_PIPELINE.format(repo=f"{tls_rig.host}/{repo}"))
     (project / "mr-decoy").write_text("a file the shell would match for mr-*\n")
 
