@@ -387,7 +387,14 @@ def test_template_runs_the_pyz_from_a_url_verified_by_sha256(
     served = tmp_path / "served"
     served.mkdir()
     build = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build-pyz"), "--output", str(served / "ocireg.pyz")],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build-pyz"),
+            "--output",
+            str(served / "ocireg.pyz"),
+            "--python",
+            sys.executable,
+        ],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
