@@ -15,7 +15,14 @@ components, is how the "absent" cases are allowed to fail.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
+import os
 import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -264,3 +271,102 @@ def test_bi_component_input_refused_at_pipeline_creation(
     assert refusal in pipeline.out + pipeline.err, pipeline
     assert pipeline.jobs == {}, pipeline
     assert "starting shell" not in pipeline.out + pipeline.err, pipeline
+
+
+INJECTION_PIPELINE = f"""\
+include:
+  - component: {component("gate")}
+    inputs:
+      job-name: gate-injected
+      references: ":v1.2.3 $(touch injected-1) `touch injected-2` ;touch injected-3 *"
+      args: "--jobs 2 ;touch injected-4"
+
+gate-injected:
+  allow_failure:
+    exit_codes: [2]
+"""
+
+
+def test_sec_component_inputs_are_words_for_ocireg_never_shell_code(
+    tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Path, tmp_path: Path
+) -> None:
+    """#26, SEC (argument injection): inputs reach the script as variables, split into words and handed to ocireg
+    unexpanded — a command substitution, backticks, `;` or a glob in `references` or `args` runs nothing and
+    matches no file; ocireg refuses the words that are not references (exit 2)."""
+    project = make_project(tmp_path / "project", INJECTION_PIPELINE)
+    pipeline = run(gitlab_ci_local, ocireg_bin, project, runner_variables(tls_rig))
+    assert pipeline.jobs == {"gate-injected": ("WARN", 2)}, pipeline
+    assert not list(project.glob("injected-*")), pipeline
+    log = pipeline.log("gate-injected")
+    assert "ocireg: error:" in log and "Traceback" not in log, log
+    assert ".gitlab-ci.yml" not in log.split("$ ocireg exists", 1)[-1], log  # `*` matched no file
+
+
+PYZ_PIPELINE = f"""\
+include:
+  - component: {component("gate")}
+    inputs:
+      job-name: gate-pyz
+      tag: v1.2.3
+      pyz-url: "{{url}}"
+      pyz-sha256: "{{sha256}}"
+  - component: {component("gate")}
+    inputs:
+      job-name: gate-pyz-tampered
+      tag: v1.2.3
+      pyz-url: "{{url}}"
+      pyz-sha256: "{"0" * 64}"
+
+gate-pyz-tampered:
+  allow_failure:
+    exit_codes: [2]
+"""
+
+
+def test_pc_component_runs_the_pyz_from_its_url_checked_by_sha256(
+    tls_rig: Rig, gitlab_ci_local: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#26, #18: with the inputs pyz-url and pyz-sha256 the job fetches ocireg.pyz (from a loopback HTTP server)
+    instead of pip-installing, checks its SHA-256 and runs it with python3 alone (no ocireg on PATH): the gate
+    passes; a file whose SHA-256 differs from the input is not run (exit 2)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    build = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build-pyz"),
+            "-o",
+            str(served / "ocireg.pyz"),
+            "--python",
+            sys.executable,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    sha256 = hashlib.sha256((served / "ocireg.pyz").read_bytes()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/ocireg.pyz"
+        project = make_project(tmp_path / "project", PYZ_PIPELINE.format(url=url, sha256=sha256.upper()))
+        empty = tmp_path / "bin"
+        empty.mkdir()
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        # the venv's ocireg must not be found: the pyz has to serve
+        monkeypatch.setenv(
+            "PATH", os.pathsep.join(p for p in path if p and not (Path(p) / "ocireg").exists())
+        )
+        pipeline = run(gitlab_ci_local, empty, project, runner_variables(tls_rig))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert pipeline.jobs == {"gate-pyz": ("PASS", 0), "gate-pyz-tampered": ("WARN", 2)}, pipeline
+    digest = tls_rig.seeded.digest(PROJECT_PATH, "v1.2.3")
+    log = pipeline.log("gate-pyz")
+    assert f"present  {tls_rig.host}/{PROJECT_PATH}:v1.2.3  {digest}" in log, log
+    assert "ocireg: fetching " in log and "/.venv/" not in log, log
+    assert "not OCIREG_PYZ_SHA256" in pipeline.log("gate-pyz-tampered")
