@@ -6,6 +6,9 @@ GitLab's rules relied on (docs.gitlab.com/ci/inputs, docs.gitlab.com/ci/componen
 ``spec: inputs:`` and whose second is the configuration, where ``$[[ inputs.<name> ]]`` is replaced when the
 pipeline is created; an input has ``type`` (string — the default —, number, boolean, array), ``default`` (without
 one the input is mandatory), ``description``, ``options`` and ``regex`` (string inputs only; a default must pass it).
+The merge requests that brought them, read for these rules: gitlab-org/gitlab!127448 (the templates/ layout, the
+component named without ``templates/``), !127762 (``type`` boolean and number), !132574 (``regex``: strings only,
+the default validated too).
 """
 
 from __future__ import annotations
