@@ -10,13 +10,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from integration.test_gitlab_template import (  # noqa: F401 - fixtures
-    gitlab_ci_local,
-    make_project,
-    ocireg_bin,
-    run_pipeline,
-    runner_variables,
-)
+from integration.gitlabci import run_pipeline, runner_variables
+from integration.test_gitlab_template import make_project
 
 from rig import Rig
 from rig.signer import Signer, push_sig_tag, signature_layer, simple_payload
@@ -51,7 +46,7 @@ no-key:
 """
 
 
-def test_template_signed_gate(tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_template_signed_gate(tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Path, tmp_path: Path) -> None:
     """PC: the signed gate passes a signed image, fails an unsigned one with exit 8, and a job without
     OCIREG_VERIFY_KEY with exit 2."""
     signer = Signer()
