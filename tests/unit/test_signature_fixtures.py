@@ -259,6 +259,19 @@ def test_fulcio_rejections() -> None:
     assert keyless_verdict(keyless(issuer="https://accounts.google.com")) == "untrusted-signature"
 
 
+@pytest.mark.parametrize("where", ["set", "body"])
+def test_deeply_nested_set_is_untrusted_not_an_internal_error(where: str) -> None:
+    """SEC: the Rekor SET annotation (and the body inside it) is whoever-can-push's text, parsed before its
+    signature is checked: JSON nested 100 000 deep is an untrusted signature, not a RecursionError (which made
+    the whole batch an "internal error", exit 6, and hid any valid signature)."""
+    nested = "[" * 100_000 + "]" * 100_000
+    if where == "body":
+        body = base64.b64encode(nested.encode()).decode()
+        nested = json.dumps({"SignedEntryTimestamp": "", "Payload": {"body": body, "integratedTime": 1}})
+    candidate = fulcio_candidate(**{"dev.sigstore.cosign/bundle": nested})
+    assert keyless_verdict(keyless(), candidate) == "untrusted-signature"
+
+
 def test_key_signature_with_another_entrys_set_is_rejected_keyless() -> None:
     """c/image: "A valid Rekor SET for one accepted key, but a signature with a different accepted key" (the
     key+Rekor fixture's SET on the key-only signature): the SET names another signature — rejected."""
