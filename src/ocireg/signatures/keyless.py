@@ -121,7 +121,9 @@ def _verify_set(
         logged_pem = base64.b64decode(spec["signature"]["publicKey"]["content"], validate=True)
         logged_signature = base64.b64decode(spec["signature"]["content"], validate=True)
         hashed = spec["data"]["hash"]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # RecursionError: the SET is the pusher's text, parsed before its signature is checked (JSON nested
+        # deeper than the interpreter's stack) -- an untrusted signature, never an internal error.
         raise _Rejected(f"malformed SET: {type(exc).__name__}") from None
     from cryptography import x509
 
