@@ -332,6 +332,28 @@ def test_sig_tag_holding_an_index_is_not_a_signature(token_rig: Rig, key: str) -
     assert (result.code, _json(result)["reason"]) == (8, "untrusted-signature")
 
 
+def test_hostile_referrers_tag_does_not_hide_a_valid_sig_tag(
+    token_rig: Rig, signer: Signer, key: str
+) -> None:
+    """SEC: whoever can push puts an image manifest (not an index) under the referrers tag ``sha256-<hex>``: the
+    valid .sig signature still verifies (exit 0), as for an unreadable .sig manifest (docs/architecture.md §10);
+    the referrers tag is pushed content, not a registry fault (it was exit 6)."""
+    image = _image(token_rig)
+    _cosign_sign(token_rig, image, signer)
+    with token_rig.pusher() as pusher:
+        pusher.put_manifest(image.repo, image.digest.replace(":", "-"), image.body, image.media_type)
+    result = _verify(token_rig, image, "--key", key, "-o", "json")
+    assert result.code == 0, result.err
+    assert _json(result)["source"] == "tag"
+    unsigned = _image(token_rig)
+    with token_rig.pusher() as pusher:
+        pusher.put_manifest(
+            unsigned.repo, unsigned.digest.replace(":", "-"), unsigned.body, unsigned.media_type
+        )
+    refused = _verify(token_rig, unsigned, "--key", key, "-o", "json")
+    assert (refused.code, _json(refused)["reason"]) == (8, "untrusted-signature"), refused.err
+
+
 def test_registry_text_is_escaped(token_rig: Rig, signer: Signer, key: str) -> None:
     """SEC: a signed identity carrying terminal escapes reaches stderr escaped."""
     image = _image(token_rig)
