@@ -21,6 +21,7 @@ from ocireg.errors import (
     NotFound,
     NotVerified,
     OciregError,
+    ProtocolViolation,
     RegistryError,
 )
 from ocireg.operations.batch import MAX_JOBS
@@ -108,9 +109,14 @@ def _sig_manifests(
         found.append(("tag", document))
     elif document is not None:
         problems.append(Candidate("tag", problem=f"the {tag} tag holds an index, not a signature manifest"))
-    wanted = [
-        d for d in client.referrers(repository, digest, deadline=deadline).manifests if _is_signature(d)
-    ]
+    try:
+        listed = client.referrers(repository, digest, deadline=deadline).manifests
+    except (*_UNREADABLE, ProtocolViolation) as exc:
+        # The referrers tag schema is pushed content too (an image manifest, an invalid index, too many
+        # referrers): like an unreadable .sig manifest, an untrusted signature, not a registry fault.
+        listed = ()
+        problems.append(Candidate("referrer", problem=f"the referrers of {digest} are unreadable: {exc}"))
+    wanted = [d for d in listed if _is_signature(d)]
     for descriptor in wanted[: MAX_SIGNATURE_MANIFESTS - len(found)]:
         source = "referrer" if descriptor.artifact_type == COSIGN_SIG_ARTIFACT else "bundle"
         try:
