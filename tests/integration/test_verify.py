@@ -323,6 +323,43 @@ def test_oversized_signature_layer_is_not_downloaded(token_rig: Rig, signer: Sig
     assert "over the bound" in _json(result)["error"]["message"]  # type: ignore[index]
 
 
+def test_layer_sizes_that_lie_do_not_lift_the_byte_bound(token_rig: Rig, signer: Signer, key: str) -> None:
+    """SEC: nine 250 KiB junk layers each declared as 1 byte, then a valid signature: the 2 MiB per image counts
+    the bytes read, not the sizes the manifest claims, so the valid one is past the bound (exit 8, as with more
+    than 32 signatures). The claimed sizes were subtracted, and 8 MiB could be read."""
+    image = _image(token_rig)
+    payload = simple_payload(image.digest, f"{token_rig.host}/{image.repo}")
+    good_blob, good_notes, media_type = signature_layer(signer, payload)
+    with token_rig.pusher() as pusher:
+        layers = []
+        for i in range(9):
+            junk = b"{" + bytes([0x20 + i]) * (250 * 1024) + b"}"
+            layers.append({"mediaType": media_type, "digest": pusher.put_blob(image.repo, junk), "size": 1})
+        good = {
+            "mediaType": media_type,
+            "digest": pusher.put_blob(image.repo, good_blob),
+            "size": len(good_blob),
+        }
+        config = b"{}"
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": pusher.put_blob(image.repo, config),
+                    "size": len(config),
+                },
+                "layers": [*layers, {**good, "annotations": good_notes}],
+            }
+        ).encode()
+        tag = image.digest.replace(":", "-") + ".sig"
+        pusher.put_manifest(image.repo, tag, body, "application/vnd.oci.image.manifest.v1+json")
+    result = _verify(token_rig, image, "--key", key, "-o", "json")
+    assert (result.code, _json(result)["reason"]) == (8, "untrusted-signature"), result.err
+    assert "over the bound" in _json(result)["error"]["message"]  # type: ignore[index]
+
+
 def test_sig_tag_holding_an_index_is_not_a_signature(token_rig: Rig, key: str) -> None:
     """SEC: the .sig tag points at an index (a loop back to the image list): not a signature, exit 8."""
     index = _index(token_rig)
