@@ -152,15 +152,22 @@ def _layer_candidate(
     from ocireg.signatures.layout import ANNOTATION_SIGNATURE
     from ocireg.signatures.payload import PayloadError
 
-    if layer.size > MAX_SIGNATURE_BYTES or layer.size > budget.bytes:
+    limit = min(MAX_SIGNATURE_BYTES, budget.bytes)
+    if layer.size > limit:
         return Candidate(
             source, problem=f"signature layer {layer.digest} is {layer.size} bytes: over the bound"
         )
-    budget.bytes -= layer.size
+    # The budget counts the bytes read: a descriptor's size is the pusher's claim, and the blob may be larger.
     try:
-        raw = client.get_blob_bytes(repository, layer.digest, limit=MAX_SIGNATURE_BYTES, deadline=deadline)
-    except (NotFound, BodyTooLarge, DigestMismatch) as exc:
+        raw = client.get_blob_bytes(repository, layer.digest, limit=limit, deadline=deadline)
+    except BodyTooLarge:
+        budget.bytes -= limit
+        return Candidate(
+            source, problem=f"signature layer {layer.digest} is larger than {limit} bytes: over the bound"
+        )
+    except (NotFound, DigestMismatch) as exc:
         return Candidate(source, problem=f"signature layer {layer.digest} is unreadable: {exc}")
+    budget.bytes -= len(raw)
     if source == "bundle":
         try:
             return Candidate(source, envelope=parse_bundle(raw), annotations=dict(layer.annotations))
