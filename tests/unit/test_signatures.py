@@ -125,3 +125,16 @@ def test_verify_is_in_the_command_table_and_help() -> None:
     assert "verify" in result.out
     assert "exit codes:" in run_cli(["verify", "--help"]).out
     assert "8    not verified" in run_cli(["verify", "--help"]).out
+
+
+@pytest.mark.parametrize("command", [["exists"], ["check"], ["pin"]])
+def test_a_bad_gate_key_is_named_by_its_option(command: list[str], tmp_path: Path) -> None:
+    """BI: one good and one malformed --verify-key: exit 2 before any request, the message names --verify-key (the
+    option given; it said --key, which the gates do not take)."""
+    junk = tmp_path / "junk.pub"
+    junk.write_bytes(b"junk")
+    target = ["x/y:1"] if command == ["exists"] else [str(tmp_path)]
+    result = run_cli([*command, "--verify-key", str(KEY), "--verify-key", str(junk), *target])
+    assert result.code == 2, result.err
+    assert f"--verify-key {junk}" in result.err
+    assert "Traceback" not in result.err
