@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def verify_key_policy(ctx: Context) -> TrustPolicy | None:
     """The gates' ``--verify-key`` policy (every key loaded, exit 2 for a bad one), or None without it."""
     keys = getattr(ctx.args, "verify_key", None)
-    return trust_policy(ctx, keys) if keys else None
+    return trust_policy(ctx, keys, option="--verify-key") if keys else None
 
 
 def _keyless(ctx: Context) -> KeylessPolicy | None:
@@ -117,7 +117,9 @@ def _keyless(ctx: Context) -> KeylessPolicy | None:
     )
 
 
-def trust_policy(ctx: Context, keys: Sequence[str] | None, identity: str = "repository") -> TrustPolicy:
+def trust_policy(
+    ctx: Context, keys: Sequence[str] | None, identity: str = "repository", *, option: str = "--key"
+) -> TrustPolicy:
     """The trust policy of the command line: every key file loaded (exit 2 for a bad one) before any request."""
     from ocireg.signatures.keys import load_key, require_crypto
     from ocireg.signatures.policy import TrustPolicy
@@ -131,7 +133,7 @@ def trust_policy(ctx: Context, keys: Sequence[str] | None, identity: str = "repo
             "nothing to trust: pass --key PUB.pem (or --certificate-identity, --certificate-oidc-issuer and a "
             "trust root for keyless signatures)"
         )
-    loaded = tuple(load_key(path) for path in keys or ())
+    loaded = tuple(load_key(path, option) for path in keys or ())
     return TrustPolicy(keys=loaded, identity=identity, keyless=keyless)
 
 
@@ -144,7 +146,8 @@ def run_verify(ctx: Context, command: str) -> int:
     from ocireg.cli.core import parse_reference_args, read_reference_args
 
     keys = ctx.args.key if command == "verify" else ctx.args.verify_key
-    policy = trust_policy(ctx, keys, getattr(ctx.args, "identity", "repository"))
+    option = "--key" if command == "verify" else "--verify-key"
+    policy = trust_policy(ctx, keys, getattr(ctx.args, "identity", "repository"), option=option)
     parsed = parse_reference_args(ctx, read_reference_args(ctx))
     if parsed is None:
         return ExitCode.USAGE
