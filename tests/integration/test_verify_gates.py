@@ -105,3 +105,21 @@ def test_pin_verify_key_pins_only_what_verifies(
     assert mixed.read_text() == text
     assert "no-signature" in refused.err
     assert run_cli(["pin", "--check", "--verify-key", key, str(good)], ALICE_ENV).code == 2
+
+
+def test_pin_verify_key_refuses_an_outdated_unsigned_pin(
+    token_rig: Rig, signer: Signer, key: str, tmp_path: Path
+) -> None:
+    """SEC: a file pins tag 'signed' to an unsigned digest, and the tag has since moved to the signed image. Without
+    --update the old pin stays in the file (and is what a deploy runs): --verify-key must verify that digest too,
+    exit 8, not 0 with "outdated"."""
+    signed, unsigned = _images(token_rig, signer)
+    path = tmp_path / "compose.yaml"
+    text = f"services:\n  web:\n    image: {token_rig.ref(signed.repo, 'signed')}@{unsigned.digest}\n"
+    path.write_text(text)
+    result = run_cli(["pin", "--verify-key", key, "--write", str(path)], ALICE_ENV)
+    assert result.code == 8, (result.out, result.err)
+    assert "no-signature" in result.err
+    assert path.read_text() == text
+    assert run_cli(["pin", "--verify-key", key, "--update", "--write", str(path)], ALICE_ENV).code == 0
+    assert f"@{signed.digest}" in path.read_text()
