@@ -201,8 +201,8 @@ def plan_pins(
     """Resolve every pinnable finding of ``scan`` (concurrently, each distinct reference once) and plan edits.
 
     Nothing is written here; see :func:`write_atomic`. Files without findings get no plan. ``verify`` (#24):
-    a digest is pinned (or kept) only if it is signed under that policy; otherwise the finding is an error
-    (:class:`~ocireg.errors.NotVerified`, exit 8) and nothing is written.
+    a digest is pinned (or kept, or left in place as outdated) only if it is signed under that policy; otherwise
+    the finding is an error (:class:`~ocireg.errors.NotVerified`, exit 8) and nothing is written.
     """
     parsed, early = _parse_findings(scan)
     # Phase 1: what each tag resolves to now.
@@ -232,14 +232,16 @@ def _require_signed(
     """Turn every pin whose digest does not verify under ``policy`` into an error (#24: pin only the signed)."""
     from ocireg.operations.verify import verify_references
 
+    # Every digest the file holds after the run: an "outdated" pin stays (without --update) and is what deploys.
+    judged = ("pinned", "updated", "kept", "outdated")
     wanted: dict[str, Reference] = {}
     for i, change in changes.items():
-        if change.action in ("pinned", "updated", "kept") and change.digest is not None and i in parsed:
+        if change.action in judged and change.digest is not None and i in parsed:
             ref = parsed[i].with_digest(change.digest)
             wanted.setdefault(_key(ref), ref)
     outcomes = {r.text: r for r in verify_references(client, list(wanted.items()), policy, jobs=jobs)}
     for i, change in list(changes.items()):
-        if change.action in ("pinned", "updated", "kept") and change.digest is not None and i in parsed:
+        if change.action in judged and change.digest is not None and i in parsed:
             outcome = outcomes[_key(parsed[i].with_digest(change.digest))]
             if outcome.error is not None:
                 changes[i] = PinChange(change.finding, "error", change.digest, error=outcome.error)
