@@ -123,3 +123,19 @@ def test_pin_verify_key_refuses_an_outdated_unsigned_pin(
     assert path.read_text() == text
     assert run_cli(["pin", "--verify-key", key, "--update", "--write", str(path)], ALICE_ENV).code == 0
     assert f"@{signed.digest}" in path.read_text()
+
+
+def test_check_verify_key_does_not_pass_an_image_it_could_not_name(
+    token_rig: Rig, signer: Signer, key: str, tmp_path: Path
+) -> None:
+    """SEC: check --verify-key over a compose file whose image has an unresolved ${TAG}: the image the deploy will
+    run (with its own TAG) was not verified, so the gate is exit 2 as with --strict, never 0 with a warning; with
+    TAG set the image is verified."""
+    signed, _ = _images(token_rig, signer)
+    path = tmp_path / "compose.yaml"
+    path.write_text(f"services:\n  web:\n    image: {token_rig.ref(signed.repo, '${TAG}')}\n")
+    result = run_cli(["check", "--verify-key", key, str(path)], ALICE_ENV)
+    assert result.code == 2, (result.out, result.err)
+    assert "TAG" in result.err
+    assert run_cli(["check", "--verify-key", key, str(path)], {**ALICE_ENV, "TAG": "signed"}).code == 0
+    assert run_cli(["check", str(path)], ALICE_ENV).code == 0  # without the option: a warning, as before
