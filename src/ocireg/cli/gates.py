@@ -85,8 +85,8 @@ that each exists, each reported with FILE:LINE.
 
 References with ${{VARIABLES}} are expanded from the environment (compose files also
 read their .env; GitLab CI files their variables:); unresolved ones are listed as
-skipped (exit 2 with --strict). The exit code is that of 'ocireg exists' for all
-references: 2 > 5 > 6 > 7 > 3 > 4 > 8 > 1 > 0.
+skipped (exit 2 with --strict or --verify-key). The exit code is that of 'ocireg
+exists' for all references: 2 > 5 > 6 > 7 > 3 > 4 > 8 > 1 > 0.
 
 {ALLOW_ENV_HELP}
 
@@ -376,9 +376,14 @@ def cmd_check(ctx: Context) -> int:
     results = check_findings(ctx.client(), scan.findings, jobs=int(ctx.args.jobs), verify=policy)
     code = worst(exit_code_for(r.error) for r in results)
     skipped = [r for r in results if r.status == "skipped"]
-    if skipped and ctx.args.strict:
+    # With --verify-key a skipped image (an unresolved variable) is one the deploy runs unverified: never a pass.
+    if skipped and (ctx.args.strict or policy is not None):
         code = worst([code, ExitCode.USAGE])
     _render_check(ctx, scan, results, code)
+    if policy is not None:
+        for r in skipped:
+            reason = escape(r.finding.skipped or "skipped")
+            ctx.err(f"ocireg: error: {escape(r.finding.location)}: cannot be verified: {reason}")
     return code
 
 
