@@ -297,14 +297,38 @@ class KeylessAuthority:
             )
         )
 
-    def layer(self, payload: bytes, email: str, issuer: str, when: Any) -> Layer:
-        """A keyless ``.sig`` layer signed at ``when`` (a datetime) by ``email`` from ``issuer``."""
+    def layer(
+        self,
+        payload: bytes,
+        email: str,
+        issuer: str,
+        when: Any,
+        *,
+        issuer_v1: str | None = None,
+        with_v1: bool = True,
+    ) -> Layer:
+        """A keyless ``.sig`` layer signed at ``when`` (a datetime) by ``email`` from ``issuer``.
+
+        The OIDC issuer goes in Fulcio's extension 1.3.6.1.4.1.57264.1.8 (a DER UTF8String) and, unless
+        ``with_v1`` is false, in the deprecated 1.3.6.1.4.1.57264.1.1 (raw bytes; ``issuer_v1`` if given)."""
         x509 = self._x509
         from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
         leaf_key = ec.generate_private_key(ec.SECP256R1())
         issuer_bytes = issuer.encode()
-        leaf = (
+        n = len(issuer_bytes)  # DER length: short form below 128, else 0x81/0x82 and the bytes
+        length = (
+            bytes([n]) if n < 0x80 else bytes([0x81, n]) if n < 0x100 else bytes([0x82, n >> 8, n & 0xFF])
+        )
+        extensions = [
+            x509.UnrecognizedExtension(
+                ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), b"\x0c" + length + issuer_bytes
+            )
+        ]
+        if with_v1:
+            v1 = (issuer_v1 if issuer_v1 is not None else issuer).encode()
+            extensions.insert(0, x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.57264.1.1"), v1))
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
             .issuer_name(self.intermediate.subject)
@@ -321,18 +345,10 @@ class KeylessAuthority:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate_key.public_key()),
                 critical=False,
             )
-            .add_extension(
-                x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.57264.1.1"), issuer_bytes),
-                critical=False,
-            )
-            .add_extension(
-                x509.UnrecognizedExtension(
-                    ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), bytes([0x0C, len(issuer_bytes)]) + issuer_bytes
-                ),
-                critical=False,
-            )
-            .sign(self.intermediate_key, hashes.SHA256())
         )
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        leaf = builder.sign(self.intermediate_key, hashes.SHA256())
         leaf_pem = leaf.public_bytes(serialization.Encoding.PEM)
         signature = leaf_key.sign(payload, ec.ECDSA(hashes.SHA256()))
         body = {

@@ -343,3 +343,47 @@ def test_fulcio_signature_other_than_the_one_in_the_set_is_rejected() -> None:
     }
     malleated = Candidate("tag", candidate.payload, twin, annotations)
     assert keyless_verdict(keyless(), malleated) == "untrusted-signature"
+
+
+def _rig_keyless_verdict(issuer: str, wanted_issuer: str, **layer: object) -> str:
+    """A keyless signature made by the rig's Fulcio/Rekor-like authority, judged without a registry."""
+    import datetime as dt
+
+    from ocireg.signatures.keyless import KeylessPolicy
+
+    from rig.signer import KeylessAuthority, simple_payload
+
+    authority = KeylessAuthority()
+    digest = "sha256:" + "cd" * 32
+    payload = simple_payload(digest, "example.com/app")
+    when = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    blob, annotations, _ = authority.layer(payload, "ci@example.com", issuer, when, **layer)  # type: ignore[arg-type]
+    candidate = Candidate("tag", blob, decode_base64(annotations[ANNOTATION_SIGNATURE]), annotations)
+    rekor = authority.rekor_key.public_key()
+    policy = TrustPolicy(keyless=KeylessPolicy("ci@example.com", wanted_issuer, (authority.root,), (rekor,)))
+    result = judge([candidate], Digest.parse(digest), parse_reference("example.com/app:v1"), policy)
+    return result.reason or "accepted"
+
+
+def test_issuer_of_more_than_127_bytes_in_the_v2_extension_alone() -> None:
+    """PC: Fulcio's 1.3.6.1.4.1.57264.1.8 is a DER UTF8String; an issuer of 127 bytes or more has a long-form
+    length (a GKE cluster's issuer URL can be that long). Without the deprecated .1.1 beside it, it was read as
+    no issuer at all (untrusted-signature)."""
+    issuer = (
+        "https://container.googleapis.com/v1/projects/"
+        + "p" * 60
+        + "/locations/europe-west1/clusters/"
+        + "c" * 40
+    )
+    assert len(issuer) > 127
+    assert _rig_keyless_verdict(issuer, issuer, with_v1=False) == "accepted"
+    assert _rig_keyless_verdict(issuer, issuer) == "accepted"
+    assert _rig_keyless_verdict("https://short.example", "https://short.example", with_v1=False) == "accepted"
+
+
+def test_inconsistent_issuer_extensions_are_rejected() -> None:
+    """SEC: containers/image ``fulcio_cert.go`` (``fulcioIssuerInCertificate``): v1 and v2 issuer extensions that
+    disagree are "inconsistent OIDC issuer extension values" — rejected whichever one the policy names."""
+    good, other = "https://gitlab.example.com", "https://evil.example.com"
+    assert _rig_keyless_verdict(good, good, issuer_v1=other) == "untrusted-signature"
+    assert _rig_keyless_verdict(good, other, issuer_v1=other) == "untrusted-signature"
