@@ -175,20 +175,38 @@ def _verify_chain(
 
 
 def _issuer(leaf: Certificate) -> str | None:
+    """The OIDC issuer, as containers/image ``fulcioIssuerInCertificate`` reads it: the deprecated .1.1 (raw bytes)
+    and .1.8 (a DER UTF8String); both present must agree. ``None`` when absent, malformed or inconsistent."""
     from cryptography import x509
 
+    found: dict[str, str | None] = {}
     for extension in leaf.extensions:
         oid, value = extension.oid.dotted_string, extension.value
-        if oid == _ISSUER_V2 and isinstance(value, x509.UnrecognizedExtension):
-            data = value.value  # DER UTF8String: tag 0x0c, short length
-            if len(data) >= 2 and data[0] == 0x0C and data[1] == len(data) - 2:
-                return data[2:].decode("utf-8", "replace")
-    for extension in leaf.extensions:
-        if extension.oid.dotted_string == _ISSUER_V1 and isinstance(
-            extension.value, x509.UnrecognizedExtension
-        ):
-            return extension.value.value.decode("utf-8", "replace")
-    return None
+        if oid in (_ISSUER_V1, _ISSUER_V2) and isinstance(value, x509.UnrecognizedExtension):
+            raw = value.value
+            found[oid] = raw.decode("utf-8", "replace") if oid == _ISSUER_V1 else _utf8_string(raw)
+    values = set(found.values())
+    if len(values) != 1:
+        return None  # none, or v1 and v2 disagree ("inconsistent OIDC issuer extension values")
+    return values.pop()
+
+
+def _utf8_string(der: bytes) -> str | None:
+    """The text of a DER UTF8String (tag 0x0C; short or long-form length) that fills ``der`` exactly."""
+    if len(der) < 2 or der[0] != 0x0C:
+        return None
+    length, start = der[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count not in (1, 2) or len(der) < 2 + count:
+            return None
+        length, start = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
+    if len(der) != start + length:
+        return None
+    try:
+        return der[start:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _subjects(leaf: Certificate) -> list[str]:
