@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ocireg.errors import UsageError
 from ocireg.reference import Digest, parse_reference
 from ocireg.signatures.bundle import decode_base64
 from ocireg.signatures.candidate import Candidate
@@ -289,8 +290,11 @@ def test_key_signature_with_another_entrys_set_is_rejected_keyless() -> None:
     assert keyless_verdict(keyless(), mixed) == "untrusted-signature"
 
 
-def test_trusted_root_json_built_from_the_fixture_roots(tmp_path: Path) -> None:
-    """--trusted-root: sigstore's trusted_root.json with the fixture's Fulcio root and Rekor key — accepted."""
+def _trusted_root_verdict(
+    tmp_path: Path, ca_valid: dict[str, str] | None = None, log_valid: dict[str, str] | None = None
+) -> str:
+    """--trusted-root: sigstore's trusted_root.json with the fixture's Fulcio root and Rekor key, each with an
+    optional ``validFor`` (protobuf-specs ``TimeRange``), judging the Fulcio fixture."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -298,33 +302,76 @@ def test_trusted_root_json_built_from_the_fixture_roots(tmp_path: Path) -> None:
 
     root = x509.load_pem_x509_certificate((FIXTURES / "fulcio_v1.crt.pem").read_bytes())
     rekor = key("rekor.pub").key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    public_key: dict[str, object] = {
+        "rawBytes": base64.b64encode(rekor).decode(),
+        "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+    }
+    authority: dict[str, object] = {
+        "certChain": {
+            "certificates": [{"rawBytes": base64.b64encode(root.public_bytes(Encoding.DER)).decode()}]
+        }
+    }
+    if log_valid is not None:
+        public_key["validFor"] = log_valid
+    if ca_valid is not None:
+        authority["validFor"] = ca_valid
     doc = {
         "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
         "tlogs": [
             {
                 "baseUrl": "https://rekor.sigstore.dev",
                 "hashAlgorithm": "SHA2_256",
-                "publicKey": {
-                    "rawBytes": base64.b64encode(rekor).decode(),
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                },
+                "publicKey": public_key,
                 "logId": {"keyId": base64.b64encode(b"x").decode()},
             }
         ],
-        "certificateAuthorities": [
-            {
-                "certChain": {
-                    "certificates": [{"rawBytes": base64.b64encode(root.public_bytes(Encoding.DER)).decode()}]
-                }
-            }
-        ],
+        "certificateAuthorities": [authority],
     }
     path = tmp_path / "trusted_root.json"
     path.write_text(json.dumps(doc))
     policy = load_keyless_policy(
         identity=EMAIL, issuer=ISSUER, trusted_root=str(path), fulcio_ca=None, rekor_key=None
     )
-    assert keyless_verdict(TrustPolicy(keyless=policy)) == "accepted"
+    return keyless_verdict(TrustPolicy(keyless=policy))
+
+
+def test_trusted_root_json_built_from_the_fixture_roots(tmp_path: Path) -> None:
+    """--trusted-root: sigstore's trusted_root.json with the fixture's Fulcio root and Rekor key — accepted."""
+    assert _trusted_root_verdict(tmp_path) == "accepted"
+
+
+# The fixture's SET: integratedTime 1674247893 (2023-01-20T20:51:33Z).
+@pytest.mark.parametrize(
+    ("ca_valid", "log_valid", "verdict"),
+    [
+        ({"start": "2021-03-07T03:20:29.000Z"}, {"start": "2021-01-12T11:53:27.000Z"}, "accepted"),
+        ({"start": "2021-03-07T03:20:29Z", "end": "2024-01-01T00:00:00Z"}, None, "accepted"),
+        (
+            {"start": "2021-03-07T03:20:29.000Z", "end": "2022-04-13T20:06:15.000Z"},
+            None,
+            "untrusted-signature",
+        ),
+        ({"start": "2023-06-01T00:00:00Z"}, None, "untrusted-signature"),
+        (
+            None,
+            {"start": "2021-01-12T11:53:27Z", "end": "2022-12-31T23:59:59.999999999Z"},
+            "untrusted-signature",
+        ),
+        (None, {"start": "2024-01-01T00:00:00+00:00"}, "untrusted-signature"),
+    ],
+)
+def test_trusted_root_validity_periods(
+    tmp_path: Path, ca_valid: dict[str, str] | None, log_valid: dict[str, str] | None, verdict: str
+) -> None:
+    """SEC: a retired Fulcio CA or Rekor key of trusted_root.json (``validFor`` ended before the SET's time, or
+    starting after it) does not vouch for the signature, as sigstore-go ``VerifyLeafCertificate`` (pkg/verify/
+    certificate.go, commit 03535ca1) and its tlog verifier decide at the observer's time; they were trusted for ever."""
+    assert _trusted_root_verdict(tmp_path, ca_valid, log_valid) == verdict
+
+
+def test_trusted_root_with_a_malformed_validity_period_is_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        _trusted_root_verdict(tmp_path, {"start": "yesterday"})
 
 
 def test_fulcio_signature_other_than_the_one_in_the_set_is_rejected() -> None:
