@@ -364,8 +364,9 @@ def test_trusted_root_validity_periods(
     tmp_path: Path, ca_valid: dict[str, str] | None, log_valid: dict[str, str] | None, verdict: str
 ) -> None:
     """SEC: a retired Fulcio CA or Rekor key of trusted_root.json (``validFor`` ended before the SET's time, or
-    starting after it) does not vouch for the signature, as sigstore-go ``VerifyLeafCertificate`` (pkg/verify/
-    certificate.go, commit 03535ca1) and its tlog verifier decide at the observer's time; they were trusted for ever."""
+    starting after it) does not vouch for the signature (it was trusted for ever), as sigstore-go decides:
+    ``pkg/verify/certificate.go`` ``VerifyLeafCertificate`` (commit 03535ca1) and ``pkg/tlog/entry.go``
+    ``VerifySET`` (commit 065da6d3)."""
     assert _trusted_root_verdict(tmp_path, ca_valid, log_valid) == verdict
 
 

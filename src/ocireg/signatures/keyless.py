@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from ocireg.errors import UsageError
 from ocireg.record import field, record
@@ -43,6 +45,12 @@ _ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"  # Fulcio: OIDC issuer, DER UTF8String
 _ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"  # Fulcio: OIDC issuer, raw bytes (deprecated)
 MAX_TRUST_FILE = 1024 * 1024
 
+#: A ``validFor`` period of ``trusted_root.json`` (protobuf-specs ``TimeRange``) in Unix seconds: (start, end or
+#: None). A CA or a log key vouches only for a SET whose integrated time falls in it (sigstore-go
+#: ``VerifyLeafCertificate``, ``VerifySET``); a key given as a file has no period (None: always).
+Period = tuple[int, int | None]
+_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
+
 
 class _Rejected(Exception):
     """Why a keyless signature is not accepted (the reason stays untrusted-signature)."""
@@ -57,6 +65,9 @@ class KeylessPolicy:
     issuer: str
     fulcio_roots: tuple[Certificate, ...] = field(repr=False, compare=False)
     rekor_keys: tuple[PublicKeyTypes, ...] = field(repr=False, compare=False)
+    #: The :data:`Period` of each of ``fulcio_roots`` and ``rekor_keys``, in their order (empty: always valid).
+    root_periods: tuple[Period | None, ...] = field(default=(), repr=False, compare=False)
+    rekor_periods: tuple[Period | None, ...] = field(default=(), repr=False, compare=False)
 
     def signer(self, candidate: Candidate, signature: bytes, message: bytes) -> str | None:
         """``identity (issuer)`` if ``signature`` over ``message`` is this identity's, keyless; else None."""
@@ -85,11 +96,28 @@ class KeylessPolicy:
             chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem else []
         except ValueError:
             raise _Rejected("unreadable certificate") from None
-        when = _verify_set(self.rekor_keys, set_text, leaf, signature, payload)
-        _verify_chain(leaf, chain, self.fulcio_roots, when)
+        when = _verify_set(_paired(self.rekor_keys, self.rekor_periods), set_text, leaf, signature, payload)
+        moment = int(when.timestamp())
+        roots = tuple(
+            r for r, period in _paired(self.fulcio_roots, self.root_periods) if _within(period, moment)
+        )
+        if not roots:
+            raise _Rejected("no trusted Fulcio CA was valid at the SET's time")
+        _verify_chain(leaf, chain, roots, when)
         if _issuer(leaf) != self.issuer or self.identity not in _subjects(leaf):
             raise _Rejected("another identity or issuer")
         return leaf
+
+
+_T = TypeVar("_T")
+
+
+def _paired(items: Sequence[_T], periods: tuple[Period | None, ...]) -> list[tuple[_T, Period | None]]:
+    return list(zip(items, periods or (None,) * len(items), strict=True))
+
+
+def _within(period: Period | None, moment: int) -> bool:
+    return period is None or (period[0] <= moment and (period[1] is None or moment <= period[1]))
 
 
 def _canonical(doc: object) -> bytes:
@@ -98,7 +126,11 @@ def _canonical(doc: object) -> bytes:
 
 
 def _verify_set(
-    keys: tuple[PublicKeyTypes, ...], text: str, leaf: Certificate, signature: bytes, payload: bytes
+    keys: list[tuple[PublicKeyTypes, Period | None]],
+    text: str,
+    leaf: Certificate,
+    signature: bytes,
+    payload: bytes,
 ) -> dt.datetime:
     """containers/image ``VerifyRekorSET``: the SET's time, if it is signed by a Rekor key and names this entry."""
     import datetime as dt
@@ -113,7 +145,8 @@ def _verify_set(
         integrated = set_payload["integratedTime"]
         if set_signature is None or not isinstance(integrated, int) or isinstance(integrated, bool):
             raise _Rejected("malformed SET")
-        if not any(verify_with(key, set_signature, _canonical(set_payload)) for key in keys):
+        valid = [key for key, period in keys if _within(period, integrated)]
+        if not any(verify_with(key, set_signature, _canonical(set_payload)) for key in valid):
             raise _Rejected("the SET is not signed by a trusted Rekor key")
         if body.get("kind") != "hashedrekord" or body.get("apiVersion") != "0.0.1":
             raise _Rejected("not a hashedrekord 0.0.1 entry")
@@ -233,25 +266,62 @@ def _read(path: str, option: str) -> bytes:
     return data
 
 
-def trusted_root_material(data: bytes, name: str) -> tuple[list[Certificate], list[PublicKeyTypes]]:
+def _timestamp(text: object, *, round_up: bool = False) -> int:
+    """Unix seconds of a protobuf-JSON ``Timestamp`` (RFC 3339); a fraction rounds down, or up for a start."""
+    import datetime as dt
+
+    match = _TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {str(text)[:40]!r}")
+    *fields, fraction, zone = match.groups()
+    offset = (
+        dt.timedelta(0)
+        if zone == "Z"
+        else int(zone[0] + "1") * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    )
+    year, month, day, hour, minute, second = (int(f) for f in fields)
+    moment = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.timezone(offset))
+    seconds = int(moment.timestamp())
+    return seconds + 1 if round_up and fraction and int(fraction[1:]) else seconds
+
+
+def _period(valid_for: object) -> Period | None:
+    """A ``validFor`` (``{"start": …, "end": …}``, end optional) as a :data:`Period`; None when absent."""
+    if valid_for is None:
+        return None
+    if not isinstance(valid_for, dict):
+        raise TypeError("validFor is not an object")
+    end = valid_for.get("end")
+    return _timestamp(valid_for.get("start"), round_up=True), None if end is None else _timestamp(end)
+
+
+def trusted_root_material(
+    data: bytes, name: str
+) -> tuple[list[tuple[Certificate, Period | None]], list[tuple[PublicKeyTypes, Period | None]]]:
     """Fulcio certificates and Rekor keys from sigstore's ``trusted_root.json`` (protobuf-specs ``TrustedRoot``:
-    ``certificateAuthorities[].certChain.certificates[].rawBytes``, ``tlogs[].publicKey.rawBytes``)."""
+    ``certificateAuthorities[].certChain.certificates[].rawBytes``, ``tlogs[].publicKey.rawBytes``), each with
+    its authority's or key's ``validFor`` period."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
     what = f"--trusted-root {escape(name)}"
     try:
         doc = json.loads(data)
         certificates = [
-            x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"], validate=True))
+            (x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"], validate=True)), period)
             for authority in doc.get("certificateAuthorities", [])
+            for period in (_period(authority.get("validFor")),)
             for c in authority["certChain"]["certificates"]
         ]
         keys = [
-            load_der_public_key(base64.b64decode(log["publicKey"]["rawBytes"], validate=True))
+            (
+                load_der_public_key(base64.b64decode(log["publicKey"]["rawBytes"], validate=True)),
+                _period(log["publicKey"].get("validFor")),
+            )
             for log in doc.get("tlogs", [])
         ]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, UnsupportedAlgorithm) as exc:
         raise UsageError(f"{what}: not a sigstore trusted_root.json ({type(exc).__name__})") from None
     if not certificates or not keys:
         raise UsageError(f"{what}: no certificate authority or no transparency log in it")
@@ -276,8 +346,15 @@ def load_keyless_policy(
     if trusted_root and (fulcio_ca or rekor_key):
         raise UsageError("give --trusted-root, or --fulcio-ca with --rekor-key, not both")
     if trusted_root:
-        roots, keys = trusted_root_material(_read(trusted_root, "--trusted-root"), trusted_root)
-        return KeylessPolicy(identity, issuer, tuple(roots), tuple(keys))
+        authorities, logs = trusted_root_material(_read(trusted_root, "--trusted-root"), trusted_root)
+        return KeylessPolicy(
+            identity,
+            issuer,
+            tuple(r for r, _ in authorities),
+            tuple(k for k, _ in logs),
+            tuple(p for _, p in authorities),
+            tuple(p for _, p in logs),
+        )
     if not fulcio_ca or not rekor_key:
         raise UsageError(
             "keyless verification needs a trust root: --trusted-root, or --fulcio-ca and --rekor-key"
