@@ -380,10 +380,9 @@ def cmd_check(ctx: Context) -> int:
     if skipped and (ctx.args.strict or policy is not None):
         code = worst([code, ExitCode.USAGE])
     _render_check(ctx, scan, results, code)
-    if policy is not None:
-        for r in skipped:
-            reason = escape(r.finding.skipped or "skipped")
-            ctx.err(f"ocireg: error: {escape(r.finding.location)}: cannot be verified: {reason}")
+    for r in skipped if policy is not None else ():
+        reason = escape(r.finding.skipped or "skipped")
+        ctx.err(f"ocireg: error: {escape(r.finding.location)}: cannot be verified: {reason}")
     return code
 
 
