@@ -435,3 +435,16 @@ def test_inconsistent_issuer_extensions_are_rejected() -> None:
     good, other = "https://gitlab.example.com", "https://evil.example.com"
     assert _rig_keyless_verdict(good, good, issuer_v1=other) == "untrusted-signature"
     assert _rig_keyless_verdict(good, other, issuer_v1=other) == "untrusted-signature"
+
+
+def test_trusted_root_nested_too_deep_is_exit_2(tmp_path: Path) -> None:
+    """BI: a --trusted-root nested 100 000 deep (deeper than the interpreter's stack) is a usage error, exit 2,
+    never a traceback."""
+    from ocireg.signatures.keyless import load_keyless_policy
+
+    path = tmp_path / "trusted_root.json"
+    path.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(UsageError):
+        load_keyless_policy(
+            identity=EMAIL, issuer=ISSUER, trusted_root=str(path), fulcio_ca=None, rekor_key=None
+        )
