@@ -244,3 +244,41 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
     if rest and rest[0] in _NESTED.get(argv[i], ()):
         command.append(rest.pop(0))
     return command + hoisted + rest
+
+
+def undecodable_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The option (or argument) whose value is not valid text, or None.
+
+    argv holds bytes: Python decodes what is not UTF-8 into lone surrogates (PEP 383), which cannot be encoded
+    into a header, a URL, a file or the terminal; the value is refused here once (exit 2, the option named)
+    instead of failing wherever it is used first (#23).
+    """
+    for action in _all_actions(parser):
+        if action.dest in (argparse.SUPPRESS, "help") or not hasattr(args, action.dest):
+            continue
+        value = getattr(args, action.dest)
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, str) and not _encodable(v) for v in values):
+            if action.option_strings:
+                return max(action.option_strings, key=len)
+            return str(action.metavar or action.dest).upper()
+    return None
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    found: list[argparse.Action] = []
+    for action in getattr(parser, "_actions", ()):  # a bare entry (a command not built) has none
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _all_actions(sub)
+        else:
+            found.append(action)
+    return found
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
