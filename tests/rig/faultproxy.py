@@ -42,6 +42,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 __all__ = [
     "Action",
     "AddHeader",
+    "AfterWork",
+    "CutHead",
     "Delay",
     "Drip",
     "EmulateOciTagDelete",
@@ -60,6 +62,9 @@ __all__ = [
     "Status",
     "Truncate",
     "add_header",
+    "after_work",
+    "blob_upload_unknown",
+    "cut_head",
     "delay",
     "drip",
     "emulate_oci_tag_delete",
@@ -184,6 +189,32 @@ class Redirect(Action):
     kind: ClassVar[str] = "redirect"
     location: str | Callable[[str], str]
     status: int = 307
+
+
+@dataclass(frozen=True)
+class CutHead(Action):
+    """Send ``head`` (the start of a response head without its blank line), then close (FIN).
+
+    Why: a peer that dies in the middle of its header block (``HTTP/1.1 200 OK\\r\\nContent-Ty`` then EOF)
+    must read as a broken connection, not as a complete head with an empty body (#23).
+    """
+
+    kind: ClassVar[str] = "cut_head"
+    head: bytes
+
+
+@dataclass(frozen=True)
+class AfterWork(Action):
+    """Forward the request (the upstream does the work), drain its answer, then answer ``code`` instead.
+
+    ``code=None``: reset the connection instead of answering (the answer is lost). Models a registry that
+    carried a DELETE or PUT out and then failed to say so (#23: "500 after doing the work").
+    """
+
+    kind: ClassVar[str] = "after_work"
+    code: int | None = 500
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -335,6 +366,23 @@ def redirect(location: str | Callable[[str], str], status: int = 307) -> Redirec
     return Redirect(location, status)
 
 
+def cut_head(head: bytes = b"HTTP/1.1 200 OK\r\nContent-Ty") -> CutHead:
+    """Close the connection in the middle of the response head (FT: connection cut inside the headers)."""
+    return CutHead(head)
+
+
+def after_work(code: int | None = 500, headers: HeaderInput = None, body: bytes | str = b"") -> AfterWork:
+    """Let the upstream do the work, then answer ``code`` (None: reset, the answer is lost)."""
+    data = body.encode() if isinstance(body, str) else bytes(body)
+    return AfterWork(code, _header_tuple(headers), data)
+
+
+def blob_upload_unknown() -> Status:
+    """``404 BLOB_UPLOAD_UNKNOWN``: the registry forgot the upload session (distribution spec, error codes)."""
+    body = _json_error("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {})
+    return status(404, {"Content-Type": "application/json; charset=utf-8"}, body)
+
+
 def rewrite_header(name: str, value: str | Callable[[str | None], str | None]) -> RewriteHeader:
     """Change (or add) a response header, e.g. Docker-Content-Digest, WWW-Authenticate, Link, Warning."""
     return RewriteHeader(name, value)
@@ -443,7 +491,8 @@ class RequestRecord:
     ``query`` is the raw query string except that values of secret-named parameters (``token``,
     ``password``, ``access_token``, ...) read ``<redacted>``.
     ``status`` is what the client was sent (None for a reset before the response); ``outcome`` is one of
-    "pending", "ok", "reset", "reset-mid-body", "truncated", "client-gone", "upstream-error".
+    "pending", "ok", "reset", "reset-mid-body", "truncated", "client-gone", "upstream-error", "cut-head",
+    "reset-after-work".
     """
 
     method: str
@@ -457,6 +506,7 @@ class RequestRecord:
     actions: tuple[str, ...] = ()
     outcome: str = "pending"
     duration: float | None = None
+    upstream_status: int | None = None  # what the upstream answered under ``after_work``
 
 
 # --------------------------------------------------------------------------------------------------
@@ -980,6 +1030,8 @@ class _Plan:
     edits: list[Action] = field(default_factory=list)
     drip: Drip | None = None
     cut: Truncate | ResetMidBody | None = None
+    cut_head: CutHead | None = None
+    after: AfterWork | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -1001,6 +1053,10 @@ def _build_plan(rule: Rule | None) -> _Plan:
             plan.drip = act
         elif isinstance(act, Truncate | ResetMidBody):
             plan.cut = act
+        elif isinstance(act, CutHead):
+            plan.cut_head = act
+        elif isinstance(act, AfterWork):
+            plan.after = act
         else:
             plan.edits.append(act)
     return plan
@@ -1588,8 +1644,18 @@ class FaultProxy:
                 record.outcome = "reset"
                 conn.reset()
                 return False
+            if plan.cut_head is not None:
+                discard_body(conn, req)
+                conn.sendall(plan.cut_head.head)
+                conn.close()
+                record.outcome = "cut-head"
+                return False
             try:
                 resp = self._produce(conn, req, up, plan)
+                if plan.after is not None:
+                    resp = self._after_work(conn, resp, plan.after, record)
+                    if resp is None:
+                        return False
             except _UpstreamError as exc:
                 code = 504 if exc.timeout else 502
                 body = f"fault proxy: {exc}\n".encode()
@@ -1615,6 +1681,19 @@ class FaultProxy:
             record.duration = time.monotonic() - record.started
             with self._lock:
                 self._in_flight -= 1
+
+    @staticmethod
+    def _after_work(conn: HttpConn, done: _Resp, act: AfterWork, record: RequestRecord) -> _Resp | None:
+        """The upstream's answer is drained (its work is done); answer ``act.code`` or reset (None)."""
+        done.read_all()
+        record.upstream_status = done.status
+        if act.code is None:
+            record.outcome = "reset-after-work"
+            conn.reset()
+            return None
+        headers = [(k, v) for k, v in act.headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(act.body))))
+        return _Resp(act.code, reason_phrase(act.code), headers, iter([act.body]) if act.body else None)
 
     def _produce(self, conn: HttpConn, req: HttpRequest, up: _Upstream, plan: _Plan) -> _Resp:
         act = plan.terminal
