@@ -11,6 +11,8 @@
   be replayed (RFC 9112 §9.3.1 allows retrying such requests).
 * **Deadline**: every ``recv`` and ``send`` is bounded by the step timeout and by what is left of the total
   deadline, the status line and headers included: a peer dripping one byte per second cannot outlive it.
+* **A cut head**: a header block that ends with the connection instead of its blank line is a broken
+  connection (``ConnectionResetError``), as ``http.client`` alone would take it for a complete head.
 * **Protocol violations** (garbage status line, more than 100 header fields or 64 KiB of them, a
   ``Content-Length`` that is not one decimal number of at most 19 digits) raise
   :class:`~ocireg.response.MalformedMessage`, never a connection error: they are not retried.
@@ -323,14 +325,32 @@ class _Wire(io.RawIOBase):
             raise self._conn.timed_out() from exc
 
 
+class _HeadReader(io.BufferedReader):
+    """The buffered wire, remembering the last line read: ``http.client`` ends a header block at EOF as if it
+    had met the blank line, so whether the head really ended is only known from that line (#23)."""
+
+    last_line = b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(-1 if size is None else size)
+        self.last_line = line
+        return line
+
+
 class _SocketView:
     """What ``http.client.HTTPResponse`` asks of a socket: ``makefile`` (here: the timed wire)."""
 
     def __init__(self, conn: _Conn) -> None:
         self._conn = conn
+        self.reader: _HeadReader | None = None
 
     def makefile(self, mode: str, buffering: int | None = None) -> io.BufferedReader:
-        return io.BufferedReader(_Wire(self._conn), 64 * 1024)
+        self.reader = _HeadReader(_Wire(self._conn), 64 * 1024)
+        return self.reader
+
+    def head_complete(self) -> bool:
+        """True when the header block ended with its blank line (RFC 9112 §2.1), not with the connection."""
+        return self.reader is not None and self.reader.last_line in (b"\r\n", b"\n")
 
 
 class _WireBody:
@@ -474,6 +494,10 @@ class Connections:
                 if not (replayable and getattr(exc, "before_response", False)):
                     raise
                 # The peer closed the idle connection as we reused it: once more on a fresh one.
+                conn = self._open(key, target, tls, proxy, timeout, end)
+                response = self._exchange(conn, request, target, proxy, what)
+                response.replayed = True  # the first copy may have been processed (a DELETE done, #23)
+                return response
         conn = self._open(key, target, tls, proxy, timeout, end)
         return self._exchange(conn, request, target, proxy, what)
 
@@ -543,7 +567,8 @@ class Connections:
     ) -> Response:
         try:
             self._write(conn, request, target, proxy)
-            response = http.client.HTTPResponse(_SocketView(conn), method=request.method)  # type: ignore[arg-type]
+            view = _SocketView(conn)
+            response = http.client.HTTPResponse(view, method=request.method)  # type: ignore[arg-type]
             try:
                 response.begin()
             except http.client.RemoteDisconnected as exc:
@@ -555,6 +580,10 @@ class Connections:
                 if not isinstance(exc, TimeoutError):
                     exc.before_response = True  # type: ignore[attr-defined]
                 raise
+            if not view.head_complete():
+                # The peer closed in the middle of its header block: a broken connection (exit 5, retried like
+                # one), never a complete head with an empty body (#23).
+                raise ConnectionResetError("the connection closed in the middle of the response headers")
             headers = Headers(response.getheaders())
             _check_head(response, headers, request.method)
         except BaseException:

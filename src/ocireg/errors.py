@@ -34,6 +34,7 @@ __all__ = [
     "RegistryErrorDetail",
     "TransportError",
     "Unsupported",
+    "UploadSessionLost",
     "UsageError",
     "from_response",
     "parse_error_body",
@@ -92,7 +93,11 @@ class NotFound(OciregError):
     """The registry said the manifest, tag, blob or repository does not exist (exit 1).
 
     Raised only on a registry statement (404, ``MANIFEST_UNKNOWN``, ``NAME_UNKNOWN``...), never after a failure.
+    ``after_retry``: the 404 answered a retry of a ``DELETE`` whose earlier attempt failed (5xx, or the answer
+    was lost): the registry may have carried that attempt out, so the thing is gone, most likely by our hand.
     """
+
+    after_retry: bool = False
 
 
 class PlatformNotFound(NotFound):
@@ -137,6 +142,11 @@ class RegistryError(OciregError):
         super().__init__(message, hint=hint)
         self.status = status
         self.details = tuple(details)
+
+
+class UploadSessionLost(RegistryError):
+    """The registry forgot a blob upload session (``404 BLOB_UPLOAD_UNKNOWN`` to its ``PUT``): exit 6, never
+    "absent" — the upload may be started afresh once (distribution spec, "Pushing blobs")."""
 
 
 class ProtocolViolation(RegistryError):

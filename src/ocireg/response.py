@@ -138,7 +138,7 @@ class _Empty:
 class Response:
     """Status, headers, the final URL and a streamed body; close it (``with``, or read it to the end)."""
 
-    __slots__ = ("_body", "_closed", "headers", "reason", "status", "url", "what")
+    __slots__ = ("_body", "_closed", "headers", "reason", "replayed", "status", "url", "what")
 
     def __init__(
         self,
@@ -157,6 +157,8 @@ class Response:
         self.what = what
         self._body: Body = body if body is not None else _Empty()
         self._closed = False
+        #: The request went out twice: a reused connection died before any answer (it may have been processed).
+        self.replayed = False
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"

@@ -8,7 +8,8 @@ Policies (each cited where implemented):
   TLS (:meth:`Transport.base_url`).
 * **Redirects** are followed here, hop by hop: never https→http, never ``Authorization`` to another host, at most
   :data:`MAX_REDIRECTS` hops (docs/architecture.md §4, CVE-2020-15157).
-* **Retries** only for idempotent methods, for connection errors and 408/429/499/500/502/503/504/522, with full
+* **Retries** only for idempotent methods, for connection errors and 408/429/499/500/502/503/504/522 (any
+  method whose body can be sent again: 429/503, which say the request was not processed), with full
   jitter backoff, ``Retry-After`` honoured (capped) and shared per host, all inside one total deadline.
 * **Body caps**: :func:`read_capped` fails with :class:`BodyTooLarge` instead of truncating, counting decoded
   bytes so a gzip bomb stops at the cap too.
@@ -60,6 +61,8 @@ MAX_REDIRECTS = 5
 MAX_WARNINGS = 20
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: Answers that say the request was not processed: retried for any method whose body can be sent again.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
 # Query parameters that may appear in a debug log; every other value is replaced by "***" (docs/architecture.md §4).
 SAFE_QUERY_PARAMS = frozenset(
     {"service", "scope", "n", "last", "mount", "from", "digest", "account", "client_id", "offline_token"}
@@ -479,9 +482,11 @@ class Transport:
         classifying them is the caller's job, through :func:`ocireg.errors.from_response`. ``on_attempt`` is
         told the status of every attempt (``None`` for a connection failure), retried ones included.
         """
-        attempts = 1 + (self.config.retries if retry and method in IDEMPOTENT_METHODS else 0)
-        if content is not None and not isinstance(content, bytes):
-            attempts = 1  # a streamed body cannot be replayed
+        replayable = content is None or isinstance(content, bytes)
+        idempotent = method in IDEMPOTENT_METHODS
+        # A 429 or 503 means the request was not processed (RFC 6585 §4, RFC 9110 §15.6.4): even a POST may be
+        # sent again after the wait, as skopeo does for every body-less request (#23). A streamed body never is.
+        attempts = 1 + (self.config.retries if retry and replayable else 0)
         last_exc: Exception | None = None
         try:
             host = split_url(url).origin  # host[:port] as in the URL, default port omitted
@@ -498,13 +503,14 @@ class Transport:
                 if on_attempt is not None:
                     on_attempt(None)
                 last_exc = exc
-                if attempt + 1 >= attempts:
+                if attempt + 1 >= attempts or not idempotent:
                     raise
                 self._sleep_backoff(attempt, deadline, None, what)
                 continue
             if on_attempt is not None:
                 on_attempt(response.status)
-            if response.status in RETRY_STATUSES and attempt + 1 < attempts:
+            retryable = RETRY_STATUSES if idempotent else NOT_PROCESSED_STATUSES
+            if response.status in retryable and attempt + 1 < attempts:
                 wait = _retry_after(response.headers.get("retry-after"), self.config.retry_after_cap)
                 if wait is not None and wait > self.config.retry_after_cap:
                     return response  # the caller reports RateLimited with the advertised wait
@@ -577,6 +583,14 @@ class Transport:
                 send_headers = {k: v for k, v in send_headers.items() if k.lower() != "authorization"}
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, content = "GET", None
+            elif content is not None and not isinstance(content, bytes):
+                # The streamed body went to the first host and cannot be sent again: refuse the redirect, as
+                # Go's net/http does for a body without GetBody (#23).
+                raise ProtocolViolation(
+                    f"{what}: the registry redirected the upload (HTTP {response.status}) to "
+                    f"{redact_url(target)}; a streamed body cannot be sent twice, so the redirect was not followed",
+                    hint="the registry (or a proxy in front of it) must accept uploads where it opened them",
+                )
             self._log(f"  redirect → {redact_url(target)}")
             current = target
         raise ProtocolViolation(f"{what}: more than {MAX_REDIRECTS} redirects")

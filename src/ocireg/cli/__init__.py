@@ -184,7 +184,7 @@ def _load(handler: str) -> Command:
 def _parse(argv: list[str], stdout: TextIO, stderr: TextIO) -> argparse.Namespace | int:
     """The parsed arguments of a command to run, or the exit code when there is none (usage error, help)."""
     from ocireg.cli.exitcodes import ExitCode
-    from ocireg.cli.parser import UsageExit, build_parser, hoist_global_options
+    from ocireg.cli.parser import UsageExit, build_parser, hoist_global_options, undecodable_option
 
     if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = hoist_global_options(argv)
@@ -200,6 +200,10 @@ def _parse(argv: list[str], stdout: TextIO, stderr: TextIO) -> argparse.Namespac
         return ExitCode.USAGE
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.USAGE
+    bad = undecodable_option(parser, args)
+    if bad is not None:
+        stderr.write(f"ocireg: error: {bad}: the value is not valid UTF-8 text\n")
+        return ExitCode.USAGE
     if not getattr(args, "handler", None):
         parser.print_help(stdout)
         return ExitCode.USAGE
@@ -250,8 +254,11 @@ def main(
     ctx = Context(args=args, env=env, stdin=stdin, stdout=stdout, stderr=stderr)
     try:
         return int(_load(args.handler)(ctx))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         stderr.write("ocireg: interrupted\n")
+        hint = getattr(exc, "hint", None)  # a write stopped half-way says where it left things (#23)
+        if hint:
+            stderr.write(f"  {hint}\n")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
         return 141  # 128 + SIGPIPE, as shells report a reader that went away

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -298,13 +297,20 @@ def cmd_prune(ctx: Context) -> int:
 
 
 def _execute(ctx: Context, repository: Repository, plan: Plan) -> tuple[list[Outcome], bool]:
+    # The first Ctrl-C lets the current tag finish (--untag is two requests: stopping between them would leave
+    # the tag on the placeholder), then stops; a second one interrupts at once.
+    from ocireg.cli.interrupts import deferred_interrupt
     from ocireg.cli.progress import progress
     from ocireg.operations.prune import execute
 
     stop = threading.Event()
     with (
         progress(ctx, total=len(plan.deletes), description="deleting") as bar,
-        _deferred_interrupt(ctx, stop),
+        deferred_interrupt(
+            ctx.err,
+            stop,
+            "ocireg: interrupt: finishing the tag being deleted, then stopping (Ctrl-C again: at once)",
+        ),
     ):
         outcomes = execute(
             ctx.client(),
@@ -316,29 +322,6 @@ def _execute(ctx: Context, repository: Repository, plan: Plan) -> tuple[list[Out
             on_outcome=lambda outcome: bar.advance(),
         )
     return outcomes, stop.is_set()
-
-
-@contextmanager
-def _deferred_interrupt(ctx: Context, stop: threading.Event) -> Iterator[None]:
-    """While deleting, the first Ctrl-C lets the current tag finish (``--untag`` is two requests: stopping
-    between them would leave the tag on the placeholder), then stops; a second one interrupts at once."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only; an embedding caller handles its own
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        ctx.err("ocireg: interrupt: finishing the tag being deleted, then stopping (Ctrl-C again: at once)")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _exit_code(outcomes: Sequence[Outcome]) -> ExitCode:

@@ -355,6 +355,9 @@ def cmd_copy(ctx: Context) -> int:
 
 
 def cmd_delete(ctx: Context) -> int:
+    import threading
+
+    from ocireg.cli.interrupts import deferred_interrupt
     from ocireg.operations.delete import delete
     from ocireg.reference import parse_reference
 
@@ -365,17 +368,26 @@ def cmd_delete(ctx: Context) -> int:
     if args.yes and not args.manifest:
         raise UsageError("--yes goes with --manifest (it allows deleting other tags on the same image)")
     mode: DeleteMode = "untag" if args.untag else "manifest" if args.manifest else "tag"
-    result = delete(
-        ctx.client(),
-        ref,
-        mode=mode,
-        yes=bool(args.yes),
-        dry_run=bool(args.dry_run),
-        ignore_missing=bool(args.ignore_missing),
-        jobs=args.jobs,
-    )
+    stop = threading.Event()
+    # --untag is a swap then a delete: the first Ctrl-C lets it finish (a second one stops at once, and the
+    # operation prints how to restore the tag).
+    with deferred_interrupt(
+        ctx.err, stop, "ocireg: interrupt: finishing the delete, then stopping (Ctrl-C again: at once)"
+    ):
+        result = delete(
+            ctx.client(),
+            ref,
+            mode=mode,
+            yes=bool(args.yes),
+            dry_run=bool(args.dry_run),
+            ignore_missing=bool(args.ignore_missing),
+            jobs=args.jobs,
+        )
+    code = ExitCode.INTERRUPTED if stop.is_set() else ExitCode.OK
+    if stop.is_set():
+        ctx.err(f"ocireg: interrupted after the delete finished ({result.status})")
     if ctx.quiet:
-        return ExitCode.OK
+        return code
     if ctx.output == "json":
         write_json(
             ctx,
@@ -388,21 +400,21 @@ def cmd_delete(ctx: Context) -> int:
                 "digest": str(result.digest) if result.digest else None,
                 "removed_tags": list(result.removed_tags),
                 "deleted_manifest": str(result.deleted_manifest) if result.deleted_manifest else None,
-                "exit_code": 0,
+                "exit_code": int(code),
             },
         )
-        return ExitCode.OK
+        return code
     shown = escape(str(result.reference))
     if result.status == "absent":
         ctx.out(f"absent  {shown}  (nothing to delete)")
-        return ExitCode.OK
+        return code
     verb = "deleted" if result.status == "deleted" else "would delete"
     if result.mode == "manifest":
         tags = ", ".join(escape(t) for t in result.removed_tags) or "none"
         ctx.out(f"{verb} manifest {result.deleted_manifest} of {escape(str(ref.repository))}; tags: {tags}")
     else:
         ctx.out(f"{verb} tag {shown}  (it pointed to {result.digest}; other tags untouched)")
-    return ExitCode.OK
+    return code
 
 
 # ------------------------------------------------------------------------------------------- login / logout

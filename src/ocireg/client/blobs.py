@@ -16,6 +16,7 @@ from ocireg.errors import (
     NotFound,
     OciregError,
     ProtocolViolation,
+    UploadSessionLost,
     UsageError,
 )
 from ocireg.reference import Digest, Repository
@@ -138,7 +139,9 @@ class BlobApi(ClientCore):
         scopes: tuple[str, ...] | None = None,
     ) -> None:
         """Upload a blob from ``chunks`` without holding it in memory: ``POST`` an upload, then one streamed
-        ``PUT <Location>?digest=`` (monolithic, ``Content-Length: size``).
+        ``PUT <Location>?digest=`` (monolithic, ``Content-Length: size``). A session the registry forgets
+        (``404 BLOB_UPLOAD_UNKNOWN``) is started afresh once when ``chunks`` can be read again (not an iterator);
+        else :class:`~ocireg.errors.UploadSessionLost` (exit 6) is raised.
 
         The bytes are verified while they stream (:func:`verified_chunks`): on a wrong size or digest the last
         chunk is never sent, so the registry cannot commit the blob, and :class:`~ocireg.errors.DigestMismatch`
@@ -146,8 +149,25 @@ class BlobApi(ClientCore):
         registry is refused (SEC: upload Location handling; credentials never leave the registry's origin).
         """
         deadline = deadline or self.deadline()
-        what = f"upload of blob {digest} to {escape(str(repository))}"
         scopes = scopes or (repository.scope("pull", "push"),)
+        try:
+            self._upload_once(repository, digest, size, chunks, deadline, scopes)
+        except UploadSessionLost:
+            if isinstance(chunks, Iterator):
+                raise  # the bytes are gone: the caller opens its source again (operations.copy does, once)
+            self._upload_once(repository, digest, size, chunks, deadline, scopes)
+
+    def _upload_once(
+        self,
+        repository: Repository,
+        digest: Digest,
+        size: int,
+        chunks: Iterable[bytes],
+        deadline: Deadline,
+        scopes: tuple[str, ...],
+    ) -> None:
+        """One upload session: ``POST``, then the streamed ``PUT``."""
+        what = f"upload of blob {digest} to {escape(str(repository))}"
         response = self.request(
             "POST",
             repository.registry,
@@ -172,6 +192,14 @@ class BlobApi(ClientCore):
                 what=what,
                 ok=(201, 204),
             )
+        except NotFound as exc:
+            # 404 to the PUT of a session the registry itself opened: it forgot the session (BLOB_UPLOAD_UNKNOWN;
+            # a restart, a load balancer without sticky sessions). Never "absent" (exit 1): exit 6, restarted once.
+            raise UploadSessionLost(
+                f"{what}: the registry lost the upload session ({exc})",
+                hint="the registry (or a load balancer in front of it) does not keep upload sessions; try again",
+                status=404,
+            ) from None
         except OciregError:
             self._cancel_upload(repository, path, deadline, what)
             raise

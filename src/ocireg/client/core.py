@@ -10,10 +10,12 @@ from _thread import allocate_lock  # threading.Lock itself; threading stays off 
 from collections.abc import Iterator, Mapping
 
 from ocireg.auth import Authenticator, AuthFlow, read_capped_quiet
+from ocireg.connection import split_url
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import (
     CredentialError,
     InvalidReference,
+    NotFound,
     ProtocolViolation,
     RegistryError,
     TransportError,
@@ -225,6 +227,12 @@ class ClientCore:
     ) -> Response:
         """One request under ``flow``: each 401 goes to the flow, which answers it or gives up (#15 item 1)."""
         url = flow.registry_url + path
+        statuses: list[int | None] = []
+
+        def attempted(status: int | None) -> None:
+            statuses.append(status)
+            flow.on_attempt(status)
+
         while True:
             response = self.transport.send(
                 method,
@@ -233,14 +241,27 @@ class ClientCore:
                 content=content,
                 deadline=deadline,
                 what=what,
-                on_attempt=flow.on_attempt,
+                on_attempt=attempted,
             )
             if response.status != 401:
                 break
             flow.challenged(response)
         if response.status in ok:
             return response
-        raise flow.failure(response)
+        if response.status == 404 and split_url(response.url).origin != split_url(url).origin:
+            response.close()
+            # A redirect's target is no registry: its 404 says nothing about the image (exit 6, not "absent").
+            raise RegistryError(
+                f"{what}: redirected to {escape(split_url(response.url).origin)}, which answered HTTP 404; "
+                "another host's answer is no registry statement",
+                status=404,
+            )
+        failure = flow.failure(response)
+        if isinstance(failure, NotFound) and method == "DELETE":
+            # A retry's 404 after an attempt that failed (5xx, or the answer lost): that attempt may have done
+            # the work (#23); the caller decides what it means.
+            failure.after_retry = response.replayed or any(s is None or s >= 500 for s in statuses[:-1])
+        raise failure
 
     def _base_url(self, registry: Registry, deadline: Deadline) -> str:
         """The registry's base URL; the token cache remembers loopback scheme probes across processes."""

@@ -27,13 +27,14 @@ from typing import Protocol
 
 from ocireg import mediatypes
 from ocireg.client import RegistryClient
-from ocireg.errors import DigestMismatch, NotFound, RegistryError
+from ocireg.errors import DigestMismatch, NotFound, RegistryError, UploadSessionLost
 from ocireg.manifest import Descriptor, Index, Manifest, Platform, require_config_platform, select_platform
 from ocireg.operations.referrers import add_to_referrers_tag
 from ocireg.operations.workers import run_bounded
 from ocireg.record import field, record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
+from ocireg.transport import Deadline
 
 __all__ = ["DEFAULT_JOBS", "MAX_JOBS", "CopyProgress", "CopyResult", "copy_image"]
 
@@ -277,7 +278,7 @@ def _select(
     """The child of an index for ``platform``; a single image must itself be for ``platform``."""
     if isinstance(document, Index):
         child = select_platform(document, platform)
-        return client.get_manifest(Reference(source.repository, None, child.digest))
+        return _child(client, source.repository, document, child.digest)
     config = client.get_image_config(source.with_digest(document.digest), document)
     require_config_platform(config, platform, str(source))
     return document
@@ -297,10 +298,23 @@ def _collect(
         if descriptor.digest in seen:
             continue
         seen.add(descriptor.digest)
-        child = client.get_manifest(Reference(repository, None, descriptor.digest))
+        child = _child(client, repository, document, descriptor.digest)
         ordered.extend(d for d in _collect(client, repository, child, depth=depth + 1) if d not in ordered)
     ordered.append(document)
     return ordered
+
+
+def _child(client: RegistryClient, repository: Repository, index: Index, digest: Digest) -> Manifest | Index:
+    """A child manifest the index names; missing at the source, the source is inconsistent (exit 6, not 1:
+    the image the user named exists)."""
+    try:
+        return client.get_manifest(Reference(repository, None, digest))
+    except NotFound as exc:
+        raise RegistryError(
+            f"index {index.digest} in {escape(str(repository))} names the child manifest {digest}, which the "
+            f"source registry does not have: the source is inconsistent ({exc})",
+            status=404,
+        ) from None
 
 
 def _unique_blobs(documents: Sequence[Manifest | Index]) -> list[Descriptor]:
@@ -377,6 +391,23 @@ def _transfer(
     if mountable and client.mount_blob(destination, blob.digest, source, deadline=deadline, scopes=scopes):
         _advance(progress, blob.size)
         return "mounted"
+    try:
+        _upload(client, source, destination, blob, scopes, progress, deadline)
+    except UploadSessionLost:
+        # The destination forgot the upload session: read the source again and start afresh, once (#23).
+        _upload(client, source, destination, blob, scopes, progress, deadline)
+    return "uploaded"
+
+
+def _upload(
+    client: RegistryClient,
+    source: Repository,
+    destination: Repository,
+    blob: Descriptor,
+    scopes: tuple[str, ...],
+    progress: CopyProgress | None,
+    deadline: Deadline,
+) -> None:
     with client.open_blob(source, blob.digest, deadline=deadline) as stream:
         if stream.size is not None and stream.size != blob.size:
             raise DigestMismatch(
@@ -391,7 +422,6 @@ def _transfer(
             deadline=deadline,
             scopes=scopes,
         )
-    return "uploaded"
 
 
 def _counted(chunks: Iterator[bytes], progress: CopyProgress | None) -> Iterator[bytes]:

@@ -37,7 +37,15 @@ from ocireg.record import record
 from ocireg.reference import Digest, Reference, Repository
 from ocireg.text import escape
 
-__all__ = ["EMPTY_CONFIG", "DeleteMode", "DeleteResult", "delete", "placeholder_manifest"]
+__all__ = [
+    "EMPTY_CONFIG",
+    "DeleteMode",
+    "DeleteResult",
+    "SwapInterrupted",
+    "delete",
+    "placeholder_manifest",
+    "restore_hint",
+]
 
 DeleteMode = Literal["tag", "untag", "manifest"]
 
@@ -125,11 +133,25 @@ def delete(
         return DeleteResult(ref, mode, "would-delete", current, (ref.tag or "",))
     try:
         _delete_tag(client, tag_ref, current)
-    except NotFound:
-        if ignore_missing:
-            return DeleteResult(ref, mode, "absent", current)
-        raise
+    except NotFound as exc:
+        if not _done_by_us(client, exc, tag_ref):
+            if ignore_missing:
+                return DeleteResult(ref, mode, "absent", current)
+            raise
     return DeleteResult(ref, mode, "deleted", current, (ref.tag or "",))
+
+
+def _done_by_us(client: RegistryClient, error: NotFound, target: Reference) -> bool:
+    """True for a 404 that answered the retry of our own DELETE after a failed attempt: that attempt was
+    carried out (the registry answered 500, or its answer was lost), so the delete is done (#23)."""
+    if not error.after_retry:
+        return False
+    if client.config.debug is not None:
+        client.config.debug(
+            f"  delete of {escape(str(target))}: the retry found it gone; an earlier attempt that failed "
+            "(5xx or no answer) was carried out: counted as deleted"
+        )
+    return True
 
 
 #: The first GitLab registry with the OCI tag delete (gitlab-org/container-registry CHANGELOG, 3.80.0); older
@@ -228,15 +250,37 @@ def _untag(client: RegistryClient, ref: Reference, current: Digest, *, dry_run: 
     if client.head_blob(repository, _EMPTY_DIGEST, scopes=push) is None:
         client.upload_blob(repository, _EMPTY_DIGEST, len(EMPTY_CONFIG), [EMPTY_CONFIG], scopes=push)
     placeholder = client.put_manifest(ref, placeholder_manifest(tag), mediatypes.OCI_MANIFEST, scopes=push)
+    target = Reference(repository, None, placeholder)
     try:
-        client.delete_manifest(Reference(repository, None, placeholder))
+        client.delete_manifest(target)
+    except NotFound as exc:
+        if not _done_by_us(client, exc, target):
+            exc.hint = restore_hint(ref, current, placeholder)
+            raise
     except OciregError as exc:
-        exc.hint = (
-            f"'{escape(tag)}' now points to the placeholder {placeholder}. Run the command again to retry, or "
-            f"put the tag back with: ocireg tag {escape(str(repository))}@{current} {escape(tag)}"
-        )
+        exc.hint = restore_hint(ref, current, placeholder)
         raise
+    except KeyboardInterrupt as exc:
+        raise SwapInterrupted(restore_hint(ref, current, placeholder)) from exc
     return DeleteResult(ref, "untag", "deleted", current, (tag,), placeholder)
+
+
+def restore_hint(ref: Reference, original: Digest, placeholder: Digest) -> str:
+    """Where the tag was left after a half-done ``--untag``, and the exact command that puts it back."""
+    tag = escape(ref.tag or "")
+    return (
+        f"'{tag}' now points to the placeholder {placeholder}, not to {original}. Run the command again to "
+        f"finish the delete, or put the tag back with: ocireg tag {escape(str(ref.repository))}@{original} {tag}"
+    )
+
+
+class SwapInterrupted(KeyboardInterrupt):
+    """Ctrl-C arrived between the placeholder's push and its delete (``--untag``): ``hint`` says where the tag
+    points now and how to restore it (the CLI prints it before exiting 130)."""
+
+    def __init__(self, hint: str) -> None:
+        super().__init__(hint)
+        self.hint = hint
 
 
 def _delete_manifest(
@@ -255,11 +299,15 @@ def _delete_manifest(
         )
     if dry_run:
         return DeleteResult(ref, "manifest", "would-delete", digest, tuple(sharing), digest)
+    target = Reference(repository, None, digest)
     try:
-        client.delete_manifest(Reference(repository, None, digest))
+        client.delete_manifest(target)
     except Unsupported:
         _probe_delete(client, repository)  # raises the "deletes disabled" explanation
         raise
+    except NotFound as exc:
+        if not _done_by_us(client, exc, target):
+            raise
     return DeleteResult(ref, "manifest", "deleted", digest, tuple(sharing), digest)
 
 
