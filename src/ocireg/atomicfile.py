@@ -4,6 +4,12 @@ The new content goes to a temporary file in the same directory (created 0600), i
 mode and owner asked for, and is renamed over the target; the directory is flushed too, so the rename survives a
 crash. On any failure, Ctrl-C included, the temporary file is removed and the target is untouched. Used for
 Docker's ``config.json`` (``ocireg login``/``logout``) and for the files ``ocireg pin --write`` rewrites.
+
+A SIGKILL cannot be caught: a temporary file may survive it (one of ``config.json`` holds a password). Each
+temporary name carries its writer's process id, ``PREFIX<pid>-<random>SUFFIX``; before writing, the files of
+exactly that pattern in the directory whose process is gone and which belong to us are removed (#23).
+:func:`locked_directory` serialises read-modify-replace cycles (``login`` and ``logout`` of one
+``config.json``) so that concurrent writers merge instead of clobbering each other.
 """
 
 from __future__ import annotations
@@ -11,7 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 
-__all__ = ["replace_file"]
+__all__ = ["locked_directory", "replace_file", "sweep_stale"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def replace_file(
@@ -29,7 +39,8 @@ def replace_file(
     import tempfile  # only when a file is written (#16, start-up)
 
     directory = os.path.dirname(os.fspath(target)) or "."
-    fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    sweep_stale(directory, prefix=prefix, suffix=suffix)
+    fd, temporary = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -51,3 +62,66 @@ def replace_file(
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def sweep_stale(directory: str, *, prefix: str, suffix: str) -> int:
+    """Remove the temporary files a killed writer left in ``directory``; returns how many.
+
+    Only names of exactly our pattern (``prefix``, a process id, ``-``, mkstemp's 8 random characters,
+    ``suffix``), only regular files (never a link) owned by us, only when that process no longer exists.
+    """
+    import re
+
+    pattern = re.compile(re.escape(prefix) + r"(\d{1,10})-[a-z0-9_]{8}" + re.escape(suffix))
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            info = os.lstat(path)
+            if not os.path.isfile(path) or os.path.islink(path) or info.st_uid != os.geteuid():
+                continue
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process: not ours to judge
+    return True
+
+
+@contextlib.contextmanager
+def locked_directory(directory: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive advisory lock (``flock``) on ``directory`` itself for a read-modify-replace cycle.
+
+    The directory, not the file: the file is replaced by a rename, so a lock on it would guard a name that
+    changes inode under each writer; the directory stays, and no lock file is left beside the user's files.
+    Where ``flock`` does not exist (Windows) the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(os.fspath(directory), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

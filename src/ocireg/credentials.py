@@ -42,8 +42,8 @@ import json
 import os
 import re
 from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
-from collections.abc import Mapping, Sequence
-from functools import cached_property
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property, partial
 
 from ocireg.errors import CredentialError, InvalidReference
 from ocireg.record import field, record
@@ -54,7 +54,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
     from pathlib import Path
-    from typing import Protocol, runtime_checkable
+    from typing import Protocol, TypeVar, runtime_checkable
+
+    _T = TypeVar("_T")
 else:
     # typing costs a check more than this module (#16, start-up): mypy sees the Protocol, run time a plain class
     Protocol = object
@@ -1003,6 +1005,19 @@ def store_credential(
         raise CredentialError("the user name must be non-empty and must not contain ':'")
     if not secret:
         raise CredentialError("the password must not be empty")
+    store = partial(_store, config_path, registry, username, secret, env=env, helper_timeout=helper_timeout)
+    return _config_locked(config_path, store)
+
+
+def _store(
+    config_path: Path,
+    registry: Registry,
+    username: str,
+    secret: str,
+    *,
+    env: Mapping[str, str],
+    helper_timeout: float,
+) -> str:
     doc = _read_for_update(config_path)
     helper, kind = _helper_for(doc, registry, config_path)
     auths = _auths_section(doc, config_path)
@@ -1031,6 +1046,12 @@ def erase_credential(
     The configured helper is asked to ``erase`` (its "credentials not found" is not an error) and every
     ``auths`` entry for the host is dropped, as ``docker logout`` does.
     """
+    return _config_locked(
+        config_path, partial(_erase, config_path, registry, env=env, helper_timeout=helper_timeout)
+    )
+
+
+def _erase(config_path: Path, registry: Registry, *, env: Mapping[str, str], helper_timeout: float) -> bool:
     doc = _read_for_update(config_path)
     helper, kind = _helper_for(doc, registry, config_path)
     erased = False
@@ -1051,6 +1072,26 @@ def erase_credential(
         _write_config(config_path, doc)
         erased = True
     return erased
+
+
+def _config_locked(path: Path, action: Callable[[], _T]) -> _T:
+    """``action()`` with the config file's directory locked: one read-modify-replace at a time, so concurrent
+    ``login``/``logout`` runs merge and none is lost (:func:`ocireg.atomicfile.locked_directory`, #23)."""
+    from ocireg.atomicfile import locked_directory  # only when writing Docker's config (#16, start-up)
+
+    directory = (path.resolve() if path.is_symlink() else path).parent
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = locked_directory(directory)
+        lock.__enter__()
+    except OSError as exc:
+        raise CredentialError(
+            f"cannot lock {directory}: {escape(exc.strerror or type(exc).__name__)}"
+        ) from None
+    try:
+        return action()
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def _read_for_update(path: Path) -> dict[str, object]:

@@ -663,6 +663,21 @@ def test_ld_prune_2000_tags_within_request_and_memory_budget(
     assert len(delete_phase) == 20
 
 
+def test_ld_prune_on_v2_resolves_only_the_selected_tags(
+    token_rig: Rig, many_dated: str, fault_proxy_factory: FaultProxyFactory
+) -> None:
+    """#23 LD: ``--match t000*`` over 2,000 tags on /v2/: one HEAD per tag the plan looks at (t0000-t0009 but
+    t0001, kept by --keep), not one per listed tag."""
+    proxy = fault_proxy_factory(token_rig.url)
+    ref = f"{proxy.netloc}/{many_dated}"
+    result = run_cli(["prune", ref, "--match", "t000*", "--keep", "t0001", "-o", "json"], ALICE_ENV)
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["summary"] == {"tags": MANY, "delete": 9, "keep": MANY - 9}
+    heads = [r.path for r in proxy.requests if r.method == "HEAD" and r.status != 401]
+    assert sorted(heads) == sorted(f"/v2/{many_dated}/manifests/t000{n}" for n in range(10) if n != 1)
+
+
 def test_pc_prune_progress_on_a_terminal_only(token_rig: Rig, tmp_path: Path) -> None:
     """#17 Output: a progress display on a terminal (stderr a pty) while deleting; stdout stays plain text."""
     from integration.test_progress import ANSI, run_with_pty_stderr

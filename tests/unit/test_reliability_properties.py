@@ -137,10 +137,12 @@ def test_ft_not_retried_statuses_unit(clock: FakeClock, code: int) -> None:
 
 
 def test_ft_safe_replay_by_method(clock: FakeClock) -> None:
-    """FT: safe replay of writes — POST is never retried; PUT/DELETE with a replayable body are; a streamed body
-    is sent once; a connection error on GET is retried."""
+    """FT: safe replay of writes — POST is retried only on 429/503, which say it was not processed (#23), never
+    on 500 or a connection error; PUT/DELETE with a replayable body are; a streamed body is sent once; a
+    connection error on GET is retried."""
     for method, content, expected in [
-        ("POST", b"x", 1),
+        ("POST", b"x", 4),
+        ("POST", None, 4),
         ("PUT", b"manifest", 4),
         ("DELETE", None, 4),
         ("PUT", iter([b"stream"]), 1),
@@ -149,6 +151,10 @@ def test_ft_safe_replay_by_method(clock: FakeClock) -> None:
         handler = Counter(respond(503))
         _send(_transport(handler), method, content)
         assert len(handler.calls) == expected, (method, content)
+    for code in (500, 502, 504):
+        handler = Counter(respond(code))
+        _send(_transport(handler), "POST", b"x")
+        assert len(handler.calls) == 1, code
     handler = Counter(ConnectionRefusedError("refused"), respond(200))
     assert _send(_transport(handler), "GET").status == 200
     assert len(handler.calls) == 2

@@ -265,6 +265,7 @@ def cmd_prune(ctx: Context) -> int:
             jobs=args.jobs,
             on_step=bar.advance,
             on_phase=lambda description, total: bar.reset(total, description),
+            resolves=policy.needs_digest,
         )
     if policy.by is None and policy.keep_last is not None and gathered.source in ("created", "published"):
         # ordered by age: say which time that was

@@ -177,6 +177,15 @@ class Policy:
         """Whether publication times are needed (``keep_last`` by ``published``: GitLab's registry only)."""
         return self.keep_last is not None and self.by == "published"
 
+    def needs_digest(self, tag: str) -> bool:
+        """Whether the plan looks at ``tag``'s digest: not for a tag it keeps by name alone (steps 1-4), so
+        ``gather`` resolves only the others — one HEAD per chosen tag, not per listed tag (#23)."""
+        if not self.chooses(tag) or tag in self.keep_tags:
+            return False
+        if tag == LATEST and LATEST not in self.match:
+            return False
+        return not any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.keep)
+
     def chooses(self, tag: str) -> bool:
         if self.match and not any(fnmatch.fnmatchcase(tag, p) for p in self.match):
             return False
@@ -512,8 +521,10 @@ def gather(
     jobs: int = 8,
     on_step: Callable[[], None] | None = None,
     on_phase: Callable[[str, int], None] | None = None,
+    resolves: Callable[[str], bool] | None = None,
 ) -> Gathered:
     """Every tag of ``repository`` with its digest and the times asked for (see the module docstring).
+    ``resolves`` (:meth:`Policy.needs_digest`) limits the ``/v2/`` HEADs to the tags the plan will look at.
 
     GitLab's ``/gitlab/v1`` is asked first: where it answers, one request per 1,000 tags gives every digest
     and publication time, and the age (``needs_time``) is the publication time. Elsewhere: ``/v2/`` tags/list,
@@ -540,7 +551,8 @@ def gather(
         tags, digests, published, problems = _from_gitlab(details)
     else:
         tags = list(dict.fromkeys(client.tags(repository)))
-        digests, problems = _resolve(client, repository, tags, jobs=jobs, on_step=on_step, on_phase=on_phase)
+        chosen = tags if resolves is None else [t for t in tags if resolves(t)]
+        digests, problems = _resolve(client, repository, chosen, jobs=jobs, on_step=on_step, on_phase=on_phase)
     distinct = list(dict.fromkeys(digests.values()))
     created: Mapping[Digest, datetime | str] = {}
     if (needs_created or (needs_time and details is None)) and distinct:
