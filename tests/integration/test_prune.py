@@ -8,6 +8,7 @@ needed, the fault proxy emulates it on top of 2.8 (``emulate_oci_tag_delete``: o
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import signal
 import subprocess
@@ -695,3 +696,47 @@ def test_pc_prune_progress_on_a_terminal_only(token_rig: Rig, tmp_path: Path) ->
     assert "deleting" in terminal and ANSI.search(terminal)
     assert not ANSI.search(stdout)
     assert stdout.splitlines()[-1] == f"pruned {token_rig.host}/{repo}: 6 deleted; kept 0"
+
+
+SYNTHETIC_TAGS = 100_000
+SYNTHETIC_PEAK_MB = 100
+
+
+@pytest.mark.parametrize("output", ["json", "text"])
+def test_ld_prune_gitlab_100k_tags_streams_the_listing_in_bounded_memory(
+    gitlab_rig: GitLabRig, output: str
+) -> None:
+    """#23 LD: 100,000 tags over /gitlab/v1 (the front's synthetic listing, 100 pages): the listing is read page
+    by page and only what the plan needs is kept — peak RSS under 100 MB (whole tag details cost ~2.3 KB each,
+    231 MB). A size bound, no timing."""
+    repo = fresh_repo("prune-100k")
+    with gitlab_rig.pusher() as pusher:
+        image = pusher.push_image(repo, "seed", label=f"{repo}-seed")
+    gitlab_rig.gitlab.synthesize_tags(repo, SYNTHETIC_TAGS, image.digest, datetime.now(timezone.utc))
+    days = 35  # one tag a minute back from now: the oldest ~69 days
+    args = ["prune", f"{gitlab_rig.host}/{repo}", "--older-than", f"{days}d", "--max-delete", "100000"]
+    proc = subprocess.run(
+        measured_argv(*args, *(["-o", "json"] if output == "json" else [])),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(ALICE_ENV),
+        timeout=600,
+        check=False,
+    )
+    err, peak_mb = split_peak_rss(proc.stderr)
+    assert proc.returncode == 0, err
+    expected = SYNTHETIC_TAGS - days * 24 * 60  # one tag a minute: those older than 35 days
+    if output == "json":
+        doc = json.loads(proc.stdout)
+        assert doc["summary"]["tags"] == SYNTHETIC_TAGS
+        planned = doc["summary"]["delete"]
+        assert len(doc["tags"]) == SYNTHETIC_TAGS
+    else:
+        found = re.search(r"delete (\d+), keep (\d+)", proc.stdout.splitlines()[-1])
+        assert found is not None, proc.stdout[-500:]
+        planned = int(found.group(1))
+        assert planned + int(found.group(2)) == SYNTHETIC_TAGS
+        assert len(proc.stdout.splitlines()) == SYNTHETIC_TAGS + 1
+    assert expected - 5 <= planned <= expected  # the minutes between the listing's "now" and the plan's
+    print(f"prune over /gitlab/v1, {SYNTHETIC_TAGS} tags, -o {output}: peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < SYNTHETIC_PEAK_MB, peak_mb

@@ -229,6 +229,7 @@ class GitLabFront:
         self._lock = threading.Lock()
         self._knobs = _Knobs()
         self._times: dict[tuple[str, str], TagTimes] = {}
+        self._synthetic: dict[str, tuple[int, str, dt.datetime]] = {}
         self._records: list[FrontRequest] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -310,6 +311,14 @@ class GitLabFront:
         """Fix ``repo:tag``'s ``created_at``/``updated_at`` (as the metadata database would hold them)."""
         with self._lock:
             self._times[(repo, tag)] = TagTimes(created, updated)
+
+    def synthesize_tags(self, repo: str, count: int, digest: str, published: dt.datetime) -> None:
+        """Serve ``repo``'s ``/gitlab/v1`` listing as ``count`` generated tags ``s0000000``, ``s0000001``, ...
+        on ``digest``, published ``published`` minus one minute per tag: a large listing (LD: 100,000 tags)
+        without 100,000 pushes. Authorization still comes from the real registry (the repository must exist);
+        only the name order (``sort`` unset) is served. Data, like tag dates: ``reset()`` keeps it."""
+        with self._lock:
+            self._synthetic[repo] = (count, digest, published)
 
     def reset(self) -> None:
         """Default knobs, no recorded requests (tag dates are data, they stay)."""
@@ -654,6 +663,10 @@ class GitLabFront:
             return _Reply(404, b"", [version])  # dbAssertionhandler: no body
         if upstream.status != 200:
             return upstream
+        with self._lock:
+            synthetic = self._synthetic.get(name)
+        if synthetic is not None:
+            return self._synthetic_page(path, synthetic, parse_qs(query, keep_blank_values=True))
         try:
             listed = json.loads(upstream.body).get("tags") or []
         except (ValueError, AttributeError):
@@ -757,6 +770,35 @@ class GitLabFront:
             headers.append(("Link", ", ".join(links)))
         public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in page]
         return _Reply(200, (json.dumps(public) + "\n").encode(), headers)
+
+    @staticmethod
+    def _synthetic_page(
+        path: str, synthetic: tuple[int, str, dt.datetime], params: Mapping[str, list[str]]
+    ) -> _Reply:
+        """One page of a :meth:`synthesize_tags` listing, generated (name order, ``n`` and ``last`` only)."""
+        count, digest, published = synthetic
+        get = {k: v[0] for k, v in params.items()}
+        n = max(N_MIN, min(N_MAX, int(get.get("n", N_DEFAULT))))
+        last = get.get("last")
+        start = 0 if last is None else int(last[1:]) + 1 if re.fullmatch(r"s\d{7}", last) else count
+        rows = []
+        for index in range(start, min(count, start + n)):
+            when = _ms(published - dt.timedelta(minutes=index))
+            rows.append(
+                {
+                    "name": f"s{index:07d}",
+                    "digest": digest,
+                    "media_type": "application/vnd.oci.image.manifest.v1+json",
+                    "size_bytes": 1234,
+                    "created_at": when,
+                    "published_at": when,
+                }
+            )
+        headers = [("Content-Type", "application/json")]
+        if rows and start + n < count:
+            values = sorted([("last", rows[-1]["name"]), ("n", str(n))])
+            headers.append(("Link", f'<{path}?{urlencode(values)}>; rel="next"'))
+        return _Reply(200, (json.dumps(rows) + "\n").encode(), headers)
 
     def _detail(self, name: str, tag: str) -> dict[str, Any] | None:
         """One tag as ``RepositoryTagResponse`` (field order and omitempty as in repositories.go)."""

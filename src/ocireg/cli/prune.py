@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ocireg.cli.exitcodes import EXIT_CODE_HELP, ExitCode, exit_code_for, worst
 from ocireg.cli.options import CREDENTIALS_HELP, add_common_options, add_jobs_option
 from ocireg.cli.parser import add_command
-from ocireg.cli.render import error_json, json_text, print_error, text_table, write_json
+from ocireg.cli.render import SCHEMA, error_json, json_text, print_error
 from ocireg.errors import InvalidReference, UsageError
 from ocireg.record import replace
 from ocireg.text import escape
@@ -376,7 +376,6 @@ def _render(
     if ctx.quiet:
         return
     by_tag = {o.entry.tag: o for o in outcomes or ()}
-    docs = [_entry_json(e, by_tag.get(e.tag), plan.now) for e in plan.entries]
     summary: dict[str, int] = {
         "tags": len(plan.entries),
         "delete": len(plan.deletes),
@@ -385,34 +384,10 @@ def _render(
     if outcomes is not None:
         for status in ("deleted", "absent", "failed", "skipped"):
             summary[status] = sum(1 for o in outcomes if o.status == status)
-    if ctx.output == "json":
-        write_json(
-            ctx,
-            "prune",
-            {
-                "repository": str(repository),
-                "dry_run": dry_run,
-                "age_source": source,
-                "summary": summary,
-                "tags": docs,
-                "exit_code": int(code),
-            },
-        )
+    if ctx.output in ("json", "jsonl"):
+        _render_json(ctx, repository, plan, by_tag, {"age_source": source, "summary": summary}, code, dry_run)
         return
-    if ctx.output == "jsonl":
-        for doc in docs:
-            ctx.out(json_text({"schema": 1, "command": "prune", "repository": str(repository), **doc}))
-        return
-    rows = []
-    for entry in plan.entries:
-        outcome = by_tag.get(entry.tag)
-        action = outcome.status if outcome is not None else entry.action
-        age = entry.age(plan.now)
-        shown_age = _short_age(age) if age is not None else "-"
-        digest = entry.digest.hex[:12] if entry.digest else "-"
-        rows.append([action, escape(entry.tag), shown_age, digest, escape(entry.reason)])
-    for line in text_table(rows):
-        ctx.out(line)
+    _render_table(ctx, plan, by_tag)
     if dry_run:
         tail = "nothing changed: pass --yes to delete" if plan.deletes else "nothing to delete"
         ctx.out(
@@ -423,6 +398,50 @@ def _render(
             f"{summary[s]} {s}" for s in ("deleted", "absent", "failed", "skipped") if summary[s]
         )
         ctx.out(f"pruned {escape(str(repository))}: {parts or 'nothing to delete'}; kept {len(plan.keeps)}")
+
+
+def _render_json(
+    ctx: Context,
+    repository: Repository,
+    plan: Plan,
+    by_tag: dict[str, Outcome],
+    extra: dict[str, object],
+    code: ExitCode,
+    dry_run: bool,
+) -> None:
+    """Entry by entry, never the whole document in memory: a plan may hold 100,000 tags (#23)."""
+    if ctx.output == "jsonl":
+        for entry in plan.entries:
+            doc = _entry_json(entry, by_tag.get(entry.tag), plan.now)
+            ctx.out(json_text({"schema": 1, "command": "prune", "repository": str(repository), **doc}))
+        return
+    head = {"schema": SCHEMA, "command": "prune", "repository": str(repository), "dry_run": dry_run, **extra}
+    ctx.out(json_text(head)[:-1] + ', "tags": [')
+    last = len(plan.entries) - 1
+    for index, entry in enumerate(plan.entries):
+        text = json_text(_entry_json(entry, by_tag.get(entry.tag), plan.now))
+        ctx.out(text + ("," if index < last else ""))
+    ctx.out(f'], "exit_code": {int(code)}}}')
+
+
+def _render_table(ctx: Context, plan: Plan, by_tag: dict[str, Outcome]) -> None:
+    """text_table's layout, in two passes over the plan (widths, then lines) instead of a table in memory."""
+
+    def rows() -> Iterator[list[str]]:
+        for entry in plan.entries:
+            outcome = by_tag.get(entry.tag)
+            action = outcome.status if outcome is not None else entry.action
+            age = entry.age(plan.now)
+            shown_age = _short_age(age) if age is not None else "-"
+            digest = entry.digest.hex[:12] if entry.digest else "-"
+            yield [action, escape(entry.tag), shown_age, digest, escape(entry.reason)]
+
+    widths = [0, 0, 0, 0]
+    for row in rows():
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=False)]
+    for row in rows():
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        ctx.out("  ".join(cells).rstrip())
 
 
 def _short_age(seconds: float) -> str:

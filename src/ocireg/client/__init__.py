@@ -75,6 +75,8 @@ LATER_METHODS: dict[tuple[str, str], tuple[str, ...]] = {
         "catalog",
         "_list_pages",
         "gitlab_tags",
+        "gitlab_tag_pages",
+        "_gitlab_pages",
         "_gitlab_page",
         "delete_tag_reference",
     ),

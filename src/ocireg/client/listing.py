@@ -14,6 +14,7 @@ plain OCI registry pays one 404 per process, never one per repository or per tag
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from ocireg.auth import read_capped_quiet
@@ -224,33 +225,80 @@ class ListingApi(ClientCore):
         otherwise, :class:`~ocireg.errors.ProtocolViolation` for an entry that is not a valid tag with a valid
         digest (a tag name from the server goes into URLs and output).
         """
+        pages = self.gitlab_tag_pages(
+            repository, name=name, name_exact=name_exact, sort=sort, limit=limit, deadline=deadline
+        )
+        if pages is None:
+            return None
+        details: list[TagDetail] = []
+        for page in pages:
+            details.extend(page)
+        return details
+
+    def gitlab_tag_pages(
+        self,
+        repository: Repository,
+        *,
+        name: str | None = None,
+        name_exact: str | None = None,
+        sort: GitLabTagSort = "name",
+        limit: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> Iterator[list[TagDetail]] | None:
+        """:meth:`gitlab_tags` one page at a time, so a caller keeps only what it needs of each tag (``prune``
+        over 100,000 tags, #23). The first page is asked for at once: ``None`` when there is no such API; the
+        iterator then yields that page and fetches each next one when it is asked for."""
         query = _gitlab_tags_query(name, name_exact, sort, limit)
-        registry = repository.registry
         with self._ext_lock:
-            if self._gitlab_v1.get(registry.name) is False:
+            if self._gitlab_v1.get(repository.registry.name) is False:
                 return None
         deadline = deadline or self.deadline()
         what = f"tag details of {escape(str(repository))}"
-        path = f"/gitlab/v1/repositories/{repository.path}/tags/list/"
-        current = f"{path}?{query}"
+        current = f"/gitlab/v1/repositories/{repository.path}/tags/list/?{query}"
+        response = self._gitlab_page(repository, current, first=True, deadline=deadline, what=what)
+        if response is None:
+            return None
+        exact = name_exact is not None
+        return self._gitlab_pages(repository, response, current, limit, exact, deadline, what)
+
+    def _gitlab_pages(
+        self,
+        repository: Repository,
+        response: Response,
+        current: str,
+        limit: int | None,
+        exact: bool,
+        deadline: Deadline,
+        what: str,
+    ) -> Iterator[list[TagDetail]]:
         visited = {current}
-        details: list[TagDetail] = []
         seen: set[str] = set()
-        for page in range(MAX_LIST_PAGES):
-            response = self._gitlab_page(repository, current, first=page == 0, deadline=deadline, what=what)
-            if response is None:
-                return None
+        count = 0
+        for _page in range(MAX_LIST_PAGES):
             links = response.headers.get_list("link")
             body = read_capped(response, LIST_PAGE_LIMIT, deadline=deadline, what=what)
             fresh = [d for d in _tag_details(body, repository, what) if d.name not in seen]
+            del body
             seen.update(d.name for d in fresh)
-            details.extend(fresh)
-            if _enough(details, limit, what) or name_exact is not None:
-                return details  # (the server ignores paging for an exact name, and sends no Link)
-            following = self._next_page(registry, links, current, visited, bool(fresh), deadline, what)
+            if limit is not None and count + len(fresh) >= limit:
+                yield fresh[: limit - count]
+                return
+            count += len(fresh)
+            if count > MAX_LIST_ITEMS:
+                raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
+            yield fresh
+            if exact:
+                return  # the server ignores paging for an exact name, and sends no Link
+            following = self._next_page(
+                repository.registry, links, current, visited, bool(fresh), deadline, what
+            )
             if following is None:
-                return details
+                return
             current = following
+            next_response = self._gitlab_page(repository, current, first=False, deadline=deadline, what=what)
+            if next_response is None:  # pragma: no cover - only the first page may say "no such API"
+                return
+            response = next_response
         raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
 
     def _gitlab_page(
