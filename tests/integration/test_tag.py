@@ -136,3 +136,24 @@ def test_retag_costs_one_token_request(token_rig: Rig) -> None:
     fetched = token_rig.token_server.requests[before:]
     assert len(fetched) == 1, [r.scopes for r in fetched]
     assert _get(token_rig, seeded.repo, "two")[1] == seeded.body
+
+
+def test_moving_a_tag_says_which_image_it_named_before(token_rig: Rig) -> None:
+    """#23: ``tag`` onto an existing tag moves it, and says from where: text "(was DIGEST)", -o json
+    ``previous``; a new tag has no previous image, a tag already there is left ``unchanged``."""
+    seeded = _fresh(token_rig, "oci")
+    with token_rig.pusher() as pusher:
+        other = pusher.push_image(seeded.repo, "moving", label=f"other-{seeded.repo}")
+    text = run_cli(["tag", token_rig.ref(seeded.repo, "src"), "moving", "fresh"], ALICE_ENV)
+    assert text.code == 0, text.err
+    moved, fresh = text.out.splitlines()
+    assert moved.split()[0] == "tagged" and f"(was {other.digest})" in moved
+    assert "was" not in fresh and fresh.split()[-1] == seeded.digest
+    with token_rig.pusher() as pusher:
+        pusher.tag(other, "moving")
+    result = run_cli(["tag", "-o", "json", token_rig.ref(seeded.repo, "src"), "moving", "fresh"], ALICE_ENV)
+    assert result.code == 0, result.err
+    tags = {t["tag"]: t for t in json.loads(result.out)["tags"]}
+    assert tags["moving"]["previous"] == other.digest and tags["moving"]["status"] == "tagged"
+    assert tags["fresh"]["previous"] == seeded.digest and tags["fresh"]["status"] == "unchanged"
+    assert _get(token_rig, seeded.repo, "moving")[1] == seeded.body

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ocireg.cli.context import Context
     from ocireg.cli.progress import NullProgress
     from ocireg.operations.delete import DeleteMode
-    from ocireg.reference import Reference, Registry
+    from ocireg.reference import Digest, Reference, Registry
 
 __all__ = ["cmd_copy", "cmd_delete", "cmd_login", "cmd_logout", "cmd_tag", "register"]
 
@@ -237,10 +237,18 @@ def cmd_tag(ctx: Context) -> int:
             },
         )
         return ExitCode.OK
-    rows = [[t.status, escape(str(t.reference)), str(result.digest)] for t in result.tags]
+    rows = [
+        [t.status, escape(str(t.reference)), str(result.digest) + _was(t.previous, result.digest)]
+        for t in result.tags
+    ]
     for line in text_table(rows):
         ctx.out(line)
     return ExitCode.OK
+
+
+def _was(previous: Digest | None, digest: Digest) -> str:
+    """A moved tag says which image it named before (#23)."""
+    return f"  (was {previous})" if previous is not None and previous != digest else ""
 
 
 # ----------------------------------------------------------------------------------------------------- copy

@@ -20,7 +20,8 @@ __all__ = ["RetagResult", "TagOutcome", "retag"]
 
 @record(frozen=True)
 class TagOutcome:
-    """One new tag: ``status`` is ``tagged`` (PUT done) or ``unchanged`` (already on this digest)."""
+    """One new tag: ``status`` is ``tagged`` (PUT done) or ``unchanged`` (already on this digest); ``previous``
+    is the image the tag named before (None for a new tag)."""
 
     reference: Reference
     status: str
@@ -45,7 +46,8 @@ def retag(
     """Point every tag in ``targets`` (references in ``source``'s repository) at ``source``'s manifest.
 
     Works for image manifests and indexes alike: in the same repository every child and blob is already
-    there. With ``no_clobber`` every target is checked first and a tag that exists on another digest stops
+    there. Every target is resolved first (``previous``); one already on the digest is left ``unchanged``. With
+    ``no_clobber`` and a tag that exists on another digest stops
     the whole operation before anything is written (:class:`~ocireg.errors.Refused`, exit 2); a target
     already on the digest is left alone. The check and the PUT are separate requests: a tag moved by
     someone else in between is overwritten.
@@ -58,16 +60,18 @@ def retag(
     # PUT would otherwise trigger (a registry answers insufficient_scope to a pull-only token).
     scopes = (source.repository.scope("pull", "push"),)
     document = client.get_manifest(source, deadline=deadline, scopes=scopes)
+    # Every target is looked at first: a moved tag says which image it named before (#23), and with
+    # ``no_clobber`` one on another image stops everything before the first write.
     previous: dict[Reference, Digest | None] = {}
+    for target in targets:
+        try:
+            found = client.head_manifest(target, deadline=deadline, scopes=scopes).digest
+            if found is None:  # no Docker-Content-Digest: hash the bytes (as RegistryClient.digest does)
+                found = client.get_manifest(target, deadline=deadline, scopes=scopes).digest
+            previous[target] = found
+        except NotFound:
+            previous[target] = None
     if no_clobber:
-        for target in targets:
-            try:
-                found = client.head_manifest(target, deadline=deadline, scopes=scopes).digest
-                if found is None:  # no Docker-Content-Digest: hash the bytes (as RegistryClient.digest does)
-                    found = client.get_manifest(target, deadline=deadline, scopes=scopes).digest
-                previous[target] = found
-            except NotFound:
-                previous[target] = None
         moved = [t for t in targets if previous[t] not in (None, document.digest)]
         if moved:
             names = ", ".join(escape(t.tag or "") for t in moved)
@@ -78,7 +82,7 @@ def retag(
     outcomes = []
     for target in targets:
         before = previous.get(target)
-        if no_clobber and before == document.digest:
+        if before == document.digest:
             outcomes.append(TagOutcome(target, "unchanged", before))
             continue
         client.put_manifest(
