@@ -68,7 +68,8 @@ Ages: on GitLab's registry (with its metadata database) the tag's published_at f
 /gitlab/v1 — when it was pushed, or last moved to another image — with every tag's
 digest, 1,000 tags per request. Elsewhere the image config's 'created' (for a
 multi-platform index: its org.opencontainers.image.created annotation, else its newest
-platform image), read once per distinct image, --jobs at a time, after one HEAD per tag;
+platform image), read once per distinct image, --jobs at a time, after one HEAD per tag
+the selectors choose (a tag kept by name alone is not resolved);
 --by created reads these on GitLab too. --by published where the registry records no
 publication dates (not GitLab's, or without its database) is refused (exit 6).
 

@@ -8,7 +8,8 @@ Three parts, kept apart so each can be trusted on its own:
   metadata database, ``GET /gitlab/v1/repositories/<path>/tags/list/`` (gitlab-org/container-registry
   ``docs/spec/gitlab/api.md``, "List Repository Tags") gives all three for 1,000 tags per request: the age is
   then the tag's ``published_at`` (when it was pushed, or last moved to another image). Elsewhere the tags come
-  from ``/v2/`` (one ``HEAD`` per tag for its digest) and the age is the image's build time from an
+  from ``/v2/`` (one ``HEAD`` for the digest of each tag the plan looks at: not for a tag the selectors leave
+  out or a keep rule keeps by name) and the age is the image's build time from an
   :class:`AgeSource`: :class:`ConfigCreated` reads the image configuration's ``created`` — for an index its
   ``org.opencontainers.image.created`` annotation (image-spec ``annotations.md``), else the newest child's
   config — fetched once per distinct digest, ``jobs`` at a time (on GitLab too, when ``--by created`` asks
@@ -530,7 +531,7 @@ def gather(
 
     GitLab's ``/gitlab/v1`` is asked first: where it answers, one request per 1,000 tags gives every digest
     and publication time, and the age (``needs_time``) is the publication time. Elsewhere: ``/v2/`` tags/list,
-    one ``HEAD`` per tag (``jobs`` at a time), and the age is the build time from ``source`` (default
+    one ``HEAD`` per tag ``resolves`` keeps (``jobs`` at a time), and the age is the build time from ``source`` (default
     :class:`ConfigCreated`), read once per distinct digest — as it is, on any registry, with
     ``needs_created``. ``needs_published`` on a registry without publication times raises
     :class:`~ocireg.errors.Unsupported` before anything per tag is asked.
