@@ -111,14 +111,15 @@ class Credential:
     ``identity_token`` is an OAuth2 refresh token (``config.json`` ``identitytoken``, or a helper answer
     whose Username is ``<token>``); ``registry_token`` is a bearer token for the registry itself
     (``registrytoken``).
-    ``source`` names where the credential came from, for messages.
+    ``source`` names where the credential came from, for messages; empty for one a library caller built
+    (described as "given by the caller", or "anonymous" when it holds nothing).
     """
 
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     identity_token: str | None = field(default=None, repr=False)
     registry_token: str | None = field(default=None, repr=False)
-    source: str = "anonymous"
+    source: str = ""
 
     @property
     def is_anonymous(self) -> bool:
@@ -146,7 +147,9 @@ class Credential:
         """Human text such as ``user 'alice' from DOCKER_AUTH_CONFIG``; never contains a secret."""
         source = escape(self.source)
         if self.is_anonymous:
-            return source if self.source.startswith("anonymous") else f"anonymous from {source}"
+            if not self.source or self.source.startswith("anonymous"):
+                return source or "anonymous"
+            return f"anonymous from {source}"
         user = f"user '{escape(self.username)}'" if self.username else None
         if self.registry_token:
             what = "registry token"
@@ -156,7 +159,8 @@ class Credential:
             what = ""
         if what and user:
             what = f"{what} ({user})"
-        return f"{what or user or 'password only'} from {source}"
+        where = f"from {source}" if source else "given by the caller"
+        return f"{what or user or 'password only'} {where}"
 
     def __repr__(self) -> str:
         def secret(value: str | None) -> str:
@@ -172,7 +176,7 @@ class Credential:
         return self.describe()
 
 
-ANONYMOUS = Credential()
+ANONYMOUS = Credential(source="anonymous")
 
 
 # ---------------------------------------------------------------------------------------------------- sources

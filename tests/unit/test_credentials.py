@@ -936,3 +936,15 @@ def test_module_never_reads_os_environ_and_imports_only_allowed_modules() -> Non
     assert ocireg_modules <= allowed
     third_party = {name.split(".")[0] for name in imported} - set(sys.stdlib_module_names) - {"ocireg"}
     assert third_party <= {"__future__"}
+
+
+def test_pc_a_credential_given_by_a_library_caller_is_named_so() -> None:
+    """#22 item 5 (the library row): a Credential built by the caller names its real source in every message,
+    never "anonymous"; an empty one is anonymous."""
+    given = Credential(username="dev", password="pw")
+    assert given.describe() == "user 'dev' given by the caller"
+    assert "anonymous" not in str(given)
+    assert Credential().describe() == "anonymous"
+    assert Credential(source="DOCKER_AUTH_CONFIG", username="u", password="p").describe() == (
+        "user 'u' from DOCKER_AUTH_CONFIG"
+    )
