@@ -39,7 +39,6 @@ __all__ = [
     "from_response",
     "parse_error_body",
     "retry_after_seconds",
-    "unchallenged_401",
 ]
 
 # Error bodies are read up to this size (docs/architecture.md §4: token and error bodies 64 KiB).
@@ -274,44 +273,6 @@ def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 def _seconds(value: float) -> str:
     """``2``, ``1.5``: a wait as people read it."""
     return f"{value:.1f}".rstrip("0").rstrip(".")
-
-
-#: GitLab's registry refuses pushes and deletes that its tag rules forbid with 401 and *no* challenge
-#: (gitlab-org/container-registry ``registry/api/v2/errors.go``): access denied, not a login failure.
-TAG_RULE_CODES = frozenset({"PROTECTED_TAG", "IMMUTABLE_TAG", "PROTECTED_MANIFEST"})
-_RULES_WHERE = "Settings > Packages and registries > Container registry"
-_TAG_RULE_HINTS = {
-    "PROTECTED_TAG": (
-        "the project protects this tag: only the roles its protected container tag rules name may push or "
-        f"delete it ({_RULES_WHERE} > Protected container tags); ask a Maintainer, or use a tag no rule covers"
-    ),
-    "IMMUTABLE_TAG": (
-        "the project's tag immutability rules make this tag unchangeable once pushed: nobody may overwrite or "
-        f"delete it ({_RULES_WHERE}, immutable tag rules); push a new tag instead"
-    ),
-    "PROTECTED_MANIFEST": (
-        "GitLab refuses deletes by digest while protected or immutable tag rules apply to you (such a delete "
-        "would take every tag on the image with it): delete the tag itself (ocireg delete REPO:TAG), or ask a "
-        f"Maintainer; the rules are in {_RULES_WHERE}"
-    ),
-}
-
-
-def unchallenged_401(body: bytes, *, what: str) -> OciregError:
-    """A 401 without ``WWW-Authenticate``: GitLab's tag rules (``PROTECTED_TAG``, ``IMMUTABLE_TAG``,
-    ``PROTECTED_MANIFEST``) are :class:`PermissionDenied` with the registry's code, message and detail and a hint
-    naming the rules; anything else stays :class:`AuthenticationFailed` (nothing to answer the 401 with)."""
-    details = parse_error_body(body)
-    rule = next((d for d in details if d.code in TAG_RULE_CODES), None)
-    if rule is None:
-        summary = "; ".join(str(d) for d in details[:3])
-        suffix = f" ({summary})" if summary else ""
-        return AuthenticationFailed(f"{what}: HTTP 401 without a WWW-Authenticate challenge{suffix}")
-    detail = rule.detail if isinstance(rule.detail, str) and rule.detail else None
-    shown = f"{rule}" + (f" — {escape(detail[:300])}" if detail else "")
-    return PermissionDenied(
-        f"{what}: refused by the project's tag rules ({shown})", hint=_TAG_RULE_HINTS[rule.code]
-    )
 
 
 def from_response(

@@ -5,7 +5,7 @@ Policies (each cited where implemented):
 * **TLS** on by default with the system trust store; ``ca_file`` adds a CA for every host, ``host_ca_files`` adds
   one per host (GitLab CI's ``CI_SERVER_TLS_CA_FILE``), ``insecure_hosts`` skips verification per host only.
 * **Plain HTTP** only for ``plain_http_hosts`` or, like Docker, for loopback registries whose port does not speak
-  TLS (:meth:`Transport.base_url`).
+  TLS (:meth:`Transport.decide_scheme`).
 * **Redirects** are followed here, hop by hop: never https→http, never ``Authorization`` to another host, at most
   :data:`MAX_REDIRECTS` hops (docs/architecture.md §4, CVE-2020-15157).
 * **Retries** only for idempotent methods, for connection errors and 408/429/499/500/502/503/504/522 (any
@@ -311,8 +311,6 @@ class Transport:
             {"User-Agent": config.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         )
         self._gate = _HostGate()
-        self._schemes: dict[str, str] = {}
-        self._schemes_lock = allocate_lock()
         self.request_count = 0
         self._count_lock = allocate_lock()
         self._signals_lock = allocate_lock()
@@ -373,40 +371,15 @@ class Transport:
 
     # -- scheme policy --------------------------------------------------------------------------------------
 
-    def base_url(self, registry: Registry, deadline: Deadline) -> str:
-        """``https://host`` or, by policy, ``http://host`` for this registry (docs/architecture.md §4)."""
+    def decide_scheme(self, registry: Registry, deadline: Deadline) -> str | None:
+        """``"https"`` or, by policy, ``"http"`` for this registry (docs/architecture.md §4); ``None`` when a
+        loopback port answers nothing yet (undecided). The registry's session remembers the answer."""
         host = registry.api_host
-        with self._schemes_lock:
-            known = self._schemes.get(host)
-        if known is not None:
-            return f"{known}://{host}"
-        decided: str | None
         if host in self.config.plain_http_hosts or registry.name in self.config.plain_http_hosts:
-            decided = "http"
-        elif registry.is_loopback:
-            decided = self._probe_loopback(host, deadline)
-        else:
-            decided = "https"
-        if decided is None:
-            # Nothing listens (yet): that decides nothing (#14 item 8). Try https now, probe again next time.
-            return f"https://{host}"
-        with self._schemes_lock:
-            self._schemes[host] = decided
-        return f"{decided}://{host}"
-
-    def remember_scheme(self, host: str, scheme: str) -> None:
-        with self._schemes_lock:
-            self._schemes[host] = scheme
-
-    def known_scheme(self, host: str) -> str | None:
-        """The scheme decided for ``host`` (by policy, a probe or :meth:`remember_scheme`), if any."""
-        with self._schemes_lock:
-            return self._schemes.get(host)
-
-    def forget_scheme(self, host: str) -> None:
-        """Drop the scheme decided for ``host``: the next :meth:`base_url` decides (probes) again."""
-        with self._schemes_lock:
-            self._schemes.pop(host, None)
+            return "http"
+        if registry.is_loopback:
+            return self._probe_loopback(host, deadline)
+        return "https"
 
     def _probe_loopback(self, host: str, deadline: Deadline) -> str | None:
         """Docker's rule for loopback registries: TLS if the port speaks it, else plain HTTP.
@@ -474,20 +447,52 @@ class Transport:
         what: str,
         follow_redirects: bool = True,
         retry: bool = True,
-        on_attempt: Callable[[int | None], None] | None = None,
     ) -> Response:
         """Send one request with retries and the redirect policy; return the streaming response.
 
         The caller must close the response (``with`` or :func:`read_capped`). Statuses are not raised here:
-        classifying them is the caller's job, through :func:`ocireg.errors.from_response`. ``on_attempt`` is
-        told the status of every attempt (``None`` for a connection failure), retried ones included.
+        classifying them is the caller's job, through :func:`ocireg.errors.from_response`.
+        """
+        answer: Response | None = None
+        for attempt in self.attempts(
+            method,
+            url,
+            headers=headers,
+            content=content,
+            deadline=deadline,
+            what=what,
+            follow_redirects=follow_redirects,
+            retry=retry,
+        ):
+            answer = attempt
+        if answer is None:  # pragma: no cover - attempts() ends with an answer or raises
+            raise TransportError(f"{what}: no response")
+        return answer
+
+    def attempts(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | Iterator[bytes] | None = None,
+        deadline: Deadline,
+        what: str,
+        follow_redirects: bool = True,
+        retry: bool = True,
+    ) -> Iterator[Response | None]:
+        """:meth:`send`, attempt by attempt, for a caller that wants to see each one as it comes (the first wave
+        of a registry is released by any answer but a 401, a retried one too: docs/architecture.md §7).
+
+        Yields ``None`` for a connection failure that will be retried, a closed response for an answer that will
+        be retried (its status and headers only), and last the answer itself, open. The caller pulls: the
+        transport calls nothing back.
         """
         replayable = content is None or isinstance(content, bytes)
         idempotent = method in IDEMPOTENT_METHODS
         # A 429 or 503 means the request was not processed (RFC 6585 §4, RFC 9110 §15.6.4): even a POST may be
         # sent again after the wait, as skopeo does for every body-less request (#23). A streamed body never is.
         attempts = 1 + (self.config.retries if retry and replayable else 0)
-        last_exc: Exception | None = None
         try:
             host = split_url(url).origin  # host[:port] as in the URL, default port omitted
         except ValueError as exc:
@@ -499,21 +504,18 @@ class Transport:
                 response = self._send_following(
                     method, url, headers or {}, content, deadline, what, follow_redirects
                 )
-            except TransportError as exc:
-                if on_attempt is not None:
-                    on_attempt(None)
-                last_exc = exc
+            except TransportError:
                 if attempt + 1 >= attempts or not idempotent:
                     raise
+                yield None
                 self._sleep_backoff(attempt, deadline, None, what)
                 continue
-            if on_attempt is not None:
-                on_attempt(response.status)
             retryable = RETRY_STATUSES if idempotent else NOT_PROCESSED_STATUSES
             if response.status in retryable and attempt + 1 < attempts:
                 wait = _retry_after(response.headers.get("retry-after"), self.config.retry_after_cap)
                 if wait is not None and wait > self.config.retry_after_cap:
-                    return response  # the caller reports RateLimited with the advertised wait
+                    yield response  # the caller reports RateLimited with the advertised wait
+                    return
                 left = deadline.remaining()
                 if wait is not None and left is not None and wait > left:
                     response.close()
@@ -525,10 +527,11 @@ class Transport:
                 response.close()
                 if wait is not None:
                     self._gate.hold(host, wait)
+                yield response
                 self._sleep_backoff(attempt, deadline, wait, what)
                 continue
-            return response
-        raise last_exc if last_exc else TransportError(f"{what}: no response")  # pragma: no cover
+            yield response
+            return
 
     def _sleep_backoff(self, attempt: int, deadline: Deadline, retry_after: float | None, what: str) -> None:
         # Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): spreads concurrent workers.

@@ -79,7 +79,7 @@ def test_pc_catalog_basic_and_open_registries(basic_rig: Rig, open_rig: Rig) -> 
     assert basic.code == 0, basic.err
     assert set(basic_rig.seeded.repos()) <= set(basic.out.splitlines())
     no_password = run_cli(["catalog", basic_rig.host])
-    assert no_password.code == 3
+    assert no_password.code == 4  # nothing sent, refused: access denied (#22 item 5)
     opened = run_cli(["catalog", open_rig.host])
     assert opened.code == 0, opened.err
     assert set(open_rig.seeded.repos()) <= set(opened.out.splitlines())

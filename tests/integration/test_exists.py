@@ -264,7 +264,8 @@ def test_gitlab_ci_credentials_never_go_to_other_registries(token_rig: Rig) -> N
 
 
 def test_basic_auth_registry(basic_rig: Rig) -> None:
-    """PC: Basic-only registry — credentials to the registry host, rejected/absent ones are exit 3."""
+    """PC: Basic-only registry — credentials to the registry host; rejected ones are exit 3, none at all exit 4
+    (nothing was sent and the registry refused: access denied on every registry, #22 item 5)."""
     assert basic_rig.basic_auth is not None
     user, password = basic_rig.basic_auth
     ok = run_cli(["exists", basic_rig.ref("group/project", "oci")], creds(user, password))
@@ -273,7 +274,7 @@ def test_basic_auth_registry(basic_rig: Rig) -> None:
     assert wrong.code == 3
     assert "rejected the credentials" in wrong.err
     anonymous = run_cli(["exists", basic_rig.ref("group/project", "oci")])
-    assert anonymous.code == 3
+    assert anonymous.code == 4
     assert "no credentials were found" in anonymous.err
 
 

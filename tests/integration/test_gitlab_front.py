@@ -15,11 +15,13 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from ocireg.auth.refusal import unchallenged_refusal
 from ocireg.client import RegistryClient
 from ocireg.credentials import Credential
-from ocireg.errors import AuthenticationFailed, NotFound, PermissionDenied, unchallenged_401
+from ocireg.errors import AuthenticationFailed, NotFound, PermissionDenied
 from ocireg.operations.delete import delete
 from ocireg.reference import parse_reference, parse_repository
+from ocireg.registries.gitlab import GITLAB
 
 from clirunner import creds, run_cli
 from rig import Rig, seed_many_tags
@@ -221,7 +223,8 @@ def test_pc_gitlab_protected_manifest_delete_by_digest_denied(gitlab_rig: GitLab
 def test_bi_gitlab_unchallenged_401_escapes_registry_text(gitlab_rig: GitLabRig) -> None:
     """#12 row 1 (BI): the registry's detail is shown escaped; a tag-rule 401 from a hostile registry cannot
     inject terminal sequences."""
-    error = unchallenged_401(
+    sent = {"registry": gitlab_rig.host, "credential": Credential(username="u", password="p"), "sent": True}
+    error = unchallenged_refusal(
         json.dumps(
             {
                 "errors": [
@@ -230,10 +233,17 @@ def test_bi_gitlab_unchallenged_401_escapes_registry_text(gitlab_rig: GitLabRig)
             }
         ).encode(),
         what="manifest x",
+        profile=GITLAB,
+        **sent,  # type: ignore[arg-type]
     )
     assert isinstance(error, PermissionDenied)
     assert "\u001b" not in str(error) and "\u0007" not in str(error)
-    other = unchallenged_401(b'{"errors":[{"code":"UNAUTHORIZED","message":"who?"}]}', what="manifest x")
+    other = unchallenged_refusal(
+        b'{"errors":[{"code":"UNAUTHORIZED","message":"who?"}]}',
+        what="manifest x",
+        profile=GITLAB,
+        **sent,  # type: ignore[arg-type]
+    )
     assert isinstance(other, AuthenticationFailed)  # every other 401 without a challenge keeps exit 3
 
 

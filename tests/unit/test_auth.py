@@ -11,14 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocireg.auth import (
-    Token,
-    _parse_token_response,
-    decode_jwt_claims,
-    merge_scopes,
-    parse_challenges,
-    validate_realm,
-)
+from ocireg.auth import Token, decode_jwt_claims, merge_scopes, parse_challenges, validate_realm
+from ocireg.auth.tokens import _parse_token_response
 from ocireg.errors import ChallengeError, ProtocolViolation, RealmRejected
 
 GITLAB = 'Bearer realm="https://gitlab.example.com/jwt/auth",service="container_registry",scope="repository:g/p:pull"'

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ocireg.auth import Authenticator, AuthFlow
+from ocireg.auth import AuthFlow, RegistrySession
 from ocireg.client import RegistryClient
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import AuthenticationFailed, PermissionDenied, RegistryError
@@ -173,12 +173,14 @@ def test_challenge_from_another_host_after_a_redirect_gets_no_credentials() -> N
     ("body", "expected"),
     [
         (b'{"errors":[{"code":"PROTECTED_TAG","message":"tag is protected"}]}', PermissionDenied),
-        (b"", AuthenticationFailed),
+        (b"", PermissionDenied),
     ],
     ids=["gitlab-tag-rule", "plain"],
 )
 def test_401_without_a_challenge_is_not_answered(body: bytes, expected: type[Exception]) -> None:
-    """#15 item 1, PC (GitLab tag rules): a 401 without WWW-Authenticate gets no token request."""
+    """#15 item 1, PC (GitLab tag rules): a 401 without WWW-Authenticate gets no token request. Nothing was sent
+    (the first attempt carries no credentials), so it is access denied (exit 4) whatever the body (#22 item 5:
+    a refusal the wire cannot explain is judged by what was sent)."""
     config = TransportConfig(retries=0)
     seen: list[Request] = []
 
@@ -351,13 +353,12 @@ def test_403_after_the_token_carries_a_hint_on_the_grant(token: str, hint: str) 
 # -- the first wave ---------------------------------------------------------------------------------------------
 
 
-def _flow(auth: Authenticator, wait: float | None) -> AuthFlow:
+def _flow(auth: RegistrySession, wait: float | None) -> AuthFlow:
     return AuthFlow(
         auth,
-        registry=REGISTRY.name,
+        PULL,
+        ALICE,
         registry_url=BASE,
-        scopes=PULL,
-        credential=ALICE,
         deadline=Deadline(30),
         what="manifest",
         streamed=False,
@@ -370,7 +371,7 @@ def test_first_wave_waits_for_the_leaders_challenge_then_fetches_first() -> None
     sends its first attempt with a token (no 401 of its own)."""
     script = Scripted401(token_required)
     transport = Transport(TransportConfig(retries=0), wire=Scripted(script))
-    auth = Authenticator(transport)
+    auth = RegistrySession(REGISTRY, transport)
     leader = _flow(auth, wait=60).__enter__()
     entered = threading.Event()
     headers: list[str | None] = []
@@ -392,13 +393,16 @@ def test_first_wave_waits_for_the_leaders_challenge_then_fetches_first() -> None
 
 
 def test_first_wave_is_released_by_any_answer_but_a_401() -> None:
-    """#15 item 1, FT: a 503 being retried says there is no challenge to learn: the others go."""
-    auth = Authenticator(Transport(TransportConfig(retries=0), wire=Scripted(Scripted401(token_required))))
+    """#15 item 1, FT: an answer that is not a 401 (a 503 here) says there is no challenge to learn: the others
+    go. The client tells the flow each answer; the transport calls nothing back (#22)."""
+    auth = RegistrySession(
+        REGISTRY, Transport(TransportConfig(retries=0), wire=Scripted(Scripted401(token_required)))
+    )
     with _flow(auth, wait=60) as leader:
-        leader.on_attempt(401)
-        assert not auth._waves[REGISTRY.name].is_set()
-        leader.on_attempt(503)
-        assert auth._waves[REGISTRY.name].is_set()
+        leader.answered(respond(401))
+        assert auth._wave is not None and not auth._wave.is_set()
+        leader.answered(respond(503))
+        assert auth._wave.is_set()
         with _flow(auth, wait=60) as follower:  # returns at once: nothing to wait for
             assert follower.header() is None
 
@@ -406,7 +410,9 @@ def test_first_wave_is_released_by_any_answer_but_a_401() -> None:
 def test_leaving_the_flow_releases_the_wave_and_a_moved_flow_takes_no_part() -> None:
     """#15 item 1: whatever happened, leaving the ``with`` releases the waiting workers; a flow moved to a new
     base URL (the scheme changed, #14 item 8) starts afresh without joining the wave."""
-    auth = Authenticator(Transport(TransportConfig(retries=0), wire=Scripted(Scripted401(token_required))))
+    auth = RegistrySession(
+        REGISTRY, Transport(TransportConfig(retries=0), wire=Scripted(Scripted401(token_required)))
+    )
 
     def failing_request() -> None:
         with _flow(auth, wait=60) as leader:
@@ -416,4 +422,4 @@ def test_leaving_the_flow_releases_the_wave_and_a_moved_flow_takes_no_part() -> 
 
     with pytest.raises(RuntimeError):
         failing_request()
-    assert auth._waves[REGISTRY.name].is_set()
+    assert auth._wave is not None and auth._wave.is_set()

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import pytest
 
-from ocireg.auth import Authenticator, parse_challenges, usable_bearer
+from ocireg.auth import RegistrySession, parse_challenges, usable_bearer
 from ocireg.credentials import Credential
 from ocireg.errors import ChallengeError
+from ocireg.reference import Registry
 from ocireg.transport import Deadline, Transport, TransportConfig
 
 Expected = list[tuple[str, dict[str, str]]]
@@ -212,9 +213,8 @@ def test_bi_challenge_realmless_bearer_beside_basic_answers_basic() -> None:
     """#13 item 4: a Bearer challenge the flow cannot use (no realm) is skipped when Basic is offered."""
     challenges = parse_challenges(['Bearer service="s"', 'Basic realm="r"'])
     assert usable_bearer(challenges) is None
-    auth = Authenticator(Transport(TransportConfig()))
+    auth = RegistrySession(Registry("registry.example.com"), Transport(TransportConfig()))
     header = auth.authorize(
-        registry="registry.example.com",
         registry_url="https://registry.example.com",
         challenges=challenges,
         scopes=("repository:g/p:pull",),
@@ -224,7 +224,6 @@ def test_bi_challenge_realmless_bearer_beside_basic_answers_basic() -> None:
     assert header.startswith("Basic ")
     with pytest.raises(ChallengeError, match="without a realm"):
         auth.authorize(
-            registry="registry.example.com",
             registry_url="https://registry.example.com",
             challenges=parse_challenges(['Bearer service="s"']),
             scopes=("repository:g/p:pull",),

@@ -12,11 +12,13 @@ import json
 
 import pytest
 
-from ocireg.auth import empty_access_hint, no_credentials_hint, server_message, token_refusal
+from ocireg.auth import no_credentials_hint, server_message, token_refusal
 from ocireg.credentials import Credential
 from ocireg.errors import AuthenticationFailed, PermissionDenied
 from ocireg.gitlab import GitLabCI
 from ocireg.reference import parse_registry
+from ocireg.registries import MAX_HINT_LINE, MAX_HINT_LINES
+from ocireg.registries.gitlab import EMPTY_ACCESS, GITLAB
 
 from rig import gitlab_model as gl
 
@@ -37,43 +39,71 @@ UNAUTHORIZED = body({"errors": [{"code": "UNAUTHORIZED", "message": gl.ACCESS_DE
 PROXY_DENIED = body({"message": "access forbidden", "status": "error", "http_status": 403})
 
 
+def refusal(
+    status: int,
+    raw: bytes,
+    credential: Credential,
+    service: str = "container_registry",
+    registry: str = REG,
+    scopes: tuple[str, ...] = (),
+) -> AuthenticationFailed | PermissionDenied:
+    return token_refusal(status, raw, registry, service, credential, scopes, profile=GITLAB)
+
+
+def short(hint: str | None) -> str:
+    """#22 item 7: a hint is at most three lines of at most 120 characters."""
+    assert hint is not None
+    lines = hint.split("\n")
+    assert len(lines) <= MAX_HINT_LINES and all(len(line) <= MAX_HINT_LINE for line in lines), hint
+    return hint
+
+
 def test_pc_401_is_exit_3_with_gitlab_text_and_token_hint() -> None:
-    """#12 item 2: 401 → AuthenticationFailed (exit 3), GitLab's text, the 2FA / token-instead-of-password hint."""
-    err = token_refusal(401, UNAUTHORIZED, REG, "container_registry", ALICE)
+    """#12 item 2: 401 → AuthenticationFailed (exit 3), GitLab's text, the 2FA / token-instead-of-password hint
+    in at most three short lines (#22 item 7)."""
+    err = refusal(401, UNAUTHORIZED, ALICE)
     assert isinstance(err, AuthenticationFailed)
     assert "HTTP Basic: Access denied" in err.message
-    assert err.hint is not None
-    assert "two-factor" in err.hint and "personal access token with read_registry" in err.hint
+    hint = short(err.hint)
+    assert "two-factor" in hint and "personal access token with read_registry" in hint
+    assert "auth explain" in hint
+
+
+def test_pc_401_anonymous_is_exit_4() -> None:
+    """#22 item 5: nothing sent and refused is access denied (exit 4), also as a 401 from the token service."""
+    err = refusal(401, UNAUTHORIZED, ANON, scopes=("repository:a/b:pull",))
+    assert isinstance(err, PermissionDenied)
+    assert "no credentials were found" in short(err.hint)
 
 
 def test_pc_403_anonymous_names_sources_and_variable() -> None:
     """#12 item 2: anonymous 403 → PermissionDenied (exit 4), "no credentials were found … looked in"."""
-    err = token_refusal(403, DENIED, REG, "container_registry", ANON, ("repository:a/b:pull",))
+    err = refusal(403, DENIED, ANON, scopes=("repository:a/b:pull",))
     assert isinstance(err, PermissionDenied)
     assert err.message == (
         f"the token service for {REG} refused anonymous access to repository:a/b:pull: DENIED: access forbidden"
     )
-    assert err.hint is not None
-    assert err.hint.startswith(
-        f"no credentials were found for {REG}; ocireg looked in: OCIREG_USERNAME/OCIREG_PASSWORD, "
-        "/h/.docker/config.json. Set OCIREG_USERNAME and OCIREG_PASSWORD"
+    hint = short(err.hint)
+    assert hint.startswith(
+        f"no credentials were found for {REG}; ocireg looked in: OCIREG_USERNAME/OCIREG_PASSWORD, /h/.docker/"
     )
-    assert "two-factor" not in err.hint
+    assert "OCIREG_USERNAME and OCIREG_PASSWORD" in hint and "CI_REGISTRY_USER" in hint
+    assert "two-factor" not in hint
 
 
 def test_pc_403_scopes_protected_path_and_dependency_proxy_hints() -> None:
     """#12 item 2: 403 hints by cause: registry scopes, protected path, dependency proxy."""
-    scopes = token_refusal(403, DENIED, REG, "container_registry", ALICE)
-    assert isinstance(scopes, PermissionDenied) and scopes.hint is not None
-    assert "read_registry" in scopes.hint and "write_registry" in scopes.hint
-    protected = token_refusal(403, PROTECTED, REG, "container_registry", ALICE)
+    scopes = refusal(403, DENIED, ALICE)
+    assert isinstance(scopes, PermissionDenied)
+    assert "read_registry" in short(scopes.hint) and "write_registry" in short(scopes.hint)
+    protected = refusal(403, PROTECTED, ALICE)
     assert gl.PROTECTED_PATH_MESSAGE in protected.message
-    assert protected.hint is not None and "Protected container repositories" in protected.hint
-    proxy = token_refusal(403, PROXY_DENIED, "gitlab.example.com:443", "dependency_proxy", ANON)
+    assert "Protected container repositories" in short(protected.hint)
+    proxy = refusal(403, PROXY_DENIED, ANON, "dependency_proxy", "gitlab.example.com:443")
     assert "access forbidden" in proxy.message
-    assert proxy.hint is not None and "CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD" in proxy.hint
-    deploy = token_refusal(403, PROXY_DENIED, "gitlab.example.com:443", "dependency_proxy", ALICE)
-    assert deploy.hint is not None and "group deploy tokens" in deploy.hint
+    assert "CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD" in short(proxy.hint)
+    deploy = refusal(403, PROXY_DENIED, ALICE, "dependency_proxy", "gitlab.example.com:443")
+    assert "group deploy tokens" in short(deploy.hint)
 
 
 @pytest.mark.parametrize(
@@ -92,18 +122,15 @@ def test_bi_server_message_escaped_capped_redacted(raw: bytes, expected: str | N
     assert server_message(raw, ALICE) == expected
 
 
-def test_pc_empty_access_hint_names_path_role_allowlist_depth() -> None:
-    """#12 item 2: empty access → path, role, allowlist and the two-levels depth limit."""
-    hint = empty_access_hint()
+def test_pc_empty_access_causes_name_path_role_allowlist_depth() -> None:
+    """#12 item 2: empty access → path, role, allowlist and the two-levels depth limit (auth explain's text)."""
     for needle in ("misspelt", "Reporter", "allowlist", "more than two levels below the project"):
-        assert needle in hint
+        assert needle in EMPTY_ACCESS
 
 
 def test_pc_no_credentials_hint_without_sources_still_says_what_to_set() -> None:
-    hint = no_credentials_hint(REG, Credential(), denied="repository:a/b:pull")
-    assert hint.startswith(
-        f"no credentials were found for {REG}, and anonymous access to repository:a/b:pull"
-    )
+    hint = short(no_credentials_hint(REG, Credential(), profile=GITLAB))
+    assert hint.startswith(f"no credentials were found for {REG}")
     assert "looked in" not in hint and "OCIREG_USERNAME and OCIREG_PASSWORD" in hint
 
 

@@ -13,7 +13,9 @@ import json
 
 import pytest
 
+from ocireg.auth.refusal import unchallenged_refusal
 from ocireg.client.listing import _tag_details
+from ocireg.credentials import Credential
 from ocireg.errors import (
     AuthenticationFailed,
     PermissionDenied,
@@ -21,10 +23,10 @@ from ocireg.errors import (
     RateLimited,
     from_response,
     retry_after_seconds,
-    unchallenged_401,
 )
 from ocireg.operations.tags import TagQuery, latest_published, select_tags, sort_tags
 from ocireg.reference import parse_repository
+from ocireg.registries.gitlab import GITLAB
 from ocireg.transport import _retry_after
 
 UTC = dt.timezone.utc
@@ -67,6 +69,19 @@ def test_pc_rate_limited_message_shows_fractional_wait() -> None:
     assert "1.5s" in str(error)
 
 
+def _unchallenged(body: bytes, *, sent: bool = True) -> AuthenticationFailed | PermissionDenied:
+    """The flow's judgement of a 401 without a challenge on GitLab (its profile: the tag rules)."""
+    alice = Credential(username="alice", password="pw", source="test")
+    return unchallenged_refusal(
+        body,
+        what="manifest g/p:v1",
+        registry="gitlab.example.com",
+        credential=alice,
+        sent=sent,
+        profile=GITLAB,
+    )
+
+
 @pytest.mark.parametrize(
     ("code", "message", "hint_fragment"),
     [
@@ -86,7 +101,7 @@ def test_pc_rate_limited_message_shows_fractional_wait() -> None:
 def test_pc_tag_rule_401_is_access_denied(code: str, message: str, hint_fragment: str) -> None:
     """#12 row 1: GitLab's tag-rule 401 (no challenge) is PermissionDenied (exit 4) with code, message, detail."""
     body = json.dumps({"errors": [{"code": code, "message": message, "detail": 'tag "v1" is protected'}]})
-    error = unchallenged_401(body.encode(), what="manifest g/p:v1")
+    error = _unchallenged(body.encode())
     assert isinstance(error, PermissionDenied)
     assert code in str(error) and message in str(error) and 'tag "v1" is protected' in str(error)
     assert error.hint is not None and hint_fragment in error.hint
@@ -95,8 +110,10 @@ def test_pc_tag_rule_401_is_access_denied(code: str, message: str, hint_fragment
 
 @pytest.mark.parametrize("body", [b"", b"<html>401</html>", b'{"errors":[{"code":"UNAUTHORIZED"}]}'])
 def test_pc_other_unchallenged_401_stays_authentication_failed(body: bytes) -> None:
-    """#12 row 1: every other 401 without a challenge keeps today's answer (exit 3)."""
-    error = unchallenged_401(body, what="manifest g/p:v1")
+    """#12 row 1: every other 401 without a challenge to credentials that were sent keeps today's answer (exit
+    3); with nothing sent it is access denied (exit 4, #22 item 5)."""
+    assert isinstance(_unchallenged(body, sent=False), PermissionDenied)
+    error = _unchallenged(body)
     assert isinstance(error, AuthenticationFailed)
     assert "without a WWW-Authenticate challenge" in str(error)
 

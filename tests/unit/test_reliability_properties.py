@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocireg import transport as transport_module
-from ocireg.auth import TOKEN_BODY_LIMIT, Authenticator, Challenge, Token, parse_challenges
+from ocireg.auth import TOKEN_BODY_LIMIT, Challenge, RegistrySession, Token, parse_challenges
 from ocireg.client import MANIFEST_LIMIT, RegistryClient
 from ocireg.credentials import Credential
 from ocireg.errors import (
@@ -33,7 +33,7 @@ from ocireg.errors import (
     RegistryError,
     TransportError,
 )
-from ocireg.reference import parse_reference, parse_registry
+from ocireg.reference import Registry, parse_reference, parse_registry
 from ocireg.response import Headers, Request, Response
 from ocireg.transport import (
     SAFE_QUERY_PARAMS,
@@ -168,10 +168,9 @@ def test_ft_credentialed_token_request_not_retried_unit(clock: FakeClock) -> Non
     """FT: safe replay — a token request with Basic credentials is sent once (5xx or reset); anonymous is retried."""
     for credential, expected in [(ALICE, 1), (Credential(source="anonymous"), 4)]:
         handler = Counter(ConnectionResetError("reset"))
-        auth = Authenticator(_transport(handler))
+        auth = RegistrySession(Registry("registry.example.invalid"), _transport(handler))
         with pytest.raises(TransportError):
             auth.authorize(
-                registry="registry.example.invalid",
                 registry_url="https://registry.example.invalid",
                 challenges=[Challenge("bearer", {"realm": "https://gitlab.example.invalid/jwt/auth"})],
                 scopes=("repository:group/app:pull",),
@@ -377,17 +376,17 @@ def test_sec_plain_http_only_by_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     public = parse_registry("registry.example.invalid:5000")
     lookalikes = [parse_registry(n) for n in ("localhost.example.invalid", "127.0.0.1.nip.example.invalid")]
     policy = _transport(handler)
-    assert policy.base_url(public, Deadline(5)) == "https://registry.example.invalid:5000"
+    assert policy.decide_scheme(public, Deadline(5)) == "https"
     for registry in lookalikes:
-        assert policy.base_url(registry, Deadline(5)).startswith("https://")
+        assert policy.decide_scheme(registry, Deadline(5)) == "https"
     assert probed == []
     allowed = _transport(handler, plain_http_hosts=frozenset({"registry.example.invalid:5000"}))
-    assert allowed.base_url(public, Deadline(5)) == "http://registry.example.invalid:5000"
+    assert allowed.decide_scheme(public, Deadline(5)) == "http"
     other_port = _transport(handler, plain_http_hosts=frozenset({"registry.example.invalid:5001"}))
-    assert other_port.base_url(public, Deadline(5)).startswith("https://")
+    assert other_port.decide_scheme(public, Deadline(5)) == "https"
     loopback = _transport(handler)
     for name in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000"):
-        assert loopback.base_url(parse_registry(name), Deadline(5)).startswith("http://")
+        assert loopback.decide_scheme(parse_registry(name), Deadline(5)) == "http"
     assert len(probed) == 3
 
 
@@ -466,18 +465,14 @@ def test_sec_refused_realm_is_named_without_secrets() -> None:
 def test_ld_forget_keeps_a_fresh_token_another_worker_fetched() -> None:
     """LD: no stampede at expiry — a worker whose old token was refused must not drop the new token another
     worker already fetched (else each refused worker fetches its own)."""
-    auth = Authenticator(_transport(Counter(respond(500))))
+    auth = RegistrySession(Registry("registry.example.invalid"), _transport(Counter(respond(500))))
     scopes = ("repository:group/app:pull",)
-    key_registry = "registry.example.invalid"
     fresh = Token(value="fresh", expires_at=time.time() + 300, scopes=scopes)
-    from ocireg.auth import TokenKey
-
-    key = TokenKey(key_registry, scopes, ALICE.fingerprint()).text()
-    auth._tokens[key] = fresh
-    auth.forget(key_registry, scopes, ALICE, stale="Bearer old")
-    assert auth.cached_header(key_registry, scopes, ALICE) == "Bearer fresh"
-    auth.forget(key_registry, scopes, ALICE, stale="Bearer fresh")
-    assert auth.cached_header(key_registry, scopes, ALICE) is None
+    auth.keep(fresh, ALICE)
+    auth.forget(scopes, ALICE, stale="Bearer old")
+    assert auth.cached_header(scopes, ALICE) == "Bearer fresh"
+    auth.forget(scopes, ALICE, stale="Bearer fresh")
+    assert auth.cached_header(scopes, ALICE) is None
 
 
 # ---------------------------------------------------------------------------------------------------------

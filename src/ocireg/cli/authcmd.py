@@ -170,7 +170,12 @@ def _text(report: Explanation) -> list[str]:
         rows.append(["result", f"exit {int(exit_code_for(report.error))}: {type(report.error).__name__}"])
     lines += text_table(rows)
     error_hint = report.error.hint if report.error is not None else None
-    lines += [f"hint: {escape(hint)}" for hint in report.hints if hint != error_hint]
+    lines += [
+        f"{'hint:' if number == 0 else '     '} {escape(line)}"
+        for hint in report.hints
+        if hint != error_hint
+        for number, line in enumerate(hint.split("\n"))
+    ]
     return lines
 
 

@@ -48,7 +48,8 @@ def print_error(ctx: Context, error: BaseException, prefix: str = "") -> None:
     """``ocireg: error: …`` and the hint on stderr (messages are built escaped; escape again defensively)."""
     ctx.err(f"ocireg: error: {prefix}{escape(str(error))}")
     if isinstance(error, OciregError) and error.hint:
-        ctx.err(f"  hint: {escape(error.hint)}")
+        for number, line in enumerate(error.hint.split("\n")):
+            ctx.err(f"  {'hint:' if number == 0 else '     '} {escape(line)}")
 
 
 def result_json(result: CheckResult) -> dict[str, object]:

@@ -22,15 +22,20 @@ instead of one per primitive) (issue #5: tag, copy, delete).
 from __future__ import annotations
 
 from ocireg.client.blobs import BlobStream, verified_chunks
-from ocireg.client.core import CredentialLookup, RegistryFeatures
+from ocireg.client.core import CredentialLookup
 from ocireg.client.manifests import CONFIG_LIMIT as CONFIG_LIMIT
 from ocireg.client.manifests import MANIFEST_LIMIT as MANIFEST_LIMIT
 from ocireg.client.manifests import ManifestApi, ManifestInfo
+from ocireg.registries import Features as RegistryFeatures
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ocireg.client.listing import CATALOG_SCOPE, GITLAB_TAG_SORTS, GitLabTagSort, ListingApi, TagDetail
-    from ocireg.client.referrers import ReferrerApi, Referrers, referrers_tag
+    from collections.abc import Iterator
+
+    from ocireg.client.listing import CATALOG_SCOPE, GITLAB_TAG_SORTS, GitLabTagSort, TagDetail
+    from ocireg.client.referrers import Referrers, referrers_tag
+    from ocireg.reference import Digest, Reference, Registry, Repository
+    from ocireg.transport import Deadline
 else:
     # The listing and referrers nouns are imported at first use: a check (one HEAD) needs neither (#16, start-up).
     _LATER_EXPORTS = {
@@ -67,63 +72,7 @@ __all__ = [
 ]
 
 
-#: The methods RegistryClient takes from the listing and referrers nouns, by module and class: at run time each is
-#: a :class:`_Later` until first use (tests/unit/test_client_nouns.py checks the lists against the classes).
-LATER_METHODS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("listing", "ListingApi"): (
-        "tags",
-        "catalog",
-        "_list_pages",
-        "gitlab_tags",
-        "gitlab_tag_pages",
-        "_gitlab_pages",
-        "_gitlab_page",
-        "delete_tag_reference",
-    ),
-    ("referrers", "ReferrerApi"): ("referrers", "_referrers_api", "_referrers_tag"),
-}
-
-
-class _Later:
-    """A method of a noun module not imported yet: the first lookup imports the module, puts the real function
-    on the class in its place, and returns it bound; ``help()`` and ``dir()`` see the real methods."""
-
-    def __init__(self, module: str, owner: str) -> None:
-        self._module = module
-        self._owner = owner
-        self._name = ""
-        self._cls: type | None = None
-
-    def __set_name__(self, cls: type, name: str) -> None:
-        self._cls, self._name = cls, name
-
-    def __get__(self, instance: object, cls: type | None = None) -> object:
-        import importlib
-
-        noun = getattr(importlib.import_module(f"ocireg.client.{self._module}"), self._owner)
-        function = noun.__dict__[self._name]
-        setattr(self._cls, self._name, function)
-        return function if instance is None else function.__get__(instance, cls)
-
-
-if TYPE_CHECKING:
-    # To the type checker RegistryClient is every noun's subclass, as it reads.
-    class _Nouns(ReferrerApi, ListingApi):
-        pass
-
-else:
-    # At run time the listing and referrers methods come in at first use: a check imports neither module.
-    class _Nouns(ManifestApi):
-        pass
-
-    for (_module, _owner), _names in LATER_METHODS.items():
-        for _name in _names:
-            _later = _Later(_module, _owner)
-            setattr(_Nouns, _name, _later)
-            _later.__set_name__(_Nouns, _name)
-
-
-class RegistryClient(_Nouns):
+class RegistryClient(ManifestApi):
     """A client for OCI / Docker Registry v2 registries.
 
     ``credentials``: a :class:`~ocireg.credentials.Chain` (or anything with ``lookup(registry)``), a single
@@ -135,3 +84,80 @@ class RegistryClient(_Nouns):
     :mod:`~ocireg.client.blobs`, :mod:`~ocireg.client.listing` (tags, catalog, GitLab's tag details),
     :mod:`~ocireg.client.referrers`, over the request core :mod:`~ocireg.client.core`.
     """
+
+    # The listing and referrers calls: their modules are imported at first use, so a check (one HEAD) imports
+    # neither (#16, start-up); the class mypy sees is the class that runs.
+
+    def tags(
+        self, repository: Repository, *, page_size: int = 1000, deadline: Deadline | None = None
+    ) -> list[str]:
+        """Every tag of ``repository`` once (:func:`ocireg.client.listing.tags`)."""
+        from ocireg.client import listing
+
+        return listing.tags(self, repository, page_size=page_size, deadline=deadline)
+
+    def catalog(
+        self,
+        registry: Registry,
+        *,
+        limit: int | None = None,
+        page_size: int = 1000,
+        deadline: Deadline | None = None,
+    ) -> list[str]:
+        """The repositories of ``registry`` (:func:`ocireg.client.listing.catalog`)."""
+        from ocireg.client import listing
+
+        return listing.catalog(self, registry, limit=limit, page_size=page_size, deadline=deadline)
+
+    def gitlab_tags(
+        self,
+        repository: Repository,
+        *,
+        name: str | None = None,
+        name_exact: str | None = None,
+        sort: GitLabTagSort = "name",
+        limit: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> list[TagDetail] | None:
+        """Every tag with its digest and dates, where the registry serves them (:func:`ocireg.client.listing.gitlab_tags`)."""
+        from ocireg.client import listing
+
+        return listing.gitlab_tags(
+            self, repository, name=name, name_exact=name_exact, sort=sort, limit=limit, deadline=deadline
+        )
+
+    def gitlab_tag_pages(
+        self,
+        repository: Repository,
+        *,
+        name: str | None = None,
+        name_exact: str | None = None,
+        sort: GitLabTagSort = "name",
+        limit: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> Iterator[list[TagDetail]] | None:
+        """The tag details one page at a time (:func:`ocireg.client.listing.gitlab_tag_pages`)."""
+        from ocireg.client import listing
+
+        return listing.gitlab_tag_pages(
+            self, repository, name=name, name_exact=name_exact, sort=sort, limit=limit, deadline=deadline
+        )
+
+    def delete_tag_reference(self, ref: Reference, *, deadline: Deadline | None = None) -> None:
+        """A registry's own single-tag delete (:func:`ocireg.client.listing.delete_tag_reference`)."""
+        from ocireg.client import listing
+
+        listing.delete_tag_reference(self, ref, deadline=deadline)
+
+    def referrers(
+        self,
+        repository: Repository,
+        subject: Digest,
+        *,
+        artifact_type: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> Referrers:
+        """The manifests that refer to ``subject`` (:func:`ocireg.client.referrers.referrers`)."""
+        from ocireg.client import referrers
+
+        return referrers.referrers(self, repository, subject, artifact_type=artifact_type, deadline=deadline)

@@ -1,15 +1,15 @@
-"""The request core of :class:`~ocireg.client.RegistryClient` (#15 item 2): the credential per registry, the base
-URL, the one request path (its authentication is :class:`ocireg.auth.AuthFlow`'s, docs/architecture.md §7), the
-next-page link shared by every listing, and what ``GET /v2/`` says about a registry.
+"""The request core of :class:`~ocireg.client.RegistryClient` (#15 item 2): one session per registry
+(:class:`ocireg.auth.RegistrySession`: scheme, credentials, challenge, tokens, features, profile), the one request
+path (its authentication is :class:`ocireg.auth.AuthFlow`'s, docs/architecture.md §7), the next-page link shared
+by every listing, and what ``GET /v2/`` says about a registry.
 """
 
 from __future__ import annotations
 
 import functools
-from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Iterator, Mapping
 
-from ocireg.auth import Authenticator, AuthFlow, read_capped_quiet
+from ocireg.auth import AuthFlow, FlowObserver, RegistrySession, Sessions, read_capped_quiet
 from ocireg.connection import split_url
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import (
@@ -20,8 +20,8 @@ from ocireg.errors import (
     RegistryError,
     TransportError,
 )
-from ocireg.record import record
 from ocireg.reference import Digest, Registry
+from ocireg.registries import Features as RegistryFeatures
 from ocireg.response import Headers, Response
 from ocireg.text import escape, is_utf8
 from ocireg.transport import Deadline, Transport, TransportConfig
@@ -81,27 +81,6 @@ class _Fixed:
         return self._credential
 
 
-@record(frozen=True)
-class RegistryFeatures:
-    """What a registry's ``GET /v2/`` answer says about it (gitlab-org/container-registry ``registry/handlers/
-    app.go``, ``distributionAPIBase``): ``version`` from ``Gitlab-Container-Registry-Version`` (None elsewhere),
-    ``features`` from ``Gitlab-Container-Registry-Features`` (e.g. ``tag_delete``), ``database`` from
-    ``Gitlab-Container-Registry-Database-Enabled`` (None when not sent)."""
-
-    version: str | None = None
-    features: frozenset[str] = frozenset()
-    database: bool | None = None
-
-    @property
-    def is_gitlab(self) -> bool:
-        return self.version is not None or bool(self.features)
-
-    @property
-    def tag_delete(self) -> bool:
-        """The registry deletes a single tag (GitLab's ``tag_delete`` extension)."""
-        return "tag_delete" in self.features
-
-
 class ClientCore:
     """Credentials, base URLs and the one request path; the nouns (blobs, manifests, ...) build on it."""
 
@@ -124,15 +103,8 @@ class ClientCore:
 
         cache = token_cache if isinstance(token_cache, TokenCache) else None
         self._cache = cache
-        self.auth = Authenticator(self.transport, cache=cache)
-        self._credentials: dict[str, Credential] = {}
-        self._identities: dict[Credential, Credential] = {}
-        self._cred_lock = allocate_lock()
-        self._schemes_from_cache: set[str] = set()  # registries whose scheme a previous run decided
-        # GitLab extensions, per registry name for this client's life: /v2/ headers seen, /gitlab/v1 available.
-        self._features: dict[str, RegistryFeatures] = {}
-        self._gitlab_v1: dict[str, bool] = {}
-        self._ext_lock = allocate_lock()
+        #: The one map from registry host to its session (docs/architecture.md §7).
+        self.sessions = Sessions(self.transport, cache)
 
     def __enter__(self: _Client) -> _Client:
         return self
@@ -154,18 +126,18 @@ class ClientCore:
         ``host/group/project`` keys) is asked for the repository; a helper still runs at most once per registry
         (the sources cache its answer per host).
         """
-        key = registry.name if path is None else f"{registry.name}/{path}"
-        with self._cred_lock:
-            found = self._credentials.get(key)
-            if found is None:
-                scoped = getattr(self._lookup, "lookup_in", None) if path is not None else None
-                found = scoped(registry, path) if scoped is not None else self._lookup.lookup(registry)
-                _check_sendable(found)
-                # One object per identity: its fingerprint (a deliberately slow hash) is computed once, not
-                # once per repository of a batch.
-                found = self._identities.setdefault(found, found)
-                self._credentials[key] = found
+
+        def find() -> Credential:
+            scoped = getattr(self._lookup, "lookup_in", None) if path is not None else None
+            found = scoped(registry, path) if scoped is not None else self._lookup.lookup(registry)
+            _check_sendable(found)
             return found
+
+        return self.session(registry).credential(path, find)
+
+    def session(self, registry: Registry) -> RegistrySession:
+        """The session of ``registry`` (one per host, made at first use)."""
+        return self.sessions.get(registry)
 
     def request(
         self,
@@ -179,39 +151,44 @@ class ClientCore:
         deadline: Deadline,
         what: str,
         ok: tuple[int, ...] = (200,),
+        observer: FlowObserver | None = None,
     ) -> Response:
         """Send a request to ``registry`` with authentication; return the open response if its status is in ``ok``.
 
         Any other status is classified by :func:`ocireg.errors.from_response` and raised. On a 401 the challenge
         is answered (one token request), and once more at most on ``insufficient_scope`` or ``invalid_token``
-        (:class:`ocireg.auth.AuthFlow` decides).
+        (:class:`ocireg.auth.AuthFlow` decides). ``observer`` sees each step of the authentication (``auth
+        explain``).
         """
-        base = self._base_url(registry, deadline)
+        session = self.session(registry)
+        base = session.base_url(deadline)
         credential = self.credential_for(registry, _scope_repository(scopes))
         streamed = content is not None and not isinstance(content, bytes)
         wait = deadline.clamp(self.config.timeout) / 2
         flow = AuthFlow(
-            self.auth,
-            registry.name,
-            base,
+            session,
             scopes,
             credential,
+            registry_url=base,
             deadline=deadline,
             what=what,
+            method=method,
+            operation=_operation(method, path),
             streamed=streamed,
-            wait=wait,
+            wait=None if observer is not None else wait,
+            observer=observer,
         )
         with flow:
             send = functools.partial(self._exchange, method, path, headers, content, deadline, what, ok)
             try:
                 response = send(flow)
             except (TransportError, RegistryError) as exc:
-                fresh = None if streamed else self._reprobe(exc, registry, base, deadline)
+                fresh = None if streamed else session.reprobe(exc, base, deadline)
                 if fresh is None:
                     raise
                 response = send(flow.moved(fresh))
         if path == "/v2/" and response.status == 200:
-            self._note_features(registry, response.headers)  # GitLab's extension headers, when seen
+            session.note_features(response.headers)  # a registry's extension headers, when seen
         return response
 
     def _exchange(
@@ -227,22 +204,23 @@ class ClientCore:
     ) -> Response:
         """One request under ``flow``: each 401 goes to the flow, which answers it or gives up (#15 item 1)."""
         url = flow.registry_url + path
-        statuses: list[int | None] = []
-
-        def attempted(status: int | None) -> None:
-            statuses.append(status)
-            flow.on_attempt(status)
-
+        statuses: list[
+            int | None
+        ] = []  # every attempt's status (None: a connection failure), retries included
         while True:
-            response = self.transport.send(
+            response: Response | None = None
+            for response in self.transport.attempts(
                 method,
                 url,
                 headers=flow.headers(headers),
                 content=content,
                 deadline=deadline,
                 what=what,
-                on_attempt=attempted,
-            )
+            ):
+                statuses.append(response.status if response is not None else None)
+                flow.answered(response)  # each attempt, a retried one too: the first wave may go on
+            if response is None:  # pragma: no cover - attempts() ends with an answer or raises
+                raise TransportError(f"{what}: no response")
             if response.status != 401:
                 break
             flow.challenged(response)
@@ -256,6 +234,16 @@ class ClientCore:
                 "another host's answer is no registry statement",
                 status=404,
             )
+        if method == "HEAD" and flow.session.profile.reads_refusal_body(response.status):
+            # The refusal came without a body (a HEAD): the registry's words are read with a GET, once, so the
+            # message says what the registry said (an expired token, a missing permission).
+            response.close()
+            again = self.transport.send(
+                "GET", url, headers=flow.headers(headers), deadline=deadline, what=what
+            )
+            if again.status == response.status:
+                raise flow.failure(again)
+            again.close()
         failure = flow.failure(response)
         if isinstance(failure, NotFound) and method == "DELETE":
             # A retry's 404 after an attempt that failed (5xx, or the answer lost): that attempt may have done
@@ -264,49 +252,7 @@ class ClientCore:
         raise failure
 
     def _base_url(self, registry: Registry, deadline: Deadline) -> str:
-        """The registry's base URL; the token cache remembers loopback scheme probes across processes."""
-        host = registry.api_host
-        decided = self.transport.known_scheme(host)
-        if decided is not None:  # every request of a batch asks: the transport decides once per host
-            return f"{decided}://{host}"
-        if self._cache is None or not registry.is_loopback:
-            return self.transport.base_url(registry, deadline)
-        known = self._cache.scheme_for(host)
-        if known is not None:
-            self.transport.remember_scheme(host, known)
-            self._schemes_from_cache.add(registry.name)
-        base = self.transport.base_url(registry, deadline)
-        decided = self.transport.known_scheme(host)
-        if decided is not None and decided != known:
-            self._cache.remember_scheme(host, decided)
-        return base
-
-    def _reprobe(
-        self, exc: TransportError | RegistryError, registry: Registry, base: str, deadline: Deadline
-    ) -> str | None:
-        """A new base URL if ``exc`` looks like the wrong scheme and the scheme remembered from an earlier run
-        was wrong, else ``None`` (#14 item 8).
-
-        A TLS request to a port that now speaks plain HTTP fails as a network error; a plain one to a port that
-        now speaks TLS, as a network error or (Go's TLS server) an HTTP 400. A loopback registry may have moved
-        between TLS and plain HTTP since the scheme was stored: the port is probed again, once per process; if
-        the probe now says otherwise, the cache is corrected and the request is sent again with the new scheme.
-        """
-        wrong_scheme = isinstance(exc, TransportError) or (
-            base.startswith("http:") and getattr(exc, "status", None) == 400
-        )
-        if not wrong_scheme or registry.name not in self._schemes_from_cache:
-            return None
-        self._schemes_from_cache.discard(registry.name)
-        host = registry.api_host
-        self.transport.forget_scheme(host)
-        fresh = self.transport.base_url(registry, deadline)
-        decided = self.transport.known_scheme(host)
-        if decided is None or fresh == base:
-            return None
-        if self._cache is not None:
-            self._cache.remember_scheme(host, decided)
-        return fresh
+        return self.session(registry).base_url(deadline)
 
     def base_url(self, registry: Registry, deadline: Deadline | None = None) -> str:
         """``https://host[:port]`` (or ``http://`` by policy) of ``registry``: what every request path is under."""
@@ -357,8 +303,7 @@ class ClientCore:
         Without ``probe`` only what was already seen (``None`` if nothing was); with it one ``GET /v2/`` when
         needed. Pass the ``scopes`` of the request that follows: the token fetched here is then reused.
         """
-        with self._ext_lock:
-            known = self._features.get(registry.name)
+        known = self.session(registry).features
         if known is not None or not probe:
             return known
         deadline = deadline or self.deadline()
@@ -373,15 +318,7 @@ class ClientCore:
             what=what,
         )
         read_capped_quiet(response, deadline, what)
-        return self._note_features(registry, response.headers)
-
-    def _note_features(self, registry: Registry, headers: Headers) -> RegistryFeatures:
-        features = _features_from(headers)
-        with self._ext_lock:
-            self._features[registry.name] = features
-            if features.database is False:
-                self._gitlab_v1[registry.name] = False  # /gitlab/v1 needs the database: no need to ask
-        return features
+        return self.session(registry).note_features(response.headers)
 
 
 def _header_digest(headers: Headers, what: str) -> Digest | None:
@@ -409,10 +346,11 @@ def _scope_repository(scopes: tuple[str, ...]) -> str | None:
     return None
 
 
-def _features_from(headers: Headers) -> RegistryFeatures:
-    version = (headers.get("gitlab-container-registry-version") or "").strip()[:100] or None
-    raw = headers.get("gitlab-container-registry-features") or ""
-    features = frozenset(f.strip().lower()[:100] for f in raw.split(",")[:50] if f.strip())
-    database_text = (headers.get("gitlab-container-registry-database-enabled") or "").strip().lower()
-    database = {"true": True, "false": False}.get(database_text)
-    return RegistryFeatures(version=version, features=features, database=database)
+def _operation(method: str, path: str) -> str | None:
+    """What a request does, where a registry's profile may say it does not support it."""
+    if method != "DELETE":
+        return None
+    reference = path.rsplit("/", 1)[-1]
+    if "/manifests/" in path and reference.startswith(("sha256:", "sha512:")):
+        return "delete-manifest"
+    return "delete-tag"

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from ocireg.auth import read_capped_quiet
-from ocireg.client.core import LIST_PAGE_LIMIT, MAX_LIST_ITEMS, MAX_LIST_PAGES, ClientCore
+from ocireg.client.core import LIST_PAGE_LIMIT, MAX_LIST_ITEMS, MAX_LIST_PAGES
+from ocireg.client.manifests import ManifestApi
 from ocireg.errors import (
     InvalidReference,
     PermissionDenied,
@@ -86,267 +87,270 @@ class TagDetail:
         return max(known) if known else None
 
 
-class ListingApi(ClientCore):
-    """The listing calls of :class:`~ocireg.client.RegistryClient`."""
+def tags(
+    client: ManifestApi, repository: Repository, *, page_size: int = 1000, deadline: Deadline | None = None
+) -> list[str]:
+    """Every tag of ``repository`` once, in the registry's order, following ``rel="next"`` pages.
 
-    def tags(
-        self, repository: Repository, *, page_size: int = 1000, deadline: Deadline | None = None
-    ) -> list[str]:
-        """Every tag of ``repository`` once, in the registry's order, following ``rel="next"`` pages.
+    Asks for ``page_size`` tags a page (``n``); registries that ignore it (distribution 2.8) answer in one
+    page. ``"tags": null`` is an empty list. Tags are returned as the registry sent them (escape them
+    before printing). Raises :class:`~ocireg.errors.NotFound` for an unknown repository
+    (``NAME_UNKNOWN``), :class:`~ocireg.errors.ProtocolViolation` for a malformed page, a foreign or
+    looping ``Link``, or more than :data:`MAX_LIST_PAGES` pages.
+    """
+    return _list_pages(
+        client,
+        repository.registry,
+        f"/v2/{repository.path}/tags/list",
+        key="tags",
+        scopes=(repository.scope("pull"),),
+        what=f"tags of {escape(str(repository))}",
+        page_size=page_size,
+        limit=None,
+        deadline=deadline or client.deadline(),
+    )
 
-        Asks for ``page_size`` tags a page (``n``); registries that ignore it (distribution 2.8) answer in one
-        page. ``"tags": null`` is an empty list. Tags are returned as the registry sent them (escape them
-        before printing). Raises :class:`~ocireg.errors.NotFound` for an unknown repository
-        (``NAME_UNKNOWN``), :class:`~ocireg.errors.ProtocolViolation` for a malformed page, a foreign or
-        looping ``Link``, or more than :data:`MAX_LIST_PAGES` pages.
-        """
-        return self._list_pages(
-            repository.registry,
-            f"/v2/{repository.path}/tags/list",
-            key="tags",
-            scopes=(repository.scope("pull"),),
-            what=f"tags of {escape(str(repository))}",
-            page_size=page_size,
-            limit=None,
-            deadline=deadline or self.deadline(),
-        )
 
-    def catalog(
-        self,
-        registry: Registry,
-        *,
-        limit: int | None = None,
-        page_size: int = 1000,
-        deadline: Deadline | None = None,
-    ) -> list[str]:
-        """Repository names on ``registry`` (``/v2/_catalog``, scope ``registry:catalog:*``), at most ``limit``.
+def catalog(
+    client: ManifestApi,
+    registry: Registry,
+    *,
+    limit: int | None = None,
+    page_size: int = 1000,
+    deadline: Deadline | None = None,
+) -> list[str]:
+    """Repository names on ``registry`` (``/v2/_catalog``, scope ``registry:catalog:*``), at most ``limit``.
 
-        Most registries allow the catalog to administrators only (GitLab grants ``registry:catalog:*`` to
-        admins); everyone else gets :class:`~ocireg.errors.PermissionDenied` with a hint saying so.
-        """
-        if limit is not None and limit < 1:
-            raise ValueError("limit must be at least 1")
-        try:
-            return self._list_pages(
-                registry,
-                "/v2/_catalog",
-                key="repositories",
-                scopes=(CATALOG_SCOPE,),
-                what=f"catalog of {escape(str(registry))}",
-                page_size=page_size,
-                limit=limit,
-                deadline=deadline or self.deadline(),
-            )
-        except PermissionDenied as exc:
-            if self.credential_for(registry).is_anonymous and exc.hint:
-                raise  # the no-credentials hint comes first: GitLab refuses an anonymous catalog (403)
-            exc.hint = (
-                f"the registry lists its repositories only to administrators: the token must grant "
-                f"{CATALOG_SCOPE} (on GitLab only instance admins get it; others receive a token with an empty "
-                "access list). List one repository's tags with 'ocireg tags REPO' instead, or use GitLab's "
-                "API (GET /api/v4/projects/:id/registry/repositories)"
-            )
-            raise
-
-    def _list_pages(
-        self,
-        registry: Registry,
-        path: str,
-        *,
-        key: str,
-        scopes: tuple[str, ...],
-        what: str,
-        page_size: int,
-        limit: int | None,
-        deadline: Deadline,
-    ) -> list[str]:
-
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
-        size = page_size if limit is None else min(page_size, limit)
-        current = f"{path}?n={size}"
-        visited = {current}
-        items: list[str] = []
-        known: set[str] = set()
-        without_n = False
-        for _page in range(MAX_LIST_PAGES):
-            try:
-                response = self.request(
-                    "GET",
-                    registry,
-                    current,
-                    scopes=scopes,
-                    headers={"Accept": "application/json"},
-                    deadline=deadline,
-                    what=what,
-                )
-            except RegistryError as exc:
-                # distribution answers 400 PAGINATION_NUMBER_INVALID when n exceeds its configured maximum:
-                # ask once more without n and let the registry pick the page size.
-                if not items and not without_n and _pagination_refused(exc):
-                    without_n, current = True, path
-                    continue
-                raise
-            links = response.headers.get_list("link")
-            body = read_capped(response, LIST_PAGE_LIMIT, deadline=deadline, what=what)
-            fresh = [item for item in _page_items(body, key, what) if item not in known]
-            known.update(fresh)
-            items.extend(fresh)
-            if _enough(items, limit, what):
-                return items
-            following = self._next_page(registry, links, current, visited, bool(fresh), deadline, what)
-            if following is None:
-                return items
-            current = following
-        raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
-
-    def gitlab_tags(
-        self,
-        repository: Repository,
-        *,
-        name: str | None = None,
-        name_exact: str | None = None,
-        sort: GitLabTagSort = "name",
-        limit: int | None = None,
-        deadline: Deadline | None = None,
-    ) -> list[TagDetail] | None:
-        """Every tag of ``repository`` with its digest and dates from GitLab's registry, or ``None`` elsewhere.
-
-        ``GET /gitlab/v1/repositories/<path>/tags/list/`` (gitlab-org/container-registry
-        ``docs/spec/gitlab/api.md``, "List Repository Tags"): 1,000 tags per request, pages followed through the
-        relative ``Link: <...>; rel="next"``. ``name`` keeps tags containing it (the server's partial match),
-        ``name_exact`` the one tag of that name; ``sort`` is ``name`` or ``published_at``, ``-`` for descending
-        (``published_at`` needs registry 3.85); ``limit`` stops after that many tags.
-
-        Returns ``None`` when the registry does not serve this API: any registry but GitLab's, or GitLab's
-        without its metadata database (404). That answer is remembered for the client's life, so the caller
-        falls back to ``/v2/`` (:meth:`tags`, :meth:`head_manifest`) at the cost of one request per process.
-        Raises :class:`~ocireg.errors.NotFound` for an unknown repository (``NAME_UNKNOWN``), the usual errors
-        otherwise, :class:`~ocireg.errors.ProtocolViolation` for an entry that is not a valid tag with a valid
-        digest (a tag name from the server goes into URLs and output).
-        """
-        pages = self.gitlab_tag_pages(
-            repository, name=name, name_exact=name_exact, sort=sort, limit=limit, deadline=deadline
-        )
-        if pages is None:
-            return None
-        details: list[TagDetail] = []
-        for page in pages:
-            details.extend(page)
-        return details
-
-    def gitlab_tag_pages(
-        self,
-        repository: Repository,
-        *,
-        name: str | None = None,
-        name_exact: str | None = None,
-        sort: GitLabTagSort = "name",
-        limit: int | None = None,
-        deadline: Deadline | None = None,
-    ) -> Iterator[list[TagDetail]] | None:
-        """:meth:`gitlab_tags` one page at a time, so a caller keeps only what it needs of each tag (``prune``
-        over 100,000 tags, #23). The first page is asked for at once: ``None`` when there is no such API; the
-        iterator then yields that page and fetches each next one when it is asked for."""
-        query = _gitlab_tags_query(name, name_exact, sort, limit)
-        with self._ext_lock:
-            if self._gitlab_v1.get(repository.registry.name) is False:
-                return None
-        deadline = deadline or self.deadline()
-        what = f"tag details of {escape(str(repository))}"
-        current = f"/gitlab/v1/repositories/{repository.path}/tags/list/?{query}"
-        response = self._gitlab_page(repository, current, first=True, deadline=deadline, what=what)
-        if response is None:
-            return None
-        exact = name_exact is not None
-        return self._gitlab_pages(repository, response, current, limit, exact, deadline, what)
-
-    def _gitlab_pages(
-        self,
-        repository: Repository,
-        response: Response,
-        current: str,
-        limit: int | None,
-        exact: bool,
-        deadline: Deadline,
-        what: str,
-    ) -> Iterator[list[TagDetail]]:
-        visited = {current}
-        seen: set[str] = set()
-        count = 0
-        for _page in range(MAX_LIST_PAGES):
-            links = response.headers.get_list("link")
-            body = read_capped(response, LIST_PAGE_LIMIT, deadline=deadline, what=what)
-            fresh = [d for d in _tag_details(body, repository, what) if d.name not in seen]
-            del body
-            seen.update(d.name for d in fresh)
-            if limit is not None and count + len(fresh) >= limit:
-                yield fresh[: limit - count]
-                return
-            count += len(fresh)
-            if count > MAX_LIST_ITEMS:
-                raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
-            yield fresh
-            if exact:
-                return  # the server ignores paging for an exact name, and sends no Link
-            following = self._next_page(
-                repository.registry, links, current, visited, bool(fresh), deadline, what
-            )
-            if following is None:
-                return
-            current = following
-            next_response = self._gitlab_page(repository, current, first=False, deadline=deadline, what=what)
-            if next_response is None:  # pragma: no cover - only the first page may say "no such API"
-                return
-            response = next_response
-        raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
-
-    def _gitlab_page(
-        self, repository: Repository, current: str, *, first: bool, deadline: Deadline, what: str
-    ) -> Response | None:
-        """One ``/gitlab/v1`` tags page; ``None`` when the first one says the registry has no such API."""
-        registry = repository.registry
-        response = self.request(
-            "GET",
+    Most registries allow the catalog to administrators only (GitLab grants ``registry:catalog:*`` to
+    admins); everyone else gets :class:`~ocireg.errors.PermissionDenied` with a hint saying so.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be at least 1")
+    try:
+        return _list_pages(
+            client,
             registry,
-            current,
-            scopes=(repository.scope("pull"),),
-            headers={"Accept": "application/json"},
-            deadline=deadline,
-            what=what,
-            ok=(200, 404, 405, 501),
+            "/v2/_catalog",
+            key="repositories",
+            scopes=(CATALOG_SCOPE,),
+            what=f"catalog of {escape(str(registry))}",
+            page_size=page_size,
+            limit=limit,
+            deadline=deadline or client.deadline(),
         )
-        if response.status != 200:
-            error_body = read_capped_quiet(response, deadline, what)
-            if first and (response.status != 404 or not parse_error_body(error_body)):
-                # A 404 without an OCI error body (or 405/501): no /gitlab/v1 here. Not GitLab's registry,
-                # or GitLab's without its metadata database (registry/handlers/app.go, dbAssertionhandler).
-                with self._ext_lock:
-                    self._gitlab_v1[registry.name] = False
-                return None
-            raise from_response(response.status, response.headers, error_body, what=what)
-        with self._ext_lock:
-            self._gitlab_v1[registry.name] = True
-        return response
+    except PermissionDenied as exc:
+        if client.credential_for(registry).is_anonymous and exc.hint:
+            raise  # the no-credentials hint comes first: GitLab refuses an anonymous catalog (403)
+        exc.hint = (
+            f"the registry lists its repositories only to administrators: the token must grant "
+            f"{CATALOG_SCOPE} (on GitLab only instance admins get it; others receive a token with an empty "
+            "access list). List one repository's tags with 'ocireg tags REPO' instead, or use GitLab's "
+            "API (GET /api/v4/projects/:id/registry/repositories)"
+        )
+        raise
 
-    def delete_tag_reference(self, ref: Reference, *, deadline: Deadline | None = None) -> None:
-        """``DELETE /v2/<name>/tags/reference/<tag>``: GitLab's own single-tag delete (registry 2.8-gitlab to
-        3.x, advertised as ``tag_delete``; removed in 4.0 in favour of the OCI tag delete of
-        :meth:`delete_manifest`). It removes the tag only, never the manifest or other tags."""
-        if ref.tag is None:
-            raise ValueError("delete_tag_reference needs a tag")
-        deadline = deadline or self.deadline()
-        what = f"delete of {escape(str(ref))}"
-        response = self.request(
-            "DELETE",
-            ref.registry,
-            f"/v2/{ref.repository.path}/tags/reference/{ref.tag}",
-            scopes=(ref.repository.scope("pull", "delete"),),
-            deadline=deadline,
-            what=what,
-            ok=(200, 202, 204),
+
+def _list_pages(
+    client: ManifestApi,
+    registry: Registry,
+    path: str,
+    *,
+    key: str,
+    scopes: tuple[str, ...],
+    what: str,
+    page_size: int,
+    limit: int | None,
+    deadline: Deadline,
+) -> list[str]:
+
+    if page_size < 1:
+        raise ValueError("page_size must be at least 1")
+    size = page_size if limit is None else min(page_size, limit)
+    current = f"{path}?n={size}"
+    visited = {current}
+    items: list[str] = []
+    known: set[str] = set()
+    without_n = False
+    for _page in range(MAX_LIST_PAGES):
+        try:
+            response = client.request(
+                "GET",
+                registry,
+                current,
+                scopes=scopes,
+                headers={"Accept": "application/json"},
+                deadline=deadline,
+                what=what,
+            )
+        except RegistryError as exc:
+            # distribution answers 400 PAGINATION_NUMBER_INVALID when n exceeds its configured maximum:
+            # ask once more without n and let the registry pick the page size.
+            if not items and not without_n and _pagination_refused(exc):
+                without_n, current = True, path
+                continue
+            raise
+        links = response.headers.get_list("link")
+        body = read_capped(response, LIST_PAGE_LIMIT, deadline=deadline, what=what)
+        fresh = [item for item in _page_items(body, key, what) if item not in known]
+        known.update(fresh)
+        items.extend(fresh)
+        if _enough(items, limit, what):
+            return items
+        following = client._next_page(registry, links, current, visited, bool(fresh), deadline, what)
+        if following is None:
+            return items
+        current = following
+    raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
+
+
+def gitlab_tags(
+    client: ManifestApi,
+    repository: Repository,
+    *,
+    name: str | None = None,
+    name_exact: str | None = None,
+    sort: GitLabTagSort = "name",
+    limit: int | None = None,
+    deadline: Deadline | None = None,
+) -> list[TagDetail] | None:
+    """Every tag of ``repository`` with its digest and dates from GitLab's registry, or ``None`` elsewhere.
+
+    ``GET /gitlab/v1/repositories/<path>/tags/list/`` (gitlab-org/container-registry
+    ``docs/spec/gitlab/api.md``, "List Repository Tags"): 1,000 tags per request, pages followed through the
+    relative ``Link: <...>; rel="next"``. ``name`` keeps tags containing it (the server's partial match),
+    ``name_exact`` the one tag of that name; ``sort`` is ``name`` or ``published_at``, ``-`` for descending
+    (``published_at`` needs registry 3.85); ``limit`` stops after that many tags.
+
+    Returns ``None`` when the registry does not serve this API: any registry but GitLab's, or GitLab's
+    without its metadata database (404). That answer is remembered for the client's life, so the caller
+    falls back to ``/v2/`` (:meth:`tags`, :meth:`head_manifest`) at the cost of one request per process.
+    Raises :class:`~ocireg.errors.NotFound` for an unknown repository (``NAME_UNKNOWN``), the usual errors
+    otherwise, :class:`~ocireg.errors.ProtocolViolation` for an entry that is not a valid tag with a valid
+    digest (a tag name from the server goes into URLs and output).
+    """
+    pages = gitlab_tag_pages(
+        client, repository, name=name, name_exact=name_exact, sort=sort, limit=limit, deadline=deadline
+    )
+    if pages is None:
+        return None
+    details: list[TagDetail] = []
+    for page in pages:
+        details.extend(page)
+    return details
+
+
+def gitlab_tag_pages(
+    client: ManifestApi,
+    repository: Repository,
+    *,
+    name: str | None = None,
+    name_exact: str | None = None,
+    sort: GitLabTagSort = "name",
+    limit: int | None = None,
+    deadline: Deadline | None = None,
+) -> Iterator[list[TagDetail]] | None:
+    """:func:`gitlab_tags` one page at a time, so a caller keeps only what it needs of each tag (``prune``
+    over 100,000 tags, #23). The first page is asked for at once: ``None`` when there is no such API; the
+    iterator then yields that page and fetches each next one when it is asked for."""
+    query = _gitlab_tags_query(name, name_exact, sort, limit)
+    if client.session(repository.registry).extended_api is False:
+        return None
+    deadline = deadline or client.deadline()
+    what = f"tag details of {escape(str(repository))}"
+    current = f"/gitlab/v1/repositories/{repository.path}/tags/list/?{query}"
+    response = _gitlab_page(client, repository, current, first=True, deadline=deadline, what=what)
+    if response is None:
+        return None
+    exact = name_exact is not None
+    return _gitlab_pages(client, repository, response, current, limit, exact, deadline, what)
+
+
+def _gitlab_pages(
+    client: ManifestApi,
+    repository: Repository,
+    response: Response,
+    current: str,
+    limit: int | None,
+    exact: bool,
+    deadline: Deadline,
+    what: str,
+) -> Iterator[list[TagDetail]]:
+    visited = {current}
+    seen: set[str] = set()
+    count = 0
+    for _page in range(MAX_LIST_PAGES):
+        links = response.headers.get_list("link")
+        body = read_capped(response, LIST_PAGE_LIMIT, deadline=deadline, what=what)
+        fresh = [d for d in _tag_details(body, repository, what) if d.name not in seen]
+        del body
+        seen.update(d.name for d in fresh)
+        if limit is not None and count + len(fresh) >= limit:
+            yield fresh[: limit - count]
+            return
+        count += len(fresh)
+        if count > MAX_LIST_ITEMS:
+            raise ProtocolViolation(f"{what}: more than {MAX_LIST_ITEMS} entries; giving up")
+        yield fresh
+        if exact:
+            return  # the server ignores paging for an exact name, and sends no Link
+        following = client._next_page(
+            repository.registry, links, current, visited, bool(fresh), deadline, what
         )
-        read_capped_quiet(response, deadline, what)
+        if following is None:
+            return
+        current = following
+        next_response = _gitlab_page(client, repository, current, first=False, deadline=deadline, what=what)
+        if next_response is None:  # pragma: no cover - only the first page may say "no such API"
+            return
+        response = next_response
+    raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
+
+
+def _gitlab_page(
+    client: ManifestApi, repository: Repository, current: str, *, first: bool, deadline: Deadline, what: str
+) -> Response | None:
+    """One ``/gitlab/v1`` tags page; ``None`` when the first one says the registry has no such API."""
+    registry = repository.registry
+    response = client.request(
+        "GET",
+        registry,
+        current,
+        scopes=(repository.scope("pull"),),
+        headers={"Accept": "application/json"},
+        deadline=deadline,
+        what=what,
+        ok=(200, 404, 405, 501),
+    )
+    if response.status != 200:
+        error_body = read_capped_quiet(response, deadline, what)
+        if first and (response.status != 404 or not parse_error_body(error_body)):
+            # A 404 without an OCI error body (or 405/501): no /gitlab/v1 here. Not GitLab's registry,
+            # or GitLab's without its metadata database (registry/handlers/app.go, dbAssertionhandler).
+            client.session(registry).extended_api = False
+            return None
+        raise from_response(response.status, response.headers, error_body, what=what)
+    client.session(registry).extended_api = True
+    return response
+
+
+def delete_tag_reference(client: ManifestApi, ref: Reference, *, deadline: Deadline | None = None) -> None:
+    """``DELETE /v2/<name>/tags/reference/<tag>``: GitLab's own single-tag delete (registry 2.8-gitlab to
+    3.x, advertised as ``tag_delete``; removed in 4.0 in favour of the OCI tag delete of
+    :meth:`delete_manifest`). It removes the tag only, never the manifest or other tags."""
+    if ref.tag is None:
+        raise ValueError("delete_tag_reference needs a tag")
+    deadline = deadline or client.deadline()
+    what = f"delete of {escape(str(ref))}"
+    response = client.request(
+        "DELETE",
+        ref.registry,
+        f"/v2/{ref.repository.path}/tags/reference/{ref.tag}",
+        scopes=(ref.repository.scope("pull", "delete"),),
+        deadline=deadline,
+        what=what,
+        ok=(200, 202, 204),
+    )
+    read_capped_quiet(response, deadline, what)
 
 
 def _gitlab_tags_query(

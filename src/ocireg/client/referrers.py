@@ -48,98 +48,97 @@ class Referrers:
     source: str
 
 
-class ReferrerApi(ManifestApi):
-    """The referrers call of :class:`~ocireg.client.RegistryClient` (the referrers tag is a manifest)."""
+def referrers(
+    client: ManifestApi,
+    repository: Repository,
+    subject: Digest,
+    *,
+    artifact_type: str | None = None,
+    deadline: Deadline | None = None,
+) -> Referrers:
+    """The manifests in ``repository`` whose ``subject`` is ``subject``, optionally of one artifact type.
 
-    def referrers(
-        self,
-        repository: Repository,
-        subject: Digest,
-        *,
-        artifact_type: str | None = None,
-        deadline: Deadline | None = None,
-    ) -> Referrers:
-        """The manifests in ``repository`` whose ``subject`` is ``subject``, optionally of one artifact type.
+    OCI distribution-spec v1.1, "Listing Referrers": ``GET /v2/<name>/referrers/<digest>`` answers an image
+    index (``Link`` pages followed as for tags). A registry without the API (distribution 2.8; GitLab)
+    answers 404, and the spec's "Referrers Tag Schema" applies: the index tagged ``<alg>-<hex>``, which
+    pushing clients (oras, cosign) keep up to date there; no such tag means no referrers. The
+    ``artifactType`` filter is applied here as well: a registry MAY ignore it (it then omits
+    ``OCI-Filters-Applied``).
+    """
+    deadline = deadline or client.deadline()
+    what = f"referrers of {escape(str(repository))}@{subject}"
+    found = _from_api(client, repository, subject, artifact_type, deadline, what)
+    source = "api"
+    if found is None:
+        found, source = _from_tag(client, repository, subject, deadline), "tag-schema"
+    if artifact_type is not None:
+        found = [d for d in found if d.artifact_type == artifact_type]
+    return Referrers(subject=subject, manifests=tuple(found), source=source)
 
-        OCI distribution-spec v1.1, "Listing Referrers": ``GET /v2/<name>/referrers/<digest>`` answers an image
-        index (``Link`` pages followed as for tags). A registry without the API (distribution 2.8; GitLab)
-        answers 404, and the spec's "Referrers Tag Schema" applies: the index tagged ``<alg>-<hex>``, which
-        pushing clients (oras, cosign) keep up to date there; no such tag means no referrers. The
-        ``artifactType`` filter is applied here as well: a registry MAY ignore it (it then omits
-        ``OCI-Filters-Applied``).
-        """
-        deadline = deadline or self.deadline()
-        what = f"referrers of {escape(str(repository))}@{subject}"
-        found = self._referrers_api(repository, subject, artifact_type, deadline, what)
-        source = "api"
-        if found is None:
-            found, source = self._referrers_tag(repository, subject, deadline), "tag-schema"
-        if artifact_type is not None:
-            found = [d for d in found if d.artifact_type == artifact_type]
-        return Referrers(subject=subject, manifests=tuple(found), source=source)
 
-    def _referrers_api(
-        self,
-        repository: Repository,
-        subject: Digest,
-        artifact_type: str | None,
-        deadline: Deadline,
-        what: str,
-    ) -> list[Descriptor] | None:
-        """Every page of the referrers API; ``None`` when the registry has no such API (404, 405, 501)."""
-        from urllib.parse import quote
+def _from_api(
+    client: ManifestApi,
+    repository: Repository,
+    subject: Digest,
+    artifact_type: str | None,
+    deadline: Deadline,
+    what: str,
+) -> list[Descriptor] | None:
+    """Every page of the referrers API; ``None`` when the registry has no such API (404, 405, 501)."""
+    from urllib.parse import quote
 
-        query = f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
-        current = f"/v2/{repository.path}/referrers/{subject}{query}"
-        visited = {current}
-        found: list[Descriptor] = []
-        for page in range(MAX_LIST_PAGES):
-            try:
-                response = self.request(
-                    "GET",
-                    repository.registry,
-                    current,
-                    scopes=(repository.scope("pull"),),
-                    headers={"Accept": OCI_INDEX},
-                    deadline=deadline,
-                    what=what,
-                )
-            except (NotFound, Unsupported):
-                if page == 0:
-                    return None
-                raise
-            links = response.headers.get_list("link")
-            content_type = response.headers.get("content-type")
-            body = read_capped(response, MANIFEST_LIMIT, deadline=deadline, what=what)
-            from ocireg.manifest import Index, parse_manifest  # parsed here only (#16: a HEAD parses none)
-
-            index = parse_manifest(body, content_type)
-            if not isinstance(index, Index):
-                raise ProtocolViolation(
-                    f"{what}: the registry answered a {index.media_type}, not an image index"
-                )
-            found.extend(index.manifests)
-            if len(found) > MAX_REFERRERS:
-                raise ProtocolViolation(f"{what}: more than {MAX_REFERRERS} referrers; giving up")
-            following = self._next_page(
-                repository.registry, links, current, visited, bool(index.manifests), deadline, what
-            )
-            if following is None:
-                return found
-            current = following
-        raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
-
-    def _referrers_tag(self, repository: Repository, subject: Digest, deadline: Deadline) -> list[Descriptor]:
-        """The index under the referrers tag of ``subject`` (:func:`referrers_tag`); no such tag: none."""
-        from ocireg.manifest import Index
-
-        tag = referrers_tag(subject)
+    query = f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
+    current = f"/v2/{repository.path}/referrers/{subject}{query}"
+    visited = {current}
+    found: list[Descriptor] = []
+    for page in range(MAX_LIST_PAGES):
         try:
-            index = self.get_manifest(Reference(repository, tag), deadline=deadline)
-        except NotFound:
-            return []
-        if not isinstance(index, Index):
-            raise ProtocolViolation(
-                f"{escape(str(repository))}:{tag}: the referrers tag holds a {index.media_type}, not an image index"
+            response = client.request(
+                "GET",
+                repository.registry,
+                current,
+                scopes=(repository.scope("pull"),),
+                headers={"Accept": OCI_INDEX},
+                deadline=deadline,
+                what=what,
             )
-        return list(index.manifests)
+        except (NotFound, Unsupported):
+            if page == 0:
+                return None
+            raise
+        links = response.headers.get_list("link")
+        content_type = response.headers.get("content-type")
+        body = read_capped(response, MANIFEST_LIMIT, deadline=deadline, what=what)
+        from ocireg.manifest import Index, parse_manifest  # parsed here only (#16: a HEAD parses none)
+
+        index = parse_manifest(body, content_type)
+        if not isinstance(index, Index):
+            raise ProtocolViolation(f"{what}: the registry answered a {index.media_type}, not an image index")
+        found.extend(index.manifests)
+        if len(found) > MAX_REFERRERS:
+            raise ProtocolViolation(f"{what}: more than {MAX_REFERRERS} referrers; giving up")
+        following = client._next_page(
+            repository.registry, links, current, visited, bool(index.manifests), deadline, what
+        )
+        if following is None:
+            return found
+        current = following
+    raise ProtocolViolation(f"{what}: more than {MAX_LIST_PAGES} pages; giving up")
+
+
+def _from_tag(
+    client: ManifestApi, repository: Repository, subject: Digest, deadline: Deadline
+) -> list[Descriptor]:
+    """The index under the referrers tag of ``subject`` (:func:`referrers_tag`); no such tag: none."""
+    from ocireg.manifest import Index
+
+    tag = referrers_tag(subject)
+    try:
+        index = client.get_manifest(Reference(repository, tag), deadline=deadline)
+    except NotFound:
+        return []
+    if not isinstance(index, Index):
+        raise ProtocolViolation(
+            f"{escape(str(repository))}:{tag}: the referrers tag holds a {index.media_type}, not an image index"
+        )
+    return list(index.manifests)

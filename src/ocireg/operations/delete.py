@@ -170,6 +170,8 @@ def _delete_tag(client: RegistryClient, ref: Reference, current: Digest) -> None
     except (Unsupported, RegistryError) as exc:
         if not (isinstance(exc, Unsupported) or exc.status == 400):
             raise
+        if client.session(ref.registry).profile.unsupported("delete-tag", exc.status or 0) is not None:
+            raise  # the registry's profile said why and what to use instead (docs/architecture.md §8)
         features = seen or client.registry_features(
             ref.registry, scopes=(ref.repository.scope("pull", "delete"),)
         )
@@ -230,11 +232,13 @@ def _probe_delete(client: RegistryClient, repository: Repository) -> None:
     except NotFound:
         return
     except Unsupported as exc:
+        if client.session(repository.registry).profile.unsupported("delete-manifest", exc.status or 0):
+            raise  # this registry deletes only through its own API: the message says which
         raise Unsupported(
             f"{escape(str(repository))}: the registry has deletes disabled ({_reason(exc)}); nothing was "
             "changed",
-            hint="deleting needs the registry's operator: distribution's storage.delete.enabled: true; on "
-            "GitLab, the UI, the API or a cleanup policy",
+            hint="deleting needs the registry's operator (distribution: storage.delete.enabled: true), or the "
+            "registry's own UI, API or cleanup policy",
             status=exc.status,
             details=exc.details,
         ) from None

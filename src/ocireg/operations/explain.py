@@ -1,20 +1,23 @@
 """``ocireg auth explain``: why access to an image works or not, step by step, without showing a secret.
 
 The steps are the ones every pull takes (Docker token spec,
-https://distribution.github.io/distribution/spec/auth/token/), made visible:
+https://distribution.github.io/distribution/spec/auth/token/), made visible. :func:`explain` sends one
+``HEAD`` of the manifest through the client's real request path, with an observer on its authentication flow
+(:class:`ocireg.auth.FlowObserver`): it sends nothing of its own beside it, and asks for a fresh token (no
+cached one) so the answer shows what the token service grants now. From the observed steps it reports:
 
 1. which credential source was chosen and why (:meth:`ocireg.credentials.Chain.explain`);
-2. the registry's challenge to an anonymous ``HEAD`` of the manifest (realm, service, scope);
+2. the registry's challenge (realm, service, scope);
 3. the realm policy (:func:`ocireg.auth.validate_realm`);
-4. a fresh token request for the wanted scope, and its outcome;
+4. the token request and its outcome;
 5. what the token grants: its JWT claims ``access``, ``sub``, ``exp`` (and ``iss``/``aud``), decoded WITHOUT
    verifying the signature, for display only;
 6. the registry's answer to the manifest ``HEAD`` with that token.
 
-GitLab's token service silently drops scopes the caller may not have and still answers 200 (docs/architecture.md §5), so an
-empty ``access`` list is the one place the real reason shows: a misspelt project path, a missing role, or a
-missing job-token allowlist entry. :func:`explain` never raises for what it diagnoses: the failure is kept in
-:attr:`Explanation.error`, whose class gives the exit code the same way it does for ``ocireg exists``.
+A token service may drop scopes the caller may not have and still answer 200 (docs/architecture.md §5), so an
+empty ``access`` list is where the real reason shows; the registry's profile lists the causes. :func:`explain`
+never raises for what it diagnoses: the failure is kept in :attr:`Explanation.error`, whose class gives the exit
+code the same way it does for ``ocireg exists``.
 """
 
 from __future__ import annotations
@@ -22,38 +25,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ocireg.auth import (
-    Challenge,
-    Token,
-    basic_header,
-    bearer_header,
-    empty_access_hint,
-    no_credentials_hint,
-    parse_challenges,
-    read_capped_quiet,
-    usable_bearer,
-    validate_realm,
-)
+from ocireg.auth import Challenge, FlowObserver, Token, usable_bearer
 from ocireg.errors import (
-    AuthenticationFailed,
     ChallengeError,
     InvalidReference,
     NotFound,
     OciregError,
     PermissionDenied,
     ProtocolViolation,
-    from_response,
 )
 from ocireg.mediatypes import ACCEPT_HEADER
-from ocireg.record import field, record
+from ocireg.record import field, record, replace
 from ocireg.reference import Digest, Reference
 from ocireg.text import escape
 
 if TYPE_CHECKING:
     from ocireg.client import RegistryClient
     from ocireg.credentials import Chain, Credential
-    from ocireg.response import Response
-    from ocireg.transport import Deadline
 
 __all__ = ["CLAIMS_SHOWN", "ChallengeInfo", "Explanation", "TokenInfo", "explain"]
 
@@ -155,76 +143,100 @@ def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Ch
     report.username = credential.username
     report.anonymous = credential.is_anonymous
     deadline = client.deadline()
-    base = client.base_url(registry, deadline)
-    report.base_url = base
-    url = f"{base}/v2/{ref.repository.path}/manifests/{ref.identifier}"
+    report.base_url = client.base_url(registry, deadline)
     what = f"manifest {escape(str(ref))}"
+    observer = FlowObserver(fresh=True)
+    failure: OciregError | None = None
+    try:
+        response = client.request(
+            "HEAD",
+            registry,
+            f"/v2/{ref.repository.path}/manifests/{ref.identifier}",
+            scopes=report.wanted,
+            headers={"Accept": ACCEPT_HEADER},
+            deadline=deadline,
+            what=what,
+            observer=observer,
+        )
+        response.close()
+    except OciregError as exc:
+        failure = exc
+    _report(client, ref, report, observer, credential, failure, what)
 
-    probe = _head(client, url, None, deadline, what)
-    if probe.status != 401:
+
+def _report(
+    client: RegistryClient,
+    ref: Reference,
+    report: Explanation,
+    observer: FlowObserver,
+    credential: Credential,
+    failure: OciregError | None,
+    what: str,
+) -> None:
+    """The report of what the flow did, from its observed steps."""
+    challenges = observer.last("challenge")
+    answer = observer.last("answer")
+    if answer is None:
+        report.error = failure  # nothing answered (the registry is down): no step to report
+        return
+    if not isinstance(challenges, list):
         report.challenge = ChallengeInfo(scheme="none")
         report.realm_check = "not needed: the registry asked for no authentication"
-        _conclude(report, probe, what, anonymous_access=True)
+        _conclude(report, answer, failure, what, anonymous_access=True)
         return
-    challenges = parse_challenges(probe.headers.get_list("www-authenticate"))
-    bearer = usable_bearer(challenges)
+    bearer = usable_bearer(challenges) or next((c for c in challenges if c.scheme == "bearer"), None)
     basic = next((c for c in challenges if c.scheme == "basic"), None)
-    if bearer is None and basic is None:
-        # a Bearer challenge without a realm, and nothing else usable: say so below
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
-    if bearer is None:
-        if basic is None:
-            schemes = ", ".join(sorted({c.scheme for c in challenges})) or "none"
-            raise ChallengeError(
-                f"{what}: HTTP 401 with no Bearer or Basic challenge (schemes: {escape(schemes)})"
-            )
+    if bearer is None and basic is not None:
         report.challenge = ChallengeInfo(scheme="basic", realm=basic.realm)
         report.realm_check = "not needed: Basic authentication goes to the registry itself"
-        _basic(client, report, credential, url, what, deadline)
+        if credential.username and credential.password:
+            report.token_outcome = "none: Basic credentials go to the registry with each request"  # noqa: S105
+        else:
+            report.token_outcome = "none: Basic authentication needs a user name and password"  # noqa: S105
+        _conclude(report, answer, failure, what)
         return
-    _bearer(client, report, ref, bearer, credential, url, deadline)
-
-
-def _bearer(
-    client: RegistryClient,
-    report: Explanation,
-    ref: Reference,
-    bearer: Challenge,
-    credential: Credential,
-    url: str,
-    deadline: Deadline,
-) -> None:
-    """The Bearer flow: realm check, token request, what the token grants, and the registry's answer with it."""
-    base = report.base_url or ""
-    what = f"manifest {escape(str(ref))}"
+    if bearer is None:
+        schemes = ", ".join(sorted({c.scheme for c in challenges if isinstance(c, Challenge)})) or "none"
+        report.error = failure or ChallengeError(
+            f"{what}: HTTP 401 with no Bearer or Basic challenge (schemes: {escape(schemes)})"
+        )
+        return
     report.challenge = ChallengeInfo(
         scheme="bearer", realm=bearer.realm, service=bearer.service, scope=bearer.scope, error=bearer.error
     )
-    if not bearer.realm:
-        raise ChallengeError(f"{what}: the Bearer challenge has no realm")
-    report.realm = validate_realm(bearer.realm, base)  # RealmRejected: nothing is sent to it
-    report.realm_check = "ok: " + _realm_reason(report.realm, base)
-    token = _token(client, report, bearer, credential, base, deadline)
+    realm = observer.last("realm")
+    if isinstance(realm, str):
+        report.realm = realm
+        report.realm_check = "ok: " + _realm_reason(realm, report.base_url or "")
+    token = observer.last("token")
+    who = "anonymously" if credential.is_anonymous else f"as {credential.describe()}"
+    if not isinstance(token, Token):
+        if failure is not None and realm is not None:
+            report.token_outcome = f"failed ({who}): {failure}"
+        report.error = failure
+        return
+    import time
+
+    left = max(0, round(token.expires_at - time.time()))
+    report.token_outcome = f"issued ({who}); usable for {left}s"
     granted = token.granted()
     report.token = TokenInfo.from_token(token)
     if granted is not None:
         report.missing = tuple(
             action for action in report.actions if not token.grants(ref.repository.scope(action))
         )
-    check = _head(client, url, bearer_header(token), deadline, what)
-    if check.status == 200 and "pull" in report.missing:
+    status = getattr(answer, "status", None)
+    if status == 200 and "pull" in report.missing:
         # The registry's answer outranks our reading of the (unverified) claims: it served the manifest to this
         # token, so pull is granted whatever the claims seemed to say (#14 item 11).
         report.missing = tuple(a for a in report.missing if a != "pull")
-    _hints(report, granted, credential)
-    if report.missing and granted is not None:
+    _hints(client, report, granted, credential)
+    _conclude(report, answer, failure, what)
+    if report.missing and granted is not None and report.error is None:
         have = ", ".join(a for a in report.actions if a not in report.missing) or "nothing"
-        _conclude(report, check, what)
         report.error = PermissionDenied(
             f"{what}: the token grants {have}; not {', '.join(report.missing)} (for {credential.describe()})"
         )
-        return
-    _conclude(report, check, what)
 
 
 def _realm_reason(realm: str, base: str) -> str:
@@ -237,93 +249,33 @@ def _realm_reason(realm: str, base: str) -> str:
     )
 
 
-def _token(
-    client: RegistryClient,
+def _conclude(
     report: Explanation,
-    bearer: Challenge,
-    credential: Credential,
-    base: str,
-    deadline: Deadline,
-) -> Token:
-    who = "anonymously" if credential.is_anonymous else f"as {credential.describe()}"
-    try:
-        token = client.auth.fetch_token(
-            registry=report.reference.registry.name,
-            registry_url=base,
-            challenge=bearer,
-            scopes=report.wanted,
-            credential=credential,
-            deadline=deadline,
-        )
-    except OciregError as exc:
-        report.token_outcome = f"failed ({who}): {exc}"
-        raise
-    import time
-
-    left = max(0, round(token.expires_at - time.time()))
-    report.token_outcome = f"issued ({who}); usable for {left}s"
-    return token
-
-
-def _basic(
-    client: RegistryClient,
-    report: Explanation,
-    credential: Credential,
-    url: str,
+    answer: object,
+    failure: OciregError | None,
     what: str,
-    deadline: Deadline,
+    *,
+    anonymous_access: bool = False,
 ) -> None:
-    if not (credential.username and credential.password):
-        report.token_outcome = "none: Basic authentication needs a user name and password"  # noqa: S105
-        raise AuthenticationFailed(
-            f"{what}: the registry needs a user name and password (Basic) and none was found",
-            hint="pass --username and --password-stdin, set OCIREG_USERNAME/OCIREG_PASSWORD, or run 'docker login'",
-        )
-    report.token_outcome = "none: Basic credentials go to the registry with each request"  # noqa: S105
-    authorization = basic_header(credential.username, credential.password)
-    _conclude(report, _head(client, url, authorization, deadline, what), what)
-
-
-def _head(
-    client: RegistryClient, url: str, authorization: str | None, deadline: Deadline, what: str
-) -> Response:
-    """A ``HEAD`` of the manifest, with ``authorization`` (built by :mod:`ocireg.auth`, as every request's) or
-    without one; the body, if any, is read and dropped."""
-    headers = {"Accept": ACCEPT_HEADER}
-    if authorization is not None:
-        headers["Authorization"] = authorization
-    response = client.transport.send("HEAD", url, headers=headers, deadline=deadline, what=what)
-    read_capped_quiet(response, deadline, what)
-    return response
-
-
-def _conclude(report: Explanation, response: Response, what: str, *, anonymous_access: bool = False) -> None:
-    """The registry's answer to the (authenticated) HEAD, classified exactly as ``ocireg exists`` would."""
-    status = response.status
-    if status == 200:
-        digest = _digest(response, what)
+    """The registry's answer to the ``HEAD``, classified exactly as ``ocireg exists`` classifies it."""
+    status = getattr(answer, "status", None)
+    if failure is None and status == 200:
+        headers = getattr(answer, "headers", None)
+        digest = _digest(headers.get("docker-content-digest") if headers is not None else None, what)
         report.digest = digest
         access = "anonymous access; " if anonymous_access else ""
         report.check = f"HTTP 200: {access}the manifest is present" + (f" ({digest})" if digest else "")
         return
-    failure = from_response(status, response.headers, b"", what=what)
-    if status == 401 and not isinstance(failure, PermissionDenied):
-        # The registry refused the token it was just given: the two disagree (issuer, service, signing key,
-        # clock), which no credential change fixes.
-        failure = AuthenticationFailed(
-            f"{what}: the registry rejected the token the token service issued",
-            hint="the token service and the registry disagree about issuer, service, signing certificate or "
-            "time; check the registry's auth.token settings and both clocks",
-        )
+    if failure is None:
+        return
     if isinstance(failure, NotFound):
         report.check = f"HTTP {status}: authorized, but the manifest does not exist"
-    else:
+    elif status is not None:
         report.check = f"HTTP {status}: {failure}"
     report.error = failure
 
 
-def _digest(response: Response, what: str) -> Digest | None:
-    value = response.headers.get("docker-content-digest")
+def _digest(value: str | None, what: str) -> Digest | None:
     if value is None:
         return None
     try:
@@ -335,20 +287,31 @@ def _digest(response: Response, what: str) -> Digest | None:
 
 
 def _hints(
+    client: RegistryClient,
     report: Explanation,
     granted: list[tuple[str, str, tuple[str, ...]]] | None,
     credential: Credential,
 ) -> None:
+    from ocireg.registries import Refusal
+
     scope = " ".join(report.wanted)
+    session = client.session(report.reference.registry)
+    profile = session.profile
+    service = report.challenge.service if report.challenge else None
+    refusal = Refusal(
+        registry=str(report.reference.registry),
+        status=401,
+        credential=credential,
+        sent=not credential.is_anonymous,
+        scopes=report.wanted,
+        service=service,
+        granted_nothing=granted == [],
+    )
     if granted is None:
         if report.token is not None and report.token.claims and "access" not in report.token.claims:
-            service = report.challenge.service if report.challenge else None
-            where = (
-                "GitLab's dependency proxy issues" if service == "dependency_proxy" else "some services issue"
-            )
             report.hints.append(
-                f"the token has no 'access' claim ({where} such tokens and decide access per request), so "
-                "what it grants is unknown; the registry's answer below is the evidence"
+                "the token has no 'access' claim (some services issue such tokens and decide access per "
+                "request), so what it grants is unknown; the registry's answer below is the evidence"
             )
             return
         report.hints.append(
@@ -357,21 +320,21 @@ def _hints(
         )
         return
     if credential.is_anonymous and report.missing:
-        service = report.challenge.service if report.challenge else None
         report.hints.append(
-            no_credentials_hint(str(report.reference.registry), credential, service, denied=scope)
+            f"anonymous access to {scope} is not allowed\n" + (profile.hint(refusal, "denied") or "")
         )
         return
     if not granted:
+        notes = profile.explain_notes(refusal, "denied")
         report.hints.append(
-            f"the token service granted NOTHING for {scope} (an empty access list), where GitLab would say "
-            "'not found'. " + empty_access_hint()
+            f"the token service granted NOTHING for {scope} (an empty access list), where a registry that "
+            "hides what it holds would say 'not found'. " + " ".join(notes)
         )
         return
     if report.missing:
+        partial = replace(refusal, granted_nothing=False)
+        notes = profile.explain_notes(partial, "denied")
         report.hints.append(
-            f"the token grants some but not all of {scope}: missing {', '.join(report.missing)}. On GitLab, "
-            "push needs the Developer role (and write_registry for tokens), delete needs Maintainer with a "
-            "password or an api token (a registry-scoped token never deletes); CI_JOB_TOKEN can push and "
-            "delete only in its own project, deploy tokens never delete"
+            f"the token grants some but not all of {scope}: missing {', '.join(report.missing)}. "
+            + " ".join(notes)
         )

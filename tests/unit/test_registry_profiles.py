@@ -1,0 +1,340 @@
+"""Issue #22: one session per registry, one profile per registry family — the rows of the issue's table on the
+transport test double (tests/wiredouble.py), each registry answering as its sources say (the profile modules
+under src/ocireg/registries/ cite them; the rig's fronts model the same registries end to end). Catalogue: PC
+(pull/delete flows per registry), BI (each registry's refusal bodies), SEC (nothing is sent where it is not
+asked for).
+
+A registry is recognised by its host name (the requests go to the double whatever the host), Harbor by its
+challenge. Each test names the row of the issue it holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from ocireg.client import RegistryClient
+from ocireg.credentials import ANONYMOUS, Credential
+from ocireg.errors import AuthenticationFailed, OciregError, PermissionDenied, Unsupported
+from ocireg.reference import Reference, parse_reference
+from ocireg.registries import MAX_HINT_LINE, MAX_HINT_LINES, for_challenge, for_host
+from ocireg.response import Request, Response
+from ocireg.transport import Transport, TransportConfig
+
+from wiredouble import Scripted, respond
+
+ALICE = Credential(username="alice", password="secret-pw", source="test")
+DIGEST = "sha256:" + "a" * 64
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": DIGEST, "size": 2},
+        "layers": [],
+    }
+).encode()
+
+
+def _client(handler: Callable[[Request], Response], credential: Credential = ALICE) -> RegistryClient:
+    config = TransportConfig(retries=0)
+    return RegistryClient(credential, config=config, transport=Transport(config, wire=Scripted(handler)))
+
+
+def _query(request: Request) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(request.url).query))
+
+
+def _errors(code: str, message: str) -> bytes:
+    return json.dumps({"errors": [{"code": code, "message": message, "detail": None}]}).encode()
+
+
+def _short(error: OciregError) -> str:
+    """#22 item 7: every hint is at most three lines of at most 120 characters."""
+    hint = error.hint or ""
+    lines = hint.split("\n")
+    assert len(lines) <= MAX_HINT_LINES and all(len(line) <= MAX_HINT_LINE for line in lines), hint
+    return hint
+
+
+class TokenRegistry:
+    """A Bearer registry: ``/v2/`` paths challenge until a token comes; ``answer(request, token)`` decides the
+    rest (``None``: 200 with a manifest). ``token_answer(query, authorization)`` decides the token service's."""
+
+    def __init__(
+        self,
+        realm: str,
+        service: str | None,
+        answer: Callable[[Request, str | None], Response | None],
+        token_answer: Callable[[dict[str, str], str | None], Response] | None = None,
+    ) -> None:
+        self.realm = realm
+        self.service = service
+        self.answer = answer
+        self.token_answer = token_answer or (lambda q, a: respond(200, json={"token": "tok"}))
+        self.scopes: list[str] = []
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    def challenge(self, scope: str) -> str:
+        service = f',service="{self.service}"' if self.service else ""
+        return f'Bearer realm="{self.realm}"{service},scope="{scope}"'
+
+    def __call__(self, request: Request) -> Response:
+        authorization = request.headers.get("authorization")
+        if request.url.startswith(self.realm):
+            query = _query(request)
+            self.scopes.append(query.get("scope", ""))
+            return self.token_answer(query, authorization)
+        self.seen.append((request.method, urlsplit(request.url).path, authorization))
+        if authorization is None:
+            return respond(401, headers={"WWW-Authenticate": self.challenge("repository:g/p:pull")})
+        answered = self.answer(request, authorization)
+        if answered is not None:
+            return answered
+        return respond(
+            200,
+            headers={
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                "Docker-Content-Digest": DIGEST,
+            },
+            content=MANIFEST,
+        )
+
+
+# -- recognition ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "profile"),
+    [
+        ("registry-1.docker.io", "dockerhub"),
+        ("index.docker.io", "dockerhub"),
+        ("ghcr.io", "ghcr"),
+        ("quay.io", "quay"),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "ecr"),
+        ("myregistry.azurecr.io", "acr"),
+        ("europe-west1-docker.pkg.dev", "artifactregistry"),
+        ("registry.gitlab.com", "gitlab"),
+        ("registry.example.com:5000", "generic"),
+        ("ghcr.io.example.com", "generic"),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com.example.com", "generic"),
+    ],
+)
+def test_pc_profile_is_recognised_by_host_name(host: str, profile: str) -> None:
+    """#22: the host name picks the family; a look-alike name is the generic (spec) profile."""
+    assert for_host(host).name == profile
+
+
+def test_pc_profile_is_recognised_by_challenge_where_the_name_cannot_tell() -> None:
+    """#22: Harbor by ``service="harbor-registry"``, GitLab by ``service="container_registry"`` with ``/jwt/auth``."""
+    harbor = for_challenge("bearer", {"realm": "https://h/service/token", "service": "harbor-registry"})
+    assert harbor is not None and harbor.name == "harbor"
+    gitlab = for_challenge("bearer", {"realm": "https://g/jwt/auth", "service": "container_registry"})
+    assert gitlab is not None and gitlab.name == "gitlab"
+    assert for_challenge("bearer", {"realm": "https://r/token", "service": "registry"}) is None
+
+
+# -- the rows of the table -----------------------------------------------------------------------------------
+
+
+def test_pc_quay_delete_asks_for_push_and_deletes() -> None:
+    """#22 row Quay: Quay's token service knows no ``delete`` action (400 for it); deleting a tag takes
+    ``push`` (quay/quay endpoints/v2/v2auth.py): the tag is deleted."""
+
+    def token(query: dict[str, str], authorization: str | None) -> Response:
+        if "delete" in query.get("scope", ""):
+            return respond(400, json={"errors": [{"code": "INVALID_REQUEST", "message": "invalid action"}]})
+        return respond(200, json={"token": "tok"})
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        return respond(202) if request.method == "DELETE" else None
+
+    quay = TokenRegistry("https://quay.io/v2/auth", "quay.io", answer, token)
+    client = _client(quay)
+    ref = parse_reference("quay.io/g/p:v1")
+    client.delete_manifest(ref)
+    assert quay.scopes and all("delete" not in s for s in quay.scopes)
+    assert any(s == "repository:g/p:pull,push" for s in quay.scopes)
+
+
+def test_pc_harbor_basic_challenge_to_an_anonymous_token_is_access_denied() -> None:
+    """#22 row Harbor: a token without the grant is answered ``401 Basic realm="harbor"``; anonymous pull of a
+    private project is exit 4 (nothing was sent), never "rejected the credentials"."""
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        return respond(401, headers={"WWW-Authenticate": 'Basic realm="harbor"'}, content=b"")
+
+    harbor = TokenRegistry("https://harbor.example.com/service/token", "harbor-registry", answer)
+    client = _client(harbor, ANONYMOUS)
+    with pytest.raises(PermissionDenied) as caught:
+        client.head_manifest(parse_reference("harbor.example.com/private/app:v1"))
+    assert "rejected" not in str(caught.value)
+    assert "no credentials were found" in _short(caught.value)
+
+
+def test_pc_harbor_basic_challenge_to_a_users_token_is_access_denied() -> None:
+    """#22 row Harbor: with valid credentials and a token lacking the scope, the same answer is exit 4."""
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        return respond(401, headers={"WWW-Authenticate": 'Basic realm="harbor"'}, content=b"")
+
+    harbor = TokenRegistry("https://harbor.example.com/service/token", "harbor-registry", answer)
+    with pytest.raises(PermissionDenied):
+        _client(harbor).head_manifest(parse_reference("harbor.example.com/private/app:v1"))
+
+
+def test_pc_harbor_missing_project_is_not_bad_credentials() -> None:
+    """#22 row Harbor: a project that does not exist is 401 with an empty challenge and no body on HEAD: with
+    valid admin credentials that is exit 4, never "bad credentials"."""
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        return respond(401, headers={"WWW-Authenticate": ""}, content=b"")
+
+    harbor = TokenRegistry("https://harbor.example.com/service/token", "harbor-registry", answer)
+    client = _client(harbor, Credential(username="admin", password="Harbor12345", source="test"))
+    with pytest.raises(PermissionDenied):
+        client.head_manifest(parse_reference("harbor.example.com/nosuch/app:v1"))
+
+
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+ECR_CHALLENGE = f'Basic realm="https://{ECR}/",service="ecr.amazonaws.com"'
+
+
+def test_pc_ecr_basic_without_credentials_is_denied_with_ecr_hint() -> None:
+    """#22 row ECR: Basic only and no credentials found: exit 4 as on every registry, and the hint says how ECR
+    credentials are had."""
+
+    def ecr(request: Request) -> Response:
+        return respond(401, headers={"WWW-Authenticate": ECR_CHALLENGE}, content=b"Not Authorized")
+
+    with pytest.raises(PermissionDenied) as caught:
+        _client(ecr, ANONYMOUS).head_manifest(parse_reference(f"{ECR}/app:v1"))
+    hint = _short(caught.value)
+    assert "docker-credential-ecr-login" in hint and "aws ecr get-login-password" in hint
+
+
+def test_pc_ecr_expired_token_is_exit_3_with_ecrs_message() -> None:
+    """#22 row ECR: an expired token is ``403 DENIED "Your authorization token has expired…"``, the body on GET
+    only: the HEAD's refusal is read again with a GET, and it is exit 3 with ECR's words and how to renew."""
+    expired = _errors("DENIED", "Your authorization token has expired. Reauthenticate and try again.")
+    methods: list[str] = []
+
+    def ecr(request: Request) -> Response:
+        methods.append(request.method)
+        if request.headers.get("authorization") is None:
+            return respond(401, headers={"WWW-Authenticate": ECR_CHALLENGE})
+        body = b"" if request.method == "HEAD" else expired
+        return respond(403, headers={"Content-Type": "application/json"}, content=body)
+
+    aws = Credential(username="AWS", password="old-ecr-token", source="test")
+    with pytest.raises(AuthenticationFailed) as caught:
+        _client(ecr, aws).head_manifest(parse_reference(f"{ECR}/app:v1"))
+    assert "Your authorization token has expired" in str(caught.value)
+    assert "get-login-password" in _short(caught.value)
+    assert methods == ["HEAD", "HEAD", "GET"]
+
+
+def test_pc_acr_anonymous_token_refusal_is_access_denied() -> None:
+    """#22 row ACR: an anonymous token request is 401 at ``/oauth2/token``: nothing was sent, so exit 4."""
+
+    def token(query: dict[str, str], authorization: str | None) -> Response:
+        return respond(401, content=_errors("UNAUTHORIZED", "authentication required"))
+
+    acr = TokenRegistry(
+        "https://myregistry.azurecr.io/oauth2/token", "myregistry.azurecr.io", lambda r, a: None, token
+    )
+    with pytest.raises(PermissionDenied) as caught:
+        _client(acr, ANONYMOUS).head_manifest(parse_reference("myregistry.azurecr.io/app:v1"))
+    assert "az acr login" in _short(caught.value)
+
+
+def test_pc_acr_rejected_credentials_stay_exit_3() -> None:
+    """#22 item 5: credentials sent and rejected by the token service is exit 3 on ACR too."""
+
+    def token(query: dict[str, str], authorization: str | None) -> Response:
+        return respond(401, content=_errors("UNAUTHORIZED", "authentication required"))
+
+    acr = TokenRegistry(
+        "https://myregistry.azurecr.io/oauth2/token", "myregistry.azurecr.io", lambda r, a: None, token
+    )
+    with pytest.raises(AuthenticationFailed):
+        _client(acr).head_manifest(parse_reference("myregistry.azurecr.io/app:v1"))
+
+
+@pytest.mark.parametrize(
+    ("host", "named"), [("registry-1.docker.io", "hub.docker.com"), ("ghcr.io", "GitHub Packages REST API")]
+)
+def test_pc_delete_on_hub_and_ghcr_names_their_own_api(host: str, named: str) -> None:
+    """#22 row Docker Hub, GHCR: a registry DELETE is ``405 UNSUPPORTED``; they delete only through their own
+    web APIs: exit 6 saying so, never distribution's ``storage.delete.enabled``."""
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        if request.method == "DELETE":
+            return respond(405, content=_errors("UNSUPPORTED", "The operation is unsupported."))
+        return None
+
+    registry = TokenRegistry(f"https://{host}/token", host, answer)
+    with pytest.raises(Unsupported) as caught:
+        _client(registry).delete_manifest(Reference(parse_reference(f"{host}/g/p:v1").repository, "v1"))
+    assert named in str(caught.value)
+    assert "storage.delete" not in str(caught.value) + (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        (
+            "europe-west1-docker.pkg.dev",
+            'Permission "artifactregistry.repositories.downloadArtifacts" denied on resource '
+            '"projects/p/locations/europe-west1/repositories/r" (or it may not exist)',
+        ),
+        (
+            ECR,
+            "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:BatchGetImage",
+        ),
+    ],
+)
+def test_pc_head_refusal_shows_the_registrys_permission_message(host: str, message: str) -> None:
+    """#22 row ECR, Artifact Registry: the permission message comes on GET only; a refused HEAD is read again
+    with a GET so the message is shown (exit 4)."""
+
+    def registry(request: Request) -> Response:
+        if request.headers.get("authorization") is None:
+            return respond(401, headers={"WWW-Authenticate": f'Basic realm="https://{host}/"'})
+        body = b"" if request.method == "HEAD" else _errors("DENIED", message)
+        return respond(403, headers={"Content-Type": "application/json"}, content=body)
+
+    with pytest.raises(PermissionDenied) as caught:
+        _client(registry).head_manifest(parse_reference(f"{host}/p/r/app:v1"))
+    assert message[:60] in str(caught.value)
+
+
+def test_pc_generic_registry_head_refusal_sends_no_get() -> None:
+    """#22: the generic (spec) profile reads no body with a second request."""
+    methods: list[str] = []
+
+    def registry(request: Request) -> Response:
+        methods.append(request.method)
+        return respond(403, content=b"")
+
+    with pytest.raises(PermissionDenied):
+        _client(registry, ANONYMOUS).head_manifest(parse_reference("registry.example.com/g/p:v1"))
+    assert methods == ["HEAD"]
+
+
+def test_pc_library_credential_is_named_given_by_the_caller_when_refused() -> None:
+    """#22 row library: ``RegistryClient(Credential(username="dev", password=…))`` refused names the
+    credential's real source, never "anonymous"."""
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        return respond(403, content=_errors("DENIED", "requested access to the resource is denied"))
+
+    registry = TokenRegistry("https://auth.example.com/token", "registry", answer)
+    with pytest.raises(PermissionDenied) as caught:
+        _client(registry, Credential(username="dev", password="pw")).head_manifest(
+            parse_reference("registry.example.com/g/p:v1")
+        )
+    text = str(caught.value) + (caught.value.hint or "")
+    assert "given by the caller" in text and "anonymous" not in text
