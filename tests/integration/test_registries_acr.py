@@ -85,7 +85,6 @@ def test_pc_delete_by_tag_unsupported_is_exit_6(env: FrontEnv) -> None:
     assert run_cli(["delete", f"{NAME}/app:1.0"], env.env).code == 6
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: ACR anonymous token request 401 at /oauth2/token is exit 3")
 def test_pc_anonymous_is_exit_4(env: FrontEnv) -> None:
     result = run_cli(["exists", f"{NAME}/app:1.0"], env.env)
     assert result.code == 4, result.both

@@ -90,7 +90,6 @@ def test_sec_denied_access_token_is_exit_4(env: FrontEnv) -> None:
     assert ACCESS_TOKEN not in result.both
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: Artifact Registry's permission message not shown on HEAD")
 def test_pc_permission_message_shown_on_head(env: FrontEnv) -> None:
     env.docker_login(HOST, "oauth2accesstoken", ACCESS_TOKEN)
     result = run_cli(["exists", f"{IMAGE}:1.0"], env.env)

@@ -111,9 +111,6 @@ def test_pc_delete_is_exit_6(env: FrontEnv) -> None:
     assert result.code == 6, result.both
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#22 row: Docker Hub delete 405 UNSUPPORTED read as distribution's storage.delete"
-)
 def test_pc_delete_says_hub_deletes_only_through_its_own_api(env: FrontEnv) -> None:
     env.docker_login("https://index.docker.io/v1/", USER, PASSWORD)
     push(env.front, "dev/private", "gone", "private")

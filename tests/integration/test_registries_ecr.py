@@ -86,14 +86,12 @@ def test_pc_delete_by_tag_unsupported_is_exit_6(env: FrontEnv) -> None:
     assert result.code == 6, result.both
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: ECR Basic-only challenge without credentials is exit 3")
 def test_pc_no_credentials_is_exit_4_with_how_ecr_credentials_are_had(env: FrontEnv) -> None:
     result = run_cli(["exists", f"{HOST}/app:1.0"], env.env)
     assert result.code == 4, result.both
     assert "ecr-login" in result.err or "get-login-password" in result.err
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: ECR expired token 403 DENIED read as access denied (exit 4)")
 def test_pc_expired_token_is_exit_3_with_ecrs_message(env: FrontEnv) -> None:
     ecr_login(env, STALE_TOKEN)
     result = run_cli(["exists", f"{HOST}/app:1.0"], env.env)
@@ -101,7 +99,6 @@ def test_pc_expired_token_is_exit_3_with_ecrs_message(env: FrontEnv) -> None:
     assert EXPIRED in result.err
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: ECR IAM message not shown on HEAD (no GET for the body)")
 def test_pc_iam_refusal_message_shown_on_head(env: FrontEnv) -> None:
     ecr_login(env, READONLY_TOKEN)
     result = run_cli(["exists", f"{HOST}/app:1.0"], env.env)

@@ -78,9 +78,6 @@ def test_pc_delete_is_exit_6(env: FrontEnv) -> None:
     assert result.code == 6, result.both
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#22 row: GHCR delete 405 UNSUPPORTED read as distribution's storage.delete"
-)
 def test_pc_delete_says_ghcr_deletes_only_through_githubs_api(env: FrontEnv) -> None:
     env.docker_login("ghcr.io", USER, PAT)
     result = run_cli(["delete", "ghcr.io/octocat/private:1.0"], env.env)

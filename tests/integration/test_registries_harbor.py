@@ -94,17 +94,11 @@ def test_pc_tag_delete_unsupported_is_exit_6(env: FrontEnv, harbor: Harbor) -> N
     assert result.code == 6, result.both
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#22 row: Harbor 'Basic realm=harbor' after a token lacking the scope (exit 3)"
-)
 def test_pc_anonymous_pull_of_a_private_project_is_exit_4(env: FrontEnv) -> None:
     result = run_cli(["exists", f"{HOST}/proj/app:1.0"], env.env)
     assert result.code == 4, result.both
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#22 row: Harbor project not found, 401 with an empty challenge (exit 3)"
-)
 def test_pc_project_not_found_is_never_bad_credentials(env: FrontEnv) -> None:
     env.docker_login(HOST, ADMIN, ADMIN_PASSWORD)
     result = run_cli(["exists", f"{HOST}/nosuchproject/app:1.0"], env.env)

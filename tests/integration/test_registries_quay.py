@@ -85,7 +85,6 @@ def test_pc_auth_explain(env: FrontEnv) -> None:
     assert "quay.io/v2/auth" in result.both
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: Quay delete asks a 'delete' scope, answered 400 (exit 6)")
 def test_pc_delete_tag_with_a_push_robot(env: FrontEnv, quay: Quay) -> None:
     push(quay, "acme/app", "old", "quay-app")
     env.docker_login("quay.io", ROBOT, ROBOT_TOKEN)
@@ -95,7 +94,6 @@ def test_pc_delete_tag_with_a_push_robot(env: FrontEnv, quay: Quay) -> None:
     assert run_cli(["exists", "quay.io/acme/app:1.0"], env.env).code == 0
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: Quay delete by a read-only robot (exit 6 today, expected 4)")
 def test_pc_delete_tag_with_a_read_only_robot_is_exit_4(env: FrontEnv, quay: Quay) -> None:
     push(quay, "acme/app", "keep", "quay-app")
     env.docker_login("quay.io", READER, READER_TOKEN)

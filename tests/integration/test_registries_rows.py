@@ -43,9 +43,6 @@ def _hint_lines(result: Result) -> list[str]:
     return lines[1:]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#22 row: GitLab hints are long paragraphs (at most 3 lines of 120 wanted)"
-)
 @pytest.mark.parametrize(
     ("repo", "env"),
     [("group/project", creds(ALICE, "wrong-password")), ("group/project", {})],
@@ -70,7 +67,6 @@ def test_pc_library_reaches_real_names_through_connect_to(hub: DockerHub, rig_pk
     assert client.exists(parse_reference("alpine:3.19"))
 
 
-@pytest.mark.xfail(strict=True, reason="#22 row: a caller's Credential is described as 'anonymous'")
 def test_pc_library_credential_source_is_given_by_the_caller(hub: DockerHub, rig_pki: Pki) -> None:
     client = _library_client(hub, rig_pki, Credential(username=USER, password=PASSWORD))
     with pytest.raises(OciregError) as raised:

@@ -85,7 +85,7 @@ def test_pc_403_anonymous_names_sources_and_variable() -> None:
     )
     hint = short(err.hint)
     assert hint.startswith(
-        f"no credentials were found for {REG}; ocireg looked in: OCIREG_USERNAME/OCIREG_PASSWORD, /h/.docker/"
+        f"no credentials were found for {REG}; ocireg looked in: OCIREG_USERNAME/OCIREG_PASSWORD, /h/.dock"
     )
     assert "OCIREG_USERNAME and OCIREG_PASSWORD" in hint and "CI_REGISTRY_USER" in hint
     assert "two-factor" not in hint

@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["MAX_HINT_LINE", "MAX_HINT_LINES", "Features", "Profile", "Refusal", "hint_lines", "spec_verdict"]
 
 #: A hint is read at a glance: at most this many lines of at most this many characters (the full list of
-#: causes is ``ocireg auth explain``'s).
+#: causes is ``ocireg auth explain``'s); 112 leaves room for the ``  hint: `` the CLI puts before each line
+#: within 120 columns.
 MAX_HINT_LINES = 3
-MAX_HINT_LINE = 120
+MAX_HINT_LINE = 112
 
 
 @record(frozen=True)
