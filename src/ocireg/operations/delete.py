@@ -171,7 +171,7 @@ def _delete_tag(client: RegistryClient, ref: Reference, current: Digest) -> None
         if not (isinstance(exc, Unsupported) or exc.status == 400):
             raise
         if client.session(ref.registry).profile.unsupported("delete-tag", exc.status or 0) is not None:
-            raise  # the registry's profile said why and what to use instead (docs/architecture.md §8)
+            raise  # the registry's profile said why and what to use instead (docs/architecture.md §10)
         features = seen or client.registry_features(
             ref.registry, scopes=(ref.repository.scope("pull", "delete"),)
         )
