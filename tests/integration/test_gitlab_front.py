@@ -63,7 +63,7 @@ def test_pc_gitlab_tags_details_in_one_request(gitlab_rig: GitLabRig, client: Re
     repo = "group/project/details"
     digest = _push(gitlab_rig, repo, ["v1", "v2", "latest"])
     gitlab_rig.gitlab.clear_requests()
-    details = client.gitlab_tags(parse_repository(f"{gitlab_rig.host}/{repo}"))
+    details = client.tag_details(parse_repository(f"{gitlab_rig.host}/{repo}"))
     assert details is not None
     assert [d.name for d in details] == ["latest", "v1", "v2"]
     for d in details:
@@ -80,7 +80,7 @@ def test_pc_gitlab_tags_pages_of_1000(gitlab_rig: GitLabRig, client: RegistryCli
     repo = "group/project/thousand"
     seeded = seed_many_tags(gitlab_rig, repo, 1200)
     gitlab_rig.gitlab.clear_requests()
-    details = client.gitlab_tags(parse_repository(f"{gitlab_rig.host}/{repo}"))
+    details = client.tag_details(parse_repository(f"{gitlab_rig.host}/{repo}"))
     assert details is not None
     assert [d.name for d in details] == sorted(seeded.tags)
     assert gitlab_rig.gitlab.count("GET", r"^/gitlab/v1/.*n=1000") == 3  # challenge + 2 pages
@@ -99,8 +99,8 @@ def test_pc_gitlab_tags_sort_published_both_ways(gitlab_rig: GitLabRig, client: 
     front.set_tag_times(repo, "new", base.replace(month=4))
     front.set_tag_times(repo, "newer", base.replace(month=5))
     repository = parse_repository(f"{gitlab_rig.host}/{repo}")
-    up = client.gitlab_tags(repository, sort="published_at")
-    down = client.gitlab_tags(repository, sort="-published_at")
+    up = client.tag_details(repository, sort="published_at")
+    down = client.tag_details(repository, sort="-published_at")
     assert up is not None and down is not None
     assert [d.name for d in up] == ["older", "old", "new", "latest", "newer"]
     assert [d.name for d in down] == ["newer", "latest", "new", "old", "older"]
@@ -112,8 +112,8 @@ def test_pc_gitlab_tags_name_filters(gitlab_rig: GitLabRig, client: RegistryClie
     repo = "group/project/filters"
     _push(gitlab_rig, repo, ["mr-1", "mr-12", "main", "v1"])
     repository = parse_repository(f"{gitlab_rig.host}/{repo}")
-    partial = client.gitlab_tags(repository, name="mr-1")
-    exact = client.gitlab_tags(repository, name_exact="mr-1")
+    partial = client.tag_details(repository, name="mr-1")
+    exact = client.tag_details(repository, name_exact="mr-1")
     assert partial is not None and exact is not None
     assert [d.name for d in partial] == ["mr-1", "mr-12"]
     assert [d.name for d in exact] == ["mr-1"]
@@ -124,7 +124,7 @@ def test_pc_gitlab_tags_unknown_repository_is_not_found(
 ) -> None:
     """#12 /gitlab/v1: NAME_UNKNOWN is the registry saying "absent" (NotFound), not "no API"."""
     with pytest.raises(NotFound):
-        client.gitlab_tags(parse_repository(f"{gitlab_rig.host}/group/project/never-pushed"))
+        client.tag_details(parse_repository(f"{gitlab_rig.host}/group/project/never-pushed"))
 
 
 def test_pc_gitlab_tags_none_without_database_remembered(
@@ -133,18 +133,18 @@ def test_pc_gitlab_tags_none_without_database_remembered(
     """#12 /gitlab/v1: 404 without a body (metadata database off) is None, and asked once per client."""
     gitlab_rig.gitlab.configure(database=False)
     repository = parse_repository(f"{gitlab_rig.host}/group/project")
-    assert client.gitlab_tags(repository) is None
+    assert client.tag_details(repository) is None
     asked = gitlab_rig.gitlab.count("GET", r"^/gitlab/v1/")
-    assert client.gitlab_tags(repository) is None
+    assert client.tag_details(repository) is None
     assert gitlab_rig.gitlab.count("GET", r"^/gitlab/v1/") == asked
 
 
 def test_pc_gitlab_tags_none_on_plain_registry(token_rig: Rig, client: RegistryClient) -> None:
     """#12 /gitlab/v1: distribution 2.8 (a plain OCI registry) answers 404: None, once per client."""
     repository = parse_repository(f"{token_rig.host}/group/project")
-    assert client.gitlab_tags(repository) is None
+    assert client.tag_details(repository) is None
     before = client.transport.request_count
-    assert client.gitlab_tags(repository) is None
+    assert client.tag_details(repository) is None
     assert client.transport.request_count == before
 
 

@@ -155,12 +155,12 @@ def test_catalog_limit_and_scope() -> None:
     assert client_module.CATALOG_SCOPE == "registry:catalog:*"
 
 
-def test_gitlab_tag_sort_literal_lists_the_same_values_as_its_tuple() -> None:
-    """#16: GitLabTagSort is built at first use (no typing for a check) from GITLAB_TAG_SORTS."""
+def test_tag_sort_literal_lists_the_same_values_as_its_tuple() -> None:
+    """#16: TagSort is built at first use (no typing for a check) from TAG_SORTS (#22: registries.details)."""
     from typing import get_args
 
     import ocireg.client
-    from ocireg.client import listing
+    from ocireg.registries import details
 
-    assert get_args(listing.GitLabTagSort) == listing.GITLAB_TAG_SORTS
-    assert ocireg.client.GitLabTagSort == listing.GitLabTagSort
+    assert get_args(details.TagSort) == details.TAG_SORTS
+    assert ocireg.client.TagSort == details.TagSort

@@ -14,7 +14,6 @@ import json
 import pytest
 
 from ocireg.auth.refusal import unchallenged_refusal
-from ocireg.client.listing import _tag_details
 from ocireg.credentials import Credential
 from ocireg.errors import (
     AuthenticationFailed,
@@ -27,6 +26,7 @@ from ocireg.errors import (
 from ocireg.operations.tags import TagQuery, latest_published, select_tags, sort_tags
 from ocireg.reference import parse_repository
 from ocireg.registries.gitlab import GITLAB
+from ocireg.registries.gitlab import tag_details as _tag_details
 from ocireg.transport import _retry_after
 
 UTC = dt.timezone.utc

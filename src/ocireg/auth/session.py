@@ -191,6 +191,12 @@ class RegistrySession:
             with self._lock:
                 self._challenge = remembered
 
+    def recognise(self, profile: Profile) -> None:
+        """Take ``profile`` where the host name and the challenge did not tell (its extension API answered)."""
+        with self._lock:
+            if self.profile is GENERIC:
+                self.profile = profile
+
     def known_challenge(self) -> Challenge | None:
         """The Bearer realm/service the registry challenged with before (this process or the cache file).
 

@@ -6,7 +6,7 @@ Example::
     from ocireg.reference import parse_reference
 
     with RegistryClient() as client:                      # anonymous; pass credentials=... for private images
-        ref = parse_reference("registry.gitlab.com/group/project:v1.2.3")
+        ref = parse_reference("registry.example.com/group/project:v1.2.3")
         if client.exists(ref):
             print(client.digest(ref))
 
@@ -32,19 +32,20 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ocireg.client.listing import CATALOG_SCOPE, GITLAB_TAG_SORTS, GitLabTagSort, TagDetail
+    from ocireg.client.listing import CATALOG_SCOPE
     from ocireg.client.referrers import Referrers, referrers_tag
     from ocireg.reference import Digest, Reference, Registry, Repository
+    from ocireg.registries.details import TAG_SORTS, TagDetail, TagSort
     from ocireg.transport import Deadline
 else:
     # The listing and referrers nouns are imported at first use: a check (one HEAD) needs neither (#16, start-up).
     _LATER_EXPORTS = {
-        "CATALOG_SCOPE": "listing",
-        "GITLAB_TAG_SORTS": "listing",
-        "GitLabTagSort": "listing",  # a Literal type, built at first use (#16: no typing for a check)
-        "TagDetail": "listing",
-        "Referrers": "referrers",
-        "referrers_tag": "referrers",
+        "CATALOG_SCOPE": "ocireg.client.listing",
+        "TAG_SORTS": "ocireg.registries.details",
+        "TagSort": "ocireg.registries.details",  # a Literal type, built at first use (#16: no typing for a check)
+        "TagDetail": "ocireg.registries.details",
+        "Referrers": "ocireg.client.referrers",
+        "referrers_tag": "ocireg.client.referrers",
     }
 
     def __getattr__(name: str) -> object:
@@ -53,20 +54,20 @@ else:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         import importlib
 
-        return getattr(importlib.import_module(f"ocireg.client.{module}"), name)
+        return getattr(importlib.import_module(module), name)
 
 
 __all__ = [
     "CATALOG_SCOPE",
-    "GITLAB_TAG_SORTS",
+    "TAG_SORTS",
     "BlobStream",
     "CredentialLookup",
-    "GitLabTagSort",
     "ManifestInfo",
     "Referrers",
     "RegistryClient",
     "RegistryFeatures",
     "TagDetail",
+    "TagSort",
     "referrers_tag",
     "verified_chunks",
 ]
@@ -81,7 +82,7 @@ class RegistryClient(ManifestApi):
     ``token_cache``: an optional :class:`~ocireg.tokencache.TokenCache` shared across processes.
 
     The calls are grouped by noun, one module each (docs/architecture.md §1): :mod:`ocireg.client.manifests`,
-    :mod:`~ocireg.client.blobs`, :mod:`~ocireg.client.listing` (tags, catalog, GitLab's tag details),
+    :mod:`~ocireg.client.blobs`, :mod:`~ocireg.client.listing` (tags, catalog, a registry's tag details),
     :mod:`~ocireg.client.referrers`, over the request core :mod:`~ocireg.client.core`.
     """
 
@@ -109,37 +110,37 @@ class RegistryClient(ManifestApi):
 
         return listing.catalog(self, registry, limit=limit, page_size=page_size, deadline=deadline)
 
-    def gitlab_tags(
+    def tag_details(
         self,
         repository: Repository,
         *,
         name: str | None = None,
         name_exact: str | None = None,
-        sort: GitLabTagSort = "name",
+        sort: TagSort = "name",
         limit: int | None = None,
         deadline: Deadline | None = None,
     ) -> list[TagDetail] | None:
-        """Every tag with its digest and dates, where the registry serves them (:func:`ocireg.client.listing.gitlab_tags`)."""
+        """Every tag with its digest and dates, where the registry serves them (:func:`ocireg.client.listing.tag_details`)."""
         from ocireg.client import listing
 
-        return listing.gitlab_tags(
+        return listing.tag_details(
             self, repository, name=name, name_exact=name_exact, sort=sort, limit=limit, deadline=deadline
         )
 
-    def gitlab_tag_pages(
+    def tag_detail_pages(
         self,
         repository: Repository,
         *,
         name: str | None = None,
         name_exact: str | None = None,
-        sort: GitLabTagSort = "name",
+        sort: TagSort = "name",
         limit: int | None = None,
         deadline: Deadline | None = None,
     ) -> Iterator[list[TagDetail]] | None:
-        """The tag details one page at a time (:func:`ocireg.client.listing.gitlab_tag_pages`)."""
+        """The tag details one page at a time (:func:`ocireg.client.listing.tag_detail_pages`)."""
         from ocireg.client import listing
 
-        return listing.gitlab_tag_pages(
+        return listing.tag_detail_pages(
             self, repository, name=name, name_exact=name_exact, sort=sort, limit=limit, deadline=deadline
         )
 

@@ -256,7 +256,7 @@ class ManifestApi(BlobApi):
         """``DELETE /v2/<name>/manifests/<digest or tag>``.
 
         By digest this removes the manifest *and every tag pointing to it* (distribution untags them all); by
-        tag it is the OCI tag delete (distribution v3, GitLab >= 16.4), which distribution 2.8 refuses with
+        tag it is the OCI tag delete (distribution v3 and registries that implement it), which distribution 2.8 refuses with
         ``400 DIGEST_INVALID``. ``delete`` is its own token action (docs/architecture.md §5): it is asked for up front, and a
         registry that wants more gets the one re-auth of :meth:`request`. A registry with deletes disabled
         answers 405 ``UNSUPPORTED`` (:class:`~ocireg.errors.Unsupported`), which is never retried.

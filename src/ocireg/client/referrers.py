@@ -59,7 +59,7 @@ def referrers(
     """The manifests in ``repository`` whose ``subject`` is ``subject``, optionally of one artifact type.
 
     OCI distribution-spec v1.1, "Listing Referrers": ``GET /v2/<name>/referrers/<digest>`` answers an image
-    index (``Link`` pages followed as for tags). A registry without the API (distribution 2.8; GitLab)
+    index (``Link`` pages followed as for tags). A registry without the API (distribution 2.8, and others)
     answers 404, and the spec's "Referrers Tag Schema" applies: the index tagged ``<alg>-<hex>``, which
     pushing clients (oras, cosign) keep up to date there; no such tag means no referrers. The
     ``artifactType`` filter is applied here as well: a registry MAY ignore it (it then omits

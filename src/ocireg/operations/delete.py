@@ -5,12 +5,12 @@ that digest with it (distribution untags them all). ``latest`` and ``v1.2.3`` on
 ``latest``" by digest would silently delete ``v1.2.3`` too. So there are three ways, chosen explicitly:
 
 ``tag`` (default)
-    The OCI tag delete, ``DELETE /v2/<name>/manifests/<tag>`` (distribution spec 1.1, distribution v3,
-    GitLab >= 16.4): removes exactly that tag. GitLab's registry advertises its own single-tag delete in
-    ``GET /v2/`` (``Gitlab-Container-Registry-Features: tag_delete``); before registry 3.80 that is
-    ``DELETE /v2/<name>/tags/reference/<tag>``, which is used when the header says so (seen already, or asked
-    for once after the OCI delete was refused). Registries without either (distribution 2.8 answers
-    ``400 DIGEST_INVALID``) get a refusal naming the two other ways; nothing is deleted.
+    The OCI tag delete, ``DELETE /v2/<name>/manifests/<tag>`` (distribution spec 1.1, distribution v3): removes
+    exactly that tag. A registry may advertise a single-tag delete of its own in ``GET /v2/`` (its profile
+    reads the headers and knows the path, docs/architecture.md §10), which is used when the headers say so
+    (seen already, or asked for once after the OCI delete was refused). Registries without either
+    (distribution 2.8 answers ``400 DIGEST_INVALID``) get a refusal naming the two other ways; nothing is
+    deleted. A registry that deletes only through its own web API gets its profile's message.
 ``untag``
     Swap a unique throw-away manifest onto the tag (an OCI manifest on the empty config
     ``application/vnd.oci.empty.v1+json`` with a random nonce, so no other tag can share its digest) and
@@ -154,15 +154,11 @@ def _done_by_us(client: RegistryClient, error: NotFound, target: Reference) -> b
     return True
 
 
-#: The first GitLab registry with the OCI tag delete (gitlab-org/container-registry CHANGELOG, 3.80.0); older
-#: ones that advertise ``tag_delete`` have only ``DELETE /v2/<name>/tags/reference/<tag>``.
-OCI_TAG_DELETE_SINCE = (3, 80)
-
-
 def _delete_tag(client: RegistryClient, ref: Reference, current: Digest) -> None:
-    """Delete exactly one tag: the OCI tag delete, or GitLab's ``tags/reference`` where its headers say so."""
+    """Delete exactly one tag: the OCI tag delete, or the registry's own single-tag delete where its profile and
+    its ``GET /v2/`` answer say so (docs/architecture.md §10)."""
     seen = client.registry_features(ref.registry, probe=False)
-    if seen is not None and seen.tag_delete and _version(seen.version) < OCI_TAG_DELETE_SINCE:
+    if client.session(ref.registry).profile.own_tag_delete_first(seen):
         client.delete_tag_reference(ref)  # no OCI tag delete there: no need to try it first
         return
     try:
@@ -179,15 +175,6 @@ def _delete_tag(client: RegistryClient, ref: Reference, current: Digest) -> None
             client.delete_tag_reference(ref)
             return
         raise _tag_delete_refused(client, ref, current, exc) from None
-
-
-def _version(text: str | None) -> tuple[int, int]:
-    """``3.79.1-gitlab`` -> (3, 79); unknown -> a version after every known one (try the OCI delete)."""
-    parts = (text or "").lstrip("v").split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return (10**6, 0)
 
 
 def _resolve(client: RegistryClient, ref: Reference) -> Digest:
@@ -210,7 +197,7 @@ def _tag_delete_refused(
     tag = escape(ref.tag or "")
     return Unsupported(
         f"{escape(str(ref))}: this registry does not delete a tag on its own ({reason}; distribution 2.x and "
-        "GitLab before 16.4 delete only by digest, which removes every tag on the image); nothing was deleted",
+        "older registries delete only by digest, which removes every tag on the image); nothing was deleted",
         hint=f"--untag swaps a throw-away placeholder onto '{tag}' and deletes that, other tags on {current} "
         f"stay; --manifest deletes {current} itself with every tag on it (they are listed first, --yes needed "
         "when there are others)",
@@ -321,9 +308,11 @@ def _tags_on(
     """Every tag of ``repository`` that points to ``digest`` (list, then resolve each; errors propagate:
     a tag that cannot be resolved might be one that would disappear)."""
     try:
-        details = client.gitlab_tags(repository)  # GitLab: every tag's digest in one request per 1,000 tags
+        details = client.tag_details(
+            repository
+        )  # every tag's digest in one request per page, where it exists
     except RegistryError:
-        details = None  # a broken /gitlab/v1 answer: resolve through /v2/ as everywhere else
+        details = None  # a broken tag-details answer: resolve through /v2/ as everywhere else
     if details is not None:
         sharing = {d.name for d in details if d.digest == digest}
         if known is not None and known not in {d.name for d in details}:

@@ -12,10 +12,11 @@ The order of the steps is fixed and documented because it decides the answer:
 5. digests, if asked for, are resolved for what is left, concurrently (``jobs``), reusing the batch checker of
    ``ocireg exists``/``digest``.
 
-On GitLab's registry (with its metadata database) the listing comes from ``/gitlab/v1``
-(:meth:`~ocireg.client.RegistryClient.gitlab_tags`) whenever digests or publication dates are needed: one request
-per 1,000 tags instead of one ``HEAD`` per tag. Elsewhere ``/v2/`` tags/list and ``HEAD`` requests are used, and
-``published`` (sort or latest) is refused: only GitLab's registry records when a tag was pushed.
+Where the registry has a tag-details listing of its own (its profile's extension, docs/architecture.md §10), the
+listing comes from it (:meth:`~ocireg.client.RegistryClient.tag_details`) whenever digests or publication dates
+are needed: one request per page of tags instead of one ``HEAD`` per tag. Elsewhere ``/v2/`` tags/list and
+``HEAD`` requests are used, and ``published`` (sort or latest) is refused: only such a listing records when a tag
+was pushed.
 
 :func:`select_tags` (steps 1-4) is pure; :func:`list_tags` adds the registry.
 """
@@ -118,7 +119,7 @@ class TagQuery:
 
     @property
     def needs_published(self) -> bool:
-        """True when the answer depends on when tags were published (GitLab's ``/gitlab/v1`` only)."""
+        """True when the answer depends on when tags were published (a registry's tag-details listing only)."""
         return self.sort == "published" or (self.latest and self.by == "published")
 
     def keeps(self, tag: str) -> bool:
@@ -214,7 +215,8 @@ class TagListing:
     entries: tuple[TagEntry, ...]
     query: TagQuery
     source: str = "v2"
-    """Where the listing came from: ``"v2"`` (tags/list, HEAD per digest) or ``"gitlab"`` (``/gitlab/v1``)."""
+    """Where the listing came from: ``"v2"`` (tags/list, HEAD per digest) or the name of the registry profile
+    whose tag-details listing answered (``"gitlab"``)."""
 
     @property
     def tags(self) -> list[str]:
@@ -239,20 +241,21 @@ def list_tags(
     query = query or TagQuery()
     details = None
     if digests or query.needs_published:
-        details = gitlab_details(client, repository)
+        details = registry_details(client, repository)
     if details is not None:
         every = [d.name for d in details]
         published = {d.name: when for d in details if (when := d.published) is not None}
         by_name = {d.name: d for d in details}
         selected = select_tags(every, query, published)
         entries = tuple(TagEntry(tag, by_name[tag].digest, published=published.get(tag)) for tag in selected)
+        source = client.session(repository.registry).profile.name
         return TagListing(
-            repository=repository, total=len(every), entries=entries, query=query, source="gitlab"
+            repository=repository, total=len(every), entries=entries, query=query, source=source
         )
     if query.needs_published:
         raise Unsupported(
-            f"{escape(str(repository))}: sorting or choosing tags by publication date needs GitLab's registry "
-            "with its metadata database (/gitlab/v1); this registry does not record when a tag was pushed",
+            f"{escape(str(repository))}: sorting or choosing tags by publication date needs a registry that "
+            f"records when a tag was pushed ({publication_dates_from()}); this registry does not",
             hint="use --sort semver / --latest (by version) instead",
         )
     every = client.tags(repository, page_size=page_size)
@@ -264,13 +267,20 @@ def list_tags(
     return TagListing(repository=repository, total=len(every), entries=entries, query=query)
 
 
-def gitlab_details(client: RegistryClient, repository: Repository) -> list[TagDetail] | None:
-    """GitLab's ``/gitlab/v1`` listing, or None to use ``/v2/``: where the registry has none, or where its
+def registry_details(client: RegistryClient, repository: Repository) -> list[TagDetail] | None:
+    """The registry's own tag-details listing, or None to use ``/v2/``: where the registry has none, or where its
     answer is broken (a registry error there must not fail what ``/v2/`` can still answer)."""
     try:
-        return client.gitlab_tags(repository)
+        return client.tag_details(repository)
     except RegistryError:
         return None
+
+
+def publication_dates_from() -> str:
+    """The registries whose tag-details listing records publication dates, for a message."""
+    from ocireg.registries import all_profiles
+
+    return ", ".join(p.tag_details_title for p in all_profiles() if p.tag_details_title) or "none known"
 
 
 def _with_digests(

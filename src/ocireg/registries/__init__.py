@@ -27,6 +27,7 @@ __all__ = [
     "Profile",
     "Refusal",
     "all_profiles",
+    "extension_profiles",
     "for_challenge",
     "for_features",
     "for_host",
@@ -77,3 +78,12 @@ def for_features(headers: Mapping[str, str]) -> Features | None:
         if found is not None:
             return found
     return None
+
+
+def extension_profiles(profile: Profile) -> tuple[Profile, ...]:
+    """Whose extension API (a tag-details listing, a single-tag delete) to try on a registry of ``profile``: its
+    own; for a registry the name did not tell (generic), every self-managed family's, since such a registry may
+    be one of them (its answer then says so, and is remembered per session)."""
+    if profile is not GENERIC:
+        return (profile,)
+    return tuple(p for p in _PROFILES if p.self_managed)

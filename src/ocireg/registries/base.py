@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from typing import Literal
 
     from ocireg.credentials import Credential
+    from ocireg.reference import Repository
+    from ocireg.registries.details import TagDetail, TagSort
 
     Verdict = Literal["rejected", "denied"]
 
@@ -110,6 +112,11 @@ class Profile:
     name = "generic"
     #: The family as a sentence names it ("this registry", "Quay", ...).
     title = "this registry"
+    #: Whether the family is also run on hosts of any name (self-managed), so that a registry the name does not
+    #: tell may be one of it: its extension API is then tried where the generic profile has none.
+    self_managed = False
+    #: Where this family's tag-details API lists publication dates, for messages ("" when it has none).
+    tag_details_title = ""
 
     # -- recognition ---------------------------------------------------------------------------------------
 
@@ -184,6 +191,35 @@ class Profile:
             f"{credential.describe()} is not allowed {refusal.wanted or 'this'}",
             "'ocireg auth explain REF' shows what was granted",
         ]
+
+    def catalog_help(self) -> str | None:
+        """One line: where this family lists its repositories to those the catalog is refused to."""
+        return None
+
+    # -- extensions -----------------------------------------------------------------------------------------
+
+    def tag_details_path(self, repository: Repository) -> str | None:
+        """The path of the family's tag-details listing (digests and dates of every tag), ``None``: none."""
+        return None
+
+    def tag_details_query(
+        self, name: str | None, name_exact: str | None, sort: TagSort, limit: int | None
+    ) -> str:
+        """The query of the first tag-details page; ``ValueError`` for arguments that cannot go together."""
+        raise ValueError("this registry has no tag-details listing")
+
+    def tag_details_page(self, body: bytes, repository: Repository, what: str) -> list[TagDetail]:
+        """The tags of one tag-details page, validated."""
+        raise ValueError("this registry has no tag-details listing")
+
+    def tag_delete_path(self, repository: Repository, tag: str) -> str | None:
+        """The path of the family's own single-tag delete, ``None``: only the OCI tag delete."""
+        return None
+
+    def own_tag_delete_first(self, features: Features | None) -> bool:
+        """Whether the family's own tag delete is used without trying the OCI one first (the OCI one is known
+        to be missing there)."""
+        return False
 
     def explain_notes(self, refusal: Refusal, verdict: Verdict) -> list[str]:
         """The long list of causes, for ``ocireg auth explain`` (one cause per item)."""

@@ -24,11 +24,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ocireg.errors import InvalidReference, ProtocolViolation
 from ocireg.registries.base import Features, Profile, Refusal
+from ocireg.text import escape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from ocireg.reference import Repository
     from ocireg.registries.base import Verdict
+    from ocireg.registries.details import TagDetail, TagSort
 
 __all__ = ["GITLAB", "TAG_RULE_CODES", "GitLabProfile", "tag_rule_hint"]
 
@@ -55,6 +61,12 @@ _TAG_RULE_HINTS = {
 _EXPLAIN = "'ocireg auth explain REF' lists every cause"
 
 _HOSTS = frozenset({"gitlab.com", "registry.gitlab.com"})
+#: Tags per page of ``/gitlab/v1``'s tags list: its maximum ``n`` (gitlab-org/container-registry
+#: ``registry/handlers/repositories.go``, ``nQueryParamValueMax``).
+TAGS_PAGE = 1000
+#: The first registry with the OCI tag delete (gitlab-org/container-registry CHANGELOG, 3.80.0); older ones that
+#: advertise ``tag_delete`` have only ``DELETE /v2/<name>/tags/reference/<tag>``.
+OCI_TAG_DELETE_SINCE = (3, 80)
 
 
 def tag_rule_hint(code: str) -> str:
@@ -65,6 +77,8 @@ def tag_rule_hint(code: str) -> str:
 class GitLabProfile(Profile):
     name = "gitlab"
     title = "GitLab"
+    self_managed = True
+    tag_details_title = "GitLab's registry with its metadata database (/gitlab/v1)"
 
     def matches_host(self, host: str) -> bool:
         return host in _HOSTS
@@ -146,6 +160,32 @@ class GitLabProfile(Profile):
             ]
         return [f"{refusal.credential.describe()} is not allowed {refusal.wanted or 'this'}", _EXPLAIN]
 
+    def catalog_help(self) -> str | None:
+        # Only instance administrators get registry:catalog:* (others get a token with an empty access list).
+        return "or GitLab's API: GET /api/v4/projects/:id/registry/repositories"
+
+    # -- /gitlab/v1 (gitlab-org/container-registry docs/spec/gitlab/api.md, "List Repository Tags") and the
+    # -- single-tag delete of registries 2.8-gitlab to 3.x (advertised as tag_delete, removed in 4.0)
+
+    def tag_details_path(self, repository: Repository) -> str | None:
+        return f"/gitlab/v1/repositories/{repository.path}/tags/list/"
+
+    def tag_details_query(
+        self, name: str | None, name_exact: str | None, sort: TagSort, limit: int | None
+    ) -> str:
+        return tag_details_query(name, name_exact, sort, limit)
+
+    def tag_details_page(self, body: bytes, repository: Repository, what: str) -> list[TagDetail]:
+        return tag_details(body, repository, what)
+
+    def tag_delete_path(self, repository: Repository, tag: str) -> str | None:
+        return f"/v2/{repository.path}/tags/reference/{tag}"
+
+    def own_tag_delete_first(self, features: Features | None) -> bool:
+        return (
+            features is not None and features.tag_delete and _version(features.version) < OCI_TAG_DELETE_SINCE
+        )
+
     def explain_notes(self, refusal: Refusal, verdict: Verdict) -> list[str]:
         if refusal.granted_nothing or (
             verdict == "denied" and refusal.scopes and not refusal.at_token_service
@@ -154,6 +194,103 @@ class GitLabProfile(Profile):
         if verdict == "rejected":
             return [REJECTED_CAUSES]
         return []
+
+
+def _version(text: str | None) -> tuple[int, int]:
+    """``3.79.1-gitlab`` -> (3, 79); unknown -> a version after every known one (try the OCI delete)."""
+    parts = (text or "").lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (10**6, 0)
+
+
+def tag_details_query(name: str | None, name_exact: str | None, sort: TagSort, limit: int | None) -> str:
+    """The query of the first ``/gitlab/v1`` tags page; ``ValueError`` for arguments that cannot go together."""
+    from urllib.parse import urlencode
+
+    from ocireg.registries.details import TAG_SORTS
+
+    if sort not in TAG_SORTS:
+        raise ValueError(f"sort must be one of {TAG_SORTS}")
+    if name is not None and name_exact is not None:
+        raise ValueError("name and name_exact are mutually exclusive")
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be at least 1")
+    params = [("n", str(TAGS_PAGE if limit is None else min(limit, TAGS_PAGE)))]
+    if name is not None:
+        params.append(("name", name))
+    if name_exact is not None:
+        params.append(("name_exact", name_exact))
+    if sort != "name":
+        params.append(("sort", sort))
+    return urlencode(params)
+
+
+def _timestamp(value: object, field: str, what: str) -> dt.datetime | None:
+    """An ISO 8601 timestamp of the GitLab API (``2023-05-01T00:00:01.000Z``), timezone-aware UTC."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise ProtocolViolation(f"{what}: {field} is not a timestamp")
+    try:
+        import datetime
+
+        parsed = datetime.datetime.fromisoformat(
+            value.replace("Z", "+00:00") if value.endswith("Z") else value
+        )
+    except ValueError:
+        raise ProtocolViolation(f"{what}: {field} {escape(value)!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_utc())
+    return parsed.astimezone(_utc())
+
+
+def tag_details(body: bytes, repository: Repository, what: str) -> list[TagDetail]:
+    """One page of ``/gitlab/v1`` tags: a JSON array of objects; names and digests validated before use."""
+    from ocireg.manifest import loads_strict
+    from ocireg.reference import Digest, Reference
+    from ocireg.registries.details import TagDetail
+
+    # loads_strict parses objects only: wrap the array so the same strict rules apply to it.
+    doc = loads_strict(b'{"tags":' + bytes(body) + b"}", what=what, error=ProtocolViolation)["tags"]
+    if not isinstance(doc, list):
+        raise ProtocolViolation(f"{what}: the answer is not a JSON array")
+    out = []
+    for item in doc:
+        if not isinstance(item, dict):
+            raise ProtocolViolation(f"{what}: an entry is not an object")
+        name, digest, config = item.get("name"), item.get("digest"), item.get("config_digest")
+        try:
+            if not isinstance(name, str) or not isinstance(digest, str):
+                raise InvalidReference("missing name or digest")
+            Reference(repository, name)
+            parsed = Digest.parse(digest)
+            config_digest = Digest.parse(config) if isinstance(config, str) and config else None
+        except InvalidReference:
+            shown = escape(str(name))[:200]
+            raise ProtocolViolation(f"{what}: entry {shown!r} has an invalid tag name or digest") from None
+        media_type = item.get("media_type")
+        size = item.get("size_bytes")
+        out.append(
+            TagDetail(
+                name=name,
+                digest=parsed,
+                media_type=media_type[:255] if isinstance(media_type, str) and media_type else None,
+                size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+                config_digest=config_digest,
+                created_at=_timestamp(item.get("created_at"), "created_at", what),
+                updated_at=_timestamp(item.get("updated_at"), "updated_at", what),
+                published_at=_timestamp(item.get("published_at"), "published_at", what),
+            )
+        )
+    return out
+
+
+def _utc() -> dt.tzinfo:
+    import datetime
+
+    return datetime.timezone.utc
 
 
 #: What an empty ``access`` list means on GitLab (ContainerRegistryAuthenticationService drops silently).
