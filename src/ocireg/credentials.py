@@ -5,8 +5,8 @@ credential wins:
 
 1. explicit: ``--username`` + ``--password-stdin`` (:class:`StaticSource`), then
    ``OCIREG_USERNAME``/``OCIREG_PASSWORD`` (:class:`EnvSource`);
-2. GitLab CI, only for ``CI_REGISTRY`` (the adapter's source, passed in as ``extra`` by the CLI);
-3. ``DOCKER_AUTH_CONFIG`` (:class:`DockerAuthConfigSource`: JSON in ``config.json`` format, as GitLab
+2. the CI adapter's source, only for its own registry (passed in as ``extra`` by the CLI);
+3. ``DOCKER_AUTH_CONFIG`` (:class:`DockerAuthConfigSource`: JSON in ``config.json`` format, as CI
    runners use);
 4. the containers auth files in containers-auth.json(5) order: ``REGISTRY_AUTH_FILE``, then
    ``${XDG_RUNTIME_DIR}/containers/auth.json``, then ``${XDG_CONFIG_HOME:-~/.config}/containers/auth.json``;
@@ -19,7 +19,7 @@ credential wins:
    format) are matched by host only, as Docker reads them, so a check uses the account ``docker pull`` will;
 5. anonymous.
 
-Host keys match the exact normalised ``host[:port]`` only: the Docker Hub aliases (``docker.io``,
+Host keys match the exact normalised ``host[:port]`` only: the default registry's aliases (``docker.io``,
 ``index.docker.io``, ``https://index.docker.io/v1/``, ``registry-1.docker.io``) are one key; a scheme and the
 ``/v1/`` or ``/v2/`` path of old URL-style keys are ignored. Namespace keys match whole path components
 (``host/group`` covers ``host/group/app``, never ``host/groupie``). There is no other prefix or substring
@@ -88,7 +88,7 @@ __all__ = [
     "store_credential",
 ]
 
-#: The key Docker uses for Docker Hub in ``config.json`` and sends to credential helpers.
+#: The key Docker uses for the default registry (``docker.io``) in ``config.json`` and sends to credential helpers.
 DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"
 _DOCKER_HUB = "docker.io"
 
@@ -528,7 +528,7 @@ class _DocumentSource:
 
 
 class DockerAuthConfigSource(_DocumentSource):
-    """``DOCKER_AUTH_CONFIG``: ``config.json``-format JSON (auths, credHelpers, credsStore), as in GitLab."""
+    """``DOCKER_AUTH_CONFIG``: ``config.json``-format JSON (auths, credHelpers, credsStore), as CI runners pass it."""
 
     name = "DOCKER_AUTH_CONFIG"
 
@@ -705,7 +705,7 @@ def default_chain(
     extra: Sequence[CredentialSource] = (),
     helper_timeout: float = 10.0,
 ) -> Chain:
-    """explicit (if given) > ``OCIREG_USERNAME``/``OCIREG_PASSWORD`` > ``extra`` (GitLab CI) > docker ones."""
+    """explicit (if given) > ``OCIREG_USERNAME``/``OCIREG_PASSWORD`` > ``extra`` (the CI adapter's) > docker ones."""
     sources: list[CredentialSource] = []
     if explicit is not None:
         sources.append(StaticSource(explicit))
@@ -720,7 +720,7 @@ def held_secrets(chain: Chain) -> frozenset[str]:
     ``OCIREG_PASSWORD``, and the ``auths`` secrets of ``DOCKER_AUTH_CONFIG`` and the config files.
 
     For refusing to put a credential where it does not belong (a deploy file's variable expansion); never
-    shown. Sources this module does not know (the GitLab adapter's) are skipped: their values come from
+    shown. Sources this module does not know (the CI adapter's) are skipped: their values come from
     environment variables the caller judges by name.
     """
     found: set[str] = set()

@@ -85,7 +85,7 @@ class AuthenticationFailed(OciregError):
 
 
 class PermissionDenied(OciregError):
-    """Authenticated (or anonymous) but not allowed, including GitLab's answer for an unknown project (exit 4)."""
+    """Authenticated (or anonymous) but not allowed, including a registry that hides whether a project exists (exit 4)."""
 
 
 class NotFound(OciregError):
@@ -237,13 +237,13 @@ def parse_error_body(
     return tuple(details)
 
 
-#: ``Retry-After`` delta-seconds; GitLab's rate limiting writes a fraction with ``%f`` (``1.500000``), so up to
+#: ``Retry-After`` delta-seconds; some registries write a fraction with ``%f`` (``1.500000``), so up to
 #: nine decimals are accepted besides RFC 9110's integers.
 _DELTA_SECONDS = LazyPattern(r"(\d+)(?:\.(\d{1,9}))?")
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds (``120``, or ``1.500000`` as GitLab writes it) or an HTTP-date
+    """``Retry-After`` in seconds: delta-seconds (``120``, or ``1.500000`` as some registries write it) or an HTTP-date
     (RFC 9110 §10.2.3); ``None`` when absent or unparseable. Huge values are cut to 10**9 s (callers cap)."""
     if value is None:
         return None

@@ -6,7 +6,7 @@ and its messages say exactly what is wrong::
 
     >>> str(parse_reference("alpine"))
     'docker.io/library/alpine:latest'
-    >>> parse_reference("registry.gitlab.com/group/sub/project/image:v1").repository.scope("pull")
+    >>> parse_reference("registry.example.com/group/sub/project/image:v1").repository.scope("pull")
     'repository:group/sub/project/image:pull'
 
 Grammar (github.com/distribution/reference, ``reference.go``)::

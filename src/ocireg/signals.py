@@ -1,10 +1,10 @@
 """Registry signals in response headers: ``Warning`` texts and ``RateLimit-*`` quotas.
 
 * ``Warning: 299 - "text"`` (RFC 7234 §5.5, code 299 "miscellaneous persistent warning"): distribution 2.8+
-  and Docker Hub use it to announce deprecations (e.g. schema 1 manifests); ocireg shows each distinct text
+  and public registries use it to announce deprecations (e.g. schema 1 manifests); ocireg shows each distinct text
   once per run. The text is the registry's, so it is escaped (:func:`ocireg.text.escape`) and cut short
   before it reaches a terminal.
-* ``RateLimit-Limit: 100;w=21600`` / ``RateLimit-Remaining: 76;w=21600`` (Docker Hub,
+* ``RateLimit-Limit: 100;w=21600`` / ``RateLimit-Remaining: 76;w=21600`` (public registries,
   https://docs.docker.com/docker-hub/usage/pulls/; the IETF RateLimit header draft): the quota, what is
   left and the window in seconds.
 

@@ -3,7 +3,7 @@
 Policies (each cited where implemented):
 
 * **TLS** on by default with the system trust store; ``ca_file`` adds a CA for every host, ``host_ca_files`` adds
-  one per host (GitLab CI's ``CI_SERVER_TLS_CA_FILE``), ``insecure_hosts`` skips verification per host only.
+  one per host (the CI adapter's ``CI_SERVER_TLS_CA_FILE``), ``insecure_hosts`` skips verification per host only.
 * **Plain HTTP** only for ``plain_http_hosts`` or, like Docker, for loopback registries whose port does not speak
   TLS (:meth:`Transport.decide_scheme`).
 * **Redirects** are followed here, hop by hop: never https→http, never ``Authorization`` to another host, at most
@@ -225,7 +225,7 @@ class _HostGate:
 
 
 def _retry_after(value: str | None, cap: float) -> float | None:
-    """Parse ``Retry-After``: delta-seconds, fractional as GitLab writes them (``1.500000``), or an HTTP-date
+    """Parse ``Retry-After``: delta-seconds, fractional as some registries write them (``1.500000``), or an HTTP-date
     (RFC 9110 §10.2.3); one parser with :func:`ocireg.errors.retry_after_seconds`."""
     return retry_after_seconds(value)
 
@@ -238,14 +238,14 @@ def _describe_connect_error(exc: Exception) -> tuple[str, str | None]:
             reason = cause.verify_message or str(cause)
             return (
                 f"TLS certificate not trusted ({reason})",
-                "pass --ca-file PATH with the registry's CA certificate (inside GitLab CI, "
+                "pass --ca-file PATH with the registry's CA certificate (in a CI job, "
                 "CI_SERVER_TLS_CA_FILE is used automatically), or --insecure-skip-tls-verify HOST as a last resort",
             )
         cause = cause.__cause__ or cause.__context__
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return (
             "TLS certificate not trusted",
-            "pass --ca-file PATH with the registry's CA certificate (inside GitLab CI, "
+            "pass --ca-file PATH with the registry's CA certificate (in a CI job, "
             "CI_SERVER_TLS_CA_FILE is used automatically)",
         )
     if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:

@@ -188,7 +188,7 @@ class AuthFlow:
             raise self._unchallenged(body)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
         if self._authorization is not None and bearer is None and basic is not None and self._sent_bearer():
-            # A Basic challenge to a Bearer token (Harbor's answer to a token without the grant): the token
+            # A Basic challenge to a Bearer token (one registry's answer to a token without the grant): the token
             # was not accepted for this; there is nothing better to send.
             raise self._refused(None, scheme="basic")
         if self._authorization is not None:

@@ -36,7 +36,7 @@ def server_message(
 ) -> str | None:
     """The token service's own words from an error body, escaped, capped, never holding a secret.
 
-    Reads the registry shape (``{"errors": [{"code", "message"}]}``), GitLab's service shape
+    Reads the registry shape (``{"errors": [{"code", "message"}]}``), a token service's own shape
     (``{"message": ...}``) and the OAuth2 shape (``error_description``/``error``).
     """
     from ocireg.errors import parse_error_body
@@ -55,7 +55,7 @@ def server_message(
 
 
 def _service_message(body: bytes, redact: Callable[[str], str] | None) -> str | None:
-    """``message``, ``error_description`` or ``error`` of a JSON object body (GitLab's and OAuth2's shapes)."""
+    """``message``, ``error_description`` or ``error`` of a JSON object body (token services' and OAuth2's shapes)."""
     try:
         doc = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

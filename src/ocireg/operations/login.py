@@ -2,7 +2,7 @@
 
 The check is the registry's own: ``GET /v2/`` (the API version check every client starts with) with the
 challenge answered. For a token registry that is one token request *without a scope*, which is what
-``docker login`` sends: GitLab's ``/jwt/auth`` answers 200 for valid credentials even with nothing to grant
+``docker login`` sends: a token service (``/jwt/auth`` for one) answers 200 for valid credentials even with nothing to grant
 and 401 for bad ones, so the check needs no project path and no permission. A Basic-auth registry checks the
 password on ``/v2/`` itself.
 """

@@ -2,7 +2,7 @@
 
 distribution-spec v1.1: a manifest with a ``subject`` is a referrer of that subject. A registry with the
 referrers API indexes it when it is pushed and says so (``OCI-Subject``). On the others (distribution 2.8,
-GitLab) the pushing client keeps an image index under the subject's referrers tag (``sha256-<hex>``, "Referrers
+and others) the pushing client keeps an image index under the subject's referrers tag (``sha256-<hex>``, "Referrers
 Tag Schema") listing every referrer: that is where oras, cosign and notation look on such registries, and where
 :meth:`ocireg.client.RegistryClient.referrers` falls back to.
 """

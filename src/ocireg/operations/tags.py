@@ -216,7 +216,7 @@ class TagListing:
     query: TagQuery
     source: str = "v2"
     """Where the listing came from: ``"v2"`` (tags/list, HEAD per digest) or the name of the registry profile
-    whose tag-details listing answered (``"gitlab"``)."""
+    whose tag-details listing answered."""
 
     @property
     def tags(self) -> list[str]:
