@@ -13,7 +13,7 @@ import pytest
 
 from ocireg.auth import validate_realm
 from ocireg.reference import parse_registry
-from ocireg.transport import _peer_is_loopback
+from ocireg.tls import peer_is_loopback as _peer_is_loopback
 
 
 @pytest.mark.parametrize(

@@ -543,7 +543,7 @@ def test_sec_linux_trust_comes_from_openssl_never_truststore() -> None:
     import sys
 
     probe = (
-        "import sys, ssl; from ocireg.transport import _system_trust_context; ctx = _system_trust_context(); "
+        "import sys, ssl; from ocireg.tls import system_trust_context; ctx = system_trust_context(); "
         "print(ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname, 'truststore' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
