@@ -65,15 +65,14 @@ def describe_connect_error(exc: Exception) -> tuple[str, str | None]:
             reason = cause.verify_message or str(cause)
             return (
                 f"TLS certificate not trusted ({reason})",
-                "pass --ca-file PATH with the registry's CA certificate (in a CI job, "
-                "CI_SERVER_TLS_CA_FILE is used automatically), or --insecure-skip-tls-verify HOST as a last resort",
+                "pass --ca-file PATH with the registry's CA certificate (CI_SERVER_TLS_CA_FILE in a CI job is used)\n"
+                "or, as a last resort, --insecure-skip-tls-verify HOST",
             )
         cause = cause.__cause__ or cause.__context__
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return (
             "TLS certificate not trusted",
-            "pass --ca-file PATH with the registry's CA certificate (in a CI job, "
-            "CI_SERVER_TLS_CA_FILE is used automatically)",
+            "pass --ca-file PATH with the registry's CA certificate (CI_SERVER_TLS_CA_FILE in a CI job is used)",
         )
     if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
         return f"DNS lookup failed ({text})", "check the registry host name"

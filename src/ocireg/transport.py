@@ -559,8 +559,8 @@ class Transport:
             raise TransportError(
                 f"{what}: cannot reach {host}: {exc}",
                 hint=(
-                    "pass --ca-file PATH with the proxy's CA certificate (the proxy's certificate is checked "
-                    "like a registry's)"
+                    "pass --ca-file PATH with the proxy's CA certificate\n"
+                    "(the proxy's certificate is checked like a registry's)"
                     if exc.untrusted
                     else "is it an http:// proxy? check HTTPS_PROXY / ALL_PROXY"
                 ),

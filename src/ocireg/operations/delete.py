@@ -194,13 +194,11 @@ def _tag_delete_refused(
         _probe_delete(client, ref.repository)
     except Unsupported as disabled:
         return disabled
-    tag = escape(ref.tag or "")
     return Unsupported(
         f"{escape(str(ref))}: this registry does not delete a tag on its own ({reason}; distribution 2.x and "
         "older registries delete only by digest, which removes every tag on the image); nothing was deleted",
-        hint=f"--untag swaps a throw-away placeholder onto '{tag}' and deletes that, other tags on {current} "
-        f"stay; --manifest deletes {current} itself with every tag on it (they are listed first, --yes needed "
-        "when there are others)",
+        hint="--untag swaps a throw-away placeholder onto the tag and deletes that: other tags on the image stay\n"
+        "--manifest deletes the image itself with every tag on it (listed first; --yes when there are others)",
         status=cause.status,
         details=cause.details,
     )
@@ -224,8 +222,8 @@ def _probe_delete(client: RegistryClient, repository: Repository) -> None:
         raise Unsupported(
             f"{escape(str(repository))}: the registry has deletes disabled ({_reason(exc)}); nothing was "
             "changed",
-            hint="deleting needs the registry's operator (distribution: storage.delete.enabled: true), or the "
-            "registry's own UI, API or cleanup policy",
+            hint="deleting needs the registry's operator (distribution: storage.delete.enabled: true)\n"
+            "or the registry's own UI, API or cleanup policy",
             status=exc.status,
             details=exc.details,
         ) from None
