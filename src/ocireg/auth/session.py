@@ -249,7 +249,7 @@ class RegistrySession:
     # -- tokens -------------------------------------------------------------------------------------------
 
     def scopes_for(self, scopes: tuple[str, ...]) -> tuple[str, ...]:
-        """The scopes to ask the token service for: the profile's actions for each (docs/architecture.md §10)."""
+        """The scopes to ask the token service for: the profile's actions for each (docs/architecture.md §11)."""
         out = []
         for scope in scopes:
             kind, _, rest = scope.partition(":")

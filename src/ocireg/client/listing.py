@@ -1,5 +1,5 @@
 """Listing (#15 item 2): tags and the catalog (``/v2/``, paged), a registry's own tag-details listing and
-single-tag delete (its profile's extensions, docs/architecture.md §10).
+single-tag delete (its profile's extensions, docs/architecture.md §11).
 
 Tags and catalog paginate with ``n``/``last`` and ``Link: <...>; rel="next"`` (distribution spec, "Listing
 Tags"; registry API "Catalog", issue #3). The next link is followed only on the same host, scheme and endpoint

@@ -7,7 +7,7 @@ that digest with it (distribution untags them all). ``latest`` and ``v1.2.3`` on
 ``tag`` (default)
     The OCI tag delete, ``DELETE /v2/<name>/manifests/<tag>`` (distribution spec 1.1, distribution v3): removes
     exactly that tag. A registry may advertise a single-tag delete of its own in ``GET /v2/`` (its profile
-    reads the headers and knows the path, docs/architecture.md §10), which is used when the headers say so
+    reads the headers and knows the path, docs/architecture.md §11), which is used when the headers say so
     (seen already, or asked for once after the OCI delete was refused). Registries without either
     (distribution 2.8 answers ``400 DIGEST_INVALID``) get a refusal naming the two other ways; nothing is
     deleted. A registry that deletes only through its own web API gets its profile's message.
@@ -156,7 +156,7 @@ def _done_by_us(client: RegistryClient, error: NotFound, target: Reference) -> b
 
 def _delete_tag(client: RegistryClient, ref: Reference, current: Digest) -> None:
     """Delete exactly one tag: the OCI tag delete, or the registry's own single-tag delete where its profile and
-    its ``GET /v2/`` answer say so (docs/architecture.md §10)."""
+    its ``GET /v2/`` answer say so (docs/architecture.md §11)."""
     seen = client.registry_features(ref.registry, probe=False)
     if client.session(ref.registry).profile.own_tag_delete_first(seen):
         client.delete_tag_reference(ref)  # no OCI tag delete there: no need to try it first
@@ -167,7 +167,7 @@ def _delete_tag(client: RegistryClient, ref: Reference, current: Digest) -> None
         if not (isinstance(exc, Unsupported) or exc.status == 400):
             raise
         if client.session(ref.registry).profile.unsupported("delete-tag", exc.status or 0) is not None:
-            raise  # the registry's profile said why and what to use instead (docs/architecture.md §10)
+            raise  # the registry's profile said why and what to use instead (docs/architecture.md §11)
         features = seen or client.registry_features(
             ref.registry, scopes=(ref.repository.scope("pull", "delete"),)
         )

@@ -12,7 +12,7 @@ The order of the steps is fixed and documented because it decides the answer:
 5. digests, if asked for, are resolved for what is left, concurrently (``jobs``), reusing the batch checker of
    ``ocireg exists``/``digest``.
 
-Where the registry has a tag-details listing of its own (its profile's extension, docs/architecture.md §10), the
+Where the registry has a tag-details listing of its own (its profile's extension, docs/architecture.md §11), the
 listing comes from it (:meth:`~ocireg.client.RegistryClient.tag_details`) whenever digests or publication dates
 are needed: one request per page of tags instead of one ``HEAD`` per tag. Elsewhere ``/v2/`` tags/list and
 ``HEAD`` requests are used, and ``published`` (sort or latest) is refused: only such a listing records when a tag

@@ -1,5 +1,5 @@
 """Registry profiles: one small module per registry family, each holding only what that family does differently
-(docs/architecture.md §10). :func:`for_host` picks a profile by host name; :func:`for_challenge` and
+(docs/architecture.md §11). :func:`for_host` picks a profile by host name; :func:`for_challenge` and
 :func:`for_features` where the name cannot tell. A registry nobody recognises gets :data:`generic.GENERIC`.
 """
 

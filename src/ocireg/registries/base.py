@@ -1,4 +1,4 @@
-"""The :class:`Profile` type: what one registry family does differently from the spec (docs/architecture.md §10).
+"""The :class:`Profile` type: what one registry family does differently from the spec (docs/architecture.md §11).
 
 A profile is recognised from the registry's host name and, where the name cannot tell, from its challenge or
 its ``GET /v2/`` headers. It may only *refine* the generic behaviour, through the hooks below: the token scope

@@ -1,5 +1,5 @@
 """A tag with its digest and dates, as a registry's own tag-details API lists it (a profile's extension,
-docs/architecture.md §10): the record, and the sort orders such an API may offer.
+docs/architecture.md §11): the record, and the sort orders such an API may offer.
 
 Imported only where tag details are read (``datetime`` stays off a check's path, #16).
 """
