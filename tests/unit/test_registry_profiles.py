@@ -338,3 +338,17 @@ def test_pc_library_credential_is_named_given_by_the_caller_when_refused() -> No
         )
     text = str(caught.value) + (caught.value.hint or "")
     assert "given by the caller" in text and "anonymous" not in text
+
+
+def test_bi_docker_hubs_token_refusal_words_are_shown() -> None:
+    """#22 (Docker Hub row of the facts): a rejected password is 401 at ``auth.docker.io`` with
+    ``{"details": "incorrect username or password"}`` (google/go-containerregistry
+    ``pkg/v1/remote/transport/error_test.go``), not the registry error shape: exit 3 with those words."""
+
+    def token(query: dict[str, str], authorization: str | None) -> Response:
+        return respond(401, json={"details": "incorrect username or password"})
+
+    hub = TokenRegistry("https://auth.docker.io/token", "registry.docker.io", lambda r, a: None, token)
+    with pytest.raises(AuthenticationFailed) as caught:
+        _client(hub).head_manifest(parse_reference("docker.io/library/alpine:3.19"))
+    assert "incorrect username or password" in str(caught.value)

@@ -55,14 +55,15 @@ def server_message(
 
 
 def _service_message(body: bytes, redact: Callable[[str], str] | None) -> str | None:
-    """``message``, ``error_description`` or ``error`` of a JSON object body (token services' and OAuth2's shapes)."""
+    """``message``, ``error_description``, ``error`` or ``details`` of a JSON object body (token services' own
+    shapes and OAuth2's)."""
     try:
         doc = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(doc, dict):
         return None
-    for key in ("message", "error_description", "error"):
+    for key in ("message", "error_description", "error", "details"):
         value = doc.get(key)
         if isinstance(value, str) and value.strip():
             return escape(redact(value.strip()) if redact else value.strip())
