@@ -77,6 +77,7 @@ def test_pc_explain_job_token_own_project_pull_granted(token_rig: Rig) -> None:
     assert isinstance(token["claims_unverified"]["exp"], int)  # type: ignore[index]
     assert doc["missing"] == []
     assert doc["digest"] == token_rig.seeded.digest("group/project", "oci")
+    assert doc["profile"] == "gitlab"  # #22: recognised by the challenge (container_registry, /jwt/auth)
 
 
 def test_pc_explain_push_and_delete_actions(token_rig: Rig) -> None:

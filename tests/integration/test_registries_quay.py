@@ -83,6 +83,7 @@ def test_pc_auth_explain(env: FrontEnv) -> None:
     result = run_cli(["auth", "explain", "quay.io/acme/app:1.0"], env.env)
     assert result.code == 0, result.both
     assert "quay.io/v2/auth" in result.both
+    assert "profile    quay" in result.out  # #22: the profile the real flow recognised
 
 
 def test_pc_delete_tag_with_a_push_robot(env: FrontEnv, quay: Quay) -> None:

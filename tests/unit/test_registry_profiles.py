@@ -352,3 +352,19 @@ def test_bi_docker_hubs_token_refusal_words_are_shown() -> None:
     with pytest.raises(AuthenticationFailed) as caught:
         _client(hub).head_manifest(parse_reference("docker.io/library/alpine:3.19"))
     assert "incorrect username or password" in str(caught.value)
+
+
+def test_pc_auth_explain_names_the_profile_it_observed_and_sends_nothing_of_its_own() -> None:
+    """#22 items 2, 3: ``auth explain`` reads the real flow through its observer: the profile the session
+    recognised (Harbor, by its challenge) is reported, and the registry sees exactly the flow's requests (an
+    unauthenticated HEAD, the token request, the HEAD with the token) — nothing beside them."""
+    from ocireg.operations.explain import explain
+
+    harbor = TokenRegistry("https://harbor.example.com/service/token", "harbor-registry", lambda r, a: None)
+    report = explain(_client(harbor), parse_reference("harbor.example.com/library/app:v1"))
+    assert report.error is None and report.profile == "harbor"
+    assert [(method, auth is not None) for method, _path, auth in harbor.seen] == [
+        ("HEAD", False),
+        ("HEAD", True),
+    ]
+    assert len(harbor.scopes) == 1

@@ -140,6 +140,7 @@ def _text(report: Explanation) -> list[str]:
     rows = [
         ["reference", escape(str(report.reference))],
         ["registry", escape(report.base_url or str(report.reference.registry))],
+        *([["profile", escape(report.profile)]] if report.profile else []),
         ["wanted", escape(" ".join(report.wanted))],
     ]
     lines = text_table(rows)
@@ -193,6 +194,7 @@ def _json(report: Explanation, code: int) -> dict[str, object]:
         "reference": str(report.reference),
         "registry": str(report.reference.registry),
         "base_url": report.base_url,
+        "profile": report.profile,
         "wanted": list(report.wanted),
         "credentials": {
             "sources": [{"source": s, "outcome": o} for s, o in report.sources],

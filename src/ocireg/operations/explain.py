@@ -91,6 +91,8 @@ class Explanation:
     username: str | None = None
     anonymous: bool | None = None
     base_url: str | None = None
+    profile: str | None = None
+    """The registry profile the session recognised (``generic``: the spec), docs/architecture.md §11."""
     challenge: ChallengeInfo | None = None
     realm: str | None = None
     realm_check: str | None = None
@@ -161,6 +163,7 @@ def _walk(client: RegistryClient, ref: Reference, report: Explanation, chain: Ch
         response.close()
     except OciregError as exc:
         failure = exc
+    report.profile = client.session(registry).profile.name
     _report(client, ref, report, observer, credential, failure, what)
 
 
