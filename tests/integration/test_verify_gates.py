@@ -139,3 +139,22 @@ def test_check_verify_key_does_not_pass_an_image_it_could_not_name(
     assert "TAG" in result.err
     assert run_cli(["check", "--verify-key", key, str(path)], {**ALICE_ENV, "TAG": "signed"}).code == 0
     assert run_cli(["check", str(path)], ALICE_ENV).code == 0  # without the option: a warning, as before
+
+
+@pytest.mark.parametrize("gate", [["verify", "--key"], ["exists", "--verify-key"]])
+def test_dotenv_hands_on_only_the_verified_digest(token_rig: Rig, signer: Signer, key: str, gate: list[str]) -> None:
+    """PC: ``-o dotenv`` of one reference writes the digest that was verified (the keys ``digest -o dotenv``
+    writes), so a deploy job runs it instead of resolving the tag again; an unsigned image (8) gets the status
+    alone: no digest a later job could deploy."""
+    signed, unsigned = _images(token_rig, signer)
+    ok = run_cli([*gate, key, "-o", "dotenv", token_rig.ref(signed.repo, "signed")], ALICE_ENV)
+    assert ok.code == 0, ok.err
+    assert ok.out.splitlines() == [
+        "OCIREG_STATUS=verified",
+        f"OCIREG_DIGEST={signed.digest}",
+        f"OCIREG_REFERENCE={token_rig.host}/{signed.repo}@{signed.digest}",
+    ]
+    bad = run_cli([*gate, key, "-o", "dotenv", token_rig.ref(unsigned.repo, "unsigned")], ALICE_ENV)
+    assert bad.code == 8
+    assert bad.out.splitlines() == ["OCIREG_STATUS=not-verified"]
+    assert "no-signature" in bad.err
