@@ -26,6 +26,7 @@ __all__ = [
     "register",
     "run_verify",
     "trust_policy",
+    "verify_dotenv_lines",
     "verify_key_policy",
 ]
 
@@ -224,15 +225,26 @@ def _row(result: VerifyResult) -> list[str]:
     return [result.status, shown, digest, f"exit {int(exit_code_for(result.error))}"]
 
 
+def verify_dotenv_lines(result: VerifyResult) -> list[str]:
+    """``-o dotenv`` of one reference, the keys of ``digest -o dotenv``: the digest and the digest reference only
+    when verified, so that a deploy job runs the digest that was verified instead of resolving the tag again (a
+    tag can move in between); an image that did not verify leaves no digest to deploy (docs/architecture.md §10).
+    """
+    lines = [f"OCIREG_STATUS={result.status}"]
+    if result.status == "verified" and result.digest is not None and result.reference is not None:
+        lines.append(f"OCIREG_DIGEST={result.digest}")
+        lines.append(f"OCIREG_REFERENCE={result.reference.repository}@{result.digest}")
+    return lines
+
+
 def _render(ctx: Context, command: str, results: Sequence[VerifyResult], code: ExitCode) -> None:
     if not ctx.quiet:
         if ctx.output == "json":
             write_json(ctx, command, {"results": [result_json(r) for r in results], "exit_code": int(code)})
         elif ctx.output == "dotenv":
             for result in results:  # one reference (run_verify refuses more)
-                ctx.out(f"OCIREG_STATUS={result.status}")
-                if result.digest is not None:
-                    ctx.out(f"OCIREG_DIGEST={result.digest}")
+                for line in verify_dotenv_lines(result):
+                    ctx.out(line)
         elif ctx.output == "text":
             for line in text_table([_row(r) for r in results]):
                 ctx.out(line)
