@@ -36,10 +36,14 @@ examples:
   ocireg verify --key cosign.pub --platform linux/amd64 app:1     # the image a deploy on amd64 runs
   ocireg verify --key old.pub --key new.pub -o json --from-file images.txt
   ocireg exists --verify-key cosign.pub :v1.2.3                    # the same, as a deploy gate
+  ocireg verify --key cosign.pub -o dotenv :v1.2.3 > ok.env      # OCIREG_DIGEST: what to deploy
   ocireg check --verify-key cosign.pub compose.yaml k8s/           # every image in the files
 
 A deploy gate in a shell script:
   ocireg verify --key cosign.pub "$IMAGE" && ./deploy.sh "$IMAGE"
+Deploy the digest that verified rather than the tag again (a push in between moves
+the tag): -o dotenv writes OCIREG_DIGEST and OCIREG_REFERENCE (repository@digest)
+only when the image verified.
 
 Signatures are looked for where cosign, skopeo and podman put them: the
 sha256-<hex>.sig tag, OCI 1.1 referrers (cosign's signature artifact) and sigstore
