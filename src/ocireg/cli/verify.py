@@ -36,7 +36,7 @@ examples:
   ocireg verify --key cosign.pub --platform linux/amd64 app:1     # the image a deploy on amd64 runs
   ocireg verify --key old.pub --key new.pub -o json --from-file images.txt
   ocireg exists --verify-key cosign.pub :v1.2.3                    # the same, as a deploy gate
-  ocireg verify --key cosign.pub -o dotenv :v1.2.3 > ok.env      # OCIREG_DIGEST: what to deploy
+  ocireg verify --key cosign.pub -o dotenv :v1.2.3 > ok.env         # OCIREG_DIGEST: what to deploy
   ocireg check --verify-key cosign.pub compose.yaml k8s/           # every image in the files
 
 A deploy gate in a shell script:
