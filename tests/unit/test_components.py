@@ -168,3 +168,30 @@ def test_catalog_readme_documents_the_common_inputs() -> None:
         assert f"`{key}`" in common, key
         for name in COMPONENTS:
             assert key in _inputs(name), (name, key)
+
+
+def test_gate_verify_key_input_is_a_word_for_ocireg_and_says_what_it_needs() -> None:
+    """#24/#26: the gate's `verify-key` input (no TODO left): optional (empty: exists only), one word (a path or a
+    CI/CD variable's name, never PEM text or shell code), reaching the script only as a variable; its description
+    says it needs ocireg[verify] through pip, not ocireg.pyz."""
+    text = (TEMPLATES / "gate.yml").read_text(encoding="utf-8")
+    assert "TODO" not in text
+    spec = _inputs("gate")["verify-key"]
+    assert spec.get("type", "string") == "string" and spec["default"] == ""
+    for word in ("cosign.pub", "$COSIGN_PUB", "COSIGN_PUB", "keys/release.pem"):
+        assert re.search(spec["regex"], word), word
+    for bad in ("-----BEGIN PUBLIC KEY-----\nMFkw", "a.pub; touch x", "$(cat key)"):
+        assert not re.search(spec["regex"], bad), bad
+    assert "ocireg[verify]" in spec["description"] and "pyz-url" in spec["description"]
+    job = _documents(TEMPLATES / "gate.yml")[1]["$[[ inputs.job-name ]]"]
+    assert job["variables"]["OCIREG_COMPONENT_VERIFY_KEY"] == "$[[ inputs.verify-key ]]"
+    assert "inputs.verify-key" not in "\n".join(job["script"])
+
+
+@pytest.mark.parametrize(("path", "job"), [("gate.yml", "$[[ inputs.job-name ]]"), (CLASSIC.name, ".ocireg-signed-gate")])
+def test_gates_publish_the_digest_they_checked_as_a_dotenv_report(path: str, job: str) -> None:
+    """#24: the gate component and the classic signed gate hand the digest they checked (verified, with a key) to
+    later jobs as a dotenv report, so a deploy runs that digest instead of resolving the tag again."""
+    config = _documents(TEMPLATES / path)[1 if path == "gate.yml" else 0][job]
+    assert config["artifacts"]["reports"]["dotenv"] == "ocireg.env"
+    assert any("-o dotenv" in line and "> ocireg.env" in line for line in config["script"]), config["script"]
