@@ -22,6 +22,7 @@ include:
 
 signed:
   extends: .ocireg-signed-gate
+  stage: build                  # alone: the shell executor shares one directory, and ocireg.env with it
   image: null
   variables:
     OCIREG_REF: "{signed}"
@@ -43,12 +44,19 @@ no-key:
     exit_codes: [2]
   variables:
     OCIREG_REF: "{signed}"
+
+deploy:
+  stage: deploy
+  image: null
+  needs: [signed]
+  script:
+    - echo "deploying reference=$OCIREG_REFERENCE status=$OCIREG_STATUS"
 """
 
 
 def test_template_signed_gate(tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Path, tmp_path: Path) -> None:
-    """PC: the signed gate passes a signed image, fails an unsigned one with exit 8, and a job without
-    OCIREG_VERIFY_KEY with exit 2."""
+    """PC: the signed gate passes a signed image and hands its verified digest to a deploy job (dotenv report),
+    fails an unsigned one with exit 8 (no digest written), and a job without OCIREG_VERIFY_KEY with exit 2."""
     signer = Signer()
     repo = f"group/project/signed-{secrets.token_hex(3)}"
     with tls_rig.pusher() as pusher:
@@ -62,6 +70,16 @@ def test_template_signed_gate(tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Pa
     project = make_project(tmp_path / "project", pipeline_yaml)
     signer.write_public(project / "cosign.pub")
     pipeline = run_pipeline(gitlab_ci_local, ocireg_bin, project, runner_variables(tls_rig))
-    assert pipeline.jobs == {"signed": ("PASS", 0), "unsigned": ("WARN", 8), "no-key": ("WARN", 2)}, pipeline
-    assert f"verified  {tls_rig.ref(repo, 'signed')}" in pipeline.log("signed")
-    assert "no-signature" in pipeline.log("unsigned")
+    assert pipeline.jobs == {
+        "signed": ("PASS", 0),
+        "unsigned": ("WARN", 8),
+        "no-key": ("WARN", 2),
+        "deploy": ("PASS", 0),
+    }, pipeline
+    reference = f"{tls_rig.host}/{repo}@{signed.digest}"
+    assert f"OCIREG_STATUS=verified\nOCIREG_DIGEST={signed.digest}\nOCIREG_REFERENCE={reference}" in pipeline.log(
+        "signed"
+    )
+    assert f"deploying reference={reference} status=verified" in pipeline.log("deploy"), pipeline.log("deploy")
+    unsigned = pipeline.log("unsigned")
+    assert "no-signature" in unsigned and "OCIREG_DIGEST" not in unsigned, unsigned
