@@ -112,8 +112,9 @@ def test_pc_gate_component_verify_key_hands_on_the_verified_digest(
         f"OCIREG_DIGEST={signed.digest}",
         f"OCIREG_REFERENCE={tls_rig.host}/{repo}@{signed.digest}",
     ]
-    artifacts = project / ".gitlab-ci-local" / "artifacts"
-    assert (artifacts / "gate-signed" / "ocireg.env").read_text().splitlines() == verified
+    artifacts = project / ".gitlab-ci-local" / "artifacts"  # gitlab-ci-local keeps each job's reports there
+    report = artifacts / "gate-signed" / ".gitlab-ci-reports" / "dotenv" / "ocireg.env"
+    assert report.read_text().splitlines() == verified
     assert "\n".join(verified) in pipeline.log("gate-signed")
     assert "\n".join(verified) in pipeline.log("gate-signed-by-variable-name")
     assert (
@@ -122,7 +123,7 @@ def test_pc_gate_component_verify_key_hands_on_the_verified_digest(
     ), pipeline.log("deploy")
     two = pipeline.log("gate-two-signed")
     assert two.count(f"verified  {signed_ref}  {signed.digest}") == 2, two
-    assert not (artifacts / "gate-two-signed" / "ocireg.env").exists()
+    assert not list((artifacts / "gate-two-signed").rglob("ocireg.env"))
     unsigned = pipeline.log("gate-unsigned")
     assert "no-signature" in unsigned and "OCIREG_STATUS=not-verified" in unsigned, unsigned
     assert "OCIREG_DIGEST" not in unsigned, unsigned
