@@ -188,10 +188,12 @@ def test_gate_verify_key_input_is_a_word_for_ocireg_and_says_what_it_needs() -> 
     assert "inputs.verify-key" not in "\n".join(job["script"])
 
 
-@pytest.mark.parametrize(("path", "job"), [("gate.yml", "$[[ inputs.job-name ]]"), (CLASSIC.name, ".ocireg-signed-gate")])
+@pytest.mark.parametrize(
+    ("path", "job"), [("gate.yml", "$[[ inputs.job-name ]]"), (CLASSIC.name, ".ocireg-signed-gate")]
+)
 def test_gates_publish_the_digest_they_checked_as_a_dotenv_report(path: str, job: str) -> None:
-    """#24: the gate component and the classic signed gate hand the digest they checked (verified, with a key) to
-    later jobs as a dotenv report, so a deploy runs that digest instead of resolving the tag again."""
+    """#24: the gate component (with verify-key) and the classic signed gate hand the digest they verified to later
+    jobs as a dotenv report, so a deploy runs that digest instead of resolving the tag again."""
     config = _documents(TEMPLATES / path)[1 if path == "gate.yml" else 0][job]
     assert config["artifacts"]["reports"]["dotenv"] == "ocireg.env"
     assert any("-o dotenv" in line and "> ocireg.env" in line for line in config["script"]), config["script"]
