@@ -11,6 +11,7 @@ Catalogue: PC (the verdicts, the dotenv report), BI (verify-key with the single 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.server
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from integration.gitlabci import runner_variables
 from integration.test_gitlab_components import component, make_project, run
 
 from rig import Rig
@@ -96,8 +98,6 @@ def test_pc_gate_component_verify_key_hands_on_the_verified_digest(
     signer.write_public(project / "cosign.pub")
     _file_variable(project, "COSIGN_PUB", (project / "cosign.pub").read_text())
 
-    from integration.gitlabci import runner_variables
-
     pipeline = run(gitlab_ci_local, ocireg_bin, project, runner_variables(tls_rig))
 
     assert pipeline.jobs == {
@@ -164,7 +164,7 @@ def test_bi_gate_component_verify_key_refuses_the_single_file(
     served.mkdir()
     zipapp.create_archive(source, served / "ocireg.pyz")
     sha256 = hashlib.sha256((served / "ocireg.pyz").read_bytes()).hexdigest()
-    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(served))  # noqa: E731
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -77,9 +77,9 @@ def test_template_signed_gate(tls_rig: Rig, gitlab_ci_local: str, ocireg_bin: Pa
         "deploy": ("PASS", 0),
     }, pipeline
     reference = f"{tls_rig.host}/{repo}@{signed.digest}"
-    assert f"OCIREG_STATUS=verified\nOCIREG_DIGEST={signed.digest}\nOCIREG_REFERENCE={reference}" in pipeline.log(
-        "signed"
-    )
-    assert f"deploying reference={reference} status=verified" in pipeline.log("deploy"), pipeline.log("deploy")
+    report = f"OCIREG_STATUS=verified\nOCIREG_DIGEST={signed.digest}\nOCIREG_REFERENCE={reference}"
+    assert report in pipeline.log("signed"), pipeline.log("signed")
+    deploy = pipeline.log("deploy")
+    assert f"deploying reference={reference} status=verified" in deploy, deploy
     unsigned = pipeline.log("unsigned")
     assert "no-signature" in unsigned and "OCIREG_DIGEST" not in unsigned, unsigned

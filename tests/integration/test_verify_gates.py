@@ -142,7 +142,9 @@ def test_check_verify_key_does_not_pass_an_image_it_could_not_name(
 
 
 @pytest.mark.parametrize("gate", [["verify", "--key"], ["exists", "--verify-key"]])
-def test_dotenv_hands_on_only_the_verified_digest(token_rig: Rig, signer: Signer, key: str, gate: list[str]) -> None:
+def test_dotenv_hands_on_only_the_verified_digest(
+    token_rig: Rig, signer: Signer, key: str, gate: list[str]
+) -> None:
     """PC: ``-o dotenv`` of one reference writes the digest that was verified (the keys ``digest -o dotenv``
     writes), so a deploy job runs it instead of resolving the tag again; an unsigned image (8) gets the status
     alone: no digest a later job could deploy."""

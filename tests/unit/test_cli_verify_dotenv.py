@@ -58,7 +58,9 @@ def test_pc_unverified_writes_no_digest_to_deploy(error: Exception, status: str)
 
 
 def test_pc_absent_writes_the_status_alone() -> None:
-    assert verify_dotenv_lines(_result(NotFound("manifest unknown"), digest=False)) == ["OCIREG_STATUS=absent"]
+    assert verify_dotenv_lines(_result(NotFound("manifest unknown"), digest=False)) == [
+        "OCIREG_STATUS=absent"
+    ]
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
