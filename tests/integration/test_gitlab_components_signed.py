@@ -46,6 +46,18 @@ include:
       verify-key: COSIGN_PUB
   - component: {component("gate")}
     inputs:
+      job-name: gate-signed-by-pem-variable
+      stage: by-pem
+      references: "{{signed}}"
+      verify-key: COSIGN_PEM
+  - component: {component("gate")}
+    inputs:
+      job-name: gate-key-injected
+      stage: injected
+      references: "{{signed}}"
+      verify-key: "`id`"
+  - component: {component("gate")}
+    inputs:
       job-name: gate-two-signed
       stage: two
       references: "{{signed}} {{signed}}"
@@ -57,11 +69,15 @@ include:
       references: "{{unsigned}}"
       verify-key: $COSIGN_PUB
 
-stages: [signed, by-name, two, unsigned, deploy]
+stages: [signed, by-name, by-pem, injected, two, unsigned, deploy]
 
 gate-unsigned:
   allow_failure:
     exit_codes: [8]
+
+gate-key-injected:
+  allow_failure:
+    exit_codes: [2]
 
 deploy:
   stage: deploy
@@ -71,9 +87,13 @@ deploy:
 """
 
 
-def _file_variable(project: Path, name: str, content: str) -> None:
-    """A File-type CI/CD variable, as gitlab-ci-local reads them from the project's variables file."""
-    doc = {name: {"type": "file", "values": {"*": content}}}
+def _key_variables(project: Path, content: str) -> None:
+    """The key as a File-type CI/CD variable (COSIGN_PUB: the job sees a file's path) and as a Variable-type one
+    (COSIGN_PEM: the job sees the PEM text), as gitlab-ci-local reads them from the project's variables file."""
+    doc = {
+        "COSIGN_PUB": {"type": "file", "values": {"*": content}},
+        "COSIGN_PEM": {"type": "variable", "values": {"*": content}},
+    }
     (project / ".gitlab-ci-local-variables.yml").write_text(json.dumps(doc))  # JSON is YAML
 
 
@@ -83,7 +103,9 @@ def test_pc_gate_component_verify_key_hands_on_the_verified_digest(
     """#24, #26, PC: with `verify-key` the gate passes a signed image (0) and publishes the verified digest as a
     dotenv report that a later job deploys; an unsigned image fails with 8 (no-signature) and publishes no digest.
     The key works as a path, as a File-type variable's name and as `$VARIABLE`; with two references the gate
-    verifies both and writes no dotenv (one OCIREG_DIGEST names one image)."""
+    verifies both and writes no dotenv (one OCIREG_DIGEST names one image). The key also works as a Variable-type
+    variable holding the PEM text; SEC: a verify-key that looks like a command substitution runs nothing: ocireg
+    gets it as a file name (exit 2)."""
     signer = Signer()
     repo = f"group/project/signed-gate-{secrets.token_hex(3)}"
     with tls_rig.pusher() as pusher:
@@ -96,13 +118,15 @@ def test_pc_gate_component_verify_key_hands_on_the_verified_digest(
         tmp_path / "project", SIGNED_PIPELINE.format(signed=signed_ref, unsigned=unsigned_ref)
     )
     signer.write_public(project / "cosign.pub")
-    _file_variable(project, "COSIGN_PUB", (project / "cosign.pub").read_text())
+    _key_variables(project, (project / "cosign.pub").read_text())
 
     pipeline = run(gitlab_ci_local, ocireg_bin, project, runner_variables(tls_rig))
 
     assert pipeline.jobs == {
         "gate-signed": ("PASS", 0),
         "gate-signed-by-variable-name": ("PASS", 0),
+        "gate-signed-by-pem-variable": ("PASS", 0),
+        "gate-key-injected": ("WARN", 2),
         "gate-two-signed": ("PASS", 0),
         "gate-unsigned": ("WARN", 8),
         "deploy": ("PASS", 0),
@@ -117,6 +141,9 @@ def test_pc_gate_component_verify_key_hands_on_the_verified_digest(
     assert report.read_text().splitlines() == verified
     assert "\n".join(verified) in pipeline.log("gate-signed")
     assert "\n".join(verified) in pipeline.log("gate-signed-by-variable-name")
+    assert "\n".join(verified) in pipeline.log("gate-signed-by-pem-variable")
+    injected = pipeline.log("gate-key-injected")  # verify-key is a word for ocireg, never shell code
+    assert "--verify-key" in injected and "`id`" in injected and "uid=" not in injected, injected
     assert (
         f"deploying reference={tls_rig.host}/{repo}@{signed.digest} digest={signed.digest} status=verified"
         in pipeline.log("deploy")
