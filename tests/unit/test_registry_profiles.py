@@ -368,3 +368,21 @@ def test_pc_auth_explain_names_the_profile_it_observed_and_sends_nothing_of_its_
         ("HEAD", True),
     ]
     assert len(harbor.scopes) == 1
+
+
+def test_sec_hint_escapes_actions_a_registry_put_in_its_challenge() -> None:
+    """SEC (docs/architecture.md §4: escape registry-provided text): an ``insufficient_scope`` challenge widens the
+    scopes with the registry's own action words; the library's hint that names them keeps no control character
+    (a terminal escape sequence from a hostile registry), not only the CLI's rendering of it."""
+    evil = "pull,x\x1b[2Jy"
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        challenge = f'Bearer realm="https://r.example.com/token",scope="repository:g/p:{evil}",error="insufficient_scope"'
+        return respond(401, headers={"WWW-Authenticate": challenge})
+
+    registry = TokenRegistry("https://r.example.com/token", None, answer)
+    with pytest.raises(PermissionDenied) as caught:
+        _client(registry).head_manifest(parse_reference("r.example.com/g/p:v1"))
+    shown = str(caught.value) + (caught.value.hint or "")
+    assert "\x1b" not in shown
+    assert "x\\x1b[2Jy" in shown  # escaped, still said
