@@ -61,7 +61,11 @@ class Refusal:
 
     @property
     def wanted(self) -> str:
-        return " ".join(self.scopes)
+        """The scopes, escaped: an ``insufficient_scope`` challenge may have added the registry's own action words
+        (docs/architecture.md §4, registry-provided text)."""
+        from ocireg.text import escape
+
+        return escape(" ".join(self.scopes))
 
 
 @record(frozen=True)
