@@ -248,3 +248,23 @@ def test_pc_one_situation_one_code_on_every_basic_registry(
     assert _code(_basic_registry(family, answer), credential, family, recognised=recognised) == expected, (
         situation
     )
+
+
+def test_pc_basic_credentials_rejected_by_a_registry_that_names_its_realm_harbor_are_exit_3() -> None:
+    """§2 and SEC (recognition by challenge): Harbor never opens with a Basic challenge (without an
+    ``Authorization`` header it challenges Bearer, ``service="harbor-registry"``; goharbor/harbor
+    ``src/server/middleware/v2auth/auth.go`` ``getChallenge``). A registry that opens with ``Basic realm="harbor"``
+    merely claims the name: its refusal of the Basic credentials sent is "rejected" (exit 3), as on any Basic
+    registry, not Harbor's "a token without the grant" (exit 4)."""
+    family = Family("claims-harbor", "generic", "basic.example.com", "g/p")
+    good = "Basic " + base64.b64encode(b"alice:secret-pw").decode()
+
+    def handler(request: Request) -> Response:
+        if request.headers.get("authorization") != good:
+            return respond(401, headers={"WWW-Authenticate": 'Basic realm="harbor"'}, content=b"")
+        return _manifest(family, request.method)
+
+    wrong = Credential(username="alice", password="wrong", source="test")
+    assert _code(handler, wrong, family, recognised=False) == 3
+    assert _code(handler, wrong, family) == 3
+    assert _code(handler, ALICE, family) == 0
