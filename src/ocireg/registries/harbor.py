@@ -28,9 +28,10 @@ class HarborProfile(Profile):
     title = "Harbor"
 
     def matches_challenge(self, scheme: str, params: Mapping[str, str]) -> bool:
-        return params.get("service") == "harbor-registry" or (
-            scheme == "basic" and params.get("realm") == "harbor"
-        )
+        # Only the Bearer challenge Harbor opens with (getChallenge: no Authorization header sent). Its
+        # ``Basic realm="harbor"`` comes only after a token, once the Bearer one has told the family; a registry
+        # that opens with it merely claims the name, and its Basic refusals stay the spec's.
+        return scheme == "bearer" and params.get("service") == "harbor-registry"
 
     def judge(self, refusal: Refusal) -> Verdict | None:
         if refusal.at_token_service:
