@@ -181,6 +181,7 @@ BEARER_ROWS: list[tuple[str, Credential, TokenAnswer, RegistryAnswer, int]] = [
         _status(404, "NOT_FOUND", "artifact g/p:v1 not found"),
         1,
     ),
+    ("credentials, token service 403", ALICE, _token(403, _errors("DENIED", "denied")), _manifest, 4),
     ("credentials, token service 404", ALICE, _token(404, b"404 page not found"), _manifest, 6),
 ]
 
