@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -386,3 +387,35 @@ def test_sec_hint_escapes_actions_a_registry_put_in_its_challenge() -> None:
     shown = str(caught.value) + (caught.value.hint or "")
     assert "\x1b" not in shown
     assert "x\\x1b[2Jy" in shown  # escaped, still said
+
+
+def test_pc_harbor_stale_cached_token_is_fetched_afresh_once(tmp_path: Path) -> None:
+    """#22 row Harbor with the token cache (FT: a token outdated on disk): Harbor answers any token it does not
+    accept for the request with ``401 Basic realm="harbor"``. A token read from the cache file (an earlier run's,
+    granted before the robot got the project) is dropped and fetched afresh once, as a Bearer refusal is; it is
+    not "access denied" until the cache entry expires."""
+    from ocireg.tokencache import TokenCache
+
+    granted = {"now": False}
+
+    def token(query: dict[str, str], authorization: str | None) -> Response:
+        return respond(200, json={"token": "new" if granted["now"] else "old", "expires_in": 1800})
+
+    def answer(request: Request, authorization: str | None) -> Response | None:
+        if authorization != "Bearer new":
+            return respond(401, headers={"WWW-Authenticate": 'Basic realm="harbor"'}, content=b"")
+        return None
+
+    harbor = TokenRegistry("https://harbor.example.com/service/token", "harbor-registry", answer, token)
+    ref = parse_reference("harbor.example.com/private/app:v1")
+
+    def client() -> RegistryClient:
+        config = TransportConfig(retries=0)
+        transport = Transport(config, wire=Scripted(harbor))
+        return RegistryClient(ALICE, config=config, transport=transport, token_cache=TokenCache(tmp_path))
+
+    with pytest.raises(PermissionDenied):
+        client().head_manifest(ref)  # the robot has no grant yet: exit 4, and the token is on disk
+    granted["now"] = True
+    assert client().head_manifest(ref).digest is not None
+    assert harbor.seen[-1][2] == "Bearer new"
