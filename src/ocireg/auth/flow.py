@@ -189,7 +189,13 @@ class AuthFlow:
         basic = next((c for c in challenges if c.scheme == "basic"), None)
         if self._authorization is not None and bearer is None and basic is not None and self._sent_bearer():
             # A Basic challenge to a Bearer token (one registry's answer to a token without the grant): the token
-            # was not accepted for this; there is nothing better to send.
+            # was not accepted for this. One read from the cache file (an earlier run's grant) is dropped and the
+            # challenge learned again without it, once, as for a Bearer refusal; else nothing better to send.
+            stale = self._authorization
+            if self._fetched == 0 and not self.session.fetched_here(self.scopes, self.credential, stale):
+                self.session.forget(self.scopes, self.credential, stale=stale)
+                self._authorization = None
+                return
             raise self._refused(None, scheme="basic")
         if self._authorization is not None:
             self._after_refusal(bearer)
