@@ -419,3 +419,43 @@ def test_pc_harbor_stale_cached_token_is_fetched_afresh_once(tmp_path: Path) -> 
     granted["now"] = True
     assert client().head_manifest(ref).digest is not None
     assert harbor.seen[-1][2] == "Bearer new"
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        ALICE,
+        Credential(username="00000000-0000-0000-0000-000000000000", identity_token="refresh-tok", source="t"),
+    ],
+    ids=["basic-get", "oauth2-post"],
+)
+@pytest.mark.parametrize("origin", ["challenge", "cache-file"])
+def test_sec_realm_policy_before_any_token_request_on_every_path(
+    credential: Credential, origin: str, tmp_path: Path
+) -> None:
+    """SEC (docs/architecture.md §4): a public registry's realm on a loopback address is refused before any
+    connection to it, whether the realm comes from the challenge or from the cache file (the realm known before
+    the first request), and whether the token is asked for with GET or the OAuth2 POST (an identity token, ACR's
+    refresh): no request reaches the realm, nothing is sent."""
+    from ocireg.errors import RealmRejected
+    from ocireg.tokencache import TokenCache
+
+    realm = "http://127.0.0.1:9/oauth2/token"
+    to_realm: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        if urlsplit(request.url).hostname == "127.0.0.1":
+            to_realm.append(request)
+            return respond(200, json={"token": "t"})
+        return respond(401, headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="x.azurecr.io"'})
+
+    cache = TokenCache(tmp_path)
+    if origin == "cache-file":
+        cache.put("k", "v", 0.0, registry="x.azurecr.io", realm=realm, service="x.azurecr.io")
+    config = TransportConfig(retries=0)
+    client = RegistryClient(
+        credential, config=config, transport=Transport(config, wire=Scripted(handler)), token_cache=cache
+    )
+    with pytest.raises(RealmRejected):
+        client.head_manifest(parse_reference("x.azurecr.io/app:v1"))
+    assert to_realm == []
