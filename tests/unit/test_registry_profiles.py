@@ -459,3 +459,26 @@ def test_sec_realm_policy_before_any_token_request_on_every_path(
     with pytest.raises(RealmRejected):
         client.head_manifest(parse_reference("x.azurecr.io/app:v1"))
     assert to_realm == []
+
+
+def test_pc_quay_auth_explain_of_delete_counts_the_push_grant() -> None:
+    """#22 row Quay in ``auth explain``: deleting a tag takes ``push`` on Quay (its token service knows no
+    ``delete``, quay/quay endpoints/v2/v2auth.py), so a token granting ``pull,push`` grants the delete: explain
+    reports it granted (exit 0), as the delete itself succeeds, not "not delete" (exit 4)."""
+    import base64
+
+    from ocireg.operations.explain import explain
+
+    def jwt(actions: list[str]) -> str:
+        claims = {"access": [{"type": "repository", "name": "g/p", "actions": actions}]}
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        return f"e30.{payload}.sig"
+
+    def token(query: dict[str, str], authorization: str | None) -> Response:
+        actions = query.get("scope", "").rsplit(":", 1)[-1].split(",")
+        return respond(200, json={"token": jwt(actions)})
+
+    quay = TokenRegistry("https://quay.io/v2/auth", "quay.io", lambda r, a: None, token)
+    report = explain(_client(quay), parse_reference("quay.io/g/p:v1"), actions=("delete",))
+    assert quay.scopes == ["repository:g/p:pull,push"]
+    assert report.missing == () and report.error is None, report.error
