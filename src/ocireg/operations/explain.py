@@ -225,8 +225,12 @@ def _report(
     granted = token.granted()
     report.token = TokenInfo.from_token(token)
     if granted is not None:
+        # Each action as the registry's token service grants it (Quay: delete takes push, docs/architecture.md §11).
+        profile = client.session(ref.registry).profile
         report.missing = tuple(
-            action for action in report.actions if not token.grants(ref.repository.scope(action))
+            action
+            for action in report.actions
+            if not token.grants(ref.repository.scope(*profile.token_actions((action,))))
         )
     status = getattr(answer, "status", None)
     if status == 200 and "pull" in report.missing:
