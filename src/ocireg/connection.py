@@ -11,11 +11,14 @@
   be replayed (RFC 9112 §9.3.1 allows retrying such requests).
 * **Deadline**: every ``recv`` and ``send`` is bounded by the step timeout and by what is left of the total
   deadline, the status line and headers included: a peer dripping one byte per second cannot outlive it.
-* **A cut head**: a header block that ends with the connection instead of its blank line is a broken
-  connection (``ConnectionResetError``), as ``http.client`` alone would take it for a complete head.
-* **Protocol violations** (garbage status line, more than 100 header fields or 64 KiB of them, a
-  ``Content-Length`` that is not one decimal number of at most 19 digits) raise
-  :class:`~ocireg.response.MalformedMessage`, never a connection error: they are not retried.
+* **The head** (status line and header fields) is read and parsed here (:class:`_Exchange`,
+  :func:`~ocireg.response.parse_fields`), the body by ``http.client``: its own header parsing goes through the
+  ``email`` package, most of a batch's CPU per request before #25. A head that ends with the connection instead
+  of its blank line is a broken connection (``ConnectionResetError``, exit 5), never a complete head (#23).
+* **Protocol violations** (garbage status line, a malformed field line, more than 100 header fields or 64 KiB
+  of head, a ``Content-Length`` that is not one decimal number of at most 19 digits, a transfer coding other
+  than ``chunked``) raise :class:`~ocireg.response.MalformedMessage`, never a connection error: they are not
+  retried.
 * **Proxies**: ``https`` through an HTTP proxy via ``CONNECT`` (RFC 9110 §9.3.6), ``http`` in absolute form
   (RFC 9112 §3.2.2); the proxy's credentials go in ``Proxy-Authorization`` only, never to the registry. An
   ``https://`` proxy is reached over TLS first, its certificate checked by the same TLS policy as a registry's
@@ -32,11 +35,23 @@ import ssl
 import time
 from _thread import allocate_lock  # threading.Lock itself; threading stays off a check's path (#16, start-up)
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import quote, unquote, urlsplit
 
 from ocireg.record import record
-from ocireg.response import DeadlineExceeded, Headers, MalformedMessage, Request, Response
+from ocireg.response import (
+    MAX_FIELDS,
+    MAX_HEADER_BYTES,
+    TOKEN,
+    DeadlineExceeded,
+    Headers,
+    MalformedMessage,
+    Request,
+    Response,
+    body_framing,
+    parse_fields,
+    parse_status_line,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,11 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Connections", "Proxy", "ProxyRefused", "ProxyTlsError", "Target", "parse_proxy", "split_url"]
 
-#: Total size of a response's header fields; a registry's are a few KiB (Go's net/http allows 1 MiB in
-#: ``Transport.MaxResponseHeaderBytes``; 64 KiB is far above any registry and bounds a hostile one early).
-MAX_HEADER_BYTES = 64 * 1024
-#: ``Content-Length`` digits: 19 hold any 63-bit size; more is an attack on the parser, not a body.
-MAX_LENGTH_DIGITS = 19
 #: Bodies up to this size are sent with the request head in one write.
 _COALESCE = 64 * 1024
 # RFC 3986 §2: unreserved and reserved characters stay, "%" keeps existing escapes; everything else (spaces,
@@ -70,6 +80,7 @@ class Target:
     path: str
 
 
+@lru_cache(maxsize=256)  # a request's URL is split by the transport, its redirect policy and the pool (#25)
 def split_url(url: str) -> Target:
     """Split an absolute http(s) URL; ``ValueError`` if it is not one (bad port, no host, bad characters)."""
     parts = urlsplit(url)
@@ -325,32 +336,64 @@ class _Wire(io.RawIOBase):
             raise self._conn.timed_out() from exc
 
 
-class _HeadReader(io.BufferedReader):
-    """The buffered wire, remembering the last line read: ``http.client`` ends a header block at EOF as if it
-    had met the blank line, so whether the head really ended is only known from that line (#23)."""
-
-    last_line = b""
-
-    def readline(self, size: int | None = -1) -> bytes:
-        line = super().readline(-1 if size is None else size)
-        self.last_line = line
-        return line
-
-
 class _SocketView:
     """What ``http.client.HTTPResponse`` asks of a socket: ``makefile`` (here: the timed wire)."""
 
     def __init__(self, conn: _Conn) -> None:
         self._conn = conn
-        self.reader: _HeadReader | None = None
 
     def makefile(self, mode: str, buffering: int | None = None) -> io.BufferedReader:
-        self.reader = _HeadReader(_Wire(self._conn), 64 * 1024)
-        return self.reader
+        return io.BufferedReader(_Wire(self._conn), 64 * 1024)
 
-    def head_complete(self) -> bool:
-        """True when the header block ended with its blank line (RFC 9112 §2.1), not with the connection."""
-        return self.reader is not None and self.reader.last_line in (b"\r\n", b"\n")
+
+class _CutHead(ConnectionResetError):
+    """The connection closed in the middle of a response head: the request may have been processed (#23)."""
+
+
+class _Exchange(http.client.HTTPResponse):
+    """``http.client``'s response with ocireg's own head: the status line and the fields are read here (bounded
+    by :data:`~ocireg.response.MAX_HEADER_BYTES` and :data:`~ocireg.response.MAX_FIELDS`) and parsed by
+    :mod:`ocireg.response`; ``http.client`` reads the body by the framing set here (#25)."""
+
+    fields: Headers
+
+    def begin(self) -> None:
+        budget = MAX_HEADER_BYTES
+        while True:
+            line = self.fp.readline(budget + 1)
+            if not line:  # nothing at all: the peer closed before answering (a stale keep-alive connection)
+                raise http.client.RemoteDisconnected("the connection closed without a response")
+            budget = _took(line, budget)
+            self.version, self.status, self.reason = parse_status_line(line)
+            lines: list[bytes] = []
+            while True:
+                line = self.fp.readline(budget + 1)
+                budget = _took(line, budget)
+                if line in (b"\r\n", b"\n"):
+                    break
+                lines.append(line)
+                if len(lines) > MAX_FIELDS:
+                    raise MalformedMessage(f"more than {MAX_FIELDS} header fields")
+            if self.status == 101:
+                raise MalformedMessage("the server switched protocols unasked (HTTP 101)")
+            if not 100 <= self.status < 200:  # 1xx: interim answers before the final one (RFC 9110 §15.2)
+                break
+        self.code = self.status
+        self.fields = parse_fields(lines)
+        method = self._method  # type: ignore[attr-defined]
+        self.chunked, self.length, self.will_close = body_framing(
+            self.fields, self.status, self.version, method
+        )
+        self.chunk_left = None
+
+
+def _took(line: bytes, budget: int) -> int:
+    """What is left of the head's size budget after ``line``; a line cut by the connection is a broken one."""
+    if len(line) > budget:
+        raise MalformedMessage(f"the response head exceeds {MAX_HEADER_BYTES // 1024} KiB")
+    if not line.endswith(b"\n"):
+        raise _CutHead("the connection closed in the middle of the response head")
+    return budget - len(line)
 
 
 class _WireBody:
@@ -358,7 +401,7 @@ class _WireBody:
 
     __slots__ = ("_conn", "_pool", "_response")
 
-    def __init__(self, pool: Connections, conn: _Conn, response: http.client.HTTPResponse) -> None:
+    def __init__(self, pool: Connections, conn: _Conn, response: _Exchange) -> None:
         self._pool = pool
         self._conn: _Conn | None = conn
         self._response = response
@@ -567,31 +610,22 @@ class Connections:
     ) -> Response:
         try:
             self._write(conn, request, target, proxy)
-            view = _SocketView(conn)
-            response = http.client.HTTPResponse(view, method=request.method)  # type: ignore[arg-type]
+            response = _Exchange(_SocketView(conn), method=request.method)  # type: ignore[arg-type]
             try:
                 response.begin()
             except http.client.RemoteDisconnected as exc:
                 exc.before_response = True  # type: ignore[attr-defined]
                 raise
-            except http.client.HTTPException as exc:
-                raise MalformedMessage(f"{type(exc).__name__}: {str(exc)[:120]}") from exc
             except OSError as exc:
-                if not isinstance(exc, TimeoutError):
+                if not isinstance(exc, (TimeoutError, _CutHead)):
                     exc.before_response = True  # type: ignore[attr-defined]
                 raise
-            if not view.head_complete():
-                # The peer closed in the middle of its header block: a broken connection (exit 5, retried like
-                # one), never a complete head with an empty body (#23).
-                raise ConnectionResetError("the connection closed in the middle of the response headers")
-            headers = Headers(response.getheaders())
-            _check_head(response, headers, request.method)
         except BaseException:
             conn.close()
             raise
         return Response(
             response.status,
-            headers,
+            response.fields,
             url=request.url,
             body=_WireBody(self, conn, response),
             reason=response.reason,
@@ -664,25 +698,4 @@ def _caused_by_value_error(exc: BaseException) -> bool:
 
 
 def _valid_field(name: str, value: str) -> bool:
-    return (
-        bool(name)
-        and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
-        and not any(c in value for c in "\r\n\0")
-    )
-
-
-def _check_head(response: http.client.HTTPResponse, headers: Headers, method: str) -> None:
-    """What ``http.client`` tolerates but a registry never sends (see the module docstring)."""
-    size = sum(len(k) + len(v) + 4 for k, v in headers.multi_items())
-    if size > MAX_HEADER_BYTES:
-        raise MalformedMessage(f"response header fields exceed {MAX_HEADER_BYTES // 1024} KiB")
-    lengths = headers.get_list("content-length")
-    if lengths and not response.chunked:
-        values = {v.strip() for value in lengths for v in value.split(",")}
-        if len(values) != 1:
-            raise MalformedMessage("conflicting Content-Length values")
-        (value,) = values
-        if not (value.isascii() and value.isdigit() and len(value) <= MAX_LENGTH_DIGITS):
-            raise MalformedMessage(f"invalid Content-Length ({value[:24]!r}{'…' if len(value) > 24 else ''})")
-        if response.length is None and response.status not in (204, 304) and method != "HEAD":
-            response.length = int(value)
+    return TOKEN.fullmatch(name) is not None and "\r" not in value and "\n" not in value and "\0" not in value

@@ -12,6 +12,7 @@ failure while reading is raised as an ocireg error naming ``Response.what``:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 
 from ocireg.errors import ProtocolViolation, TransportError
@@ -30,9 +31,21 @@ __all__ = [
     "MalformedMessage",
     "Request",
     "Response",
+    "body_framing",
+    "parse_fields",
+    "parse_status_line",
 ]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Total size of a response's head (status line and fields); a registry's are a few KiB (Go's net/http allows
+#: 1 MiB in ``Transport.MaxResponseHeaderBytes``; 64 KiB is far above any registry and bounds a hostile one early).
+MAX_HEADER_BYTES = 64 * 1024
+#: ``Content-Length`` digits: 19 hold any 63-bit size; more is an attack on the parser, not a body.
+MAX_LENGTH_DIGITS = 19
+#: Header fields in one response: ``http.client``'s own limit (``_MAXHEADERS``), kept from before #25.
+MAX_FIELDS = 100
+#: RFC 9110 §5.6.2: a field name is a token.
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class MalformedMessage(ValueError):
@@ -89,6 +102,90 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({self.multi_items()!r})"
+
+
+def parse_status_line(line: bytes) -> tuple[int, int, str]:
+    """``HTTP/1.x NNN reason`` (RFC 9112 §4) as (version, status, reason), the version 10 for HTTP/1.0 and 11 for
+    any later 1.x (as ``http.client`` has it); :class:`MalformedMessage` for anything else.
+
+    The status is exactly three ASCII digits: ``int`` alone would take ``+200``, ``2_00`` or Unicode digits.
+    """
+    text = _line(line)
+    version, _, rest = text.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not (version.startswith("HTTP/1.") and version[7:].isdigit() and version[7:].isascii()):
+        raise MalformedMessage(f"not an HTTP/1.x status line ({text[:40]!r})")
+    if not (len(code) == 3 and code.isdigit() and code.isascii() and code[0] != "0"):
+        raise MalformedMessage(f"invalid status code ({code[:10]!r})")
+    return 10 if version == "HTTP/1.0" else 11, int(code), reason.strip()
+
+
+def parse_fields(lines: Iterable[bytes]) -> Headers:
+    """The field lines of a response head (RFC 9112 §5), each as read off the wire, its CRLF or LF included.
+
+    Repeated fields are kept in order (:class:`Headers`). An obs-fold line (starting with SP or HTAB) continues
+    the field before it and is joined to it with one SP, as a user agent must do (RFC 9112 §5.2). Invalid, so
+    :class:`MalformedMessage`: a line without a colon, a field name that is not a token (whitespace before the
+    colon included, RFC 9112 §5.1), a folded first line (RFC 9112 §2.2), a CR, LF or NUL inside a value
+    (RFC 9110 §5.5). Values are ISO-8859-1 text, surrounding whitespace removed (RFC 9110 §5.5).
+    """
+    items: list[tuple[str, str, str]] = []
+    for raw in lines:
+        line = _line(raw)
+        if line[:1] in (" ", "\t"):
+            if not items:
+                raise MalformedMessage("the header section starts with a folded line")
+            key, name, value = items[-1]
+            more = line.strip(" \t")
+            items[-1] = (key, name, value + " " + more if value and more else value or more)
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or TOKEN.fullmatch(name) is None:
+            raise MalformedMessage(f"invalid header field line ({line[:40]!r})")
+        items.append((name.lower(), name, value.strip(" \t")))
+    for _, name, value in items:
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise MalformedMessage(f"the {name[:40]} header field contains a CR, LF or NUL")
+    headers = Headers()
+    headers._items = items  # built here in its own form, not tupled again
+    return headers
+
+
+def body_framing(
+    headers: Headers, status: int, version: int, method: str | None
+) -> tuple[bool, int | None, bool]:
+    """How a response body ends (RFC 9112 §6.3) as ``http.client``'s reader takes it: (chunked, length, will_close);
+    ``length`` None means at the close. ``will_close``: the connection cannot carry another request."""
+    codings = ",".join(headers.get_list("transfer-encoding")).lower()
+    length: int | None = None
+    if codings:
+        # ocireg sends no TE field, so the only transfer coding a server may use is chunked (Go's net/http refuses
+        # any other too); Content-Length is then ignored (RFC 9112 §6.3 item 3).
+        if [c.strip() for c in codings.split(",")] != ["chunked"]:
+            raise MalformedMessage(f"unsupported transfer coding ({codings[:40]!r})")
+    elif "content-length" in headers:
+        values = {v.strip() for value in headers.get_list("content-length") for v in value.split(",")}
+        if len(values) != 1:
+            raise MalformedMessage("conflicting Content-Length values")
+        (value,) = values
+        if not (value.isascii() and value.isdigit() and len(value) <= MAX_LENGTH_DIGITS):
+            raise MalformedMessage(f"invalid Content-Length ({value[:24]!r}{'…' if len(value) > 24 else ''})")
+        length = int(value)
+    chunked = bool(codings)
+    if status in (204, 304) or method == "HEAD":
+        chunked, length = False, 0
+    tokens = headers.get("connection", "").lower()
+    if version == 11:
+        will_close = "close" in tokens
+    else:  # HTTP/1.0 keeps the connection only when it says so
+        will_close = "keep-alive" not in tokens and "keep-alive" not in headers
+    return chunked, length, will_close or (not chunked and length is None)
+
+
+def _line(raw: bytes) -> str:
+    """A line without its terminator, CRLF or a lone LF (RFC 9112 §2.2); any other CR stays, to be refused."""
+    end = -2 if raw.endswith(b"\r\n") else -1 if raw.endswith(b"\n") else len(raw)
+    return raw[:end].decode("latin-1")
 
 
 class Request:

@@ -493,6 +493,17 @@ def test_ft_status_line_drip_cannot_outlive_the_deadline(serve: Callable[..., Se
             "conflicting Content-Length",
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
         ),
+        # #25: what http.client (through email) let pass: a line without a colon ended the head there and the
+        # fields after it were dropped; a transfer coding it cannot undo was read as a plain body.
+        (
+            "a field line without a colon",
+            b"HTTP/1.1 200 OK\r\nX-A: b\r\ngarbage\r\nContent-Length: 0\r\n\r\n",
+        ),
+        ("space before the colon", b"HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n"),
+        ("a CR inside a value", b"HTTP/1.1 200 OK\r\nX-A: b\rSet-Cookie: c\r\nContent-Length: 0\r\n\r\n"),
+        ("gzip as a transfer coding", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nab"),
+        ("a 100 KB line", b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 100_000 + b"\r\n\r\n"),
+        ("an unasked protocol switch", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n"),
     ],
 )
 def test_bi_malformed_response_head_is_a_protocol_violation_not_retried(
@@ -509,6 +520,56 @@ def test_bi_malformed_response_head_is_a_protocol_violation_not_retried(
     with pytest.raises(ProtocolViolation):
         _get(transport, f"http://{server.origin}/v2/")
     assert len(server.requests) == 1, name
+
+
+def test_ft_head_cut_short_is_a_network_error_not_a_complete_answer(serve: Callable[..., Server]) -> None:
+    """#25 (and #23): a head that ends with the connection instead of its blank line is a broken connection
+    (TransportError, exit 5; a GET is retried like any), never a 200 with an empty body."""
+
+    def script(sock: socket.socket, n: int) -> None:
+        if server.read_request(sock) is not None:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDocker-Content-Digest: sha256:")
+
+    server = serve(script)
+    transport = _transport(retries=1)
+    with pytest.raises(TransportError) as info:
+        _get(transport, f"http://{server.origin}/v2/")
+    assert not isinstance(info.value, ProtocolViolation)
+    assert len(server.requests) == 2  # retried once, as a connection error is
+
+
+def test_bi_folded_and_repeated_fields_arrive_as_the_registry_meant_them(
+    serve: Callable[..., Server],
+) -> None:
+    """#25: an obs-fold is joined with one SP (RFC 9112 §5.2; http.client kept CR LF and the indentation inside
+    the value), repeated fields stay separate, lone-LF lines are read, and interim 1xx answers are skipped
+    (http.client skipped only 100 and returned a 103 as the answer)."""
+
+    def script(sock: socket.socket, n: int) -> None:
+        while server.read_request(sock) is not None:
+            sock.sendall(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+                b"HTTP/1.1 200 OK\r\n"
+                b'Warning: 299 - "first\r\n   second"\r\n'
+                b'WWW-Authenticate: Bearer realm="https://a/jwt",service="x,y"\r\n'
+                b'WWW-Authenticate: Basic realm="r"\r\n'
+                b"X-Lf: lone\n"
+                b"Content-Length: 2\r\n\r\nok"
+            )
+
+    server = serve(script)
+    transport = _transport(retries=0)
+    for _ in range(2):  # the second answer on the same connection: the head was consumed exactly
+        response = transport.send("GET", f"http://{server.origin}/v2/", deadline=Deadline(10), what="t")
+        assert response.status == 200
+        assert response.headers["warning"] == '299 - "first second"'
+        assert response.headers.get_list("www-authenticate") == [
+            'Bearer realm="https://a/jwt",service="x,y"',
+            'Basic realm="r"',
+        ]
+        assert response.headers["x-lf"] == "lone"
+        assert read_capped(response, 100, deadline=Deadline(10), what="t") == b"ok"
+    assert server.connections == 1
 
 
 def test_ft_body_cut_short_is_a_network_error(serve: Callable[..., Server]) -> None:

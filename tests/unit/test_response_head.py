@@ -1,0 +1,175 @@
+"""#25: the response head ocireg parses itself (ocireg.response: status line, field lines, body framing) instead of
+``http.client`` through the ``email`` package. Pure functions, no sockets (tests/unit/test_connection.py has the
+same cases on the wire). Catalogue: BI (hostile headers), PC (framing).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ocireg.response import (
+    MalformedMessage,
+    body_framing,
+    parse_fields,
+    parse_status_line,
+)
+
+
+def _lines(block: bytes) -> list[bytes]:
+    return block.splitlines(keepends=True)
+
+
+def test_pc_registry_head_is_read_as_sent() -> None:
+    headers = parse_fields(
+        _lines(
+            b"Content-Length: 476\r\n"
+            b"Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+            b"Docker-Content-Digest: sha256:" + b"a" * 64 + b"\r\n"
+            b'Etag:   "x"  \r\n'
+        )
+    )
+    assert headers["content-length"] == "476"
+    assert headers.get("docker-content-digest") == "sha256:" + "a" * 64
+    assert headers["etag"] == '"x"'  # surrounding whitespace is not part of the value (RFC 9110 §5.5)
+    assert [name for name, _ in headers.multi_items()] == [
+        "Content-Length",
+        "Content-Type",
+        "Docker-Content-Digest",
+        "Etag",
+    ]
+
+
+def test_bi_duplicate_fields_are_all_kept_in_order() -> None:
+    """Two challenges (or Warning, Link) arrive as two fields: both kept, each with its own commas."""
+    headers = parse_fields(
+        _lines(
+            b'WWW-Authenticate: Bearer realm="https://a/jwt",service="x,y"\r\n'
+            b"X-Other: 1\r\n"
+            b'WWW-Authenticate: Basic realm="r"\r\n'
+        )
+    )
+    assert headers.get_list("www-authenticate") == [
+        'Bearer realm="https://a/jwt",service="x,y"',
+        'Basic realm="r"',
+    ]
+
+
+def test_bi_folded_line_is_joined_with_one_space() -> None:
+    """RFC 9112 §5.2: a user agent replaces each obs-fold with SP. ``http.client`` (through ``email``) kept the
+    CR LF and the indentation inside the value."""
+    headers = parse_fields(_lines(b'Warning: 299 - "first\r\n   second"\r\n\tthird\r\nX-A: b\r\n'))
+    assert headers["warning"] == '299 - "first second" third'
+    assert headers["x-a"] == "b"
+
+
+def test_bi_lone_lf_line_ends_are_accepted() -> None:
+    """RFC 9112 §2.2: a recipient may take a lone LF as a line terminator, as http.client did."""
+    headers = parse_fields(_lines(b"Content-Length: 2\nX-A: b\n"))
+    assert headers["content-length"] == "2" and headers["x-a"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("name", "block"),
+    [
+        ("a line without a colon", b"Content-Length: 0\r\ngarbage\r\nX-Late: 1\r\n"),
+        ("whitespace before the colon", b"Content-Length : 0\r\n"),
+        ("an empty field name", b": value\r\n"),
+        ("a field name with a control byte", b"X-\x1bA: 1\r\n"),
+        ("a folded first line", b" folded: 1\r\n"),
+        ("a CR inside a value", b"X-A: one\rInjected: two\r\n"),
+        ("a NUL inside a value", b"X-A: one\x00two\r\n"),
+    ],
+)
+def test_bi_malformed_field_line_is_a_protocol_violation(name: str, block: bytes) -> None:
+    """``email`` took a line without a colon for the start of the body and dropped every field after it."""
+    with pytest.raises(MalformedMessage):
+        parse_fields(_lines(block))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"HTTP/1.1 200 OK\r\n", (11, 200, "OK")),
+        (b"HTTP/1.1 404 Not Found\r\n", (11, 404, "Not Found")),
+        (b"HTTP/1.1 204\r\n", (11, 204, "")),
+        (b"HTTP/1.0 200 OK\n", (10, 200, "OK")),
+    ],
+)
+def test_pc_status_line(line: bytes, expected: tuple[int, int, str]) -> None:
+    assert parse_status_line(line) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"HTTP/2 200\r\n",
+        b"HTTP/1.1 +20 OK\r\n",
+        b"HTTP/1.1 2_0 OK\r\n",
+        b"HTTP/1.1 \xd9\xa2\xd9\xa0\xd9\xa0 OK\r\n",  # Arabic-Indic digits: int() would take them
+        b"HTTP/1.1 20 OK\r\n",
+        b"HTTP/1.1  200 OK\r\n",
+        b"\r\n",
+    ],
+)
+def test_bi_bad_status_line_is_a_protocol_violation(line: bytes) -> None:
+    with pytest.raises(MalformedMessage):
+        parse_status_line(line)
+
+
+def test_pc_framing_by_content_length_chunked_or_close() -> None:
+    def framing(
+        block: bytes, status: int = 200, version: int = 11, method: str = "GET"
+    ) -> tuple[bool, int | None, bool]:
+        return body_framing(parse_fields(_lines(block)), status, version, method)
+
+    assert framing(b"Content-Length: 12\r\n") == (False, 12, False)
+    assert framing(b"Content-Length: 12\r\nContent-Length: 12\r\n") == (False, 12, False)
+    assert framing(b"Transfer-Encoding: chunked\r\nContent-Length: 12\r\n") == (True, None, False)
+    assert framing(b"") == (False, None, True)  # neither: the body ends with the connection
+    assert framing(b"Content-Length: 12\r\nConnection: close\r\n") == (False, 12, True)
+    assert framing(b"Content-Length: 12\r\n", method="HEAD") == (False, 0, False)
+    assert framing(b"", status=204) == (False, 0, False)
+    assert framing(b"Content-Length: 3\r\n", version=10) == (False, 3, True)
+    assert framing(b"Content-Length: 3\r\nConnection: keep-alive\r\n", version=10) == (False, 3, False)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Content-Length: 1\r\nContent-Length: 2\r\n",
+        b"Content-Length: 1, 2\r\n",
+        b"Content-Length: -1\r\n",
+        b"Content-Length: " + b"9" * 20 + b"\r\n",
+        b"Content-Length: \xd9\xa2\r\n",
+        b"Transfer-Encoding: gzip, chunked\r\n",
+        b"Transfer-Encoding: identity\r\nContent-Length: 3\r\n",
+    ],
+)
+def test_bi_unusable_framing_is_a_protocol_violation(block: bytes) -> None:
+    with pytest.raises(MalformedMessage):
+        body_framing(parse_fields(_lines(block)), 200, 11, "GET")
+
+
+_NAMES = st.sampled_from([b"X-A", b"Content-Length", b"Transfer-Encoding", b"", b" ", b"\t", b"a b", b"\xff"])
+_COLONS = st.sampled_from([b":", b": ", b" :", b""])
+_VALUE = st.lists(
+    st.sampled_from([b" ", b"\t", b"\r", b"\n", b"\0", b"a", b",", b"7", b"\xff", b"\x1b"]), max_size=8
+)
+_ENDS = st.sampled_from([b"\r\n", b"\n", b"\r", b""])
+_LINE = st.tuples(_NAMES, _COLONS, _VALUE.map(b"".join), _ENDS).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_LINE, max_size=6))
+def test_bi_any_field_lines_parse_or_raise_only_malformed_message(lines: list[bytes]) -> None:
+    """Whatever bytes a peer sends as field lines, the parser returns headers without CR, LF or NUL in any value
+    or raises its own error: never another exception."""
+    try:
+        headers = parse_fields(lines)
+    except MalformedMessage:
+        return
+    for name, value in headers.multi_items():
+        assert name and not any(c in value for c in "\r\n\0")
