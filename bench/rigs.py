@@ -31,7 +31,7 @@ from latencyproxy import LatencyProxyProcess  # noqa: E402
 
 from rig import Pki, RegistryProcess, Rig, TokenServer, seed_many_tags, seed_standard, start_rig  # noqa: E402
 from rig.registry import registry_binary, token_auth  # noqa: E402
-from rig.tokenserver import ALICE, ALICE_PASSWORD  # noqa: E402
+from rig.tokenserver import ALICE, ALICE_PASSWORD, JOB_TOKEN, JOB_USER  # noqa: E402
 
 __all__ = ["ALICE", "ALICE_PASSWORD", "MANY_REPO", "World", "start_far", "start_local"]
 
@@ -61,6 +61,33 @@ class World:
             raise ValueError(f"only {self.many_tags} tags were seeded")
         width = max(4, len(str(max(self.many_tags - 1, 0))))
         return [f"{self.host}/{MANY_REPO}:t{i:0{width}d}" for i in range(n)]
+
+    def ci_env(self) -> dict[str, str]:
+        """What a GitLab runner gives a job of ``group/project`` on this world (docs.gitlab.com, predefined
+        variables): the registry, the job's credentials, the GitLab server (the token realm's host, so that
+        ``CI_SERVER_URL/jwt/auth`` is the realm, as on GitLab) and its CA file."""
+        if self.proxy is not None:
+            realm_host, realm_port = self.proxy.listen(0)  # the realm as clients reach it
+            scheme = "https"
+        else:
+            assert self.rig.token_server is not None
+            realm_host, realm_port = "127.0.0.2", self.rig.token_server.port
+            scheme = "http"
+        env = {
+            "GITLAB_CI": "true",
+            "CI_SERVER": "yes",
+            "CI_REGISTRY": self.host,
+            "CI_REGISTRY_IMAGE": f"{self.host}/{REPO}",
+            "CI_SERVER_URL": f"{scheme}://{realm_host}:{realm_port}",
+            "CI_SERVER_HOST": realm_host,
+            "CI_SERVER_PORT": str(realm_port),
+            "CI_REGISTRY_USER": JOB_USER,
+            "CI_REGISTRY_PASSWORD": JOB_TOKEN,
+            "CI_JOB_TOKEN": JOB_TOKEN,
+        }
+        if self.ca_file:
+            env["CI_SERVER_TLS_CA_FILE"] = self.ca_file
+        return env
 
     def connections(self) -> tuple[int, int]:
         """(registry, realm) TCP connections the proxy accepted since the last ``reset_counters``."""

@@ -265,8 +265,11 @@ class Report:
     notes: list[str] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    done: dict[str, Row] = field(default_factory=dict)  # #25's "Done when" figures, by name
 
-    def add(self, row: Row) -> None:
+    def add(self, row: Row, done: str | None = None) -> None:
+        if done is not None:
+            self.done[done] = row
         self.rows.append(row)
         print(
             f"  {row.figure}: ocireg {row.ocireg} | {row.other} | {row.ratio} (target {row.target}: {row.met})"
@@ -405,7 +408,8 @@ def case_version(runner: Runner, report: Report) -> None:
             "≤ 40 ms",
             yes(m <= 0.040),
             {name: [asdict(x) for x in samples] for name, samples in got.items()},
-        )
+        ),
+        done="--version",
     )
     for name, label in (("help", "`ocireg --help`"), ("exists_help", "`ocireg exists --help`")):
         h = med(got[name])
@@ -505,9 +509,15 @@ def case_far_single(runner: Runner, report: Report, world: World) -> None:
     s, cut = alternate(runner, tasks, runner.plan.single_rounds, runner.plan.single_cap)
     n = len(s["cold"])
     report.add(
-        ratio_row(f"far single check (20 ms RTT, TLS), warm token cache (n={n})", s["warm"], s["skopeo"], 0.8)
+        ratio_row(
+            f"far single check (20 ms RTT, TLS), warm token cache (n={n})", s["warm"], s["skopeo"], 0.8
+        ),
+        done="far warm",
     )
-    report.add(ratio_row(f"far single check (20 ms RTT, TLS), cold (n={n})", s["cold"], s["skopeo"], 1.0))
+    report.add(
+        ratio_row(f"far single check (20 ms RTT, TLS), cold (n={n})", s["cold"], s["skopeo"], 1.0),
+        done="far cold",
+    )
 
     report.add(
         ratio_row(f"far, Python floor: bench/floor.py, token known (n={n})", s["floor"], s["skopeo"], None)
@@ -536,6 +546,80 @@ def case_far_single(runner: Runner, report: Report, world: World) -> None:
         "registry's handshake before the first request and that connection carries it (#16), so a cold check "
         "pays no handshake of its own for the probe (the connections row: 1 registry connection cold)"
     )
+
+
+def ci_exists(world: World, env: dict[str, str], tag: str = "oci") -> list[str]:
+    """``ocireg exists :TAG`` as a job's script writes it: the registry, credentials and CA from the variables."""
+    del env  # the variables carry everything; kept for symmetry with skopeo_ci
+    return [str(OCIREG), "exists", f":{tag}"]
+
+
+def skopeo_ci(world: World, env: dict[str, str], tag: str = "oci") -> list[str]:
+    """skopeo as a job runs it: ``--creds $CI_REGISTRY_USER:$CI_REGISTRY_PASSWORD docker://$CI_REGISTRY_IMAGE:TAG``
+    (with the CA in a cert dir, skopeo's way of trusting ``CI_SERVER_TLS_CA_FILE``)."""
+    creds = f"{env['CI_REGISTRY_USER']}:{env['CI_REGISTRY_PASSWORD']}"
+    return [
+        "skopeo",
+        "inspect",
+        "--raw",
+        *skopeo_tls(world),
+        "--creds",
+        creds,
+        f"docker://{env['CI_REGISTRY_IMAGE']}:{tag}",
+    ]
+
+
+def count_requests(runner: Runner, argv: list[str], env: dict[str, str]) -> int:
+    """HTTP requests one ocireg run sends (registry and realm), read from its ``--debug`` log."""
+    _, out = runner.run([*argv[:2], "--debug", *argv[2:]], env, capture=True)
+    return sum(1 for line in out.splitlines() if line.startswith("debug: > "))
+
+
+def case_ci_cold(runner: Runner, report: Report, world: World) -> None:
+    """#25: a cold check inside a GitLab CI job (every job starts without a token cache), far world, with the
+    runner's variables, next to skopeo run the way a job runs it."""
+    ci = world.ci_env()
+
+    def ocireg_env() -> dict[str, str]:
+        env = runner.ocireg_env()  # a fresh cache directory each run: a job's container is new
+        del env["OCIREG_USERNAME"], env["OCIREG_PASSWORD"]
+        return {**env, **ci}
+
+    argv = ci_exists(world, ci)
+    sk = skopeo_ci(world, ci)
+    world.reset_counters()
+    runner.run(argv, ocireg_env())
+    conns = world.connections()
+    requests = count_requests(runner, argv, ocireg_env())
+    tasks = {
+        "ci": lambda: runner.run(argv, ocireg_env())[0],
+        "skopeo": lambda: runner.run(sk, runner.base_env())[0],
+    }
+    s, cut = alternate(runner, tasks, runner.plan.single_rounds, runner.plan.single_cap)
+    n = len(s["ci"])
+    report.add(
+        ratio_row(
+            f"far, cold check in a GitLab CI job (runner's variables, `exists :TAG`) (n={n})",
+            s["ci"],
+            s["skopeo"],
+            0.8,
+        ),
+        done="ci cold",
+    )
+    report.add(
+        Row(
+            "far, cold check in a GitLab CI job: HTTP requests, TCP/TLS connections registry+realm",
+            f"{requests} requests; {conns[0]}+{conns[1]} connections",
+            "skopeo 3 requests; 2+1 connections",
+            "—",
+            "2 requests",
+            yes(requests <= 2),
+            {"requests": requests, "connections": list(conns)},
+        ),
+        done="ci requests",
+    )
+    if cut:
+        report.notes.append(f"CI cold check: cut to {n} rounds by its time cap")
 
 
 def tls_probe(world: World) -> float:
@@ -655,7 +739,8 @@ def case_local_batch(runner: Runner, report: Report, world: World, single_cold: 
             "≥ 0.75",
             yes(rps / ceiling >= 0.75),
             {"ocireg": [asdict(s) for s in ours], "wrk_rps": wrk_rps, "steady_rps": steady},
-        )
+        ),
+        done="local batch",
     )
     report.notes.append(
         f"{BATCH_LOCAL}-ref local batch without start-up (wall minus a cold single check): {steady:.0f} req/s "
@@ -711,7 +796,10 @@ def case_tags(runner: Runner, report: Report, worlds: Sequence[World]) -> None:
             s, _ = alternate(runner, tasks, runner.plan.tags_rounds, min(runner.plan.single_cap / 2, share))
             n = len(s["cold"])
             limit = 1.0 if world.tls else 4.0  # #16: far ≤ 1.0×, local (start-up bound) ≤ 4×
-            report.add(ratio_row(f"{figure}, cold (n={n})", s["cold"], s["skopeo"], limit))
+            report.add(
+                ratio_row(f"{figure}, cold (n={n})", s["cold"], s["skopeo"], limit),
+                done="tags far cold" if world.tls else None,
+            )
             report.add(ratio_row(f"{figure}, warm token cache (n={n})", s["warm"], s["skopeo"], limit))
         except BenchError as exc:
             report.add(skipped(figure, "≤ 1.0× / 4×", f"ocireg tags failed: {str(exc)[:120]}"))
@@ -987,6 +1075,35 @@ def overload_warning(report: Report) -> list[str]:
     ]
 
 
+#: #25's "Done when", in its order: (key in Report.done, what it is).
+DONE_WHEN = (
+    ("ci cold", "cold check in a GitLab CI job vs skopeo"),
+    ("far cold", "cold check outside CI vs skopeo"),
+    ("far warm", "far warm check vs skopeo"),
+    ("tags far cold", "`tags` far cold vs skopeo"),
+    ("local batch", "local batch of 1,000 vs wrk"),
+    ("--version", "`--version`"),
+    ("ci requests", "requests of a cold check in CI"),
+)
+
+
+def done_lines(report: Report) -> list[str]:
+    """#25's "Done when" figures of this run, one line each, met or not (absent: the case did not run)."""
+    load = report.raw.get("load", {})
+    lines = [
+        f'#25 "Done when" (load average during the run {min(load.values(), default=0):.1f}-'
+        f"{max(load.values(), default=0):.1f}):"
+    ]
+    for key, label in DONE_WHEN:
+        row = report.done.get(key)
+        if row is None:
+            lines.append(f"- {label}: not measured in this run")
+            continue
+        value = row.ratio if row.ratio != "—" else row.ocireg
+        lines.append(f"- {label}: {value} (target {row.target}): {row.met}")
+    return lines
+
+
 def write_results(report: Report, header: list[str], elapsed: float) -> Path:
     now = dt.datetime.now(dt.timezone.utc)
     lines = [
@@ -1004,6 +1121,8 @@ def write_results(report: Report, header: list[str], elapsed: float) -> Path:
         *[f"| {r.figure} | {r.ocireg} | {r.other} | {r.ratio} | {r.target} | {r.met} |" for r in report.rows],
         "",
     ]
+    if report.done:
+        lines += [*done_lines(report), ""]
     if report.profile:
         lines += [*[f"- {p}" for p in report.profile], ""]
     if report.notes:
@@ -1079,6 +1198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-write", action="store_true", help="print only; do not append to bench/RESULTS.md"
     )
     parser.add_argument(
+        "--only",
+        metavar="CASES",
+        help="comma-separated case names to run (as printed: '--version', 'local single', 'CI cold', ...)",
+    )
+    parser.add_argument(
         "--wait-quiet",
         type=float,
         default=0.0,
@@ -1113,6 +1237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     8,
                 ),
                 ("pyz start-up", lambda: case_pyz(runner, report, local), 10),
+                ("CI cold", lambda: case_ci_cold(runner, report, far), 8),
                 ("far single", lambda: case_far_single(runner, report, far), 10),
                 ("requests per check", lambda: case_requests(runner, report, local), 5),
                 ("far batch", lambda: case_far_batch(runner, report, far), 15),
@@ -1125,6 +1250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("start-up profile", lambda: case_breakdown(runner, report, local), 8),
                 ("blob copy RSS", lambda: case_blob_rss(runner, report, local, far), 20),
             ]
+            if args.only:
+                wanted = {w.strip() for w in args.only.split(",")}
+                unknown = wanted - {name for name, _, _ in steps}
+                if unknown:
+                    raise SystemExit(f"--only: no case named {', '.join(sorted(unknown))}")
+                steps = [step for step in steps if step[0] in wanted]
             for i, (name, step, least) in enumerate(steps):
                 later = sum(m for _, _, m in steps[i + 1 :])
                 if runner.left() < least:
@@ -1142,6 +1273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     for line in report.profile + report.notes:
         print("  " + line)
+    print("\n".join(done_lines(report)))
     if not args.no_write:
         raw = write_results(report, header, elapsed)
         print(f"appended to {RESULTS.relative_to(ROOT)}; raw samples in {raw.relative_to(ROOT)}")
