@@ -1,4 +1,4 @@
-"""The wire: HTTP/1.1 over ``socket`` + ``ssl``, parsed by ``http.client``, through a keep-alive pool.
+"""The wire: HTTP/1.1 over ``socket`` + ``ssl``, through a keep-alive pool.
 
 :class:`Connections` sends one :class:`~ocireg.response.Request` and returns the streamed
 :class:`~ocireg.response.Response`; policies (retries, redirects, which CA, which proxy) belong to
@@ -11,10 +11,11 @@
   be replayed (RFC 9112 §9.3.1 allows retrying such requests).
 * **Deadline**: every ``recv`` and ``send`` is bounded by the step timeout and by what is left of the total
   deadline, the status line and headers included: a peer dripping one byte per second cannot outlive it.
-* **The head** (status line and header fields) is read and parsed here (:class:`_Exchange`,
-  :func:`~ocireg.response.parse_fields`), the body by ``http.client``: its own header parsing goes through the
-  ``email`` package, most of a batch's CPU per request before #25. A head that ends with the connection instead
-  of its blank line is a broken connection (``ConnectionResetError``, exit 5), never a complete head (#23).
+* **Messages** are read by :mod:`ocireg.response` (:func:`~ocireg.response.read_head`,
+  :class:`~ocireg.response.FramedBody`), not by ``http.client``: its header parsing through the ``email``
+  package was most of a batch's CPU per request, and importing it a tenth of a cold check's instructions (#25).
+  A head or body that ends with the connection too early is a broken connection
+  (:class:`~ocireg.response.CutMessage`, exit 5), never a complete answer (#23).
 * **Protocol violations** (garbage status line, a malformed field line, more than 100 header fields or 64 KiB
   of head, a ``Content-Length`` that is not one decimal number of at most 19 digits, a transfer coding other
   than ``chunked``) raise :class:`~ocireg.response.MalformedMessage`, never a connection error: they are not
@@ -27,7 +28,6 @@
 
 from __future__ import annotations
 
-import http.client
 import io
 import select
 import socket
@@ -40,17 +40,15 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ocireg.record import record
 from ocireg.response import (
-    MAX_FIELDS,
-    MAX_HEADER_BYTES,
     TOKEN,
+    CutMessage,
     DeadlineExceeded,
-    Headers,
+    FramedBody,
     MalformedMessage,
+    NoResponse,
     Request,
     Response,
-    body_framing,
-    parse_fields,
-    parse_status_line,
+    read_head,
 )
 
 TYPE_CHECKING = False
@@ -307,6 +305,11 @@ class _TlsInTls:
 _RECORD = 16 * 1024
 
 
+def _reader(conn: _Conn) -> io.BufferedReader:
+    """The connection's bytes, buffered, for one response (heads are read a line at a time)."""
+    return io.BufferedReader(_Wire(conn), 64 * 1024)
+
+
 def _budget(step: float, end: float | None) -> float:
     """Seconds the next socket operation may take; raises once the total deadline has passed."""
     if end is None:
@@ -318,7 +321,7 @@ def _budget(step: float, end: float | None) -> float:
 
 
 class _Wire(io.RawIOBase):
-    """The socket as a raw stream for ``http.client``, each ``recv`` bounded by the connection's clock."""
+    """The socket as a raw stream, each ``recv`` bounded by the connection's clock."""
 
     def __init__(self, conn: _Conn) -> None:
         super().__init__()
@@ -336,103 +339,28 @@ class _Wire(io.RawIOBase):
             raise self._conn.timed_out() from exc
 
 
-class _SocketView:
-    """What ``http.client.HTTPResponse`` asks of a socket: ``makefile`` (here: the timed wire)."""
-
-    def __init__(self, conn: _Conn) -> None:
-        self._conn = conn
-
-    def makefile(self, mode: str, buffering: int | None = None) -> io.BufferedReader:
-        return io.BufferedReader(_Wire(self._conn), 64 * 1024)
-
-
-class _CutHead(ConnectionResetError):
-    """The connection closed in the middle of a response head: the request may have been processed (#23)."""
-
-
-class _Exchange(http.client.HTTPResponse):
-    """``http.client``'s response with ocireg's own head: the status line and the fields are read here (bounded
-    by :data:`~ocireg.response.MAX_HEADER_BYTES` and :data:`~ocireg.response.MAX_FIELDS`) and parsed by
-    :mod:`ocireg.response`; ``http.client`` reads the body by the framing set here (#25)."""
-
-    fields: Headers
-
-    def begin(self) -> None:
-        budget = MAX_HEADER_BYTES
-        while True:
-            line = self.fp.readline(budget + 1)
-            if not line:  # nothing at all: the peer closed before answering (a stale keep-alive connection)
-                raise http.client.RemoteDisconnected("the connection closed without a response")
-            budget = _took(line, budget)
-            self.version, self.status, self.reason = parse_status_line(line)
-            lines: list[bytes] = []
-            while True:
-                line = self.fp.readline(budget + 1)
-                budget = _took(line, budget)
-                if line in (b"\r\n", b"\n"):
-                    break
-                lines.append(line)
-                if len(lines) > MAX_FIELDS:
-                    raise MalformedMessage(f"more than {MAX_FIELDS} header fields")
-            if self.status == 101:
-                raise MalformedMessage("the server switched protocols unasked (HTTP 101)")
-            if not 100 <= self.status < 200:  # 1xx: interim answers before the final one (RFC 9110 §15.2)
-                break
-        self.code = self.status
-        self.fields = parse_fields(lines)
-        method = self._method  # type: ignore[attr-defined]
-        self.chunked, self.length, self.will_close = body_framing(
-            self.fields, self.status, self.version, method
-        )
-        self.chunk_left = None
-
-
-def _took(line: bytes, budget: int) -> int:
-    """What is left of the head's size budget after ``line``; a line cut by the connection is a broken one."""
-    if len(line) > budget:
-        raise MalformedMessage(f"the response head exceeds {MAX_HEADER_BYTES // 1024} KiB")
-    if not line.endswith(b"\n"):
-        raise _CutHead("the connection closed in the middle of the response head")
-    return budget - len(line)
-
-
 class _WireBody:
-    """A response body read through ``http.client``; gives its connection back once read to the end."""
+    """A response body read off the wire (:class:`~ocireg.response.FramedBody`); gives its connection back to the
+    pool once read to the end, if the connection may carry another request."""
 
-    __slots__ = ("_conn", "_pool", "_response")
+    __slots__ = ("_body", "_conn", "_keep", "_pool")
 
-    def __init__(self, pool: Connections, conn: _Conn, response: _Exchange) -> None:
+    def __init__(self, pool: Connections, conn: _Conn, body: FramedBody, *, keep: bool) -> None:
         self._pool = pool
         self._conn: _Conn | None = conn
-        self._response = response
+        self._body = body
+        self._keep = keep
 
     def read(self, size: int) -> bytes:
-        response = self._response
-        try:
-            data = response.read(size)
-        except http.client.IncompleteRead as exc:
-            if _caused_by_value_error(exc):
-                # http.client reports a chunk-size line that is not hex as IncompleteRead: a protocol violation
-                raise MalformedMessage("a chunk header is not a hexadecimal size") from exc
-            raise ConnectionError(
-                f"the body was cut short after {len(exc.partial)} bytes of a chunk"
-            ) from exc
-        except http.client.HTTPException as exc:
-            raise MalformedMessage(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
-        if not data and size and response.length:
-            # http.client returns b"" (not IncompleteRead) when a Content-Length body ends early.
-            raise ConnectionError(f"the body ended {response.length} bytes before its Content-Length")
-        return data
+        return self._body.read(size)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        response = self._response
-        if response.isclosed() and not response.will_close:
+        if self._body.done and self._keep:
             self._pool.checkin(conn)
         else:
-            response.close()
             conn.close()
 
 
@@ -593,42 +521,38 @@ class Connections:
         if proxy.authorization:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-        response = http.client.HTTPResponse(_SocketView(conn), method="CONNECT")  # type: ignore[arg-type]
         try:
-            response.begin()
-        except http.client.RemoteDisconnected as exc:
+            head = read_head(_reader(conn), "CONNECT")
+        except NoResponse as exc:
             raise ConnectionError("the proxy closed the connection instead of opening a tunnel") from exc
-        except http.client.HTTPException as exc:
-            raise MalformedMessage(
-                f"the proxy's answer to CONNECT is not HTTP ({type(exc).__name__})"
-            ) from exc
-        if not 200 <= response.status < 300:
-            raise ProxyRefused(response.status)
+        except MalformedMessage as exc:
+            raise MalformedMessage(f"the proxy's answer to CONNECT is not HTTP ({exc})") from exc
+        if not 200 <= head.status < 300:
+            raise ProxyRefused(head.status)
 
     def _exchange(
         self, conn: _Conn, request: Request, target: Target, proxy: Proxy | None, what: str
     ) -> Response:
         try:
             self._write(conn, request, target, proxy)
-            response = _Exchange(_SocketView(conn), method=request.method)  # type: ignore[arg-type]
+            fp = _reader(conn)
             try:
-                response.begin()
-            except http.client.RemoteDisconnected as exc:
-                exc.before_response = True  # type: ignore[attr-defined]
-                raise
+                head = read_head(fp, request.method)
             except OSError as exc:
-                if not isinstance(exc, (TimeoutError, _CutHead)):
+                # Nothing of an answer arrived: the request may go again on a fresh connection (RFC 9112 §9.3.1);
+                # not after a timeout or a cut head (the peer may have acted on it, #23).
+                if not isinstance(exc, (TimeoutError, CutMessage)):
                     exc.before_response = True  # type: ignore[attr-defined]
                 raise
         except BaseException:
             conn.close()
             raise
         return Response(
-            response.status,
-            response.fields,
+            head.status,
+            head.headers,
             url=request.url,
-            body=_WireBody(self, conn, response),
-            reason=response.reason,
+            body=_WireBody(self, conn, FramedBody(fp, head), keep=not head.will_close),
+            reason=head.reason,
             what=what,
         )
 
@@ -686,15 +610,6 @@ def _write_stream(conn: _Conn, chunks: Iterator[bytes], *, chunked: bool) -> Non
             conn.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
     if chunked:
         conn.sendall(b"0\r\n\r\n")
-
-
-def _caused_by_value_error(exc: BaseException) -> bool:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ValueError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def _valid_field(name: str, value: str) -> bool:

@@ -12,6 +12,7 @@ failure while reading is raised as an ocireg error naming ``Response.what``:
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -26,14 +27,19 @@ else:
 
 __all__ = [
     "Body",
+    "CutMessage",
     "DeadlineExceeded",
+    "FramedBody",
+    "Head",
     "Headers",
     "MalformedMessage",
+    "NoResponse",
     "Request",
     "Response",
     "body_framing",
     "parse_fields",
     "parse_status_line",
+    "read_head",
 ]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -54,6 +60,16 @@ class MalformedMessage(ValueError):
 
 class DeadlineExceeded(TimeoutError):
     """The operation's total deadline passed while bytes were still being read or written."""
+
+
+class NoResponse(ConnectionResetError):
+    """The connection closed before any byte of an answer (a keep-alive connection the peer had closed): the
+    request may be sent again on a fresh one (RFC 9112 §9.3.1)."""
+
+
+class CutMessage(ConnectionResetError):
+    """The connection closed in the middle of a response head or body: a broken connection (exit 5), never a
+    complete answer; the request may have been processed (#23)."""
 
 
 class Headers(Mapping[str, str]):
@@ -154,7 +170,7 @@ def parse_fields(lines: Iterable[bytes]) -> Headers:
 def body_framing(
     headers: Headers, status: int, version: int, method: str | None
 ) -> tuple[bool, int | None, bool]:
-    """How a response body ends (RFC 9112 §6.3) as ``http.client``'s reader takes it: (chunked, length, will_close);
+    """How a response body ends (RFC 9112 §6.3), as :class:`FramedBody` reads it: (chunked, length, will_close);
     ``length`` None means at the close. ``will_close``: the connection cannot carry another request."""
     codings = ",".join(headers.get_list("transfer-encoding")).lower()
     length: int | None = None
@@ -180,6 +196,130 @@ def body_framing(
     else:  # HTTP/1.0 keeps the connection only when it says so
         will_close = "keep-alive" not in tokens and "keep-alive" not in headers
     return chunked, length, will_close or (not chunked and length is None)
+
+
+class Head:
+    """A response head as :func:`read_head` read it, with its body's framing (:func:`body_framing`)."""
+
+    __slots__ = ("chunked", "headers", "length", "reason", "status", "version", "will_close")
+
+    def __init__(self, version: int, status: int, reason: str, headers: Headers, method: str) -> None:
+        self.version, self.status, self.reason, self.headers = version, status, reason, headers
+        self.chunked, self.length, self.will_close = body_framing(headers, status, version, method)
+
+
+def read_head(fp: io.BufferedReader, method: str) -> Head:
+    """Read a response head off ``fp``: 1xx interim answers skipped (RFC 9110 §15.2), the final one parsed.
+
+    At most :data:`MAX_HEADER_BYTES` and :data:`MAX_FIELDS` per head, else :class:`MalformedMessage`;
+    :class:`NoResponse` if the connection closed before any byte, :class:`CutMessage` if it closed after some.
+    """
+    budget = MAX_HEADER_BYTES
+    while True:
+        line = fp.readline(budget + 1)
+        if not line:
+            raise NoResponse("the connection closed without a response")
+        budget = _took(line, budget)
+        version, status, reason = parse_status_line(line)
+        lines: list[bytes] = []
+        while True:
+            line = fp.readline(budget + 1)
+            budget = _took(line, budget)
+            if line in (b"\r\n", b"\n"):
+                break
+            lines.append(line)
+            if len(lines) > MAX_FIELDS:
+                raise MalformedMessage(f"more than {MAX_FIELDS} header fields")
+        if status == 101:
+            raise MalformedMessage("the server switched protocols unasked (HTTP 101)")
+        if not 100 <= status < 200:
+            return Head(version, status, reason, parse_fields(lines), method)
+
+
+def _took(line: bytes, budget: int) -> int:
+    """What is left of a head's size budget after ``line``; a line the connection cut is a broken connection."""
+    if len(line) > budget:
+        raise MalformedMessage(f"the response head exceeds {MAX_HEADER_BYTES // 1024} KiB")
+    if not line.endswith(b"\n"):
+        raise CutMessage("the connection closed in the middle of the response head")
+    return budget - len(line)
+
+
+#: A chunk-size line (RFC 9112 §7.1): 16 hex digits hold any size; extensions are ignored but bounded.
+_CHUNK_LINE = 4096
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+class FramedBody:
+    """A response body read off ``fp`` as its head frames it (RFC 9112 §6.3): ``Content-Length`` bytes, chunks
+    (RFC 9112 §7.1; extensions and trailer fields read and dropped), or everything until the connection closes.
+
+    ``read`` returns at most ``size`` bytes, ``b""`` at the end (``done`` is then true); a body cut short raises
+    :class:`CutMessage`, a chunk header that is not a hexadecimal size :class:`MalformedMessage`.
+    """
+
+    __slots__ = ("_chunked", "_fp", "_left", "done")
+
+    def __init__(self, fp: io.BufferedReader, head: Head) -> None:
+        self._fp = fp
+        self._chunked = head.chunked
+        self._left = head.length  # bytes left: of the body, or (chunked) of the current chunk
+        self.done = not head.chunked and head.length == 0
+
+    def read(self, size: int) -> bytes:
+        if self.done or size <= 0:
+            return b""
+        if self._chunked:
+            return self._read_chunk(size)
+        left = self._left
+        data = self._fp.read1(size if left is None else min(size, left))
+        if left is None:  # until the close
+            self.done = not data
+            return data
+        if not data:
+            raise CutMessage(f"the body ended {left} bytes before its Content-Length")
+        self._left = left - len(data)
+        self.done = self._left == 0
+        return data
+
+    def _read_chunk(self, size: int) -> bytes:
+        if not self._left:
+            self._left = self._chunk_size()
+            if self._left == 0:
+                self._trailer()
+                self.done = True
+                return b""
+        data = self._fp.read1(min(size, self._left or 0))
+        if not data:
+            raise CutMessage(f"the body was cut short with {self._left} bytes of a chunk still to come")
+        self._left = (self._left or 0) - len(data)
+        if self._left == 0:
+            end = self._fp.readline(3)  # the chunk's CRLF (a lone LF accepted, RFC 9112 §2.2)
+            if end not in (b"\r\n", b"\n"):
+                if not end.endswith(b"\n") and len(end) < 2:
+                    raise CutMessage("the body was cut short after a chunk")
+                raise MalformedMessage("a chunk is not followed by CRLF")
+        return data
+
+    def _chunk_size(self) -> int:
+        line = self._fp.readline(_CHUNK_LINE + 1)
+        if not line.endswith(b"\n"):
+            if len(line) > _CHUNK_LINE:
+                raise MalformedMessage("a chunk header is too long")
+            raise CutMessage("the body was cut short before a chunk header")
+        digits = line.split(b";", 1)[0].strip(b" \t\r\n")
+        if not digits or len(digits) > 16 or not _HEX.issuperset(digits):
+            raise MalformedMessage("a chunk header is not a hexadecimal size")
+        return int(digits, 16)
+
+    def _trailer(self) -> None:
+        budget = MAX_HEADER_BYTES
+        for _ in range(MAX_FIELDS + 1):
+            line = self._fp.readline(budget + 1)
+            budget = _took(line, budget)
+            if line in (b"\r\n", b"\n"):
+                return
+        raise MalformedMessage(f"more than {MAX_FIELDS} trailer fields")
 
 
 def _line(raw: bytes) -> str:

@@ -5,15 +5,21 @@ same cases on the wire). Catalogue: BI (hostile headers), PC (framing).
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocireg.response import (
+    CutMessage,
+    FramedBody,
     MalformedMessage,
+    NoResponse,
     body_framing,
     parse_fields,
     parse_status_line,
+    read_head,
 )
 
 
@@ -173,3 +179,48 @@ def test_bi_any_field_lines_parse_or_raise_only_malformed_message(lines: list[by
         return
     for name, value in headers.multi_items():
         assert name and not any(c in value for c in "\r\n\0")
+
+
+def _message(raw: bytes, method: str = "GET") -> tuple[int, FramedBody]:
+    fp = io.BufferedReader(io.BytesIO(raw))  # type: ignore[arg-type]
+    head = read_head(fp, method)
+    return head.status, FramedBody(fp, head)
+
+
+def _body(body: FramedBody, size: int = 3) -> bytes:
+    out = b""
+    while chunk := body.read(size):
+        out += chunk
+    assert body.done
+    return out
+
+
+def test_pc_bodies_by_length_by_chunks_and_until_the_close() -> None:
+    """#25: the body reader that replaced http.client's: extensions and trailer fields are read and dropped."""
+    status, body = _message(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello+next answer")
+    assert status == 200 and _body(body) == b"hello"
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nwiki\r\n5\npedia\n0\r\nX-T: 1\r\n\r\n"
+    assert _body(_message(chunked)[1]) == b"wikipedia"
+    assert _body(_message(b"HTTP/1.1 200 OK\r\n\r\nto the end")[1]) == b"to the end"
+    assert _message(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", "HEAD")[1].done
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"", NoResponse),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", CutMessage),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", CutMessage),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nshort", CutMessage),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki", CutMessage),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwikiXY\r\n0\r\n\r\n", MalformedMessage),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", MalformedMessage),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", MalformedMessage),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 17 + b"\r\n", MalformedMessage),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n", CutMessage),
+    ],
+)
+def test_bi_cut_or_broken_message_is_said_by_cause(raw: bytes, error: type[Exception]) -> None:
+    """Cut by the connection: CutMessage/NoResponse (exit 5, a network error); not HTTP: MalformedMessage (exit 6)."""
+    with pytest.raises(error):
+        _body(_message(raw)[1])
