@@ -188,7 +188,6 @@ class TokenCache:
                 return
             try:
                 import fcntl
-                import tempfile  # only when a token is stored: shutil under it costs start-up (#16)
 
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
                 data = self._read()  # merge with what other processes wrote meanwhile
@@ -196,7 +195,10 @@ class TokenCache:
                 self._prune(data)
                 self._data = data
                 payload = json.dumps({"schema": SCHEMA, **data}, separators=(",", ":")).encode()
-                fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.directory)  # created 0600
+                # As tempfile.mkstemp makes it (a new name, 0600, never through a link), without importing tempfile:
+                # shutil, random and bz2/lzma under it were a sixth of a cold check's instructions (#25).
+                tmp = os.path.join(self.directory, f".tokens-{os.getpid()}-{os.urandom(6).hex()}")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 try:
                     with os.fdopen(fd, "wb") as handle:
                         handle.write(payload)

@@ -93,3 +93,32 @@ def test_warm_check_imports_no_contextlib_pathlib_or_threading_and_hashlib_after
     assert not {"contextlib", "pathlib", "threading"} & set(order)
     assert "ssl" in order and "_hashlib" in order
     assert order.index("ssl") < order.index("_hashlib")
+
+
+@pytest.mark.parametrize("command", ["exists", "digest"])
+def test_check_imports_no_http_client_or_email_and_a_cold_one_no_tempfile(
+    token_rig: Rig, tmp_path: Path, command: str
+) -> None:
+    """#25: ocireg reads HTTP/1.1 itself (ocireg.response), so a check imports neither http.client nor the email
+    package under it (45 M instructions per run); a cold check that stores its token does it without tempfile
+    (shutil, random, bz2 and lzma under it)."""
+    env = dict(os.environ)
+    env.update(creds(ALICE, ALICE_PASSWORD), OCIREG_CACHE_DIR=str(tmp_path / "cache"))
+    command_line = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-c",
+        _ENTRY,
+        command,
+        token_rig.ref("group/project", "oci"),
+    ]
+    cold = subprocess.run(command_line, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert cold.returncode == 0, cold.stderr[-2000:]
+    modules = {
+        line.rsplit("|", 1)[1].strip() for line in cold.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "ocireg.cli" in modules and (tmp_path / "cache").exists()
+    assert not modules & {"http.client", "email", "email.parser", "tempfile", "shutil"}
+    warm = _imported([command, token_rig.ref("group/project", "oci")], tmp_path / "cache")
+    assert not warm & {"http.client", "email", "email.parser"}
