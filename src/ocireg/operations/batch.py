@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from ocireg.client import RegistryClient
 from ocireg.errors import InvalidReference, NotFound, OciregError, RegistryError
-from ocireg.operations.workers import run_bounded
+from ocireg.operations.workers import run_each
 from ocireg.record import record
 from ocireg.reference import Digest, Reference, parse_reference
 from ocireg.transport import Deadline
@@ -98,9 +98,8 @@ def _run_batch(
         for i in range(len(refs)):
             work(i)
     else:
-        # Ctrl-C (FT: SIGINT): queued references are cancelled and the interrupt reaches the CLI at once.
-        for future in run_bounded(work, range(len(refs)), jobs=jobs, name="ocireg", on_interrupt=stop.set):
-            future.result()
+        # Ctrl-C (FT: SIGINT): no further reference is started and the interrupt reaches the CLI at once.
+        run_each(work, len(refs), jobs=jobs, on_interrupt=stop.set)
     return [r for r in results if r is not None]
 
 

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from _thread import LockType
     from concurrent.futures import Future
     from typing import TypeVar
 
     T = TypeVar("T")
     R = TypeVar("R")
 
-__all__ = ["run_bounded"]
+__all__ = ["run_bounded", "run_each"]
 
 
 def run_bounded(
@@ -51,3 +52,59 @@ def run_bounded(
         raise
     pool.shutdown(wait=True)
     return futures
+
+
+def run_each(
+    fn: Callable[[int], None],
+    count: int,
+    *,
+    jobs: int,
+    on_interrupt: Callable[[], None] | None = None,
+) -> None:
+    """Call ``fn(0)`` … ``fn(count - 1)`` on at most ``jobs`` threads, each taking the next index when it is free;
+    return when every call has returned, then re-raise the first exception one raised (the others still ran).
+
+    For a batch of cheap items (one HEAD each): no future per item, no wake-up of the waiting thread per item;
+    ``run_bounded``'s futures cost a 1,000-reference batch about 12 µs of CPU per reference, a tenth of the rest
+    (#25). Ctrl-C as in :func:`run_bounded`: ``on_interrupt`` is called, no index is taken any more, the waiting
+    thread does not join the running workers.
+    """
+    from _thread import allocate_lock, start_new_thread
+
+    take = iter(range(count)).__next__  # a range iterator's next is one C call: atomic under the GIL
+    errors: list[BaseException] = []
+    stopped = [False]
+
+    def worker(finished: LockType) -> None:
+        try:
+            while not stopped[0]:
+                try:
+                    index = take()
+                except StopIteration:
+                    return
+                try:
+                    fn(index)
+                except BaseException as exc:  # noqa: BLE001 -- kept and re-raised in the waiting thread
+                    errors.append(exc)
+        finally:
+            finished.release()
+
+    finished = []
+    for _ in range(max(1, min(jobs, count))):
+        lock = allocate_lock()
+        lock.acquire()
+        finished.append(lock)
+        start_new_thread(worker, (lock,))
+    try:
+        for lock in finished:
+            # In slices: a signal handled for this thread while it waits (Ctrl-C relayed by another thread,
+            # _thread.interrupt_main) raises here at the next slice at the latest.
+            while not lock.acquire(timeout=0.25):
+                pass
+    except BaseException:
+        stopped[0] = True
+        if on_interrupt is not None:
+            on_interrupt()
+        raise
+    if errors:
+        raise errors[0]
