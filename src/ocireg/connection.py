@@ -53,6 +53,7 @@ from ocireg.response import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from _thread import LockType
     from typing import TypeVar
 
     _T = TypeVar("_T")
@@ -388,6 +389,7 @@ class Connections:
         self._max_idle = max_idle
         self._idle_expiry = idle_expiry
         self._idle: dict[_RouteKey, list[_Conn]] = {}
+        self._pending: dict[_RouteKey, LockType] = {}  # routes a preconnect is opening; released when done
         self._lock = allocate_lock()
         self.opened = 0
         """Connections opened so far (tests: keep-alive reuse)."""
@@ -435,6 +437,43 @@ class Connections:
         self.checkin(_Conn(sock, (target.scheme, target.host, target.port, id(tls), None)))
         return True
 
+    def preconnect(self, url: str, *, timeout: float) -> None:
+        """Start opening, on a thread of its own, a connection to ``url``'s route, kept idle for the first request;
+        nothing if one is idle or being opened already. A request to that route meanwhile waits for it instead
+        of opening a second one. A failure is dropped: the request meets it again and reports it (#25: the
+        handshake overlaps the caller's own work)."""
+        target = split_url(url)
+        proxy = self._proxy(target.host, target.port)
+        tls = self._tls(target.host, target.port) if target.scheme == "https" else None
+        key: _RouteKey = (target.scheme, target.host, target.port, id(tls), proxy)
+        done = allocate_lock()
+        done.acquire()
+        with self._lock:
+            if self._idle.get(key) or key in self._pending:
+                return
+            self._pending[key] = done
+        from _thread import start_new_thread
+
+        start_new_thread(self._preconnect, (key, target, tls, proxy, timeout, done))
+
+    def _preconnect(
+        self,
+        key: _RouteKey,
+        target: Target,
+        tls: ssl.SSLContext | None,
+        proxy: Proxy | None,
+        timeout: float,
+        done: LockType,
+    ) -> None:
+        try:
+            self.checkin(self._open(key, target, tls, proxy, timeout, None))
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self._lock:
+                del self._pending[key]
+            done.release()
+
     def close(self) -> None:
         with self._lock:
             idle = [c for conns in self._idle.values() for c in conns]
@@ -456,6 +495,9 @@ class Connections:
         tls = self._tls(target.host, target.port) if target.scheme == "https" else None
         key: _RouteKey = (target.scheme, target.host, target.port, id(tls), proxy)
         replayable = request.content is None or isinstance(request.content, bytes)
+        pending = self._pending.get(key)
+        if pending is not None and pending.acquire(timeout=_budget(timeout, end)):
+            pending.release()  # the preconnect is done: its connection, if it got one, is in the pool
         conn = self._checkout(key)
         if conn is not None:
             conn.arm(timeout, end)

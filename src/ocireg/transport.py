@@ -333,6 +333,12 @@ class Transport:
             return self._probe_loopback(host, deadline)
         return "https"
 
+    def preconnect(self, base_url: str) -> None:
+        """Open the connection a first request to ``base_url`` will use (:meth:`Connections.preconnect`)."""
+        opener = getattr(self._wire, "preconnect", None)
+        if opener is not None:
+            opener(base_url + "/", timeout=self.config.timeout)
+
     def _probe_loopback(self, host: str, deadline: Deadline) -> str | None:
         """Docker's rule for loopback registries, TLS if the port speaks it, else plain HTTP (:func:`ocireg.tls.
         probe_loopback`); a verified connection is kept in the pool and carries the first request (#16)."""

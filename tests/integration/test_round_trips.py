@@ -130,3 +130,18 @@ def test_loopback_tls_probe_with_an_unreadable_ca_file_reports_the_ca_file(
     assert result.code == 5, result.both
     assert "not-a-ca.pem" in result.err
     assert proxy.requests == []
+
+
+def test_check_opens_one_registry_connection_ahead_of_its_first_request(
+    token_rig: Rig, fault_proxy_factory: Any
+) -> None:
+    """#25 (LD: connection reuse): the connection a check opens while it gets ready (the preconnect) is the one
+    its requests use: one registry connection cold and warm, and no request more than before."""
+    proxy = fault_proxy_factory(token_rig.url)
+    ref = f"{proxy.netloc}/group/project:oci"
+    for expected in ([("HEAD", 401), ("HEAD", 200)], [("HEAD", 200)]):  # cold, then warm
+        proxy.reset_counters()
+        result = run_cli(["exists", "--plain-http", proxy.netloc, ref], ALICE_ENV)
+        assert result.code == 0, result.err
+        assert [(r.method, r.status) for r in proxy.requests] == expected
+        assert proxy.connections_opened == 1

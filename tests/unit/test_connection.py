@@ -457,6 +457,40 @@ def test_sec_proxy_refusing_the_tunnel_is_a_network_error(serve: Callable[..., S
     assert "407" in str(info.value) and info.value.hint and "proxy" in info.value.hint.lower()
 
 
+def test_ld_preconnect_opens_the_connection_the_first_request_uses(
+    serve: Callable[..., Server], pki: trustme.CA, tmp_path: Any
+) -> None:
+    """#25: a preconnect's connection carries the first request; a request sent while its (slow) handshake is
+    still under way waits for it instead of opening a second connection."""
+    context = _tls_server(pki, "127.0.0.1")
+
+    class SlowHandshake:
+        def wrap_socket(self, sock: socket.socket, server_side: bool) -> ssl.SSLSocket:
+            time.sleep(0.3)
+            return context.wrap_socket(sock, server_side=server_side)
+
+    server = serve(lambda sock, n: None, tls=SlowHandshake())
+    server.script = _keep_alive(server)
+    ca_file = tmp_path / "ca.pem"
+    pki.cert_pem.write_to_path(str(ca_file))
+    transport = Transport(TransportConfig(ca_file=str(ca_file), backoff_base=0.0))
+    transport.preconnect(f"https://127.0.0.1:{server.port}")
+    assert _get(transport, f"https://127.0.0.1:{server.port}/v2/") == b"hello"
+    assert server.connections == 1
+
+
+def test_ft_preconnect_to_a_dead_port_is_dropped_and_the_request_reports_it() -> None:
+    """#25: nothing listens: the preconnect fails quietly, the request then fails as a network error."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    transport = _transport(retries=0)
+    transport.preconnect(f"http://127.0.0.1:{port}")
+    with pytest.raises(TransportError) as info:
+        _get(transport, f"http://127.0.0.1:{port}/v2/")
+    assert not isinstance(info.value, ProtocolViolation)
+
+
 # ------------------------------------------------------------------------------ deadline and violations
 
 

@@ -90,6 +90,7 @@ class RegistrySession:
         self.transport = transport
         self.cache = cache
         self._lock = allocate_lock()
+        self._probing = allocate_lock()
         self.profile: Profile = for_host(registry.api_host)
         self.scheme: str | None = None
         self._scheme_from_cache = False
@@ -121,12 +122,15 @@ class RegistrySession:
                 with self._lock:
                     self.scheme, self._scheme_from_cache = known, True
                 return f"{known}://{host}"
-        decided = self.transport.decide_scheme(self.registry, deadline)
-        if decided is None:
-            # Nothing listens (yet): that decides nothing (#14 item 8). Try https now, probe again next time.
-            return f"https://{host}"
-        with self._lock:
-            self.scheme = decided
+        with self._probing:  # one probe at a time: a preconnect's and a batch's first requests share it (#25)
+            if self.scheme is not None:
+                return f"{self.scheme}://{host}"
+            decided = self.transport.decide_scheme(self.registry, deadline)
+            if decided is None:
+                # Nothing listens (yet): that decides nothing (#14 item 8). Try https now, probe again next time.
+                return f"https://{host}"
+            with self._lock:
+                self.scheme = decided
         if self.cache is not None and self.registry.is_loopback and decided != known:
             self.cache.remember_scheme(host, decided)
         return f"{decided}://{host}"

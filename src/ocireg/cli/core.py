@@ -146,6 +146,12 @@ def parse_reference_args(ctx: Context, texts: Sequence[str]) -> list[tuple[str, 
     return None if bad else parsed
 
 
+def preconnect(ctx: Context, parsed: Sequence[tuple[str, Reference]]) -> None:
+    """Start opening the connection to the first registries named while the check gets ready (#25)."""
+    registries = {ref.registry.name: ref.registry for _, ref in parsed}
+    ctx.client().preconnect(list(registries.values())[:4])
+
+
 def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, digest_only: bool) -> None:
     if ctx.quiet:
         for result in results:
@@ -238,6 +244,7 @@ def cmd_exists(ctx: Context) -> int:
     parsed = parse_reference_args(ctx, texts)
     if parsed is None:
         return ExitCode.USAGE
+    preconnect(ctx, parsed)
     from ocireg.cli.progress import progress
     from ocireg.operations import check_exists
 
@@ -260,6 +267,7 @@ def cmd_digest(ctx: Context) -> int:
     parsed = parse_reference_args(ctx, texts)
     if parsed is None:
         return ExitCode.USAGE
+    preconnect(ctx, parsed)
     platform = None
     if getattr(ctx.args, "platform", None):
         from ocireg.manifest import parse_platform

@@ -7,7 +7,7 @@ by every listing, and what ``GET /v2/`` says about a registry.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from ocireg.auth import AuthFlow, FlowObserver, RegistrySession, Sessions, read_capped_quiet
 from ocireg.connection import split_url
@@ -118,6 +118,33 @@ class ClientCore:
     def deadline(self) -> Deadline:
         """A fresh deadline for one operation (``config.deadline`` seconds)."""
         return Deadline(self.config.deadline)
+
+    def preconnect(self, registries: Iterable[Registry]) -> None:
+        """Start opening the connection the first request to each registry will use (a loopback registry's scheme
+        probe, on a thread of its own, is that connection), while the caller goes on with credentials and the
+        token cache; the request then finds it in the pool or waits for it (#25: a cold check's handshake no
+        longer follows all of its start-up). No request is sent and no credential leaves here."""
+        for registry in registries:
+            session = self.session(registry)
+            remembered = (
+                self._cache.scheme_for(registry.api_host) if self._cache and registry.is_loopback else None
+            )
+            if registry.is_loopback and session.scheme is None and remembered is None:
+                from _thread import start_new_thread
+
+                start_new_thread(self._probe, (session,))  # its handshake is kept as the first connection
+                continue
+            # A failure here (an unreadable CA file, say) is the request's to report.
+            try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
+                self.transport.preconnect(session.base_url(self.deadline()))
+            except (TransportError, OSError, ValueError):
+                pass
+
+    def _probe(self, session: RegistrySession) -> None:
+        try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
+            session.base_url(self.deadline())
+        except Exception:  # noqa: BLE001, S110 -- the request meets the same failure and reports it
+            pass
 
     def credential_for(self, registry: Registry, path: str | None = None) -> Credential:
         """The credential used for ``registry`` (for the repository ``path`` in it, if given), looked up once.
