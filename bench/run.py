@@ -1099,7 +1099,7 @@ def done_lines(report: Report) -> list[str]:
         if row is None:
             lines.append(f"- {label}: not measured in this run")
             continue
-        value = row.ratio if row.ratio != "—" else row.ocireg
+        value = row.ocireg if key in ("--version", "ci requests") else row.ratio
         lines.append(f"- {label}: {value} (target {row.target}): {row.met}")
     return lines
 
