@@ -622,6 +622,66 @@ def case_ci_cold(runner: Runner, report: Report, world: World) -> None:
         report.notes.append(f"CI cold check: cut to {n} rounds by its time cap")
 
 
+def instructions(runner: Runner, argv: list[str], env: dict[str, str]) -> int:
+    """Instructions one process executes (valgrind's callgrind, ``Ir``): repeatable on a loaded machine."""
+    out = runner.work / "callgrind.out"
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv]
+    _, text = runner.run(cmd, env, capture=True)
+    found = re.search(r"Collected : (\d+)", text)
+    if not found:
+        raise BenchError(f"callgrind printed no total: {text[-300:]}")
+    return int(found.group(1))
+
+
+def case_instructions(runner: Runner, report: Report, world: World) -> None:
+    """#25 item 3: instructions per cold check (far world, TLS) against the stdlib floor doing the same requests
+    (bench/floor.py --cold under ``python3 -I -S``): the CPU share ocireg itself adds, load-independent."""
+    if shutil.which("valgrind") is None:
+        report.add(skipped("instructions per cold check", "—", "valgrind not installed"))
+        return
+    ci = world.ci_env()
+    ci_env = {**runner.ocireg_env(), **ci}
+    del ci_env["OCIREG_USERNAME"], ci_env["OCIREG_PASSWORD"]
+    python = [str(PYTHON), "-I", "-S"]
+    floor_env = {
+        **runner.base_env(),
+        "FLOOR_USER": ci["CI_REGISTRY_USER"],
+        "FLOOR_PASSWORD": ci["CI_REGISTRY_PASSWORD"],
+    }
+    floor = [*python, str(BENCH_DIR / "floor.py"), "--cold", world.host, "/v2/group/project/manifests/oci"]
+    if world.ca_file:
+        floor.append(world.ca_file)
+    cases = {
+        "ci": (
+            [str(PYTHON), str(OCIREG), "exists", ":oci"],
+            lambda: {**ci_env, "OCIREG_CACHE_DIR": str(runner.fresh_cache())},
+        ),
+        "outside": ([str(PYTHON), *ocireg_exists(world, [world.ref()], cold=True)], runner.ocireg_env),
+        "floor": (floor, lambda: floor_env),
+        "pass": ([*python, "-c", "pass"], runner.base_env),
+    }
+    got: dict[str, int] = {}
+    for name, (argv, env) in cases.items():
+        runner.run(argv, env())  # byte-code cache warm
+        got[name] = instructions(runner, argv, env())
+    mi = 1e6
+    for name, label in (
+        ("ci", "in a GitLab CI job (token stored)"),
+        ("outside", "outside CI (--no-token-cache)"),
+    ):
+        report.add(
+            Row(
+                f"instructions per far cold check {label}",
+                f"{got[name] / mi:.1f} M",
+                f"stdlib floor {got['floor'] / mi:.1f} M (`python3 -I -S -c pass` {got['pass'] / mi:.1f} M)",
+                f"{got[name] / got['floor']:.2f}×",
+                "—",
+                "info",
+                dict(got),
+            )
+        )
+
+
 def tls_probe(world: World) -> float:
     """Time one TCP connect + TLS handshake (no verification, no request): what a connection costs here."""
     import socket
@@ -1239,6 +1299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("pyz start-up", lambda: case_pyz(runner, report, local), 10),
                 ("CI cold", lambda: case_ci_cold(runner, report, far), 8),
                 ("far single", lambda: case_far_single(runner, report, far), 10),
+                ("instructions", lambda: case_instructions(runner, report, far), 8),
                 ("requests per check", lambda: case_requests(runner, report, local), 5),
                 ("far batch", lambda: case_far_batch(runner, report, far), 15),
                 (
