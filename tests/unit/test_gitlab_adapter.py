@@ -57,3 +57,23 @@ def test_ca_hosts() -> None:
     ci = GitLabCI.from_env({**BASE, "CI_SERVER_TLS_CA_FILE": "/tmp/ca.pem", "CI_SERVER_PORT": "8443"})
     assert ci is not None
     assert ci.ca_hosts() == {"registry.example.com": "/tmp/ca.pem", "gitlab.example.com:8443": "/tmp/ca.pem"}
+
+
+def test_predicted_realms_for_the_registry_and_the_dependency_proxy() -> None:
+    """#25: GitLab's realm is CI_SERVER_URL/jwt/auth, service container_registry for CI_REGISTRY and
+    dependency_proxy for the dependency proxy's host; nothing without CI_SERVER_URL (or with a bad one)."""
+    env = {
+        "GITLAB_CI": "true",
+        "CI_REGISTRY": "registry.example.com",
+        "CI_DEPENDENCY_PROXY_SERVER": "gitlab.example.com:443",
+        "CI_SERVER_URL": "https://gitlab.example.com/",
+    }
+    ci = GitLabCI.from_env(env)
+    assert ci is not None
+    assert ci.predicted_realms() == [
+        (parse_registry("registry.example.com"), "https://gitlab.example.com/jwt/auth", "container_registry"),
+        (parse_registry("gitlab.example.com:443"), "https://gitlab.example.com/jwt/auth", "dependency_proxy"),
+    ]
+    for server in ("", "gitlab.example.com", "ftp://gitlab.example.com"):
+        other = GitLabCI.from_env({**env, "CI_SERVER_URL": server})
+        assert other is not None and other.predicted_realms() == []
