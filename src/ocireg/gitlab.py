@@ -96,6 +96,22 @@ class GitLabCI:
             hosts[self.dependency_proxy.api_host] = self.ca_file
         return hosts
 
+    def predicted_realms(self) -> list[tuple[Registry, str, str]]:
+        """(registry, realm, service) GitLab's token service answers for, known before any request (#25):
+        ``CI_SERVER_URL/jwt/auth`` for ``CI_REGISTRY`` (service ``container_registry``) and for the dependency
+        proxy (``dependency_proxy``). Empty without ``CI_SERVER_URL``. The job's credentials for these hosts
+        belong to that GitLab; the realm is validated like any before it is contacted."""
+        from ocireg.registries.gitlab import DEPENDENCY_PROXY_SERVICE, REGISTRY_SERVICE, token_realm
+
+        server = self.env.get("CI_SERVER_URL", "").strip()
+        if not server.startswith(("https://", "http://")):
+            return []
+        realm = token_realm(server)
+        out = [(self.registry, realm, REGISTRY_SERVICE)] if self.registry is not None else []
+        if self.dependency_proxy is not None:
+            out.append((self.dependency_proxy, realm, DEPENDENCY_PROXY_SERVICE))
+        return out
+
     def source(self) -> GitLabCISource:
         return GitLabCISource(self)
 

@@ -287,13 +287,20 @@ class AuthFlow:
             if known is not None:
                 # The registry's realm is known: fetch the token first and skip the 401 round trip. If the
                 # realm moved, the registry answers 401 and challenged() refreshes once.
-                authorization = session.authorize(
-                    registry_url=self.registry_url,
-                    challenges=[known],
-                    scopes=self.scopes,
-                    credential=self.credential,
-                    deadline=self._deadline,
-                )
+                expected = known == session.prediction()
+                try:
+                    authorization = session.authorize(
+                        registry_url=self.registry_url,
+                        challenges=[known],
+                        scopes=self.scopes,
+                        credential=self.credential,
+                        deadline=self._deadline,
+                        expected=expected,
+                    )
+                except OciregError:
+                    if not expected:
+                        raise
+                    authorization = None  # only predicted, never seen: the registry's own challenge decides
         return authorization
 
     def _after_refusal(self, bearer: Challenge | None) -> None:

@@ -28,6 +28,7 @@ from ocireg.auth.tokens import (
 from ocireg.errors import (
     AuthenticationFailed,
     ChallengeError,
+    OciregError,
     PermissionDenied,
     RegistryError,
     TransportError,
@@ -95,6 +96,7 @@ class RegistrySession:
         self.scheme: str | None = None
         self._scheme_from_cache = False
         self._challenge: Challenge | None = None
+        self._predicted: Challenge | None = None
         self._basic = False
         self._credentials: dict[str | None, Credential] = {}
         self._tokens: dict[str, Token] = {}
@@ -202,7 +204,8 @@ class RegistrySession:
                 self.profile = profile
 
     def known_challenge(self) -> Challenge | None:
-        """The Bearer realm/service the registry challenged with before (this process or the cache file).
+        """The Bearer realm/service the registry challenged with before (this process or the cache file), else
+        the one :meth:`predict` expects.
 
         With it a token for a new scope can be fetched before the first request instead of after a 401:
         one round trip less per repository in a batch, and per cold check once the realm is cached.
@@ -215,7 +218,33 @@ class RegistrySession:
                 known = Challenge("bearer", {"realm": memo[0], "service": memo[1]})
                 if self.profile is GENERIC:
                     self.learn([known])
+        if known is None:
+            with self._lock:
+                known = self._predicted
         return known
+
+    def predict(self, realm: str, service: str) -> None:
+        """Expect a Bearer challenge for ``realm`` and ``service`` before the registry has answered anything: the
+        first request then goes with a token fetched from it (one round trip less), and the token request may
+        start before the first request (:meth:`ocireg.client.RegistryClient.preconnect`). The caller vouches
+        that the credential for this registry belongs to ``realm``'s host (GitLab CI: the job's GitLab and its
+        registry, #25); the realm is still validated like any other before a connection. A registry that
+        challenges with something else is followed as usual, and the prediction is not used again."""
+        with self._lock:
+            self._predicted = Challenge("bearer", {"realm": realm, "service": service})
+
+    def prediction(self) -> Challenge | None:
+        """The predicted challenge, until it failed (:meth:`drop_prediction`)."""
+        with self._lock:
+            return self._predicted
+
+    def drop_prediction(self, failed: Challenge) -> None:
+        """The predicted challenge gave no token: the registry's own challenge decides from now on."""
+        with self._lock:
+            if self._predicted == failed:
+                self._predicted = None
+                if self._challenge == failed:
+                    self._challenge = None
 
     def note_features(self, headers: Mapping[str, str]) -> Features:
         """Keep what a ``GET /v2/`` answer says (the profile's own headers), recognising the profile by them."""
@@ -353,12 +382,15 @@ class RegistrySession:
         stale: str | None = None,
         fresh: bool = False,
         observe: Callable[[str, object], None] | None = None,
+        expected: bool = False,
     ) -> str:
         """Return an ``Authorization`` value answering ``challenges`` for ``scopes``.
 
         ``stale`` is the value that was just refused; a token equal to it is not reused. ``fresh``: never a
         token kept from before (``auth explain`` shows what the token service grants now). ``observe`` is told
-        each step (``"realm"``, ``"token"``).
+        each step (``"realm"``, ``"token"``). ``expected``: the challenge is the :meth:`predict`-ed one, not
+        one the registry sent: if it gives no token the prediction is dropped, and an expected request still
+        waiting then gives up without asking (one request to a wrong prediction, not one per worker).
         """
         bearer = usable_bearer(challenges)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
@@ -366,9 +398,22 @@ class RegistrySession:
             raise ChallengeError(f"{self.name} sent a Bearer challenge without a realm")
         if bearer is not None:
             self.learn([bearer])
-            token = self._bearer(
-                registry_url, bearer, self.scopes_for(scopes), credential, deadline, stale, fresh, observe
-            )
+            try:
+                token = self._bearer(
+                    registry_url,
+                    bearer,
+                    self.scopes_for(scopes),
+                    credential,
+                    deadline,
+                    stale,
+                    fresh,
+                    observe,
+                    expected,
+                )
+            except OciregError:
+                if expected:
+                    self.drop_prediction(bearer)
+                raise
             return bearer_header(token)
         if basic is not None:
             if not (credential.username and credential.password):
@@ -411,6 +456,7 @@ class RegistrySession:
         stale: str | None,
         fresh: bool,
         observe: Callable[[str, object], None] | None,
+        expected: bool = False,
     ) -> Token:
         if not challenge.realm:
             raise ChallengeError(f"{self.name} sent a Bearer challenge without a realm")
@@ -425,6 +471,8 @@ class RegistrySession:
                 token = self._tokens.get(key)
             if not fresh and token is not None and token.valid() and bearer_header(token) != stale:
                 return token  # another worker fetched it while we waited
+            if expected and self.prediction() != challenge:
+                raise ChallengeError(f"{self.name}: the predicted token realm gave no token")
             realm = validate_realm(challenge.realm, registry_url)
             if observe is not None:
                 observe("realm", realm)

@@ -232,6 +232,9 @@ class Context:
                 self.credential_chain(), config=self.transport_config(), token_cache=self.token_cache()
             )
             self._secrets = self._client.transport.secrets
+            ci = self.gitlab
+            for registry, realm, service in ci.predicted_realms() if ci is not None else ():
+                self._client.session(registry).predict(realm, service)
         return self._client
 
     def close(self) -> None:

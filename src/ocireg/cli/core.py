@@ -148,8 +148,8 @@ def parse_reference_args(ctx: Context, texts: Sequence[str]) -> list[tuple[str, 
 
 def preconnect(ctx: Context, parsed: Sequence[tuple[str, Reference]]) -> None:
     """Start opening the connection to the first registries named while the check gets ready (#25)."""
-    registries = {ref.registry.name: ref.registry for _, ref in parsed}
-    ctx.client().preconnect(list(registries.values())[:4])
+    repositories = {ref.registry.name: ref.repository for _, ref in parsed}
+    ctx.client().preconnect(list(repositories.values())[:4])
 
 
 def _render(ctx: Context, command: str, results: Sequence[CheckResult], *, digest_only: bool) -> None:

@@ -334,7 +334,9 @@ def cmd_tags(ctx: Context) -> int:
         by=args.by,
     )
     repository = _repository(ctx)
-    ctx.client().preconnect([repository.registry])  # the handshake while the listing gets ready (#25)
+    ctx.client().preconnect(
+        [repository]
+    )  # the handshake (and a predicted token) while the listing gets ready
     listing = list_tags(ctx.client(), repository, query, digests=args.digests, jobs=args.jobs)
     code = worst(exit_code_for(entry.error) for entry in listing.entries)
     if args.latest and not listing.entries:

@@ -30,6 +30,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Protocol, TypeVar
 
+    from ocireg.auth import Challenge
+    from ocireg.reference import Repository
+
     _Client = TypeVar("_Client", bound="ClientCore")
 else:
     # typing costs a check more than this module (#16, start-up): mypy sees the Protocol, run time a plain class
@@ -119,31 +122,65 @@ class ClientCore:
         """A fresh deadline for one operation (``config.deadline`` seconds)."""
         return Deadline(self.config.deadline)
 
-    def preconnect(self, registries: Iterable[Registry]) -> None:
-        """Start opening the connection the first request to each registry will use (a loopback registry's scheme
-        probe, on a thread of its own, is that connection), while the caller goes on with credentials and the
-        token cache; the request then finds it in the pool or waits for it (#25: a cold check's handshake no
-        longer follows all of its start-up). No request is sent and no credential leaves here."""
-        for registry in registries:
+    def preconnect(self, repositories: Iterable[Repository]) -> None:
+        """Start, each on a thread of its own, what the first request to each repository's registry will need:
+        the connection (a loopback registry's scheme probe is that connection) and, where the registry's token
+        realm is predicted (:meth:`ocireg.auth.RegistrySession.predict`), the token for the repository, while
+        the caller goes on; the request then finds both ready or waits for them (#25). The connection carries no
+        request; the token request goes to the predicted realm, validated like any, with the repository's
+        credential."""
+        from _thread import start_new_thread
+
+        seen: set[str] = set()
+        for repository in repositories:
+            registry = repository.registry
+            if registry.name in seen:
+                continue
+            seen.add(registry.name)
             session = self.session(registry)
             remembered = (
                 self._cache.scheme_for(registry.api_host) if self._cache and registry.is_loopback else None
             )
             if registry.is_loopback and session.scheme is None and remembered is None:
-                from _thread import start_new_thread
-
                 start_new_thread(self._probe, (session,))  # its handshake is kept as the first connection
-                continue
-            # A failure here (an unreadable CA file, say) is the request's to report.
-            try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
-                self.transport.preconnect(session.base_url(self.deadline()))
-            except (TransportError, OSError, ValueError):
-                pass
+            else:
+                # A failure here (an unreadable CA file, say) is the request's to report.
+                try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
+                    self.transport.preconnect(session.base_url(self.deadline()))
+                except (TransportError, OSError, ValueError):
+                    pass
+            known = session.known_challenge()  # predicted, or remembered from an earlier run (#25 items 1, 2)
+            if known is not None:
+                credential = self.credential_for(registry, repository.path)
+                scopes = (repository.scope("pull"),)
+                start_new_thread(self._prefetch, (session, known, scopes, credential))
 
     def _probe(self, session: RegistrySession) -> None:
         try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
             session.base_url(self.deadline())
         except Exception:  # noqa: BLE001, S110 -- the request meets the same failure and reports it
+            pass
+
+    def _prefetch(
+        self, session: RegistrySession, known: Challenge, scopes: tuple[str, ...], credential: Credential
+    ) -> None:
+        """The token from a known realm (predicted, or remembered with an expired token), fetched while the
+        registry's connection opens, unless a valid one is kept; the first request's flow takes it (or waits for
+        it: one token request per scope, single-flight). The realm is validated as if the registry spoke HTTPS
+        until its scheme is known: never a looser rule than the real one (an https registry admits no http
+        realm)."""
+        registry_url = f"{session.scheme or 'https'}://{session.registry.api_host}"
+        try:
+            if session.cached_header(scopes, credential) is None:
+                session.authorize(
+                    registry_url=registry_url,
+                    challenges=[known],
+                    scopes=scopes,
+                    credential=credential,
+                    deadline=self.deadline(),
+                    expected=known == session.prediction(),
+                )
+        except Exception:  # noqa: BLE001, S110 -- the request's own flow meets it and falls back
             pass
 
     def credential_for(self, registry: Registry, path: str | None = None) -> Credential:

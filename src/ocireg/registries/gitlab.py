@@ -36,7 +36,15 @@ if TYPE_CHECKING:
     from ocireg.registries.base import Verdict
     from ocireg.registries.details import TagDetail, TagSort
 
-__all__ = ["GITLAB", "TAG_RULE_CODES", "GitLabProfile", "tag_rule_hint"]
+__all__ = [
+    "DEPENDENCY_PROXY_SERVICE",
+    "GITLAB",
+    "REGISTRY_SERVICE",
+    "TAG_RULE_CODES",
+    "GitLabProfile",
+    "tag_rule_hint",
+    "token_realm",
+]
 
 #: GitLab's text for a push onto a path guarded by a container repository protection rule.
 PROTECTED_PATH_TEXT = "protected repository path"
@@ -67,6 +75,19 @@ TAGS_PAGE = 1000
 #: The first registry with the OCI tag delete (gitlab-org/container-registry CHANGELOG, 3.80.0); older ones that
 #: advertise ``tag_delete`` have only ``DELETE /v2/<name>/tags/reference/<tag>``.
 OCI_TAG_DELETE_SINCE = (3, 80)
+
+
+#: The token services GitLab's realm answers for: its container registry (the registry's ``auth.token.service``, as
+#: GitLab configures it) and its dependency proxy (gitlab-org/gitlab ``spec/models/dependency_proxy/
+#: registry_spec.rb``: ``Bearer realm="<GitLab URL>/jwt/auth",service="dependency_proxy"``).
+REGISTRY_SERVICE = "container_registry"
+DEPENDENCY_PROXY_SERVICE = "dependency_proxy"
+
+
+def token_realm(server_url: str) -> str:
+    """GitLab's token realm for the GitLab at ``server_url``: ``<GitLab URL>/jwt/auth``, for both services (the
+    registry's ``auth.token.realm`` as GitLab configures it, and the dependency proxy's challenge)."""
+    return server_url.rstrip("/") + "/jwt/auth"
 
 
 def tag_rule_hint(code: str) -> str:
