@@ -92,6 +92,7 @@ class RegistrySession:
         self.cache = cache
         self._lock = allocate_lock()
         self._probing = allocate_lock()
+        self._finding = allocate_lock()
         self.profile: Profile = for_host(registry.api_host)
         self.scheme: str | None = None
         self._scheme_from_cache = False
@@ -173,12 +174,17 @@ class RegistrySession:
             found = self._credentials.get(path)
         if found is not None:
             return found
-        found = find()
-        with self._lock:
-            # One object per identity: its fingerprint (a deliberately slow hash) is computed once, not once per
-            # repository of a batch.
-            same = next((c for c in self._credentials.values() if c == found), found)
-            return self._credentials.setdefault(path, same)
+        with self._finding:  # one lookup at a time: a helper runs once, whichever thread asks first (#25)
+            with self._lock:
+                found = self._credentials.get(path)
+            if found is not None:
+                return found
+            found = find()
+            with self._lock:
+                # One object per identity: its fingerprint (a deliberately slow hash) is computed once, not once
+                # per repository of a batch.
+                same = next((c for c in self._credentials.values() if c == found), found)
+                return self._credentials.setdefault(path, same)
 
     # -- what the registry said ---------------------------------------------------------------------------
 

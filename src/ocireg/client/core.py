@@ -151,9 +151,7 @@ class ClientCore:
                     pass
             known = session.known_challenge()  # predicted, or remembered from an earlier run (#25 items 1, 2)
             if known is not None:
-                credential = self.credential_for(registry, repository.path)
-                scopes = (repository.scope("pull"),)
-                start_new_thread(self._prefetch, (session, known, scopes, credential))
+                start_new_thread(self._prefetch, (session, known, repository))
 
     def _probe(self, session: RegistrySession) -> None:
         try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
@@ -161,16 +159,16 @@ class ClientCore:
         except Exception:  # noqa: BLE001, S110 -- the request meets the same failure and reports it
             pass
 
-    def _prefetch(
-        self, session: RegistrySession, known: Challenge, scopes: tuple[str, ...], credential: Credential
-    ) -> None:
+    def _prefetch(self, session: RegistrySession, known: Challenge, repository: Repository) -> None:
         """The token from a known realm (predicted, or remembered with an expired token), fetched while the
         registry's connection opens, unless a valid one is kept; the first request's flow takes it (or waits for
         it: one token request per scope, single-flight). The realm is validated as if the registry spoke HTTPS
         until its scheme is known: never a looser rule than the real one (an https registry admits no http
         realm)."""
         registry_url = f"{session.scheme or 'https'}://{session.registry.api_host}"
+        scopes = (repository.scope("pull"),)
         try:
+            credential = self.credential_for(repository.registry, repository.path)
             if session.cached_header(scopes, credential) is None:
                 session.authorize(
                     registry_url=registry_url,
