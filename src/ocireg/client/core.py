@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping
 
-from ocireg.auth import AuthFlow, FlowObserver, RegistrySession, Sessions, read_capped_quiet
+from ocireg.auth import AuthFlow, FlowObserver, RegistrySession, Sessions, read_capped_quiet, validate_realm
 from ocireg.connection import split_url
 from ocireg.credentials import ANONYMOUS, Credential
 from ocireg.errors import (
@@ -138,20 +138,20 @@ class ClientCore:
                 continue
             seen.add(registry.name)
             session = self.session(registry)
+            known = session.known_challenge()  # predicted, or remembered from an earlier run (#25 items 1, 2)
+            if known is not None:  # first: the token's path (TCP, TLS, token) is the longer one
+                start_new_thread(self._prefetch, (session, known, repository))
             remembered = (
                 self._cache.scheme_for(registry.api_host) if self._cache and registry.is_loopback else None
             )
             if registry.is_loopback and session.scheme is None and remembered is None:
                 start_new_thread(self._probe, (session,))  # its handshake is kept as the first connection
-            else:
-                # A failure here (an unreadable CA file, say) is the request's to report.
-                try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
-                    self.transport.preconnect(session.base_url(self.deadline()))
-                except (TransportError, OSError, ValueError):
-                    pass
-            known = session.known_challenge()  # predicted, or remembered from an earlier run (#25 items 1, 2)
-            if known is not None:
-                start_new_thread(self._prefetch, (session, known, repository))
+                continue
+            # A failure here (an unreadable CA file, say) is the request's to report.
+            try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
+                self.transport.preconnect(session.base_url(self.deadline()))
+            except (TransportError, OSError, ValueError):
+                pass
 
     def _probe(self, session: RegistrySession) -> None:
         try:  # noqa: SIM105 -- contextlib is not on a check's path (#16, start-up)
@@ -168,6 +168,10 @@ class ClientCore:
         registry_url = f"{session.scheme or 'https'}://{session.registry.api_host}"
         scopes = (repository.scope("pull"),)
         try:
+            # The realm's connection first (validated as the token request will validate it, before any
+            # connection); the credential, its fingerprint and the token cache meanwhile.
+            realm = split_url(validate_realm(known.realm or "", registry_url))
+            self.transport.preconnect(f"{realm.scheme}://{realm.origin}")
             credential = self.credential_for(repository.registry, repository.path)
             if session.cached_header(scopes, credential) is None:
                 session.authorize(
