@@ -96,3 +96,24 @@ def test_pc_ci_no_prediction_for_another_registry(
     assert [(r.method, r.status) for r in proxy.requests][:1] == [("HEAD", 401)]
     assert all(not r.authorization for r in token_server.requests)  # anonymous: the CI credential stays home
     assert result.code == 0, result.err
+
+
+def test_sec_ci_predicted_realm_is_validated_before_any_request(tls_rig: Rig, sink: Any) -> None:
+    """SEC (realm validation before any connection): a CI_SERVER_URL whose realm the policy refuses for this
+    registry (plain HTTP for an HTTPS registry) is never asked; the registry's own challenge is followed."""
+    assert tls_rig.ca_file is not None
+    assert tls_rig.token_server is not None
+    env = {
+        **_ci_env(tls_rig, tls_rig.host, sink.url),
+        "CI_SERVER_HOST": "127.0.0.2",  # the realm's host, trusted with the CI CA file
+        "CI_SERVER_PORT": str(tls_rig.token_server.port),
+        "CI_SERVER_TLS_CA_FILE": tls_rig.ca_file,
+    }
+    result = run_cli(["exists", "--debug", "--no-token-cache", ":oci"], env)
+    assert result.code == 0, result.err
+    assert sink.requests == []
+    assert _sent(result) == [
+        "HEAD v2/group/project/manifests/oci",
+        "GET jwt/auth",
+        "HEAD v2/group/project/manifests/oci",
+    ]
