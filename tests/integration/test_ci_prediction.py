@@ -117,3 +117,21 @@ def test_sec_ci_predicted_realm_is_validated_before_any_request(tls_rig: Rig, si
         "GET jwt/auth",
         "HEAD v2/group/project/manifests/oci",
     ]
+
+
+def test_ld_ci_warm_check_opens_no_connection_to_the_realm(token_rig: Rig, fault_proxy_factory: Any) -> None:
+    """LD: the token's connection is opened ahead only when a token will be fetched: a cold check in a job opens
+    one connection to the realm and sends it one request, a warm one (valid token kept) opens none."""
+    token_server = token_rig.token_server
+    assert token_server is not None
+    registry = fault_proxy_factory(token_rig.url)
+    realm = fault_proxy_factory(token_server.url)  # counts what reaches the GitLab host
+    env = _ci_env(token_rig, registry.netloc, f"http://{realm.netloc}")
+    argv = ["exists", "--plain-http", registry.netloc, ":oci"]
+    cold = run_cli(argv, env)
+    assert cold.code == 0, cold.err
+    assert (realm.connections_opened, len(realm.requests)) == (1, 1)
+    realm.reset_counters()
+    warm = run_cli(argv, env)
+    assert warm.code == 0, warm.err
+    assert (realm.connections_opened, len(realm.requests)) == (0, 0)

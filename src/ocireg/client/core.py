@@ -168,10 +168,12 @@ class ClientCore:
         registry_url = f"{session.scheme or 'https'}://{session.registry.api_host}"
         scopes = (repository.scope("pull"),)
         try:
-            # The realm's connection first (validated as the token request will validate it, before any
-            # connection); the credential, its fingerprint and the token cache meanwhile.
-            realm = split_url(validate_realm(known.realm or "", registry_url))
-            self.transport.preconnect(f"{realm.scheme}://{realm.origin}")
+            if self._cache is None or self._cache.realm_for(session.name) is None:
+                # Nothing kept for this registry: a token will be fetched. The realm's connection first (validated
+                # as the token request will validate it, before any connection); the credential, its fingerprint
+                # and the token cache meanwhile.
+                realm = split_url(validate_realm(known.realm or "", registry_url))
+                self.transport.preconnect(f"{realm.scheme}://{realm.origin}")
             credential = self.credential_for(repository.registry, repository.path)
             if session.cached_header(scopes, credential) is None:
                 session.authorize(
