@@ -247,6 +247,12 @@ def test_gitlab_ci_zero_configuration(tls_rig: Rig) -> None:
     assert absent.code == 1
     pinned = run_cli(["exists", "@" + tls_rig.seeded.digest("group/project", "oci")], env)
     assert pinned.code == 0, pinned.err
+    # A project the job cannot see (the seed's denied case): exit 4, and a hint read at a glance: the error line
+    # names the credential and its source, the hint lines do not repeat them, so none is cut (#22 item 7).
+    denied = run_cli(["exists", f"{tls_rig.host}/other/project:v1"], env)
+    assert denied.code == 4, denied.err
+    hints = denied.err.rstrip("\n").splitlines()[1:]
+    assert 1 <= len(hints) <= 3 and "…" not in "".join(hints), denied.err
 
 
 def test_gitlab_ci_credentials_never_go_to_other_registries(token_rig: Rig) -> None:

@@ -182,7 +182,7 @@ class Profile:
             return [first, self.credential_help(refusal.registry)]
         if refusal.granted_nothing:
             return [
-                f"the token service granted no access for {refusal.wanted} to {credential.describe()}",
+                f"the token service granted no access for {refusal.wanted} (the error names the credential)",
                 "the repository may not exist, or the account lacks the role or token scope for it",
                 "'ocireg auth explain REF' shows what was granted",
             ]

@@ -173,7 +173,8 @@ class GitLabProfile(Profile):
                 len(scope.split(":")[1].split("/")) > 4 for scope in refusal.scopes if scope.count(":") == 2
             )
             return [
-                f"GitLab granted no access for {refusal.wanted} to {refusal.credential.describe()}",
+                # The error line already names the credential and its source: the hint keeps its width for the cause.
+                f"GitLab granted no access for {refusal.wanted}, as it answers for a missing project too",
                 "an image path more than two levels below the project is never found by GitLab"
                 if deep
                 else "the project path is misspelt or does not exist, or a role, token scope or job token allowlist entry is missing",
