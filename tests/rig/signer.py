@@ -15,8 +15,8 @@ Layouts (cosign ``specs/SIGNATURE_SPEC.md`` and ``specs/BUNDLE_SPEC.md``; contai
 
 distribution 2.8 has no referrers API: referrers are listed in the ``sha256-<hex>`` index (the OCI "referrers
 tag schema"), as cosign and oras keep it on such registries. The rig never imports ocireg; this module needs
-``cryptography`` (the test extra). cosign's encrypted private-key format (scrypt + NaCl secretbox) is not
-written: it is how a signer stores its key, never seen by a verifier, and would need PyNaCl.
+``cryptography`` and PyNaCl (the test extra). Every :class:`Signer` keeps its key as cosign does: written in
+cosign's encrypted private-key format (:mod:`rig.cosignkey`) and loaded back from it before signing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from rig import cosignkey
 from rig.seed import Pusher, sha256_digest
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -46,20 +47,33 @@ Layer = tuple[bytes, dict[str, str], str]  # blob, annotations, media type
 
 
 class Signer:
-    """A key pair: ``kind`` is ``ecdsa-p256`` (cosign's default), ``ecdsa-p384``, ``rsa`` or ``ed25519``."""
+    """A key pair: ``kind`` is ``ecdsa-p256`` (cosign's default), ``ecdsa-p384``, ``rsa`` or ``ed25519``.
+
+    As ``cosign generate-key-pair``: the generated key is written as ``ENCRYPTED SIGSTORE PRIVATE KEY``
+    (:attr:`private_pem`, under :attr:`password`), and the key that signs is the one loaded back from it."""
+
+    password = b"rig-cosign-password"
 
     def __init__(self, kind: str = "ecdsa-p256") -> None:
         self.kind = kind
+        generated: Any
         if kind == "ecdsa-p256":
-            self.key: Any = ec.generate_private_key(ec.SECP256R1())
+            generated = ec.generate_private_key(ec.SECP256R1())
         elif kind == "ecdsa-p384":
-            self.key = ec.generate_private_key(ec.SECP384R1())
+            generated = ec.generate_private_key(ec.SECP384R1())
         elif kind == "rsa":
-            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            generated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         elif kind == "ed25519":
-            self.key = ed25519.Ed25519PrivateKey.generate()
+            generated = ed25519.Ed25519PrivateKey.generate()
         else:
             raise ValueError(kind)
+        self.private_pem = cosignkey.write_private_key(generated, self.password)
+        self.key: Any = cosignkey.load_private_key(self.private_pem, self.password)
+
+    def write_private(self, path: Path) -> str:
+        """The ``cosign.key`` file (encrypted; its password is :attr:`password`)."""
+        path.write_bytes(self.private_pem)
+        return str(path)
 
     def public_pem(self) -> bytes:
         return self.key.public_key().public_bytes(
