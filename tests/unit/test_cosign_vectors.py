@@ -9,7 +9,8 @@ see its README):
 - ``cmd/cosign/cli/verify/verify_blob_attestation_test.go`` ``TestVerifyBlobAttestation``: DSSE envelopes signed
   by a fixed key, with cosign's verdict (``shouldErr``) for each.
 
-The format itself is read from go-securesystemslib commit 8b6ec9cb6eef425465c35e3d0668516fd9992a0d
+and sigstore/sigstore-rs commit f7828d20eef7854c3e83b5ed2c67988334c358af ``tests/data/keys/``: a key cosign
+wrote under an empty password. The format itself is read from go-securesystemslib commit 8b6ec9cb6eef425465c35e3d0668516fd9992a0d
 ``encrypted/encrypted.go`` (see tests/rig/cosignkey.py). Catalogue: BI.
 """
 
@@ -69,6 +70,15 @@ def test_cosign_written_keys_load_as_cosign_loads_them(name: str, cosign_loads: 
         assert cosignkey.decrypt(body, PASSWORD).startswith(b"\x30\x77\x02\x01\x01")
         with pytest.raises(cosignkey.CosignKeyError, match="parsing private key"):
             cosignkey.load_private_key(pem, PASSWORD)
+
+
+def test_cosign_written_key_with_an_empty_password_loads() -> None:
+    """sigstore/sigstore-rs f7828d20eef7854c3e83b5ed2c67988334c358af ``tests/data/keys/``: a key cosign wrote
+    under ``COSIGN_PASSWORD=""`` (scrypt over an empty password), loaded there with ``EMPTY_PASSWORD``."""
+    pem = (COSIGN / "cosign_generated_encrypted_empty_private.key").read_bytes()
+    assert isinstance(cosignkey.load_private_key(pem, b""), ec.EllipticCurvePrivateKey)
+    with pytest.raises(cosignkey.CosignKeyError, match="decryption failed"):
+        cosignkey.load_private_key(pem, PASSWORD)
 
 
 def test_cosign_written_key_with_the_wrong_password_is_refused() -> None:
