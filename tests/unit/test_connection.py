@@ -643,3 +643,47 @@ def test_sec_linux_trust_comes_from_openssl_never_truststore() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "False"]
+
+
+@pytest.mark.parametrize(
+    "status_line",
+    [b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"],
+)
+def test_bi_chunked_answer_framed_two_ways_is_never_followed_on_its_connection(
+    serve: Callable[..., Server], status_line: bytes
+) -> None:
+    """RFC 9112 §6.1 and §6.3 item 3: a chunked answer that also carries Content-Length, or comes as HTTP/1.0, is
+    read as chunked and its connection closed, so the next answer is never parsed from bytes framed otherwise."""
+
+    def script(sock: socket.socket, n: int) -> None:
+        while server.read_request(sock) is not None:
+            sock.sendall(status_line + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+
+    server = serve(script)
+    transport = _transport(retries=0)
+    url = f"http://{server.origin}/v2/"
+    assert _get(transport, url) == b"hello"
+    assert _get(transport, url) == b"hello"
+    assert server.connections == 2
+
+
+def test_ft_close_after_100_continue_on_a_reused_connection_is_not_sent_again(
+    serve: Callable[..., Server],
+) -> None:
+    """A 100 Continue says the request arrived: a close after it is a broken answer (exit 5), not the dead idle
+    connection that RFC 9112 §9.3.1 lets a client send the request again for."""
+
+    def script(sock: socket.socket, n: int) -> None:
+        if server.read_request(sock) is not None:
+            sock.sendall(_answer(body=b"hello"))
+        if server.read_request(sock) is not None:
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    server = serve(script)
+    transport = _transport(retries=0)
+    url = f"http://{server.origin}/v2/"
+    assert _get(transport, url) == b"hello"
+    with pytest.raises(TransportError) as info:
+        _get(transport, url)
+    assert not isinstance(info.value, ProtocolViolation)
+    assert len(server.requests) == 2

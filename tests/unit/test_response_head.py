@@ -224,3 +224,51 @@ def test_bi_cut_or_broken_message_is_said_by_cause(raw: bytes, error: type[Excep
     """Cut by the connection: CutMessage/NoResponse (exit 5, a network error); not HTTP: MalformedMessage (exit 6)."""
     with pytest.raises(error):
         _body(_message(raw)[1])
+
+
+def test_bi_transfer_encoding_with_http_1_0_or_content_length_ends_the_connection() -> None:
+    """RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing, the connection is closed after
+    it; §6.3 item 3: Transfer-Encoding with Content-Length may be response splitting, so the chunked body is read
+    and the connection never reused (the next answer must not come from bytes framed the other way)."""
+
+    def framing(block: bytes, version: int = 11) -> tuple[bool, int | None, bool]:
+        return body_framing(parse_fields(_lines(block)), 200, version, "GET")
+
+    keep = b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n"
+    assert framing(keep, version=10) == (True, None, True)
+    assert framing(b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n") == (True, None, True)
+    assert framing(b"Transfer-Encoding: chunked\r\n") == (True, None, False)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [b"Transfer-Encoding: \r\nContent-Length: 3\r\n", b"Transfer-Encoding:\r\n", b"Transfer-Encoding: ,\r\n"],
+)
+def test_bi_empty_transfer_encoding_is_a_protocol_violation(block: bytes) -> None:
+    """A Transfer-Encoding field without a coding is not ``chunked``: refused, never read by Content-Length."""
+    with pytest.raises(MalformedMessage):
+        body_framing(parse_fields(_lines(block)), 200, 11, "GET")
+
+
+def test_ft_close_after_an_interim_answer_is_a_cut_message_not_no_response() -> None:
+    """A 100 Continue means the request arrived: a close after it is a broken answer (CutMessage, never re-sent
+    on a fresh connection as NoResponse is)."""
+    with pytest.raises(CutMessage):
+        _message(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01",  # an HTTP/2 GOAWAY frame
+        b"SSH-2.0-OpenSSH_9.6",
+        b"\x15\x03\x03\x00\x02\x02\x46",  # a TLS alert: TLS spoken on a plain-HTTP port
+    ],
+)
+def test_bi_garbage_then_close_is_a_protocol_violation_not_a_cut_head(raw: bytes) -> None:
+    """Bytes that cannot begin ``HTTP/1.`` are not a status line cut short, whatever the connection does next:
+    a protocol violation (exit 6), as http.client's BadStatusLine was before #25; a true prefix stays a cut."""
+    with pytest.raises(MalformedMessage):
+        _message(raw)
+    with pytest.raises(CutMessage):
+        _message(b"HTTP/1.1 20")
