@@ -174,7 +174,9 @@ def body_framing(
     ``length`` None means at the close. ``will_close``: the connection cannot carry another request."""
     codings = ",".join(headers.get_list("transfer-encoding")).lower()
     length: int | None = None
-    if codings:
+    if (
+        "transfer-encoding" in headers
+    ):  # even empty: a field without "chunked" is never read by Content-Length
         # ocireg sends no TE field, so the only transfer coding a server may use is chunked (Go's net/http refuses
         # any other too); Content-Length is then ignored (RFC 9112 §6.3 item 3).
         if [c.strip() for c in codings.split(",")] != ["chunked"]:
@@ -188,6 +190,9 @@ def body_framing(
             raise MalformedMessage(f"invalid Content-Length ({value[:24]!r}{'…' if len(value) > 24 else ''})")
         length = int(value)
     chunked = bool(codings)
+    # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing, close after it; §6.3 item 3: with
+    # Content-Length it may be response splitting: the connection is not trusted with another answer either.
+    two_ways = chunked and (version == 10 or "content-length" in headers)
     if status in (204, 304) or method == "HEAD":
         chunked, length = False, 0
     tokens = headers.get("connection", "").lower()
@@ -195,7 +200,7 @@ def body_framing(
         will_close = "close" in tokens
     else:  # HTTP/1.0 keeps the connection only when it says so
         will_close = "keep-alive" not in tokens and "keep-alive" not in headers
-    return chunked, length, will_close or (not chunked and length is None)
+    return chunked, length, will_close or two_ways or (not chunked and length is None)
 
 
 class Head:
@@ -218,7 +223,13 @@ def read_head(fp: io.BufferedReader, method: str) -> Head:
     while True:
         line = fp.readline(budget + 1)
         if not line:
+            if budget < MAX_HEADER_BYTES:  # after a 1xx: the request arrived, the answer was cut (#23)
+                raise CutMessage("the connection closed after an interim response")
             raise NoResponse("the connection closed without a response")
+        if not line.endswith(b"\n") and not b"HTTP/1.".startswith(line[:7]):
+            # not a status line cut short but no HTTP at all (a TLS alert, an HTTP/2 frame): as http.client's
+            # BadStatusLine before #25, a protocol violation whatever the connection does next
+            raise MalformedMessage(f"not an HTTP/1.x status line ({_line(line)[:40]!r})")
         budget = _took(line, budget)
         version, status, reason = parse_status_line(line)
         lines: list[bytes] = []

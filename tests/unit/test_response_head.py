@@ -133,7 +133,11 @@ def test_pc_framing_by_content_length_chunked_or_close() -> None:
 
     assert framing(b"Content-Length: 12\r\n") == (False, 12, False)
     assert framing(b"Content-Length: 12\r\nContent-Length: 12\r\n") == (False, 12, False)
-    assert framing(b"Transfer-Encoding: chunked\r\nContent-Length: 12\r\n") == (True, None, False)
+    assert framing(b"Transfer-Encoding: chunked\r\nContent-Length: 12\r\n") == (
+        True,
+        None,
+        True,
+    )  # not reused
     assert framing(b"") == (False, None, True)  # neither: the body ends with the connection
     assert framing(b"Content-Length: 12\r\nConnection: close\r\n") == (False, 12, True)
     assert framing(b"Content-Length: 12\r\n", method="HEAD") == (False, 0, False)
