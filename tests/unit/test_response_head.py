@@ -5,17 +5,22 @@ same cases on the wire). Catalogue: BI (hostile headers), PC (framing).
 
 from __future__ import annotations
 
+import gzip
 import io
+import zlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ocireg.errors import ProtocolViolation
 from ocireg.response import (
     CutMessage,
     FramedBody,
+    Headers,
     MalformedMessage,
     NoResponse,
+    Response,
     body_framing,
     parse_fields,
     parse_status_line,
@@ -276,3 +281,31 @@ def test_bi_garbage_then_close_is_a_protocol_violation_not_a_cut_head(raw: bytes
         _message(raw)
     with pytest.raises(CutMessage):
         _message(b"HTTP/1.1 20")
+
+
+class _Bytes:
+    """A body double: ``data`` read in pieces, as a socket gives them."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int) -> bytes:
+        piece, self.data = self.data[:size], self.data[size:]
+        return piece
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_bi_encoded_body_cut_inside_its_stream_is_a_protocol_violation(encoding: str) -> None:
+    """docs/architecture.md §1, fail never truncate: a compressed body framed complete but whose stream stops
+    before its end (no gzip trailer, no final deflate block) is refused, never returned as the shorter text."""
+    text = b'{"tags":["' + b'", "'.join(b"v%d" % i for i in range(2000)) + b'"]}'
+    whole = gzip.compress(text) if encoding == "gzip" else zlib.compress(text)
+    assert Response(200, Headers({"Content-Encoding": encoding}), url="u", body=_Bytes(whole)).read() == text
+    cut = Response(
+        200, Headers({"Content-Encoding": encoding}), url="u", body=_Bytes(whole[: len(whole) // 2])
+    )
+    with pytest.raises(ProtocolViolation):
+        cut.read()
