@@ -477,6 +477,10 @@ class Response:
             tail = decoder.flush()
             if tail:
                 yield tail
+            # bytes came but the stream stopped before its end: fail, never truncate (docs/architecture.md §1);
+            # an empty body (a 204 or a HEAD labelled gzip) stays empty
+            if not first and not decoder.eof:
+                raise ProtocolViolation(f"{self.what}: the {encoding} body ends inside its compressed stream")
         finally:
             self.close()
 

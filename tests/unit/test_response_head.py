@@ -309,3 +309,4 @@ def test_bi_encoded_body_cut_inside_its_stream_is_a_protocol_violation(encoding:
     )
     with pytest.raises(ProtocolViolation):
         cut.read()
+    assert Response(200, Headers({"Content-Encoding": encoding}), url="u", body=_Bytes(b"")).read() == b""
