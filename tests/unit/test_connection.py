@@ -687,3 +687,34 @@ def test_ft_close_after_100_continue_on_a_reused_connection_is_not_sent_again(
         _get(transport, url)
     assert not isinstance(info.value, ProtocolViolation)
     assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("case", ["body left unread", "Connection: close"])
+def test_ld_connection_is_not_reused_after_an_unread_body_or_a_close(
+    serve: Callable[..., Server], case: str
+) -> None:
+    """A body closed before its end, or an answer saying ``Connection: close``, ends its connection. The server
+    here goes on on that connection once asked again, with the rest of the body shaped as an answer: a reused
+    connection would return it as the next response."""
+    forged = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+
+    def script(sock: socket.socket, n: int) -> None:
+        if server.read_request(sock) is None:
+            return
+        if n == 1 and case == "body left unread":
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nhello" % (5 + len(forged)))
+        else:
+            sock.sendall(_answer(extra="Connection: close\r\n" if n == 1 else ""))
+        if n == 1 and server.read_request(sock) is not None:
+            sock.sendall(forged)
+
+    server = serve(script)
+    transport = _transport(retries=0)
+    url = f"http://{server.origin}/v2/"
+    first = transport.send("GET", url, deadline=Deadline(10), what="t")
+    if case == "body left unread":
+        first.close()
+    else:
+        assert read_capped(first, 1024, deadline=Deadline(10), what="t") == b"ok"
+    assert _get(transport, url) == b"ok"
+    assert server.connections == 2
