@@ -308,7 +308,39 @@ def run() -> None:
         except (OSError, ValueError):
             pass
         os._exit(130)
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    """Exit with ``code`` without the interpreter's finalization when nothing depends on it.
+
+    Tearing down the modules a check imported (ssl, socket, the HTTP layer) costs milliseconds of CPU after the
+    answer is written, on every run's wall time (#25: a cold check in CI). Everything ocireg writes is closed by
+    then (the token cache is replaced atomically, outputs are closed by their ``with``); what finalization would
+    still run is an ``atexit`` callback (coverage, an embedder's) or a joinable thread: with either, exit the
+    normal way.
+    """
+    import atexit
+    import os
+
+    if atexit._ncallbacks() == 0 and not _joinable_threads():
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        else:
+            os._exit(code)
     sys.exit(code)
+
+
+def _joinable_threads() -> bool:
+    """A non-daemon thread still running, which a normal exit would wait for (``_thread``'s never are)."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return False
+    main = threading.main_thread()
+    return any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate())
 
 
 def _drop_stdout() -> None:
