@@ -102,7 +102,7 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
     assert "httpx" not in requires
     truststore = [r for r in metadata.get_all("Requires-Dist") or [] if r.startswith("truststore")]
     assert truststore and all("sys_platform" in r and "linux" not in r for r in truststore)
-    assert "ocireg = ocireg.cli:run" in entry_points
+    assert "ocireg = ocireg.cli:console" in entry_points
 
 
 def test_fresh_venv_from_the_wheel_runs_against_the_rig(tls_rig: Rig, dist: Path, tmp_path: Path) -> None:

@@ -16,9 +16,7 @@ from ocireg import __version__
 
 
 def _run(prelude: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    code = (
-        f"import sys\n{prelude}\nfrom ocireg.cli import run\nsys.argv = ['ocireg', *{list(argv)!r}]\nrun()\n"
-    )
+    code = f"import sys\n{prelude}\nfrom ocireg.cli import console\nsys.argv = ['ocireg', *{list(argv)!r}]\nconsole()\n"
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
@@ -55,3 +53,16 @@ def test_a_running_non_daemon_thread_is_waited_for(tmp_path: Path) -> None:
     proc = _run(prelude, "--version")
     assert proc.returncode == 0
     assert marker.exists()
+
+
+def test_run_still_raises_system_exit_for_a_caller_that_catches_it() -> None:
+    """``run`` (``python -m ocireg``, the pyz) exits the normal way: a caller catching ``SystemExit`` goes on."""
+    code = (
+        "import sys\nfrom ocireg.cli import run\nsys.argv = ['ocireg', '--version']\n"
+        "try:\n    run()\nexcept SystemExit as exc:\n    print('caught', exc.code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == f"ocireg {__version__}\ncaught 0\n"

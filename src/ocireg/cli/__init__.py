@@ -26,6 +26,7 @@ __all__ = [
     "COMMAND_MODULES",
     "COMMAND_SUMMARY",
     "CommandSpec",
+    "console",
     "main",
     "run",
 ]
@@ -287,8 +288,19 @@ def _write_out(stdout: TextIO, text: str) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    code = main()
+    """Run one command from ``sys.argv`` and exit with its code, the normal way (``python -m ocireg``, the pyz, a
+    caller that catches ``SystemExit``)."""
+    sys.exit(_settle(main()))
+
+
+def console() -> None:
+    """The installed ``ocireg`` command: as :func:`run`, but the process leaves without the interpreter's
+    finalization when nothing depends on it (:func:`_leave`)."""
+    _leave(_settle(main()))
+
+
+def _settle(code: int) -> int:
+    """Flush stdout and handle the exits that cannot wait (a reader gone, an interrupt); the code to exit with."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -308,7 +320,7 @@ def run() -> None:
         except (OSError, ValueError):
             pass
         os._exit(130)
-    _leave(code)
+    return code
 
 
 def _leave(code: int) -> None:
