@@ -225,7 +225,7 @@ def _report(
     granted = token.granted()
     report.token = TokenInfo.from_token(token)
     if granted is not None:
-        # Each action as the registry's token service grants it (Quay: delete takes push, docs/architecture.md §11).
+        # Each action as the registry's token service grants it (a profile may ask another action for it, e.g. push for a delete: docs/architecture.md §11).
         profile = client.session(ref.registry).profile
         report.missing = tuple(
             action
