@@ -423,3 +423,37 @@ def test_leaving_the_flow_releases_the_wave_and_a_moved_flow_takes_no_part() -> 
     with pytest.raises(RuntimeError):
         failing_request()
     assert auth._wave is not None and auth._wave.is_set()
+
+
+# -- a predicted realm (#25) ------------------------------------------------------------------------------------
+
+
+def test_ld_wrong_prediction_is_asked_once_even_by_a_worker_reading_it_mid_flight() -> None:
+    """#25, LD: while the predicted realm is being asked (and before it has failed), another worker reads what
+    is known: it must read it as a prediction, not as what the registry said, or it asks the wrong realm a
+    second time once the first has given up (CI failure of 2026-12-07: two requests to the wrong realm). After
+    the failure nothing predicted is left, and no flow asks that realm again."""
+    predicted = "https://auth.example.com/elsewhere/jwt/auth"
+    auth: RegistrySession
+    asked: list[str] = []
+    read_mid_flight: list[object] = []
+
+    def handler(request: Request) -> Response:
+        if request.url.startswith(predicted):
+            asked.append(request.url.split("?")[0])
+            read_mid_flight.append(auth.known_challenge())
+            return respond(404, content=b"not here")
+        return Scripted401(token_required)(request)
+
+    transport = Transport(TransportConfig(retries=0), wire=Scripted(handler))
+    auth = RegistrySession(REGISTRY, transport)
+    auth.predict(predicted, "container_registry")
+    with _flow(auth, wait=None) as first:
+        assert first.header() is None  # the prediction gave nothing: the registry's own challenge decides
+    assert len(read_mid_flight) == 1 and read_mid_flight[0] is not None
+    challenge, only_predicted = read_mid_flight[0]  # type: ignore[misc]
+    assert challenge.realm == predicted and only_predicted
+    assert auth.known_challenge() is None
+    with _flow(auth, wait=None) as second:
+        assert second.header() is None
+    assert asked == [predicted]

@@ -283,11 +283,11 @@ class AuthFlow:
         session = self.session
         authorization = session.cached_header(self.scopes, self.credential)
         if authorization is None and not self._streamed:
-            known = session.known_challenge()
-            if known is not None:
+            found = session.known_challenge()
+            if found is not None:
+                known, expected = found
                 # The registry's realm is known: fetch the token first and skip the 401 round trip. If the
                 # realm moved, the registry answers 401 and challenged() refreshes once.
-                expected = known == session.prediction()
                 try:
                     authorization = session.authorize(
                         registry_url=self.registry_url,

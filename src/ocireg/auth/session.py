@@ -209,9 +209,11 @@ class RegistrySession:
             if self.profile is GENERIC:
                 self.profile = profile
 
-    def known_challenge(self) -> Challenge | None:
+    def known_challenge(self) -> tuple[Challenge, bool] | None:
         """The Bearer realm/service the registry challenged with before (this process or the cache file), else
-        the one :meth:`predict` expects.
+        the one :meth:`predict` expects; with whether it is only that prediction (``True``: the registry has not
+        said it). Both are read under one lock: a worker that reads the challenge while another drops a failed
+        prediction must not take the wrong realm for one the registry sent, and ask it again (LD: single-flight).
 
         With it a token for a new scope can be fetched before the first request instead of after a 401:
         one round trip less per repository in a batch, and per cold check once the realm is cached.
@@ -224,10 +226,11 @@ class RegistrySession:
                 known = Challenge("bearer", {"realm": memo[0], "service": memo[1]})
                 if self.profile is GENERIC:
                     self.learn([known])
-        if known is None:
-            with self._lock:
-                known = self._predicted
-        return known
+        if known is not None:
+            return known, False
+        with self._lock:
+            predicted = self._predicted
+        return (predicted, True) if predicted is not None else None
 
     def predict(self, realm: str, service: str) -> None:
         """Expect a Bearer challenge for ``realm`` and ``service`` before the registry has answered anything: the
@@ -249,8 +252,6 @@ class RegistrySession:
         with self._lock:
             if self._predicted == failed:
                 self._predicted = None
-                if self._challenge == failed:
-                    self._challenge = None
 
     def note_features(self, headers: Mapping[str, str]) -> Features:
         """Keep what a ``GET /v2/`` answer says (the profile's own headers), recognising the profile by them."""
@@ -403,7 +404,8 @@ class RegistrySession:
         if bearer is None and basic is None and any(c.scheme == "bearer" for c in challenges):
             raise ChallengeError(f"{self.name} sent a Bearer challenge without a realm")
         if bearer is not None:
-            self.learn([bearer])
+            if not expected:  # a prediction is not what the registry said: kept apart until it answers (#25)
+                self.learn([bearer])
             try:
                 token = self._bearer(
                     registry_url,

@@ -138,9 +138,9 @@ class ClientCore:
                 continue
             seen.add(registry.name)
             session = self.session(registry)
-            known = session.known_challenge()  # predicted, or remembered from an earlier run (#25 items 1, 2)
-            if known is not None:  # first: the token's path (TCP, TLS, token) is the longer one
-                start_new_thread(self._prefetch, (session, known, repository))
+            found = session.known_challenge()  # predicted, or remembered from an earlier run (#25 items 1, 2)
+            if found is not None:  # first: the token's path (TCP, TLS, token) is the longer one
+                start_new_thread(self._prefetch, (session, *found, repository))
             remembered = (
                 self._cache.scheme_for(registry.api_host) if self._cache and registry.is_loopback else None
             )
@@ -159,7 +159,9 @@ class ClientCore:
         except Exception:  # noqa: BLE001, S110 -- the request meets the same failure and reports it
             pass
 
-    def _prefetch(self, session: RegistrySession, known: Challenge, repository: Repository) -> None:
+    def _prefetch(
+        self, session: RegistrySession, known: Challenge, predicted: bool, repository: Repository
+    ) -> None:
         """The token from a known realm (predicted, or remembered with an expired token), fetched while the
         registry's connection opens, unless a valid one is kept; the first request's flow takes it (or waits for
         it: one token request per scope, single-flight). The realm is validated as if the registry spoke HTTPS
@@ -182,7 +184,7 @@ class ClientCore:
                     scopes=scopes,
                     credential=credential,
                     deadline=self.deadline(),
-                    expected=known == session.prediction(),
+                    expected=predicted,
                 )
         except Exception:  # noqa: BLE001, S110 -- the request's own flow meets it and falls back
             pass
