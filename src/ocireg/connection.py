@@ -390,6 +390,7 @@ class Connections:
         self._idle_expiry = idle_expiry
         self._idle: dict[_RouteKey, list[_Conn]] = {}
         self._pending: dict[_RouteKey, LockType] = {}  # routes a preconnect is opening; released when done
+        self._contacted: set[_RouteKey] = set()  # routes a request has been sent on: no preconnect after it
         self._lock = allocate_lock()
         self.opened = 0
         """Connections opened so far (tests: keep-alive reuse)."""
@@ -439,7 +440,8 @@ class Connections:
 
     def preconnect(self, url: str, *, timeout: float) -> None:
         """Start opening, on a thread of its own, a connection to ``url``'s route, kept idle for the first request;
-        nothing if one is idle or being opened already. A request to that route meanwhile waits for it instead
+        nothing if one is idle or being opened already, or a request has gone that way (it opened its own: a
+        second would be one connection too many, LD). A request to that route meanwhile waits for it instead
         of opening a second one. A failure is dropped: the request meets it again and reports it (#25: the
         handshake overlaps the caller's own work)."""
         target = split_url(url)
@@ -449,7 +451,7 @@ class Connections:
         done = allocate_lock()
         done.acquire()
         with self._lock:
-            if self._idle.get(key) or key in self._pending:
+            if self._idle.get(key) or key in self._pending or key in self._contacted:
                 return
             self._pending[key] = done
         from _thread import start_new_thread
@@ -495,7 +497,9 @@ class Connections:
         tls = self._tls(target.host, target.port) if target.scheme == "https" else None
         key: _RouteKey = (target.scheme, target.host, target.port, id(tls), proxy)
         replayable = request.content is None or isinstance(request.content, bytes)
-        pending = self._pending.get(key)
+        with self._lock:
+            self._contacted.add(key)
+            pending = self._pending.get(key)
         if pending is not None and pending.acquire(timeout=_budget(timeout, end)):
             pending.release()  # the preconnect is done: its connection, if it got one, is in the pool
         conn = self._checkout(key)

@@ -479,6 +479,35 @@ def test_ld_preconnect_opens_the_connection_the_first_request_uses(
     assert server.connections == 1
 
 
+def test_ld_no_preconnect_to_a_route_a_request_has_taken(serve: Callable[..., Server]) -> None:
+    """#25, LD: a preconnect that comes after a request has gone to the route (a token request that overtook
+    the prefetch thread) opens nothing: that request's connection serves what follows. CI failure of
+    2026-12-08: a cold check in a job opened two connections to the realm, one of them never used."""
+    answering = threading.Event()
+    release = threading.Event()
+
+    def script(sock: socket.socket, n: int) -> None:
+        while server.read_request(sock) is not None:
+            answering.set()
+            release.wait(10)
+            sock.sendall(_answer(body=b"hello"))
+
+    server = serve(lambda sock, n: None)
+    server.script = script
+    transport = _transport()
+    url = f"http://{server.origin}/v2/"
+    first: list[bytes] = []
+    worker = threading.Thread(target=lambda: first.append(_get(transport, url)))
+    worker.start()
+    assert answering.wait(10)  # the request is on its connection, not yet answered
+    transport.preconnect(f"http://{server.origin}")
+    release.set()
+    worker.join(10)
+    assert first == [b"hello"] and _get(transport, url) == b"hello"
+    transport.close()
+    assert server.connections == 1
+
+
 def test_ft_preconnect_to_a_dead_port_is_dropped_and_the_request_reports_it() -> None:
     """#25: nothing listens: the preconnect fails quietly, the request then fails as a network error."""
     with socket.socket() as probe:
