@@ -380,8 +380,12 @@ class Connections:
         max_idle: int = 32,
         idle_expiry: float = 30.0,
         connect_to: Mapping[tuple[str, int], tuple[str, int]] | None = None,
+        connect: Callable[[tuple[str, int], float], socket.socket] | None = None,
     ) -> None:
         self._tls = tls
+        # How a TCP connection is opened: socket.create_connection, or a connection begun before the command
+        # was parsed (ocireg.headstart, #25).
+        self._connect = connect or socket.create_connection
         # Tests only (docs/testing.md, "Registries under their own names"): connect to another address for a
         # (host, port), as curl's --connect-to; Host, SNI and the certificate check keep the real name.
         self._connect_to = dict(connect_to or {})
@@ -529,7 +533,7 @@ class Connections:
     ) -> _Conn:
         address = (proxy.host, proxy.port) if proxy is not None else (target.host, target.port)
         address = self._connect_to.get(address, address)
-        sock = socket.create_connection(address, timeout=_budget(timeout, end))
+        sock = self._connect(address, _budget(timeout, end))
         conn = _Conn(sock, key)
         conn.arm(timeout, end)
         try:

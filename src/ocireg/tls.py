@@ -99,6 +99,7 @@ def probe_loopback(
     timeout: float,
     tls_for: Callable[[str, int], ssl.SSLContext],
     adopt: Callable[[str, ssl.SSLSocket], bool] | None,
+    connect: Callable[[tuple[str, int], float], socket.socket] | None = None,
 ) -> str | None:
     """Docker's rule for loopback registries: TLS if the port speaks it, else plain HTTP.
 
@@ -120,7 +121,7 @@ def probe_loopback(
     hostname = hostname.strip("[]")
     port = int(port_text) if port_text.isdigit() else 443
     try:
-        sock = socket.create_connection((hostname, port), timeout=timeout)
+        sock = (connect or socket.create_connection)((hostname, port), timeout)
     except OSError:
         return None  # unreachable either way; let the real request report the error
     kept = False

@@ -39,6 +39,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from ocireg.headstart import HeadStart
     from ocireg.reference import Registry
 
 else:
@@ -117,6 +118,8 @@ class TransportConfig:
     warn: DebugSink | None = None
     connect_to: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     """Tests only: (host, port) -> loopback (address, port) to connect to instead; names and TLS checks unchanged."""
+    head_start: HeadStart | None = None
+    """TCP connections the command line began before it was parsed (:mod:`ocireg.headstart`, #25)."""
 
 
 class Deadline:
@@ -257,6 +260,7 @@ class Transport:
                 proxy=self._proxy_for,
                 max_idle=config.max_connections,
                 connect_to=_loopback_only(config),
+                connect=config.head_start.connect if config.head_start is not None else None,
             )
         )
         self._default_headers = Headers(
@@ -343,7 +347,14 @@ class Transport:
         """Docker's rule for loopback registries, TLS if the port speaks it, else plain HTTP (:func:`ocireg.tls.
         probe_loopback`); a verified connection is kept in the pool and carries the first request (#16)."""
         timeout = deadline.clamp(min(self.config.timeout, 5.0))
-        return probe_loopback(host, timeout, self._tls_for, getattr(self._wire, "adopt", None))
+        start = self.config.head_start
+        return probe_loopback(
+            host,
+            timeout,
+            self._tls_for,
+            getattr(self._wire, "adopt", None),
+            start.connect if start is not None else None,
+        )
 
     # -- sending --------------------------------------------------------------------------------------------
 

@@ -135,3 +135,44 @@ def test_ld_ci_warm_check_opens_no_connection_to_the_realm(token_rig: Rig, fault
     warm = run_cli(argv, env)
     assert warm.code == 0, warm.err
     assert (realm.connections_opened, len(realm.requests)) == (0, 0)
+
+
+def test_ld_head_start_connections_carry_the_token_request_and_the_check(
+    token_rig: Rig, fault_proxy_factory: Any
+) -> None:
+    """#25, LD: as the installed command runs it, the registry's and the predicted realm's TCP connections are
+    begun before the command line is parsed; they are the connections the token request and the HEAD go on
+    (one connection to each host, each taken from the head start), and the answer is the same."""
+    token_server = token_rig.token_server
+    assert token_server is not None
+    registry = fault_proxy_factory(token_rig.url)
+    realm = fault_proxy_factory(token_server.url)
+    env = _ci_env(token_rig, registry.netloc, f"http://{realm.netloc}")
+    argv = ["exists", "--debug", "--plain-http", registry.netloc, ":oci"]
+    result = run_cli(argv, env, head_start=True)
+    assert result.code == 0, result.err
+    assert result.head_start is not None
+    begun = [f"{host}:{port}" for host, port in result.head_start.begun]
+    assert begun == [registry.netloc, realm.netloc]
+    assert sorted(result.head_start.taken) == sorted(result.head_start.begun)
+    assert (registry.connections_opened, realm.connections_opened, len(realm.requests)) == (1, 1, 1)
+    assert _sent(result) == ["GET jwt/auth", "HEAD v2/group/project/manifests/oci"]
+    assert f"begun before the command line was parsed (#25): {registry.netloc}, {realm.netloc}" in result.err
+
+
+def test_pc_the_process_entry_point_begins_them(token_rig: Rig, fault_proxy_factory: Any) -> None:
+    """#25: ``python -m ocireg`` (as the installed command) begins the connections itself; the same check."""
+    import os
+    import subprocess
+    import sys
+
+    token_server = token_rig.token_server
+    assert token_server is not None
+    registry = fault_proxy_factory(token_rig.url)
+    realm = fault_proxy_factory(token_server.url)
+    env = {**os.environ, **_ci_env(token_rig, registry.netloc, f"http://{realm.netloc}")}
+    argv = [sys.executable, "-m", "ocireg", "exists", "--debug", "--plain-http", registry.netloc, ":oci"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"begun before the command line was parsed (#25): {registry.netloc}, {realm.netloc}" in done.stderr
+    assert (registry.connections_opened, realm.connections_opened) == (1, 1)

@@ -64,6 +64,7 @@ def test_warm_check_imports_no_dataclasses_typing_or_manifest_parser(
         "ocireg.cli.core",
         "ocireg.cli.context",
         "ocireg.cli.exitcodes",
+        "ocireg.cli.headstart",  # the connections the command line names, begun before parsing (#25)
         "ocireg.cli.options",
         "ocireg.cli.parser",
         "ocireg.cli.progress",

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import TextIO
 
+    from ocireg.headstart import HeadStart
+
     Command = Callable[..., int]
 
 __all__ = [
@@ -228,8 +230,13 @@ def main(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    head_start: HeadStart | None = None,
 ) -> int:
-    """Run one ocireg command and return its exit code (never raises, never exits)."""
+    """Run one ocireg command and return its exit code (never raises, never exits).
+
+    ``head_start``: TCP connections the process began for this command line before parsing it
+    (:func:`ocireg.cli.headstart.begin`); only the process entry points pass one.
+    """
     import os
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -252,7 +259,7 @@ def main(
     from ocireg.cli.context import Context
     from ocireg.cli.render import print_error
 
-    ctx = Context(args=args, env=env, stdin=stdin, stdout=stdout, stderr=stderr)
+    ctx = Context(args=args, env=env, stdin=stdin, stdout=stdout, stderr=stderr, head_start=head_start)
     try:
         return int(_load(args.handler)(ctx))
     except KeyboardInterrupt as exc:
@@ -290,13 +297,22 @@ def _write_out(stdout: TextIO, text: str) -> int:
 def run() -> None:
     """Run one command from ``sys.argv`` and exit with its code, the normal way (``python -m ocireg``, the pyz, a
     caller that catches ``SystemExit``)."""
-    sys.exit(_settle(main()))
+    sys.exit(_settle(main(head_start=_head_start())))
 
 
 def console() -> None:
     """The installed ``ocireg`` command: as :func:`run`, but the process leaves without the interpreter's
     finalization when nothing depends on it (:func:`_leave`)."""
-    _leave(_settle(main()))
+    _leave(_settle(main(head_start=_head_start())))
+
+
+def _head_start() -> HeadStart | None:
+    """Begin the connections this process's command line needs first (#25); one process, one command line."""
+    import os
+
+    from ocireg.cli.headstart import begin  # imports nothing itself: --version stays as fast
+
+    return begin(sys.argv[1:], os.environ)
 
 
 def _settle(code: int) -> int:

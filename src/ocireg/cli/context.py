@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ocireg.client import RegistryClient
     from ocireg.credentials import Chain, Credential
     from ocireg.gitlab import GitLabCI
+    from ocireg.headstart import HeadStart
     from ocireg.reference import Reference
     from ocireg.text import KnownSecrets
     from ocireg.tokencache import TokenCache
@@ -41,6 +42,7 @@ class Context:
     stdin: TextIO
     stdout: TextIO
     stderr: TextIO
+    head_start: HeadStart | None = None
     _client: RegistryClient | None = field(default=None, init=False)
     _gitlab: GitLabCI | None = field(default=None, init=False)
     _gitlab_loaded: bool = field(default=False, init=False)
@@ -146,6 +148,9 @@ class Context:
         proxy = _proxy_from_env(self.env)
         no_proxy = _no_proxy_from_env(self.env)
         timeout = float(getattr(args, "timeout", None) or 120.0)
+        if self.head_start is not None and getattr(args, "debug", False):
+            begun = ", ".join(f"{host}:{port}" for host, port in self.head_start.begun)
+            self.debug(f"TCP connections begun before the command line was parsed (#25): {begun}")
         return TransportConfig(
             timeout=min(30.0, timeout),
             deadline=timeout,
@@ -160,6 +165,7 @@ class Context:
             warn=self.warn,
             max_connections=max(8, int(getattr(args, "jobs", 8) or 8)),
             connect_to=_connect_to_from_env(self.env),
+            head_start=self.head_start,
         )
 
     def explicit_credential(self) -> Credential | None:
