@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache, partial
 from urllib.parse import quote, unquote, urlsplit
 
+from ocireg.headstart import dial
 from ocireg.record import record
 from ocireg.response import (
     TOKEN,
@@ -385,7 +386,7 @@ class Connections:
         self._tls = tls
         # How a TCP connection is opened: socket.create_connection, or a connection begun before the command
         # was parsed (ocireg.headstart, #25).
-        self._connect = connect or socket.create_connection
+        self._connect = connect or dial
         # Tests only (docs/testing.md, "Registries under their own names"): connect to another address for a
         # (host, port), as curl's --connect-to; Host, SNI and the certificate check keep the real name.
         self._connect_to = dict(connect_to or {})

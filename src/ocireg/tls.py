@@ -113,7 +113,7 @@ def probe_loopback(
     of its own (#16). A certificate that fails verification still proves the port speaks TLS ("https"; the
     request then reports the certificate); any other TLS failure means plain HTTP, as before.
     """
-    import socket
+    from ocireg.headstart import dial
 
     hostname, _, port_text = host.rpartition(":") if not host.endswith("]") else (host, "", "")
     if not hostname:
@@ -121,7 +121,7 @@ def probe_loopback(
     hostname = hostname.strip("[]")
     port = int(port_text) if port_text.isdigit() else 443
     try:
-        sock = (connect or socket.create_connection)((hostname, port), timeout)
+        sock = (connect or dial)((hostname, port), timeout)
     except OSError:
         return None  # unreachable either way; let the real request report the error
     kept = False

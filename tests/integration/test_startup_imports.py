@@ -22,6 +22,8 @@ from rig.tokenserver import ALICE, ALICE_PASSWORD
 
 #: Never on a warm check's path: each of these cost milliseconds of start-up on every run.
 NEVER = {"dataclasses", "inspect", "ast", "dis", "tokenize", "typing", "shutil", "tempfile"}
+# getaddrinfo() with a str host imports the IDNA codec; ocireg dials with the (already ASCII) host as bytes (#25).
+NEVER |= {"encodings.idna", "stringprep"}
 
 
 _ENTRY = "import sys; from ocireg.cli import run; sys.exit(run())"

@@ -312,7 +312,10 @@ def _head_start() -> HeadStart | None:
 
     from ocireg.cli.headstart import begin  # imports nothing itself: --version stays as fast
 
-    return begin(sys.argv[1:], os.environ)
+    try:
+        return begin(sys.argv[1:], os.environ)
+    except Exception:  # noqa: BLE001 -- only a head start: the command itself meets and reports any problem
+        return None
 
 
 def _settle(code: int) -> int:
