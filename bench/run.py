@@ -747,6 +747,22 @@ def case_far_batch(runner: Runner, report: Report, world: World) -> None:
         )
 
 
+def registry_cpu(world: World) -> float | None:
+    """CPU seconds the world's registry process has used so far (Linux /proc), or ``None``."""
+    pid = world.rig.registry.pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def parse_wrk_total(text: str) -> int:
+    """The number of requests wrk completed (``N requests in …``), 0 if absent."""
+    found = re.search(r"(\d+) requests in", text)
+    return int(found.group(1)) if found else 0
+
+
 def parse_wrk(text: str) -> float:
     found = re.search(r"Requests/sec:\s*([0-9.]+)", text)
     if not found:
@@ -762,6 +778,8 @@ def case_local_batch(runner: Runner, report: Report, world: World, single_cold: 
     argv = ocireg_exists(world, [], cold=False, extra=["--from-file", str(ref_file), "--jobs", str(JOBS)])
     ours: list[Sample] = []
     wrk_rps: list[float] = []
+    wrk_cpu: list[float] = []  # wrk's own CPU seconds per request
+    registry_per: dict[str, list[float]] = {}  # the registry's CPU seconds per request, under ocireg and wrk
     token = world.rig.mint(MANY_REPO, ("pull",), subject=ALICE, ttl=900)
     url = f"http://{world.host}/v2/{MANY_REPO}/manifests/t0000"
     wrk = [
@@ -782,10 +800,20 @@ def case_local_batch(runner: Runner, report: Report, world: World, single_cold: 
             report.notes.append(f"{BATCH_LOCAL}-ref local batch: cut to {r} rounds by the total budget")
             break
         if r < runner.plan.local_batch_rounds:
+            before = registry_cpu(world)
             ours.append(runner.run(argv, runner.ocireg_env())[0])
+            if before is not None:
+                spent = (registry_cpu(world) or before) - before
+                registry_per.setdefault("ocireg", []).append(spent / BATCH_LOCAL)
         if r < runner.plan.wrk_runs:
-            _, out = runner.run(wrk, runner.base_env(), capture=True)
-            wrk_rps.append(parse_wrk(out))
+            before = registry_cpu(world)
+            sample, out = runner.run(wrk, runner.base_env(), capture=True)
+            rps, total = parse_wrk(out), parse_wrk_total(out)
+            wrk_rps.append(rps)
+            if before is not None and total:
+                spent = (registry_cpu(world) or before) - before
+                registry_per.setdefault("wrk", []).append(spent / total)
+                wrk_cpu.append(sample.cpu / total)
     wall = med(ours)
     rps = BATCH_LOCAL / wall
     ceiling = statistics.median(wrk_rps)
@@ -806,6 +834,18 @@ def case_local_batch(runner: Runner, report: Report, world: World, single_cold: 
         f"{BATCH_LOCAL}-ref local batch without start-up (wall minus a cold single check): {steady:.0f} req/s "
         f"= {steady / ceiling:.2f} of wrk; ocireg CPU per reference {1000 * med(ours, 'cpu') / BATCH_LOCAL:.2f} ms"
     )
+    if registry_per.get("ocireg") and registry_per.get("wrk") and wrk_cpu:
+        # #25 item 4: on a machine whose CPUs the registry and the client share, the rate is bound by the CPU
+        # both spend per request; this is the most ocireg could reach against wrk with every CPU busy.
+        reg_ours, reg_wrk = statistics.median(registry_per["ocireg"]), statistics.median(registry_per["wrk"])
+        ours_cpu, theirs_cpu = med(ours, "cpu") / BATCH_LOCAL, statistics.median(wrk_cpu)
+        bound = (reg_wrk + theirs_cpu) / (reg_ours + ours_cpu)
+        report.notes.append(
+            f"{BATCH_LOCAL}-ref local batch, CPU per request: the registry {1000 * reg_ours:.2f} ms for ocireg's "
+            f"HEAD, {1000 * reg_wrk:.2f} ms for wrk's GET; ocireg {1000 * ours_cpu:.2f} ms, wrk "
+            f"{1000 * theirs_cpu:.3f} ms. With every one of the {os.cpu_count()} CPUs busy, the most ocireg's "
+            f"rate can be is {bound:.2f} of wrk's (the registry's CPU and ocireg's share the machine)"
+        )
 
 
 def run_sample(runner: Runner, argv: list[str], cache: Path | None, *, ocireg: bool = True) -> Sample:
