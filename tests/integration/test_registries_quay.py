@@ -13,7 +13,7 @@ import pytest
 from clirunner import run_cli
 from rig import Pki
 from rig.registries import Account, FrontEnv, push, push_tags, start_front
-from rig.registries.quay import Quay
+from rig.registries.quay import Quay, SelfManagedQuay
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +101,53 @@ def test_pc_delete_tag_with_a_read_only_robot_is_exit_4(env: FrontEnv, quay: Qua
     result = run_cli(["delete", "quay.io/acme/app:keep"], env.env)
     assert result.code == 4, result.both
     assert run_cli(["exists", "quay.io/acme/app:keep"], env.env).code == 0
+
+
+# -- Red Hat Quay under a name of its own (#22: recognised by its challenge, not its host name) ------------------
+
+
+@pytest.fixture(scope="module")
+def own_quay(tmp_path_factory: pytest.TempPathFactory, rig_pki: Pki) -> Iterator[SelfManagedQuay]:
+    front = start_front(SelfManagedQuay, tmp_path_factory.mktemp("own-quay"), rig_pki)
+    front.users[ROBOT] = Account(ROBOT_TOKEN, {"acme": frozenset({"pull", "push"})})
+    front.users[READER] = Account(READER_TOKEN, {"acme": frozenset({"pull"})})
+    push(front, "acme/app", "1.0", "own-quay-app")
+    yield front
+    front.stop()
+
+
+@pytest.fixture
+def own_env(own_quay: SelfManagedQuay, rig_pki: Pki, isolated_env: Path) -> FrontEnv:
+    return FrontEnv(own_quay, rig_pki, isolated_env)
+
+
+def test_pc_self_managed_quay_delete_with_a_push_robot(own_env: FrontEnv, own_quay: SelfManagedQuay) -> None:
+    """PC: a Quay under another name deletes a tag as quay.io does (its token service knows ``push``, not
+    ``delete``); before the challenge told the family, the delete asked for ``delete`` and failed (exit 6)."""
+    host = own_quay.api_host
+    push(own_quay, "acme/app", "old", "own-quay-app")
+    own_env.docker_login(host, ROBOT, ROBOT_TOKEN)
+    result = run_cli(["delete", f"{host}/acme/app:old"], own_env.env)
+    assert result.code == 0, result.both
+    assert run_cli(["exists", f"{host}/acme/app:old"], own_env.env).code == 1
+    assert run_cli(["exists", f"{host}/acme/app:1.0"], own_env.env).code == 0
+
+
+def test_pc_self_managed_quay_read_only_delete_is_exit_4(
+    own_env: FrontEnv, own_quay: SelfManagedQuay
+) -> None:
+    host = own_quay.api_host
+    push(own_quay, "acme/app", "keep", "own-quay-app")
+    own_env.docker_login(host, READER, READER_TOKEN)
+    result = run_cli(["delete", f"{host}/acme/app:keep"], own_env.env)
+    assert result.code == 4, result.both
+    assert run_cli(["exists", f"{host}/acme/app:keep"], own_env.env).code == 0
+
+
+def test_pc_self_managed_quay_is_named_by_auth_explain(own_env: FrontEnv, own_quay: SelfManagedQuay) -> None:
+    host = own_quay.api_host
+    own_env.docker_login(host, ROBOT, ROBOT_TOKEN)
+    result = run_cli(["auth", "explain", f"{host}/acme/app:1.0"], own_env.env)
+    assert result.code == 0, result.both
+    assert f"{host}/v2/auth" in result.both
+    assert "profile    quay" in result.out

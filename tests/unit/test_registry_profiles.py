@@ -137,6 +137,25 @@ def test_pc_profile_is_recognised_by_challenge_where_the_name_cannot_tell() -> N
     assert for_challenge("bearer", {"realm": "https://r/token", "service": "registry"}) is None
 
 
+@pytest.mark.parametrize(
+    ("params", "quay"),
+    [
+        ({"realm": "https://quay.corp.example/v2/auth", "service": "quay.corp.example"}, True),
+        ({"realm": "https://Quay.Corp.Example:8443/v2/auth", "service": "quay.corp.example:8443"}, True),
+        ({"realm": "https://quay.corp.example/v2/auth", "service": "registry"}, False),
+        ({"realm": "https://auth.corp.example/v2/auth", "service": "quay.corp.example"}, False),
+        ({"realm": "https://quay.corp.example/v2/auth/", "service": "quay.corp.example"}, False),
+        ({"realm": "https://r.corp.example/auth", "service": "r.corp.example"}, False),
+    ],
+)
+def test_pc_a_quay_under_its_own_name_is_told_by_its_challenge(params: dict[str, str], quay: bool) -> None:
+    """#22: Quay's challenge is ``realm="<its URL>/v2/auth",service="<its host name>"`` (quay/quay
+    auth/registry_jwt_auth.py ``get_auth_headers``); nothing else is taken for it."""
+    found = for_challenge("bearer", params)
+    assert (found is not None and found.name == "quay") is quay
+    assert for_challenge("basic", params) is None
+
+
 # -- the rows of the table -----------------------------------------------------------------------------------
 
 

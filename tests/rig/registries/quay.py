@@ -61,7 +61,7 @@ class Quay(RegistryFront):
         return "pull" if req.method in ("GET", "HEAD") else "push"  # a delete needs push (manifest.py)
 
     def challenge(self, req: Request, repo: str | None, action: str, *, insufficient: bool) -> Reply:
-        params = f'Bearer realm="{self.realm}",service="quay.io"'
+        params = f'Bearer realm="{self.realm}",service="{self.api_host}"'
         if repo is None:
             return Reply(401, b"true", [("Content-Type", "application/json"), ("WWW-Authenticate", params)])
         params += f',scope="repository:{repo}:{action}"'
@@ -71,7 +71,7 @@ class Quay(RegistryFront):
     def route(self, req: Request) -> Reply | None:
         if req.path in ("/v2", "/v2/"):
             refusal = self.authorize(req, None)
-            params = f'Bearer realm="{self.realm}",service="quay.io"'
+            params = f'Bearer realm="{self.realm}",service="{self.api_host}"'
             return refusal or Reply(
                 200, b"true", [("Content-Type", "application/json"), ("WWW-Authenticate", params)]
             )
@@ -95,6 +95,14 @@ class Quay(RegistryFront):
         page = names[:PAGE]
         headers = [("Content-Type", "application/json")]
         if len(names) > PAGE:
-            link = f"https://quay.io/v2/{repo}/tags/list?n={PAGE}&last={quote(page[-1])}"
+            link = f"https://{self.api_host}/v2/{repo}/tags/list?n={PAGE}&last={quote(page[-1])}"
             headers.append(("Link", f'<{link}>; rel="next"'))
         return Reply(200, json.dumps({"name": repo, "tags": page}).encode(), headers)
+
+
+class SelfManagedQuay(Quay):
+    """Red Hat Quay under a name of its own. ``auth/registry_jwt_auth.py`` (``get_auth_headers``, quay/quay at
+    2307c0bdae1b89781dca0ef55ef9c6fb293e6d23): the realm is the app URL (scheme + ``SERVER_HOSTNAME``) plus
+    ``/v2/auth``, the service is ``SERVER_HOSTNAME``; the ``Link`` of a tags page is the app URL's too."""
+
+    hosts: ClassVar[tuple[str, ...]] = ("quay.corp.example",)
