@@ -231,6 +231,12 @@ class AuthFlow:
         if isinstance(failure, PermissionDenied | AuthenticationFailed):
             refusal = self._refusal(status, body, scheme=None)
             return judged(refusal, profile, failure.message)
+        if 400 <= status < 500 and status not in (404, 429):
+            # A status the spec gives no meaning of refusal may be one on some family (Harbor's immutable-tag
+            # 412): its profile says so, the generic one never does.
+            refusal = self._refusal(status, body, scheme=None)
+            if profile.judge(refusal) is not None:
+                return judged(refusal, profile, failure.message)
         return failure
 
     def _sent_bearer(self) -> bool:

@@ -42,6 +42,14 @@ class HarborProfile(Profile):
             return "denied"
         return None
 
+    def hint_parts(self, refusal: Refusal, verdict: Verdict) -> list[str | None]:
+        if refusal.status == 412:  # the immutable-tag middleware: a project rule, not a permission
+            return [
+                "a tag immutability rule of the Harbor project protects a tag on this artifact",
+                "a project administrator can change the project's tag immutability rules",
+            ]
+        return super().hint_parts(refusal, verdict)
+
     def unsupported(self, operation: str, status: int) -> str | None:
         if operation == "delete-tag":
             return "Harbor deletes a tag only through its own API or UI (the registry API deletes by digest)"
