@@ -98,6 +98,37 @@ def test_ld_head_does_not_count_against_the_rate_limit(env: FrontEnv, hub: Docke
     assert hub.count("HEAD", "/manifests/") >= 6
 
 
+def test_ft_pull_limit_reached_inspect_is_exit_7_and_exists_still_answers(
+    env: FrontEnv, hub: DockerHub
+) -> None:
+    """FT: past the pull limit Hub answers a manifest GET 429 ``TOOMANYREQUESTS`` without ``Retry-After``:
+    ``inspect`` is exit 7 after its retries, with Hub's words and why (anonymous pulls are limited per IP; the
+    checks are HEADs, which Hub does not count); ``exists`` (a HEAD) still answers."""
+    saved = hub.limit
+    hub.limit = hub.pulls
+    try:
+        result = run_cli(["inspect", "alpine:3.19"], env.env)
+        assert result.code == 7, result.both
+        assert "pull rate limit" in result.both
+        assert "anonymous pulls per IP address" in result.both and "HEAD" in result.both
+        assert run_cli(["exists", "alpine:3.19"], env.env).code == 0
+    finally:
+        hub.limit = saved
+
+
+def test_ft_pull_limit_of_an_account_names_the_account(env: FrontEnv, hub: DockerHub) -> None:
+    env.docker_login("https://index.docker.io/v1/", USER, PASSWORD)
+    saved = hub.limit
+    hub.limit = hub.pulls
+    try:
+        result = run_cli(["inspect", "dev/private:1.0"], env.env)
+        assert result.code == 7, result.both
+        assert f"pull limit for the account '{USER}' is spent" in result.both
+        assert PASSWORD not in result.both
+    finally:
+        hub.limit = saved
+
+
 def test_pc_auth_explain(env: FrontEnv) -> None:
     result = run_cli(["auth", "explain", "alpine:3.19"], env.env)
     assert result.code == 0, result.both

@@ -18,6 +18,7 @@ from ocireg.errors import (
     AuthenticationFailed,
     OciregError,
     PermissionDenied,
+    RateLimited,
     RegistryError,
     Unsupported,
     from_response,
@@ -231,6 +232,9 @@ class AuthFlow:
         if isinstance(failure, PermissionDenied | AuthenticationFailed):
             refusal = self._refusal(status, body, scheme=None)
             return judged(refusal, profile, failure.message)
+        if isinstance(failure, RateLimited):
+            failure.hint = profile.rate_limit_hint(self.credential) or failure.hint
+            return failure
         if 400 <= status < 500 and status not in (404, 429):
             # A status the spec gives no meaning of refusal may be one on some family (Harbor's immutable-tag
             # 412): its profile says so, the generic one never does.

@@ -196,6 +196,11 @@ class Profile:
             "'ocireg auth explain REF' shows what was granted",
         ]
 
+    def rate_limit_hint(self, credential: Credential) -> str | None:
+        """At most three short lines on what limits requests here (a 429 after retries), ``None``: the message
+        says all the spec lets one say."""
+        return None
+
     def catalog_help(self) -> str | None:
         """One line: where this family lists its repositories to those the catalog is refused to."""
         return None

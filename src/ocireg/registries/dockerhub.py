@@ -9,7 +9,12 @@ the grant and a registry 401 ``insufficient_scope``: the spec's answer already (
 
 from __future__ import annotations
 
-from ocireg.registries.base import Profile
+from ocireg.registries.base import Profile, hint_lines
+from ocireg.text import escape
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocireg.credentials import Credential
 
 __all__ = ["DOCKERHUB", "DockerHubProfile"]
 
@@ -29,6 +34,18 @@ class DockerHubProfile(Profile):
                 "Docker Hub deletes tags only through its own web API (hub.docker.com), not the registry API"
             )
         return None
+
+    def rate_limit_hint(self, credential: Credential) -> str | None:
+        # Hub counts a manifest GET as a pull, per IP address for anonymous callers, and never a HEAD
+        # (docs.docker.com, "Usage and limits"): exists/digest are HEADs and keep working.
+        first = (
+            "Docker Hub limits anonymous pulls per IP address; log in to pull under your account's limit"
+            if credential.is_anonymous
+            else f"Docker Hub's pull limit for the account '{escape(credential.username or '')}' is spent for now"
+        )
+        return hint_lines(
+            first, "'ocireg exists' and 'ocireg digest' send HEAD requests, which Hub does not count"
+        )
 
     def credential_help(self, registry: str) -> str:
         return (

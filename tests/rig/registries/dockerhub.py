@@ -10,7 +10,9 @@ Modelled (documented; sources as in the registries table of docs/testing.md):
 * private or nonexistent repository: token 200 with the scope dropped, then registry **401**
   ``error="insufficient_scope"`` (docker-archive/docker-registry#1071, distribution/distribution#4354);
 * rate limit headers ``ratelimit-limit``/``ratelimit-remaining``/``docker-ratelimit-source`` on manifest
-  responses, **GET counts, HEAD does not** (docs.docker.com/docker-hub/usage/pulls);
+  responses, **GET counts, HEAD does not** (docs.docker.com/docker-hub/usage/pulls); a GET past the limit is
+  **429** ``TOOMANYREQUESTS`` "You have reached your pull rate limit. …" with no ``Retry-After``
+  (docker/hub-feedback#2429, ScribeMD/docker-cache#829), a HEAD is still answered;
 * delete: the challenge asks ``scope=…:delete``; with a token **405** ``UNSUPPORTED`` "The operation is
   unsupported." (docker/hub-feedback#2360, goharbor/harbor#7369).
 
@@ -24,6 +26,10 @@ from typing import Any, ClassVar
 from .front import RegistryFront, Reply, Request, error_body, json_reply
 
 LIMIT = 100
+RATE_LIMITED = (
+    "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: "
+    "https://www.docker.com/increase-rate-limit"
+)
 
 
 class DockerHub(RegistryFront):
@@ -32,6 +38,7 @@ class DockerHub(RegistryFront):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pulls = 0
+        self.limit = LIMIT
 
     @property
     def token_host(self) -> str:
@@ -58,10 +65,12 @@ class DockerHub(RegistryFront):
     def decorate(self, req: Request, reply: Reply) -> Reply:
         if "/manifests/" in req.path and req.method in ("GET", "HEAD") and reply.status == 200:
             if req.method == "GET":
+                if self.pulls >= self.limit:
+                    return json_reply(429, error_body("TOOMANYREQUESTS", RATE_LIMITED))
                 self.pulls += 1
             reply.headers += [
-                ("ratelimit-limit", f"{LIMIT};w=21600"),
-                ("ratelimit-remaining", f"{LIMIT - self.pulls};w=21600"),
+                ("ratelimit-limit", f"{self.limit};w=21600"),
+                ("ratelimit-remaining", f"{max(0, self.limit - self.pulls)};w=21600"),
                 ("docker-ratelimit-source", "127.0.0.1"),
             ]
         return reply
