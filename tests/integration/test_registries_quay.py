@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,13 +21,18 @@ pytestmark = pytest.mark.integration
 ROBOT, ROBOT_TOKEN = "acme+ci", "QUAYROBOTTOKEN0001"
 READER, READER_TOKEN = "acme+reader", "QUAYROBOTTOKEN0002"
 MANY = 105  # two pages of Quay's 100
+Q = TypeVar("Q", bound=Quay)
+
+
+def _with_robots(front: Q) -> Q:
+    front.users[ROBOT] = Account(ROBOT_TOKEN, {"acme": frozenset({"pull", "push"})})
+    front.users[READER] = Account(READER_TOKEN, {"acme": frozenset({"pull"})})
+    return front
 
 
 @pytest.fixture(scope="module")
 def quay(tmp_path_factory: pytest.TempPathFactory, rig_pki: Pki) -> Iterator[Quay]:
-    front = start_front(Quay, tmp_path_factory.mktemp("quay"), rig_pki)
-    front.users[ROBOT] = Account(ROBOT_TOKEN, {"acme": frozenset({"pull", "push"})})
-    front.users[READER] = Account(READER_TOKEN, {"acme": frozenset({"pull"})})
+    front = _with_robots(start_front(Quay, tmp_path_factory.mktemp("quay"), rig_pki))
     front.public.add("acme/public")
     public = push(front, "acme/public", "1.0", "quay-public")
     push_tags(front, public, [f"t{i:03d}" for i in range(MANY - 1)])
@@ -108,9 +114,7 @@ def test_pc_delete_tag_with_a_read_only_robot_is_exit_4(env: FrontEnv, quay: Qua
 
 @pytest.fixture(scope="module")
 def own_quay(tmp_path_factory: pytest.TempPathFactory, rig_pki: Pki) -> Iterator[SelfManagedQuay]:
-    front = start_front(SelfManagedQuay, tmp_path_factory.mktemp("own-quay"), rig_pki)
-    front.users[ROBOT] = Account(ROBOT_TOKEN, {"acme": frozenset({"pull", "push"})})
-    front.users[READER] = Account(READER_TOKEN, {"acme": frozenset({"pull"})})
+    front = _with_robots(start_front(SelfManagedQuay, tmp_path_factory.mktemp("own-quay"), rig_pki))
     push(front, "acme/app", "1.0", "own-quay-app")
     yield front
     front.stop()
