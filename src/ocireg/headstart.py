@@ -33,12 +33,13 @@ def dial(address: Address, timeout: float) -> socket.socket:
 
 
 class _Pending:
-    __slots__ = ("done", "sock")
+    __slots__ = ("done", "error", "sock")
 
     def __init__(self) -> None:
         self.done: LockType = allocate_lock()
         self.done.acquire()  # released by the dialling thread when it has a connection or an error
         self.sock: socket.socket | None = None
+        self.error: OSError | None = None
 
 
 class HeadStart:
@@ -66,20 +67,24 @@ class HeadStart:
     def _dial(self, address: Address, pending: _Pending) -> None:
         try:
             pending.sock = dial(address, self._timeout)
-        except OSError:
-            pass  # the caller dials again and reports what it meets, with its own words (#16)
+        except OSError as exc:
+            pending.error = exc  # the caller's to report, as if it had dialled itself
         finally:
             pending.done.release()
 
     def connect(self, address: Address, timeout: float) -> socket.socket:
         """``socket.create_connection(address, timeout=timeout)``, served by the connection begun to ``address`` if
         there is one (once: a second connection dials anew). Waits for it at most ``timeout`` seconds, as a
-        connect of its own would."""
+        connect of its own would; a begun connection that failed raises its error rather than dialling again
+        (a name that does not resolve would otherwise cost its resolver's timeout twice; the transport's own
+        retries dial afresh)."""
         with self._lock:
             pending = self._dials.pop(address, None)
         if pending is not None:
             if not pending.done.acquire(True, timeout):
                 raise TimeoutError(f"timed out connecting to {address[0]}:{address[1]}")
+            if pending.error is not None:
+                raise pending.error
             sock = pending.sock
             if sock is not None:
                 sock.settimeout(timeout)

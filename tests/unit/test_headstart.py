@@ -174,3 +174,24 @@ def test_ft_a_dead_port_is_reported_as_a_dial_of_its_own_would_be() -> None:
     with pytest.raises(ConnectionRefusedError):
         start.connect(address, 5)
     assert start.taken == []
+
+
+def test_ft_a_failed_begun_connection_is_reported_not_dialled_twice() -> None:
+    """FT: a begun connection that failed raises its own error (a name that does not resolve must not cost the
+    resolver's timeout twice); the next connection to that address, a retry's, dials afresh."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = probe.getsockname()[:2]
+    start = HeadStart()
+    start.begin(*address)
+    pending = start._dials[address]
+    assert pending.done.acquire(True, 10)  # the begun dial has failed: nothing listened
+    pending.done.release()
+    server = socket.create_server(address)
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            start.connect(address, 5)  # a second dial now would have reached the server
+        start.connect(address, 5).close()  # a retry dials afresh
+    finally:
+        server.close()
+    assert start.taken == []
