@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from .httpclient import Client, Response
+from .httpclient import Client, ReadError, RemoteProtocolError, Response
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -488,7 +488,18 @@ def seed_many_tags(rig: SupportsPusher, repo: str = MANY_REPO, n: int = MANY_TAG
     with rig.pusher() as pusher:
         base = pusher.push_image(repo, None, label=f"many-{repo}")
         tags = tag_names(n)
+
+        def put(tag: str) -> str:
+            # A manifest PUT is idempotent: a connection the registry reset under load (seen once in CI, seeding
+            # 300 tags with 16 threads) is tried again, twice at most, instead of failing the test's set-up.
+            for attempt in range(3):
+                try:
+                    return pusher.put_manifest(repo, tag, base.body, base.media_type)
+                except (ReadError, RemoteProtocolError):
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="seed-tags") as pool:
-            # list() re-raises the first failure
-            list(pool.map(lambda t: pusher.put_manifest(repo, t, base.body, base.media_type), tags))
+            list(pool.map(put, tags))  # list() re-raises the first failure
     return ManyTags(repo, tags, base)
