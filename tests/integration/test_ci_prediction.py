@@ -157,7 +157,7 @@ def test_ld_head_start_connections_carry_the_token_request_and_the_check(
     assert sorted(result.head_start.taken) == sorted(result.head_start.begun)
     assert (registry.connections_opened, realm.connections_opened, len(realm.requests)) == (1, 1, 1)
     assert _sent(result) == ["GET jwt/auth", "HEAD v2/group/project/manifests/oci"]
-    assert f"begun before the command line was parsed (#25): {registry.netloc}, {realm.netloc}" in result.err
+    assert f"begun before the command line was parsed: {registry.netloc}, {realm.netloc}" in result.err
 
 
 def test_pc_the_process_entry_point_begins_them(token_rig: Rig, fault_proxy_factory: Any) -> None:
@@ -174,5 +174,5 @@ def test_pc_the_process_entry_point_begins_them(token_rig: Rig, fault_proxy_fact
     argv = [sys.executable, "-m", "ocireg", "exists", "--debug", "--plain-http", registry.netloc, ":oci"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert f"begun before the command line was parsed (#25): {registry.netloc}, {realm.netloc}" in done.stderr
+    assert f"begun before the command line was parsed: {registry.netloc}, {realm.netloc}" in done.stderr
     assert (registry.connections_opened, realm.connections_opened) == (1, 1)

@@ -150,7 +150,7 @@ class Context:
         timeout = float(getattr(args, "timeout", None) or 120.0)
         if self.head_start is not None and getattr(args, "debug", False):
             begun = ", ".join(f"{host}:{port}" for host, port in self.head_start.begun)
-            self.debug(f"TCP connections begun before the command line was parsed (#25): {begun}")
+            self.debug(f"TCP connections begun before the command line was parsed: {begun}")
         return TransportConfig(
             timeout=min(30.0, timeout),
             deadline=timeout,
