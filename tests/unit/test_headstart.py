@@ -82,8 +82,8 @@ def test_sec_no_connection_to_a_realm_a_token_request_would_refuse() -> None:
     registry = ("registry.gitlab.example", 5050)
     plain_server = {**CI, "CI_SERVER_URL": "http://gitlab.example"}
     assert realm_address(registry, ["exists", ":v1"], plain_server) is None
-    private = {**CI, "CI_SERVER_URL": "https://10.0.0.5"}  # a private address for a public registry: refused
-    assert realm_address(registry, ["exists", ":v1"], private) is None
+    loopback = {**CI, "CI_SERVER_URL": "https://127.0.0.9"}  # a loopback realm for a public registry: refused
+    assert realm_address(registry, ["exists", ":v1"], loopback) is None
     # With the registry itself plain HTTP (--plain-http), an http realm is what a token request accepts too.
     argv = ["exists", "--plain-http", "registry.gitlab.example:5050", ":v1"]
     assert realm_address(registry, argv, plain_server) == ("gitlab.example", 80)

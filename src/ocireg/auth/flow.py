@@ -236,8 +236,8 @@ class AuthFlow:
             failure.hint = profile.rate_limit_hint(self.credential) or failure.hint
             return failure
         if 400 <= status < 500 and status not in (404, 429):
-            # A status the spec gives no meaning of refusal may be one on some family (Harbor's immutable-tag
-            # 412): its profile says so, the generic one never does.
+            # A status the spec gives no meaning of refusal may be one on some family (a 412 for a tag a policy
+            # protects, docs/architecture.md §11): its profile says so, the generic one never does.
             refusal = self._refusal(status, body, scheme=None)
             if profile.judge(refusal) is not None:
                 return judged(refusal, profile, failure.message)
