@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from rig import Rig
 from rig.faultproxy import FaultProxy, Rule, remove_header, rewrite_header, status
 from rig.sink import Sink
 from rig.tokenserver import ALICE, ALICE_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ALICE_ENV = creds(ALICE, ALICE_PASSWORD)
 PROJECT = "group/project"
@@ -427,6 +431,32 @@ def test_sec_pin_write_refuses_a_read_only_file(token_rig: Rig, tmp_path: Path) 
     assert "@sha256:" not in path.read_text() and "@sha256:" not in other.read_text()
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user who is neither the owner nor in the group may read ``path`` (every parent searchable)."""
+    try:
+        if not path.stat().st_mode & stat.S_IROTH:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.resolve().parents)
+    except OSError:
+        return False
+
+
+def _argv_for_others(place: Path, *args: str) -> list[str]:
+    """ocireg as another user can run it: the checkout's own command when that user may read it, else the single
+    file built into ``place`` (a clean clone made under a private directory, as ``mktemp -d`` makes one, is out
+    of that user's reach) run by the same interpreter."""
+    argv = ocireg_argv(*args)
+    if _reachable_by_others(Path(argv[0])):
+        return argv
+    pyz = place / "ocireg.pyz"
+    if not pyz.exists():
+        build = [sys.executable, str(ROOT / "scripts" / "build-pyz"), "--output", str(pyz)]
+        built = subprocess.run(build, capture_output=True, text=True, timeout=300, check=False)
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+        pyz.chmod(0o644)
+    return [str(Path(sys.executable).resolve()), "-I", str(pyz), *args]
+
+
 def test_sec_pin_write_refuses_a_file_of_another_user(token_rig: Rig, tmp_path: Path) -> None:
     """#14 item 18: as an unprivileged user, a read-only file owned by another user in a directory the user
     may write was replaced and changed owner; now it is refused (exit 2), content and owner unchanged."""
@@ -451,7 +481,7 @@ def test_sec_pin_write_refuses_a_file_of_another_user(token_rig: Rig, tmp_path: 
                 f"--reuid={nobody}",
                 f"--regid={nobody}",
                 "--clear-groups",
-                *ocireg_argv("pin", "--write", "--no-token-cache", str(victim)),
+                *_argv_for_others(top, "pin", "--write", "--no-token-cache", str(victim)),
             ],
             capture_output=True,
             text=True,
